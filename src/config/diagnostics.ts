@@ -1,0 +1,50 @@
+/**
+ * Diagnostics are values, never exceptions: every stage between reading files and running nft
+ * returns the problems it found alongside its result, so one pass reports every mistake.
+ * Positions are 1-based line and column, computed once when the diagnostic is made (the
+ * parser already holds a line index for the file).
+ */
+
+export type Severity = "error" | "warning";
+
+/** One problem found in the configuration or while applying it. */
+export interface Diagnostic {
+  /** Stable machine-readable code, e.g. INVALID_PORT; tests assert on it, not on wording. */
+  code: string;
+  /** error blocks the apply; warning is reported and the config still applies. */
+  severity: Severity;
+  /** Human-readable explanation, with a hint where a user would otherwise be stuck. */
+  message: string;
+  /** File the problem is in (absent for problems that belong to no file). */
+  file?: string;
+  /** 1-based line in the file. */
+  line?: number;
+  /** 1-based column in the line. */
+  column?: number;
+  /** `Kind/name` of the resource, when known. */
+  resource?: string;
+  /** Field path inside the resource, e.g. `spec.ingress[0].destination.ports[1]`. */
+  path?: string;
+}
+
+/** Formats a diagnostic the way compilers do: `file:line:col: error[CODE]: message (resource path)`. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.file ? `${d.file}:${d.line ?? 1}:${d.column ?? 1}: ` : "";
+  const origin = [d.resource, d.path].filter(Boolean).join(" ");
+  return `${where}${d.severity}[${d.code}]: ${d.message}${origin ? ` (${origin})` : ""}`;
+}
+
+export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
+  return diagnostics.some((d) => d.severity === "error");
+}
+
+/** Sorts diagnostics by file, line, column, code so output is stable whatever the discovery order. */
+export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  return [...diagnostics].sort(
+    (a, b) =>
+      (a.file ?? "").localeCompare(b.file ?? "") ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      (a.column ?? 0) - (b.column ?? 0) ||
+      a.code.localeCompare(b.code),
+  );
+}

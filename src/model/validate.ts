@@ -1,0 +1,289 @@
+/**
+ * Raw resources → validated, defaulted model (reference §1, §4, §9 load phase).
+ *
+ * One pass over every resource collects every problem; a resource with errors is left out of
+ * the model, and the caller refuses to apply a config that has any error (all or nothing,
+ * DESIGN.md §5). Defaults are applied as Calico's API server does before validation: policy
+ * `types` and `tier`, Tier order 1,000,000, the implicit `default` tier and the built-in
+ * `projectcalico-default-allow` profile.
+ */
+import type { Diagnostic } from "../config/diagnostics.ts";
+import type { FieldPath, RawResource } from "../config/parse.ts";
+import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
+import { Checker, type Obj } from "./check.ts";
+import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
+import { isDnsLabel, isDnsSubdomain, isInterfaceName, isPolicyName, isPortName, labelKeyProblem, labelValueProblem, nameProblem } from "./names.ts";
+import { readRules, readSelector } from "./rules.ts";
+import type { Direction, EndpointPort, FelixSettings, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
+
+const API_VERSION = "projectcalico.org/v3";
+const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
+const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
+const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy"]);
+const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
+const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
+export const DEFAULT_TIER_ORDER = 1_000_000;
+export const DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow";
+
+export interface ValidateOptions {
+  /** This node's name: selects the `node.<name>` FelixConfiguration. */
+  node: string;
+}
+
+export function validateResources(raws: readonly RawResource[], opts: ValidateOptions): { model: Model; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const model: Model = { hostEndpoints: [], networkSets: [], policies: [], profiles: [], tiers: [], felix: { ...DEFAULT_FELIX }, counts: {} };
+  const seen = new Map<string, Meta>();
+  const felixDefault: Partial<FelixSettings>[] = [];
+  const felixNode: Partial<FelixSettings>[] = [];
+
+  for (const raw of raws) {
+    const ck = new Checker(raw, diagnostics);
+    const before = diagnostics.length;
+    const doc = ck.object(raw.value, [], ["apiVersion", "kind", "metadata", "spec"]);
+    if (!doc) continue;
+    const kind = ck.string(doc.kind, ["kind"], { required: true });
+    if (kind === undefined) continue;
+    if (!KINDS.includes(kind)) {
+      ck.error("UNKNOWN_KIND", ["kind"], `unknown kind "${kind}"; hostwall reads ${KINDS.slice(0, 8).join(", ")}`);
+      continue;
+    }
+    if (doc.apiVersion !== API_VERSION) ck.error("INVALID_API_VERSION", ["apiVersion"], `apiVersion must be ${API_VERSION}, got ${JSON.stringify(doc.apiVersion ?? null)}`);
+    const meta = readMeta(ck, kind, doc.metadata);
+    if (!meta) continue;
+    ck.resource = `${kind}/${meta.namespace ? `${meta.namespace}/` : ""}${meta.name}`;
+    const id = `${kind}/${meta.namespace ?? ""}/${meta.name}`;
+    const first = seen.get(id);
+    if (first) {
+      ck.error("DUPLICATE_RESOURCE", ["metadata", "name"], `${ck.resource} is defined twice; the first is at ${first.origin.file}:${first.origin.line}:${first.origin.column}`);
+      continue;
+    }
+    seen.set(id, meta);
+    const spec = doc.spec ?? {};
+    if (STAGED.has(kind)) {
+      ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced; hostwall ignores staged policies`);
+      continue;
+    }
+    if (kind === "HostEndpoint") push(model.hostEndpoints, readHostEndpoint(ck, meta, spec));
+    else if (kind === "GlobalNetworkSet" || kind === "NetworkSet") push(model.networkSets, readNetworkSet(ck, kind, meta, spec));
+    else if (kind === "GlobalNetworkPolicy" || kind === "NetworkPolicy") push(model.policies, readPolicy(ck, kind, meta, spec));
+    else if (kind === "Profile") push(model.profiles, readProfile(ck, meta, spec));
+    else if (kind === "Tier") push(model.tiers, readTier(ck, meta, spec));
+    else if (kind === "FelixConfiguration") {
+      const o = ck.object(spec, ["spec"], Object.keys(spec as Obj));
+      const partial = o ? readFelixSpec(ck, o, ["spec"]) : {};
+      if (meta.name === "default") felixDefault.push(partial);
+      else if (meta.name === `node.${opts.node}`) felixNode.push(partial);
+    }
+    if (!diagnostics.slice(before).some((d) => d.severity === "error")) model.counts[kind] = (model.counts[kind] ?? 0) + 1;
+  }
+  model.felix = Object.assign({ ...DEFAULT_FELIX }, ...felixDefault, ...felixNode);
+  addImplicitTier(model);
+  checkReferences(model, diagnostics);
+  return { model, diagnostics };
+}
+
+function push<T>(list: T[], item: T | undefined): void {
+  if (item !== undefined) list.push(item);
+}
+
+function readMeta(ck: Checker, kind: string, value: unknown): Meta | undefined {
+  const o = ck.object(value, ["metadata"], METADATA_FIELDS);
+  if (!o) return undefined;
+  const name = ck.string(o.name, ["metadata", "name"], { required: true });
+  if (name === undefined) return undefined;
+  const valid = kind === "Tier" ? isDnsLabel(name) : kind.endsWith("NetworkPolicy") ? isPolicyName(name) : isDnsSubdomain(name);
+  if (!valid) {
+    const extra = kind.endsWith("NetworkPolicy") && name.split(".").length > 2 ? "policy names may contain at most one '.'" : kind === "Tier" ? "tier names are a single DNS label (no '.', at most 63)" : nameProblem(name);
+    ck.error("INVALID_NAME", ["metadata", "name"], `name "${name}" ${extra}`);
+    return undefined;
+  }
+  const namespace = ck.string(o.namespace, ["metadata", "namespace"]);
+  if (NAMESPACED.has(kind) && namespace === undefined) ck.error("MISSING_FIELD", ["metadata", "namespace"], `${kind} is namespaced: metadata.namespace is required`);
+  if (!NAMESPACED.has(kind) && namespace !== undefined) ck.error("UNKNOWN_FIELD", ["metadata", "namespace"], `${kind} is cluster-wide and takes no namespace`, { key: true });
+  if (namespace !== undefined && !isDnsLabel(namespace)) ck.error("INVALID_NAME", ["metadata", "namespace"], `namespace "${namespace}" must be a DNS label`);
+  const labels = readLabels(ck, o.labels, ["metadata", "labels"]);
+  if (kind.endsWith("NetworkSet") && RESERVED_NAMESPACE_LABEL in labels) {
+    ck.error("RESERVED_LABEL", ["metadata", "labels", RESERVED_NAMESPACE_LABEL], `${RESERVED_NAMESPACE_LABEL} is set by Calico and may not be set on a network set`, { key: true });
+  }
+  if (kind === "NetworkSet" && namespace) labels[RESERVED_NAMESPACE_LABEL] = namespace;
+  ck.stringMap(o.annotations, ["metadata", "annotations"]);
+  return { name, namespace: NAMESPACED.has(kind) ? namespace : undefined, labels, origin: { file: ck.raw.file, ...ck.raw.locate([]) } };
+}
+
+function readLabels(ck: Checker, value: unknown, path: FieldPath): Record<string, string> {
+  const labels = ck.stringMap(value, path);
+  for (const [k, v] of Object.entries(labels)) {
+    const keyProblem = labelKeyProblem(k);
+    if (keyProblem) ck.error("INVALID_LABEL_KEY", [...path, k], `label key "${k}": ${keyProblem}${/[=!()&|]/.test(k) ? " (this looks like a selector; labels are key: value pairs)" : ""}`, { key: true });
+    const valueProblem = labelValueProblem(v);
+    if (valueProblem) ck.error("INVALID_LABEL_VALUE", [...path, k], `label value "${v}": ${valueProblem}`);
+  }
+  return labels;
+}
+
+function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint | undefined {
+  const spec = ck.object(value, ["spec"], ["node", "interfaceName", "expectedIPs", "profiles", "ports"]);
+  if (!spec) return undefined;
+  const node = ck.string(spec.node, ["spec", "node"], { required: true });
+  if (node !== undefined && !isDnsSubdomain(node)) ck.error("INVALID_NAME", ["spec", "node"], `node "${node}" ${nameProblem(node)}`);
+  const interfaceName = ck.string(spec.interfaceName, ["spec", "interfaceName"]) || undefined;
+  if (interfaceName !== undefined && interfaceName !== "*" && !isInterfaceName(interfaceName)) {
+    ck.error("INVALID_INTERFACE", ["spec", "interfaceName"], `interfaceName "${interfaceName}" must be "*" or 1-15 characters of letters, digits, '_', '.' and '-'`);
+  }
+  const expectedIPs: Cidr[] = [];
+  ck.stringList(spec.expectedIPs, ["spec", "expectedIPs"]).forEach((text, i) => {
+    const parsed = parseAddress(text);
+    if (parsed.ok) expectedIPs.push(parsed.cidr);
+    else ck.error("INVALID_ADDRESS", ["spec", "expectedIPs", i], `expectedIPs entries are plain addresses: ${parsed.message}`);
+  });
+  if (interfaceName === undefined && expectedIPs.length === 0 && spec.expectedIPs === undefined) {
+    ck.error("MISSING_FIELD", ["spec"], "a HostEndpoint needs interfaceName or expectedIPs");
+  }
+  const profiles = ck.stringList(spec.profiles, ["spec", "profiles"]);
+  profiles.forEach((p, i) => {
+    if (!isDnsSubdomain(p)) ck.error("INVALID_NAME", ["spec", "profiles", i], `profile "${p}" ${nameProblem(p)}`);
+  });
+  const ports = readEndpointPorts(ck, spec.ports);
+  if (node === undefined) return undefined;
+  return { kind: "HostEndpoint", meta, node, interfaceName, expectedIPs, profiles, ports };
+}
+
+function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
+  const out: EndpointPort[] = [];
+  (ck.list(value, ["spec", "ports"]) ?? []).forEach((item, i) => {
+    const at = ["spec", "ports", i];
+    const o = ck.object(item, at, ["name", "protocol", "port"]);
+    if (!o) return;
+    const name = ck.string(o.name, [...at, "name"], { required: true });
+    if (name !== undefined && !isPortName(name)) ck.error("INVALID_PORT_NAME", [...at, "name"], `port name "${name}" must be 1-15 lower-case letters, digits and '-', with a letter`);
+    const proto = o.protocol;
+    const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
+    if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}`);
+    const port = ck.number(o.port, [...at, "port"]);
+    if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) ck.error("INVALID_PORT", [...at, "port"], `port ${String(o.port)} is out of range 1-65535`);
+    else if (name !== undefined && protocol) out.push({ name, protocol, port });
+  });
+  return out;
+}
+
+function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", meta: Meta, value: unknown): GlobalNetworkSet | undefined {
+  const spec = ck.object(value, ["spec"], ["nets", "allowedEgressDomains"]);
+  if (!spec) return undefined;
+  if (spec.allowedEgressDomains !== undefined) ck.error("NOT_SUPPORTED", ["spec", "allowedEgressDomains"], "domain-based network sets are a Calico Enterprise feature");
+  const nets: Cidr[] = [];
+  const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
+  for (let i = 0; i < items.length; i++) {
+    const text = items[i];
+    if (typeof text !== "string") {
+      ck.string(text, ["spec", "nets", i]);
+      continue;
+    }
+    const parsed = parseCidr(text, "lax");
+    if (parsed.ok) nets.push(parsed.cidr);
+    else ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${/[<>]/.test(text) ? " (a <placeholder> is still in the file)" : ""}`);
+  }
+  return { kind, meta, nets };
+}
+
+const POLICY_FIELDS = ["tier", "order", "selector", "namespaceSelector", "serviceAccountSelector", "types", "ingress", "egress", "doNotTrack", "preDNAT", "applyOnForward", "performanceHints"];
+
+function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", meta: Meta, value: unknown): GlobalNetworkPolicy | undefined {
+  const allowed = kind === "NetworkPolicy" ? POLICY_FIELDS.filter((f) => !["namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"].includes(f)) : POLICY_FIELDS;
+  const spec = ck.object(value, ["spec"], allowed);
+  if (!spec) return undefined;
+  const tier = ck.string(spec.tier, ["spec", "tier"]) ?? "default";
+  const order = ck.number(spec.order, ["spec", "order"]);
+  for (const field of ["selector", "namespaceSelector", "serviceAccountSelector"] as const) {
+    if (typeof spec[field] === "string" && (spec[field] as string).includes("global(")) ck.error("SELECTOR_GLOBAL", ["spec", field], `global() is not allowed in a policy's ${field}`);
+  }
+  const selector = readSelector(ck, spec.selector ?? "", ["spec", "selector"], "selector");
+  const namespaced = Boolean(spec.namespaceSelector || spec.serviceAccountSelector) || kind === "NetworkPolicy";
+  readSelector(ck, spec.namespaceSelector, ["spec", "namespaceSelector"], "namespaceSelector");
+  readSelector(ck, spec.serviceAccountSelector, ["spec", "serviceAccountSelector"], "serviceAccountSelector");
+  const ingress = readRules(ck, spec.ingress, ["spec", "ingress"]);
+  const egress = readRules(ck, spec.egress, ["spec", "egress"]);
+  const doNotTrack = ck.bool(spec.doNotTrack, ["spec", "doNotTrack"]) ?? false;
+  const preDNAT = ck.bool(spec.preDNAT, ["spec", "preDNAT"]) ?? false;
+  const applyOnForward = ck.bool(spec.applyOnForward, ["spec", "applyOnForward"]) ?? false;
+  const types = readTypes(ck, spec);
+  const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
+  hints.forEach((h, i) => {
+    if (h !== "AssumeNeededOnEveryNode") ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode`);
+  });
+  if (doNotTrack && preDNAT) ck.error("POLICY_FLAGS", ["spec", "preDNAT"], "doNotTrack and preDNAT cannot both be true");
+  if (preDNAT && (egress.length > 0 || types?.includes("egress"))) ck.error("PREDNAT_EGRESS", ["spec", spec.egress !== undefined ? "egress" : "types"], "a preDNAT policy can only have ingress rules and types [Ingress]");
+  if ((doNotTrack || preDNAT) && !applyOnForward) ck.error("NEEDS_APPLY_ON_FORWARD", ["spec", doNotTrack ? "doNotTrack" : "preDNAT"], `${doNotTrack ? "doNotTrack" : "preDNAT"} policies must also set applyOnForward: true`);
+  if (selector === undefined || types === undefined) return undefined;
+  return { kind, meta, tier, order, selector, namespaced, types, ingress, egress, doNotTrack, preDNAT, applyOnForward };
+}
+
+/** `types` as written, or Calico's default: [Ingress] unless there are only egress rules. */
+function readTypes(ck: Checker, spec: Obj): Direction[] | undefined {
+  if (spec.types === undefined || (Array.isArray(spec.types) && spec.types.length === 0)) {
+    const hasIngress = Array.isArray(spec.ingress) && spec.ingress.length > 0;
+    const hasEgress = Array.isArray(spec.egress) && spec.egress.length > 0;
+    if (hasEgress && hasIngress) return ["ingress", "egress"];
+    return hasEgress ? ["egress"] : ["ingress"];
+  }
+  const names = ck.stringList(spec.types, ["spec", "types"]);
+  const out: Direction[] = [];
+  let ok = true;
+  names.forEach((t, i) => {
+    const d = t === "Ingress" ? "ingress" : t === "Egress" ? "egress" : undefined;
+    if (!d) {
+      ck.error("INVALID_TYPES", ["spec", "types", i], `types entries are Ingress or Egress, got "${t}"`);
+      ok = false;
+    } else if (out.includes(d)) {
+      ck.error("INVALID_TYPES", ["spec", "types", i], `${t} is listed twice`);
+      ok = false;
+    } else out.push(d);
+  });
+  return ok ? out : undefined;
+}
+
+function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefined {
+  const spec = ck.object(value, ["spec"], ["labelsToApply", "ingress", "egress"]);
+  if (!spec) return undefined;
+  const labelsToApply = readLabels(ck, spec.labelsToApply, ["spec", "labelsToApply"]);
+  return { kind: "Profile", meta, labelsToApply, ingress: readRules(ck, spec.ingress, ["spec", "ingress"]), egress: readRules(ck, spec.egress, ["spec", "egress"]) };
+}
+
+function readTier(ck: Checker, meta: Meta, value: unknown): Tier | undefined {
+  const spec = ck.object(value, ["spec"], ["order", "defaultAction"]);
+  if (!spec) return undefined;
+  const order = ck.number(spec.order, ["spec", "order"]) ?? DEFAULT_TIER_ORDER;
+  const action = ck.string(spec.defaultAction, ["spec", "defaultAction"]) ?? "Deny";
+  if (action !== "Deny" && action !== "Pass") {
+    ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"`);
+    return undefined;
+  }
+  if (meta.name === "default" && (action !== "Deny" || order !== DEFAULT_TIER_ORDER)) {
+    ck.error("INVALID_VALUE", ["spec"], "the default tier must have order 1000000 and defaultAction Deny");
+  }
+  return { kind: "Tier", meta, order, defaultAction: action };
+}
+
+function addImplicitTier(model: Model): void {
+  if (!model.tiers.some((t) => t.meta.name === "default")) {
+    model.tiers.push({ kind: "Tier", meta: { name: "default", labels: {}, origin: { file: "(built-in)", line: 1, column: 1 } }, order: DEFAULT_TIER_ORDER, defaultAction: "Deny" });
+  }
+}
+
+/** Cross-resource checks: policies name existing tiers; missing profiles warn (they deny). */
+function checkReferences(model: Model, out: Diagnostic[]): void {
+  const tiers = new Set(model.tiers.map((t) => t.meta.name));
+  for (const p of model.policies) {
+    if (!tiers.has(p.tier)) {
+      out.push({ code: "UNKNOWN_TIER", severity: "error", message: `tier "${p.tier}" is not defined; add a Tier resource or remove spec.tier`, file: p.meta.origin.file, line: p.meta.origin.line, column: p.meta.origin.column, resource: `${p.kind}/${p.meta.name}`, path: "spec.tier" });
+    }
+  }
+  const profiles = new Set([...model.profiles.map((p) => p.meta.name), DEFAULT_ALLOW_PROFILE]);
+  for (const h of model.hostEndpoints) {
+    for (const name of h.profiles) {
+      if (!profiles.has(name)) {
+        out.push({ code: "MISSING_PROFILE", severity: "warning", message: `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`, file: h.meta.origin.file, line: h.meta.origin.line, column: h.meta.origin.column, resource: `HostEndpoint/${h.meta.name}`, path: "spec.profiles" });
+      }
+    }
+  }
+}

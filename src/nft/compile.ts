@@ -1,0 +1,267 @@
+/**
+ * Plan → nft IR: the chain layout (DESIGN.md §4, reference §3, §6.4, §10.1).
+ *
+ *   packet in on eth0                                   packet out of eth0
+ *   ─────────────────                                   ──────────────────
+ *   netdev hostwall  ingress-eth0 (-500)                 inet raw-output (-300)
+ *     non-IP → accept (ARP is never policed)               → untracked-out-eth0: failsafe-raw-out,
+ *     failsafe-raw-in → accept                               untracked tiers (Allow: mark+notrack+accept)
+ *     untracked tiers: Deny → drop,                       inet filter-output (0)
+ *       Allow → mark ACCEPT, accept                         ACCEPT mark → accept
+ *   inet raw-prerouting (-300)                             → normal-out-eth0: ct est/rel, failsafe-out,
+ *     ACCEPT mark → notrack, accept                          tiers, profiles, deny
+ *   inet mangle-prerouting (-150)                        forwarded eth0 → eth1
+ *     ct est/rel → accept; ACCEPT mark → accept          ─────────────────────
+ *     → prednat-in-eth0: failsafe-in, preDNAT tiers      inet filter-forward (0)
+ *   inet filter-input (0)                                  no ACCEPT mark → forward-in-eth0
+ *     ACCEPT mark → accept                                 (Allow → mark, return)
+ *     → normal-in-eth0: ct est/rel, failsafe-in,           → forward-out-eth1 (Allow → accept)
+ *       tiers, profiles, deny
+ *
+ * Policy chains (`gnp-<name>-in|out`) hold a policy's rules and report with mark bits: Allow
+ * sets ACCEPT and returns, Pass sets PASS and returns, Deny drops (or rejects in filter
+ * stages), Log logs and continues. The per-endpoint chain walks tiers in order: it jumps to a
+ * policy only while PASS is clear, turns ACCEPT into the stage's verdict, and ends a tier with
+ * a deny unless the tier passes by default. Untracked and pre-DNAT tiers always pass by
+ * default (reference §2.4). Sets are copied into each table that uses them (a netdev table
+ * cannot share sets with an inet table).
+ */
+import { formatCidr } from "../model/cidr.ts";
+import type { Direction, FailsafePort, GlobalNetworkPolicy, Rule } from "../model/types.ts";
+import type { AddressSet, EndpointPlan, Plan, Stage, TierPlan } from "../resolve/resolve.ts";
+import type { NftChain, NftRule, NftRuleset, NftSet, NftTable } from "./ir.ts";
+import { compileRule, type MatchContext, type RuleOwner } from "./match.ts";
+import * as N from "./names.ts";
+
+export interface CompileOptions {
+  /** Interfaces that exist now: netdev chains are rendered only for them (kernels < 6.16 reject missing devices). Undefined = all. */
+  interfaces?: ReadonlySet<string>;
+}
+
+const ACCEPTED = `meta mark & ${N.hex(N.MARK_ACCEPT)} == ${N.hex(N.MARK_ACCEPT)}`;
+const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
+const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
+const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
+
+/** Builds one table: chains in order of creation, sets declared on first use. */
+class TableBuilder {
+  readonly chains: NftChain[] = [];
+  private readonly sets = new Map<string, NftSet>();
+  private readonly policyChains = new Set<string>();
+
+  constructor(
+    readonly family: "netdev" | "inet",
+    readonly plan: Plan,
+  ) {}
+
+  context(deny: "drop" | "reject"): MatchContext {
+    return {
+      felix: this.plan.felix,
+      sets: this.plan.sets,
+      deny,
+      useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
+    };
+  }
+
+  chain(name: string, rules: NftRule[], base?: NftChain["base"]): void {
+    this.chains.push({ name, rules, base });
+  }
+
+  /** The chain of a policy's rules in one direction, created once per table. */
+  policyChain(policy: GlobalNetworkPolicy, direction: Direction, deny: "drop" | "reject"): string {
+    const name = N.policyChain(policy.meta.name, DIR[direction]);
+    if (!this.policyChains.has(name)) {
+      this.policyChains.add(name);
+      const owner: RuleOwner = { kindShort: "gnp", name: policy.meta.name, tier: policy.tier, direction };
+      this.chain(name, compileRules(policy[direction], owner, this.context(deny)));
+    }
+    return name;
+  }
+
+  private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
+    if (this.sets.has(name)) return;
+    const hostBits = family === 4 ? 32 : 128;
+    const members = (family === 4 ? set.v4 : set.v6).filter((c) => (c.prefix === hostBits) === hosts);
+    this.sets.set(name, {
+      name,
+      type: family === 4 ? "ipv4_addr" : "ipv6_addr",
+      interval: !hosts,
+      elements: members.map(formatCidr),
+      comment: set.key,
+    });
+  }
+
+  build(): NftTable {
+    const sets = [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    return { family: this.family, name: N.TABLE, sets, chains: this.chains };
+  }
+}
+
+function compileRules(rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  return rules.flatMap((rule, i) => compileRule(rule, i, owner, ctx));
+}
+
+export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
+  return { tables: [compileNetdev(plan, opts), compileInet(plan)] };
+}
+
+function compileNetdev(plan: Plan, opts: CompileOptions): NftTable {
+  const t = new TableBuilder("netdev", plan);
+  t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
+  for (const ep of plan.endpoints) {
+    if (opts.interfaces && !opts.interfaces.has(ep.interfaceName)) continue;
+    const rules: NftRule[] = [
+      rule(["meta protocol != { ip, ip6 }", "accept"], "non-IP traffic (ARP, ...) is never policed"),
+      rule([CLEAR]),
+      rule([`jump ${N.CHAIN_FAILSAFE_RAW_IN}`]),
+      ...tierSequence(t, ep, "untracked", "ingress", "accept"),
+    ];
+    t.chain(N.netdevChain(ep.interfaceName), rules, { hook: "ingress", priority: N.PRIORITY_NETDEV, device: ep.interfaceName });
+  }
+  return t.build();
+}
+
+function compileInet(plan: Plan): NftTable {
+  const t = new TableBuilder("inet", plan);
+  const eps = plan.endpoints;
+  const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
+  const conntrack = [
+    rule(["ct state established,related", "accept"]),
+    ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", "drop"], "conntrack invalid")] : []),
+  ];
+  const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";
+
+  t.chain(N.CHAIN_RAW_PREROUTING, [rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage")], { hook: "prerouting", priority: N.PRIORITY_RAW });
+  const untrackedOut = withStage("untracked", "egress");
+  t.chain(N.CHAIN_RAW_OUTPUT, [rule([CLEAR]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
+  const preDnat = withStage("preDNAT", "ingress");
+  t.chain(N.CHAIN_MANGLE_PREROUTING, [...conntrack.slice(0, 1), rule([ACCEPTED, "accept"]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
+  t.chain(N.CHAIN_FILTER_INPUT, [rule([ACCEPTED, "accept"]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
+  t.chain(N.CHAIN_FILTER_OUTPUT, [rule([ACCEPTED, "accept"]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
+  const fwdIn = withStage("forward", "ingress");
+  const fwdOut = withStage("forward", "egress");
+  t.chain(N.CHAIN_FILTER_FORWARD, [
+    ...dispatch("iifname", fwdIn, (ep) => N.endpointChain("forward", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_ACCEPT)} == 0`),
+    ...dispatch("oifname", fwdOut, (ep) => N.endpointChain("forward", "out", ep.interfaceName)),
+  ], { hook: "forward", priority: N.PRIORITY_FILTER });
+
+  t.chain(N.CHAIN_FAILSAFE_IN, failsafeRules(plan, "in", false));
+  t.chain(N.CHAIN_FAILSAFE_OUT, failsafeRules(plan, "out", false));
+  if (untrackedOut.length > 0) t.chain(N.CHAIN_FAILSAFE_RAW_OUT, failsafeRules(plan, "out", true));
+
+  for (const ep of untrackedOut) {
+    t.chain(N.endpointChain("untracked", "out", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_RAW_OUT}`]), ...tierSequence(t, ep, "untracked", "egress", "notrack accept")]);
+  }
+  for (const ep of preDnat) {
+    t.chain(N.endpointChain("prednat", "in", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_IN}`]), rule([CLEAR]), ...tierSequence(t, ep, "preDNAT", "ingress", "accept")]);
+  }
+  for (const ep of eps) {
+    for (const dir of ["ingress", "egress"] as const) {
+      const failsafe = dir === "ingress" ? N.CHAIN_FAILSAFE_IN : N.CHAIN_FAILSAFE_OUT;
+      t.chain(N.endpointChain("normal", DIR[dir], ep.interfaceName), [
+        ...conntrack,
+        rule([`jump ${failsafe}`]),
+        rule([CLEAR]),
+        ...tierSequence(t, ep, "normal", dir, "accept", deny),
+        ...profileSequence(t, ep, dir, deny),
+      ]);
+    }
+  }
+  for (const [dir, list] of [["ingress", fwdIn], ["egress", fwdOut]] as const) {
+    for (const ep of list) {
+      t.chain(N.endpointChain("forward", DIR[dir], ep.interfaceName), [
+        ...conntrack,
+        rule([CLEAR]),
+        ...tierSequence(t, ep, "forward", dir, dir === "ingress" ? "return" : "accept", deny),
+      ]);
+    }
+  }
+  return t.build();
+}
+
+/** `iifname vmap { "eth0" : jump normal-in-eth0, … }`, or nothing when no endpoint needs it. */
+function dispatch(key: "iifname" | "oifname", eps: EndpointPlan[], chain: (ep: EndpointPlan) => string, guard?: string): NftRule[] {
+  if (eps.length === 0) return [];
+  const entries = eps.map((ep) => `"${ep.interfaceName}" : jump ${chain(ep)}`).join(", ");
+  return [rule([...(guard ? [guard] : []), `${key} vmap { ${entries} }`])];
+}
+
+/**
+ * The tiers of one stage and direction. `allow` is the verdict once a policy set ACCEPT;
+ * `deny` (filter stages only) ends a tier whose default action is Deny.
+ */
+function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, dir: Direction, allow: string, deny?: "drop" | "reject"): NftRule[] {
+  const out: NftRule[] = [];
+  const tiers: TierPlan[] = ep.stages[stage][dir];
+  const chainDeny = stage === "untracked" || stage === "preDNAT" ? "drop" : (deny ?? "drop");
+  tiers.forEach(({ tier, policies }, ti) => {
+    if (ti > 0) out.push(rule([`meta mark set meta mark & ${N.hex(~N.MARK_PASS >>> 0)}`], `tier ${tier.meta.name}`));
+    policies.forEach((policy, pi) => {
+      const chain = t.policyChain(policy, dir, chainDeny);
+      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), `jump ${chain}`]));
+      out.push(rule([ACCEPTED, allow]));
+    });
+    if (deny && tier.defaultAction === "Deny") {
+      out.push(rule([NOT_PASSED, "counter", deny], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
+    }
+  });
+  return out;
+}
+
+/** Profiles of the normal stage, then the final deny. */
+function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Direction, deny: "drop" | "reject"): NftRule[] {
+  const out: NftRule[] = [];
+  for (const ref of ep.profiles) {
+    if (ref.kind === "default-allow") {
+      out.push(rule(["counter", "accept"], "profile projectcalico-default-allow", `pro/projectcalico-default-allow/${dir}`));
+      return out;
+    }
+    if (ref.kind === "missing") {
+      out.push(rule(["counter", deny], `profile ${ref.name} is missing: deny-all`, `pro/${ref.name}/${dir}/missing`));
+      return out;
+    }
+    const profile = ref.profile;
+    const name = N.profileChain(profile.meta.name, DIR[dir]);
+    if (!t.chains.some((c) => c.name === name)) {
+      t.chain(name, compileRules(profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
+    }
+    out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));
+  }
+  out.push(rule(["counter", deny], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
+  return out;
+}
+
+/**
+ * Failsafe accepts. Tracked stages match the destination port (and remote net); the raw
+ * variants also accept the reverse direction by source port, so a failsafe connection is
+ * never half-untracked (reference §3.5).
+ */
+function failsafeRules(plan: Plan, dir: "in" | "out", raw: boolean): NftRule[] {
+  const inbound = plan.felix.failsafeInbound;
+  const outbound = plan.felix.failsafeOutbound;
+  const primary = dir === "in" ? inbound : outbound;
+  const reverse = dir === "in" ? outbound : inbound;
+  const remote = dir === "in" ? "saddr" : "daddr";
+  const out = portRules(primary, "dport", remote, `failsafe ${dir}bound`, plan.felix.ipv6Support);
+  if (raw) out.push(...portRules(reverse, "sport", dir === "in" ? "saddr" : "daddr", `failsafe ${dir === "in" ? "out" : "in"}bound reply`, plan.felix.ipv6Support));
+  return out;
+}
+
+function portRules(ports: FailsafePort[], portField: "dport" | "sport", addrField: "saddr" | "daddr", comment: string, v6: boolean): NftRule[] {
+  const out: NftRule[] = [];
+  for (const proto of ["tcp", "udp"] as const) {
+    const any = ports.filter((p) => p.protocol === proto && !p.net).map((p) => p.port);
+    const unique = [...new Set(any)].sort((a, b) => a - b);
+    if (unique.length > 0) out.push(rule([`meta l4proto ${proto}`, `th ${portField} { ${unique.join(", ")} }`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+    for (const p of ports.filter((x) => x.protocol === proto && x.net)) {
+      if (p.net!.family === 6 && !v6) continue;
+      const ip = p.net!.family === 4 ? "ip" : "ip6";
+      out.push(rule([`${ip} ${addrField} ${formatCidr(p.net!)}`, `meta l4proto ${proto}`, `th ${portField} ${p.port}`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+    }
+  }
+  return out;
+}
+
+function rule(statements: string[], comment?: string, id?: string): NftRule {
+  return { statements, comment, origin: id ? { id } : undefined };
+}

@@ -1,0 +1,180 @@
+/**
+ * One Calico rule → nft rules (reference §4, §6.5).
+ *
+ * Strategy: a rule is rendered once per IP family it can match in (ipVersion, ICMP/ICMPv6 by
+ * name, the family of its CIDRs, and whether its selector sets have members of that family;
+ * reference §4.1, §4.5). Lists become anonymous sets (`ip saddr { a, b }`), which gives
+ * Calico's OR-within-a-field and AND-across-fields semantics without Felix's scratch mark
+ * bits. A selector's members are split into a hash set of single addresses and an interval
+ * set of prefixes (DESIGN.md §4); a positive match on such a pair becomes one nft rule per
+ * non-empty half (the halves are disjoint, so at most one fires and a Log rule logs once),
+ * a negated match requires "in neither half".
+ */
+import { formatCidr, type Cidr } from "../model/cidr.ts";
+import { canonicalSelector } from "../model/selector.ts";
+import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
+import { sideSelectors, type AddressSet } from "../resolve/resolve.ts";
+import type { NftRule, RuleOrigin } from "./ir.ts";
+import { hex, MARK_ACCEPT, MARK_PASS, selectorSet } from "./names.ts";
+import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
+
+/** What a rule compiler needs from its surroundings. */
+export interface MatchContext {
+  /** Felix settings (log prefix, rate limit, deny action, IPv6). */
+  felix: FelixSettings;
+  /** Address sets by canonical selector. */
+  sets: ReadonlyMap<string, AddressSet>;
+  /** Called for every set a rule references, so the table declares it. */
+  useSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void;
+  /** `drop` or `reject` for Deny in this stage. */
+  deny: "drop" | "reject";
+}
+
+/** Identity of the resource a rule belongs to, for comments and log prefixes. */
+export interface RuleOwner {
+  /** `gnp` or `pro`: Calico's %k. */
+  kindShort: "gnp" | "pro";
+  /** Policy or profile name: %n and %p. */
+  name: string;
+  /** Tier: %t (profiles have none). */
+  tier: string;
+  /** ingress or egress. */
+  direction: "ingress" | "egress";
+}
+
+const NFT_PROTOCOL: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite" };
+
+export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  const origin: RuleOrigin = { id: `${owner.kindShort}/${owner.name}/${owner.direction}/${index}`, file: rule.origin.file, line: rule.origin.line, column: rule.origin.column };
+  const out: NftRule[] = [];
+  const seen = new Set<string>();
+  for (const family of familiesOf(rule, ctx.felix)) {
+    const src = sideMatches(rule.source, "saddr", "sport", family, ctx);
+    const dst = sideMatches(rule.destination, "daddr", "dport", family, ctx);
+    if (!src || !dst) continue; // a positive selector with no members in this family never matches
+    const common = [...protocolMatches(rule), ...icmpMatches(rule, family)];
+    for (const s of src) {
+      for (const d of dst) {
+        const statements = [...common, ...s, ...d, ...actionStatements(rule.action, owner, ctx)];
+        // A rule with nothing family-specific comes out the same for IPv4 and IPv6: once is enough.
+        const text = statements.join(" ");
+        if (seen.has(text)) continue;
+        seen.add(text);
+        out.push({ statements, comment: origin.id, origin });
+      }
+    }
+  }
+  return out;
+}
+
+/** The IP families a rule can match in. */
+function familiesOf(rule: Rule, felix: FelixSettings): (4 | 6)[] {
+  let families: (4 | 6)[] = felix.ipv6Support ? [4, 6] : [4];
+  const keep = (f: 4 | 6) => (families = families.filter((x) => x === f));
+  if (rule.ipVersion) keep(rule.ipVersion);
+  if (rule.protocol?.inferFamily) keep(rule.protocol.inferFamily);
+  const nets = [rule.source, rule.destination].flatMap((e) => [...e.nets, ...e.notNets]);
+  if (nets.length > 0) keep(nets[0]!.family);
+  const icmpProto = rule.protocol?.number;
+  if ((rule.icmp || rule.notICMP) && icmpProto === 1) keep(4);
+  if ((rule.icmp || rule.notICMP) && icmpProto === 58) keep(6);
+  return families;
+}
+
+function protocolMatches(rule: Rule): string[] {
+  const out: string[] = [];
+  if (rule.protocol) out.push(`meta l4proto ${protocolName(rule.protocol)}`);
+  if (rule.notProtocol) out.push(`meta l4proto != ${protocolName(rule.notProtocol)}`);
+  return out;
+}
+
+function protocolName(p: Protocol): string {
+  return NFT_PROTOCOL[p.number] ?? String(p.number);
+}
+
+function icmpMatches(rule: Rule, family: 4 | 6): string[] {
+  const icmp = family === 4 ? "icmp" : "icmpv6";
+  const out: string[] = [];
+  if (rule.icmp) {
+    out.push(`${icmp} type ${rule.icmp.type}`);
+    if (rule.icmp.code !== undefined) out.push(`${icmp} code ${rule.icmp.code}`);
+  }
+  if (rule.notICMP) {
+    // "not (type T and code C)" (reference §10.3), as one concatenated lookup.
+    if (rule.notICMP.code === undefined) out.push(`${icmp} type != ${rule.notICMP.type}`);
+    else out.push(`${icmp} type . ${icmp} code != { ${rule.notICMP.type} . ${rule.notICMP.code} }`);
+  }
+  return out;
+}
+
+/**
+ * Matches for one side in one family: a list of alternatives (each a statement list), or
+ * undefined when the side can never match in this family.
+ */
+function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, ctx: MatchContext): string[][] | undefined {
+  const ip = family === 4 ? "ip" : "ip6";
+  const fixed: string[] = [];
+  const nets = side.nets.filter((c) => c.family === family);
+  const notNets = side.notNets.filter((c) => c.family === family);
+  if (side.nets.length > 0 && nets.length === 0) return undefined;
+  if (nets.length > 0) fixed.push(`${ip} ${addr} ${anonymousSet(nets.map(formatCidr))}`);
+  if (notNets.length > 0) fixed.push(`${ip} ${addr} != ${anonymousSet(notNets.map(formatCidr))}`);
+  const numeric = (ports: Port[]) => ports.filter((p) => p.kind === "range").map((p) => (p.min === p.max ? `${p.min}` : `${p.min}-${p.max}`));
+  const ports = numeric(side.ports);
+  const notPorts = numeric(side.notPorts);
+  if (ports.length > 0) fixed.push(`th ${port} ${anonymousSet(ports)}`);
+  if (notPorts.length > 0) fixed.push(`th ${port} != ${anonymousSet(notPorts)}`);
+
+  const { positive, negative } = sideSelectors(side);
+  if (negative) {
+    for (const name of setNames(canonicalSelector(negative), family, ctx)) fixed.push(`${ip} ${addr} != @${name}`);
+  }
+  if (!positive) return [fixed];
+  const names = setNames(canonicalSelector(positive), family, ctx);
+  if (names.length === 0) return undefined;
+  return names.map((name) => [...fixed, `${ip} ${addr} @${name}`]);
+}
+
+/** The non-empty halves (hosts, prefixes) of a selector's set in one family, declared on use. */
+function setNames(key: string, family: 4 | 6, ctx: MatchContext): string[] {
+  const set = ctx.sets.get(key);
+  if (!set) throw new Error(`internal error: no address set for selector ${key}`);
+  const members: Cidr[] = family === 4 ? set.v4 : set.v6;
+  const hostBits = family === 4 ? 32 : 128;
+  const names: string[] = [];
+  for (const hosts of [true, false]) {
+    if (!members.some((c) => (c.prefix === hostBits) === hosts)) continue;
+    const name = selectorSet(key, family, hosts);
+    ctx.useSet(name, family, hosts, set);
+    names.push(name);
+  }
+  return names;
+}
+
+function anonymousSet(items: string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
+}
+
+function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): string[] {
+  switch (action) {
+    case "Allow":
+      return ["counter", `meta mark set meta mark | ${hex(MARK_ACCEPT)}`, "return"];
+    case "Pass":
+      return ["counter", `meta mark set meta mark | ${hex(MARK_PASS)}`, "return"];
+    case "Deny":
+      return ["counter", ctx.deny];
+    case "Log":
+      return [...rateLimit(ctx.felix), "counter", `log prefix "${logPrefix(owner, ctx.felix)}" level info`];
+  }
+}
+
+function rateLimit(felix: FelixSettings): string[] {
+  if (!felix.logRateLimit) return [];
+  return [`limit rate ${felix.logRateLimit.rate}/${felix.logRateLimit.unit} burst ${felix.logRateLimitBurst} packets`];
+}
+
+/** Calico's prefix with %t %k %n %p substituted, then ": ", kept within nft's byte limit. */
+export function logPrefix(owner: RuleOwner, felix: FelixSettings): string {
+  const text = felix.logPrefix.replace(/%([tknp])/g, (_, c: string) => ({ t: owner.tier, k: owner.kindShort, n: owner.name, p: owner.name })[c] ?? "");
+  return `${text.replace(/[^A-Za-z0-9%: /_.-]/g, "_").slice(0, MAX_LOG_PREFIX_BYTES - 2)}: `;
+}

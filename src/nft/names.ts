@@ -1,0 +1,63 @@
+/**
+ * Every table, chain and set name and every mark bit hostwall uses, in one place (as Felix's
+ * rule_defs.go does). Names derived from user resources use only characters validation has
+ * already guaranteed; anything longer or unexpected is replaced by a hash, never embedded.
+ */
+import { createHash } from "node:crypto";
+
+/** Both tables are called this; the families keep them apart. */
+export const TABLE = "hostwall";
+
+/** Mark bits, Calico's defaults within its 0xffff0000 mask (reference §6.8). */
+export const MARK_ACCEPT = 0x10000;
+export const MARK_PASS = 0x20000;
+/** Clears accept and pass. */
+export const MARK_CLEAR = (~(MARK_ACCEPT | MARK_PASS) >>> 0);
+
+/** Priorities: netdev runs first; inet chains sit at the classic raw/mangle/filter places. */
+export const PRIORITY_NETDEV = -500;
+export const PRIORITY_RAW = -300;
+export const PRIORITY_MANGLE = -150;
+export const PRIORITY_FILTER = 0;
+
+/** Base chains of the inet table. */
+export const CHAIN_RAW_PREROUTING = "raw-prerouting";
+export const CHAIN_RAW_OUTPUT = "raw-output";
+export const CHAIN_MANGLE_PREROUTING = "mangle-prerouting";
+export const CHAIN_FILTER_INPUT = "filter-input";
+export const CHAIN_FILTER_OUTPUT = "filter-output";
+export const CHAIN_FILTER_FORWARD = "filter-forward";
+
+/** Failsafe chains: tracked stages, and the untracked (raw) variants with reverse-direction accepts. */
+export const CHAIN_FAILSAFE_IN = "failsafe-in";
+export const CHAIN_FAILSAFE_OUT = "failsafe-out";
+export const CHAIN_FAILSAFE_RAW_IN = "failsafe-raw-in";
+export const CHAIN_FAILSAFE_RAW_OUT = "failsafe-raw-out";
+
+/** netdev base chain of an interface. */
+export const netdevChain = (iface: string) => `ingress-${iface}`;
+/** Per-endpoint chain of a stage and direction: `normal-in-eth0`, `forward-out-eth1`, … */
+export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => `${stage}-${dir}-${iface}`;
+/** Policy chain: `gnp-<name>-in`. */
+export const policyChain = (name: string, dir: "in" | "out") => derived("gnp-", name, `-${dir}`);
+/** Profile chain: `pro-<name>-in`. */
+export const profileChain = (name: string, dir: "in" | "out") => derived("pro-", name, `-${dir}`);
+/** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */
+export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-${shortHash(key)}-${family}${hosts ? "h" : "p"}`;
+
+const SAFE_PART = /^[a-z0-9][a-z0-9.-]{0,200}$/;
+
+function derived(prefix: string, name: string, suffix: string): string {
+  return SAFE_PART.test(name) ? `${prefix}${name}${suffix}` : `${prefix}h${shortHash(name)}${suffix}`;
+}
+
+/** 12 base32 characters of SHA-256: stable across runs and machines. */
+export function shortHash(text: string): string {
+  const digest = createHash("sha256").update(text).digest();
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  let out = "";
+  for (let i = 0; i < 12; i++) out += alphabet[digest[i]! & 31];
+  return out;
+}
+
+export const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;

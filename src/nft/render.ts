@@ -1,0 +1,97 @@
+/**
+ * IR → nft script text, one transaction that replaces hostwall's tables whole:
+ *
+ *   table netdev hostwall {}        create if missing (no-op otherwise)
+ *   delete table netdev hostwall    drop the old contents in the same transaction
+ *   table netdev hostwall { … }     the full new definition
+ *
+ * The kernel switches atomically; other tables are never touched. One statement per line
+ * (nft 1.0.6 wants a newline or `;` after a closing brace). The renderer records which
+ * script line each rule is on, so an error nft reports by line maps back to the YAML.
+ */
+import type { NftChain, NftRule, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
+
+export interface RenderedScript {
+  /** The script for `nft -f -`. */
+  text: string;
+  /** 1-based script line → the origin of the rule on it. */
+  origins: Map<number, RuleOrigin>;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_./-]{0,254}$/;
+const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+/** nft comments are capped at 128 bytes; keep a margin. */
+export const MAX_COMMENT_BYTES = 120;
+/** nft 1.0.6 crashes at 137 bytes and the kernel refuses ≥128 (reference/nftables.md §3). */
+export const MAX_LOG_PREFIX_BYTES = 127;
+const ELEMENTS_PER_LINE = 16;
+
+/** Throws on an identifier the compiler should never have produced (a bug, not user input). */
+export function safeIdentifier(name: string): string {
+  if (!IDENT.test(name)) throw new Error(`internal error: unsafe nft identifier ${JSON.stringify(name)}`);
+  return name;
+}
+
+/**
+ * Text for inside double quotes: only characters that are inert in nft's quoted strings and
+ * in the kernel log (no quote, backslash, `$`, `;`, `#`, braces, control or non-ASCII), capped
+ * in bytes. Anything else becomes `_`, so user text can never end the string.
+ */
+export function safeText(text: string, maxBytes: number): string {
+  return text.replace(/[^A-Za-z0-9 _.,:=/@+%-]/g, "_").slice(0, maxBytes);
+}
+
+export function renderScript(ruleset: NftRuleset): RenderedScript {
+  const lines: string[] = [];
+  const origins = new Map<number, RuleOrigin>();
+  for (const table of ruleset.tables) renderTable(table, lines, origins);
+  return { text: lines.join("\n") + "\n", origins };
+}
+
+/** The script that removes hostwall's tables (and nothing else). */
+export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]): string {
+  return tables.map((t) => `table ${t.family} ${safeIdentifier(t.name)} {}\ndelete table ${t.family} ${safeIdentifier(t.name)}\n`).join("");
+}
+
+function renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>): void {
+  const head = `${table.family} ${safeIdentifier(table.name)}`;
+  lines.push(`table ${head} {}`, `delete table ${head}`, `table ${head} {`);
+  for (const set of table.sets) renderSet(set, lines);
+  for (const chain of table.chains) renderChain(chain, lines, origins);
+  lines.push("}");
+}
+
+function renderSet(set: NftSet, lines: string[]): void {
+  lines.push(`\tset ${safeIdentifier(set.name)} {`, `\t\ttype ${set.type}`);
+  if (set.interval) lines.push("\t\tflags interval");
+  if (set.comment) lines.push(`\t\tcomment "${safeText(set.comment, MAX_COMMENT_BYTES)}"`);
+  if (set.elements.length > 0) {
+    lines.push("\t\telements = {");
+    for (let i = 0; i < set.elements.length; i += ELEMENTS_PER_LINE) {
+      const last = i + ELEMENTS_PER_LINE >= set.elements.length;
+      lines.push(`\t\t\t${set.elements.slice(i, i + ELEMENTS_PER_LINE).join(", ")}${last ? "" : ","}`);
+    }
+    lines.push("\t\t}");
+  }
+  lines.push("\t}");
+}
+
+function renderChain(chain: NftChain, lines: string[], origins: Map<number, RuleOrigin>): void {
+  lines.push(`\tchain ${safeIdentifier(chain.name)} {`);
+  if (chain.base) {
+    const { hook, priority, device } = chain.base;
+    if (device !== undefined && !DEVICE.test(device)) throw new Error(`internal error: unsafe device name ${JSON.stringify(device)}`);
+    const dev = device !== undefined ? ` device "${device}"` : "";
+    lines.push(`\t\ttype filter hook ${hook}${dev} priority ${priority}; policy accept;`);
+  }
+  for (const rule of chain.rules) {
+    lines.push(`\t\t${renderRule(rule)}`);
+    if (rule.origin) origins.set(lines.length, rule.origin);
+  }
+  lines.push("\t}");
+}
+
+function renderRule(rule: NftRule): string {
+  const comment = rule.comment ? ` comment "${safeText(rule.comment, MAX_COMMENT_BYTES)}"` : "";
+  return rule.statements.join(" ") + comment;
+}

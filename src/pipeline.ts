@@ -1,0 +1,47 @@
+/**
+ * The pure pipeline of DESIGN.md §7, from files to an nft script:
+ *
+ *   parse (YAML with positions) → validate + default → resolve → compile (nft IR) → render
+ *
+ * No I/O: files, the node name and the interfaces that exist are inputs, so `compile`, `check`,
+ * the agent and the golden tests all run exactly the same code.
+ */
+import { hasErrors, type Diagnostic } from "./config/diagnostics.ts";
+import { loadConfig } from "./config/load.ts";
+import type { SourceFile } from "./config/parse.ts";
+import type { Model } from "./model/types.ts";
+import { compileRuleset } from "./nft/compile.ts";
+import type { NftRuleset } from "./nft/ir.ts";
+import { renderScript, type RenderedScript } from "./nft/render.ts";
+import { resolvePlan, type Plan } from "./resolve/resolve.ts";
+
+export interface BuildInput {
+  /** Config files. */
+  files: readonly SourceFile[];
+  /** This node's name. */
+  node: string;
+  /** Interfaces present now (undefined: render netdev chains for every endpoint). */
+  interfaces?: ReadonlySet<string>;
+}
+
+export interface BuildResult {
+  /** Every problem found, errors and warnings. */
+  diagnostics: Diagnostic[];
+  /** The validated model (present even with errors, holding the valid resources). */
+  model: Model;
+  /** Present when there were no errors. */
+  plan?: Plan;
+  /** Present when there were no errors. */
+  ruleset?: NftRuleset;
+  /** Present when there were no errors. */
+  script?: RenderedScript;
+}
+
+export function buildRuleset(input: BuildInput): BuildResult {
+  const { model, diagnostics } = loadConfig(input.files, { node: input.node });
+  if (hasErrors(diagnostics)) return { diagnostics, model };
+  const resolved = resolvePlan(model, input.node);
+  diagnostics.push(...resolved.diagnostics);
+  const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });
+  return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
+}
