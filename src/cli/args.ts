@@ -1,0 +1,60 @@
+/**
+ * Command-line parsing: `hostwall <command> [--flag value | --flag=value | --switch]…`.
+ * Unknown flags are errors, so a typo never silently falls back to a default.
+ */
+
+export interface ParsedArgs {
+  command?: string;
+  flags: Record<string, string | true>;
+  positional: string[];
+}
+
+export class UsageError extends Error {}
+
+/** Flags that take a value; everything else listed in `switches` is boolean. */
+const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "api", "nft"]);
+const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version"]);
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const out: ParsedArgs = { flags: {}, positional: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-h") {
+      out.flags.help = true;
+      continue;
+    }
+    if (!arg.startsWith("--")) {
+      if (out.command === undefined) out.command = arg;
+      else out.positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq > 0 ? eq : undefined);
+    if (VALUE_FLAGS.has(name)) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      out.flags[name] = value;
+    } else if (SWITCHES.has(name) && eq < 0) {
+      out.flags[name] = true;
+    } else {
+      throw new UsageError(`unknown flag ${arg}`);
+    }
+  }
+  return out;
+}
+
+/** A listen address: TCP host:port, a unix socket path, or off. */
+export type ListenAddress = { kind: "tcp"; hostname: string; port: number } | { kind: "unix"; path: string } | { kind: "off" };
+
+export function parseListen(text: string): ListenAddress {
+  if (text === "off") return { kind: "off" };
+  if (text.startsWith("unix:")) {
+    const path = text.slice(5);
+    if (!path.startsWith("/")) throw new UsageError(`--listen unix: needs an absolute path, got "${path}"`);
+    return { kind: "unix", path };
+  }
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new UsageError(`--listen must be HOST:PORT, [V6]:PORT, unix:/PATH or off; got "${text}"`);
+  return { kind: "tcp", hostname: m[1] ?? m[2]!, port };
+}

@@ -1,0 +1,178 @@
+/**
+ * The commands of DESIGN.md §3. Each is a plain async function that returns an exit code;
+ * only src/main.ts calls process.exit. Output goes to the given streams so tests can call
+ * commands directly.
+ */
+import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
+import { readConfigDir } from "../config/read-dir.ts";
+import { buildRuleset } from "../pipeline.ts";
+import { renderFlush } from "../nft/render.ts";
+import { spawnRunner } from "../nft/runner.ts";
+import { TABLE } from "../nft/names.ts";
+import { listInterfaces, systemHostname } from "../agent/system.ts";
+import { COMMIT, VERSION } from "../version.ts";
+import { parseListen, UsageError, type ParsedArgs } from "./args.ts";
+import { runAgent } from "./run.ts";
+import { planDocument } from "./plan.ts";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+const DEFAULT_CONFIG_DIR = "/etc/hostwall";
+const DEFAULT_LISTEN = "127.0.0.1:9099";
+const DEFAULT_API = "http://127.0.0.1:9099";
+
+const HELP: Record<string, string> = {
+  "": `hostwall — Calico v3 host-endpoint policy from files, enforced with nftables
+
+usage: hostwall <command> [flags]
+
+commands:
+  run [--once]       load, apply, watch the config dir and serve the status API
+  check              validate the config dir; exit 1 if anything is wrong
+  compile            print the nft script this node would apply (no root needed)
+  plan [--json]      which policies and profiles apply to each HostEndpoint of this node
+  status [--json]    ask the running agent what is in force
+  reload             ask the running agent to re-read the config dir now
+  flush              remove hostwall's nft tables (stops enforcement)
+  version            print version and build info
+
+common flags:
+  --config-dir DIR   config directory (env HOSTWALL_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})
+  --node NAME        this node's name (env HOSTWALL_NODE, default the hostname)
+  --help             help for a command
+`,
+  run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--nft PATH]
+
+Loads the config dir, applies it atomically, then watches the dir and re-applies on change;
+SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
+  --once          apply once and exit: 0 applied, 1 invalid config, 2 apply failed
+  --listen ADDR   status API: HOST:PORT (default ${DEFAULT_LISTEN}), unix:/PATH, or off
+  --nft PATH      the nft binary (default: nft from PATH)
+`,
+  check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
+  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint.\n",
+  plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
+  status: `usage: hostwall status [--json] [--api URL]\n\nAsks the running agent (GET /status, default ${DEFAULT_API}).\n`,
+  reload: `usage: hostwall reload [--api URL]\n\nAsks the running agent to reload now (POST /reload).\n`,
+  flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
+  version: "usage: hostwall version\n",
+};
+
+export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
+  const command = args.command ?? "";
+  if (args.flags.version && !args.command) return version(io);
+  if (!(command in HELP)) throw new UsageError(`unknown command "${command}"; see hostwall --help`);
+  if (args.flags.help || command === "") {
+    io.out(HELP[command]!);
+    return command === "" && !args.flags.help ? 2 : 0;
+  }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
+  const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
+  const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
+  const nft = str(args.flags.nft) ?? "nft";
+  switch (command) {
+    case "version":
+      return version(io);
+    case "check":
+    case "compile":
+    case "plan":
+      return offline(command, { configDir, node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json) }, io);
+    case "run":
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), listen: parseListen(str(args.flags.listen) ?? DEFAULT_LISTEN), nftPath: nft, debug: Boolean(args.flags.debug) }, io);
+    case "flush": {
+      const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
+      if (!result.ok) {
+        io.err(`hostwall: flush failed: ${result.stderr.trim()}\n`);
+        return 1;
+      }
+      io.err("hostwall: removed table netdev hostwall and table inet hostwall; nothing is enforced now\n");
+      return 0;
+    }
+    case "status":
+    case "reload":
+      return apiCommand(command, str(args.flags.api) ?? DEFAULT_API, Boolean(args.flags.json), io);
+  }
+  return 2;
+}
+
+function str(v: string | true | undefined): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function version(io: Io): number {
+  io.out(`hostwall ${VERSION} (commit ${COMMIT}, bun ${Bun.version})\n`);
+  return 0;
+}
+
+function printDiagnostics(diagnostics: readonly Diagnostic[], io: Io): void {
+  for (const d of diagnostics) io.err(formatDiagnostic(d) + "\n");
+}
+
+async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
+  const read = readConfigDir(opts.configDir);
+  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces() });
+  const diagnostics = [...read.diagnostics, ...built.diagnostics];
+  printDiagnostics(diagnostics, io);
+  if (hasErrors(diagnostics)) {
+    const n = diagnostics.filter((d) => d.severity === "error").length;
+    io.err(`hostwall: ${n} error${n === 1 ? "" : "s"} in ${opts.configDir}; nothing would be applied\n`);
+    return 1;
+  }
+  if (command === "compile") io.out(built.script!.text);
+  else if (command === "plan") {
+    const doc = planDocument(built.plan!, built.model);
+    io.out(opts.json ? JSON.stringify(doc, null, 2) + "\n" : formatPlan(doc));
+  } else {
+    const total = Object.values(built.model.counts).reduce((a, b) => a + b, 0);
+    io.err(`hostwall: ${opts.configDir} is valid: ${total} resource${total === 1 ? "" : "s"}, ${built.plan!.endpoints.length} endpoint(s) on node ${opts.node}\n`);
+  }
+  return 0;
+}
+
+function formatPlan(doc: ReturnType<typeof planDocument>): string {
+  const lines = [`node ${doc.node}`];
+  if (doc.endpoints.length === 0) lines.push("  no HostEndpoint of this node");
+  for (const ep of doc.endpoints) {
+    lines.push(`HostEndpoint/${ep.name} on ${ep.interface}`);
+    for (const [dir, stages] of Object.entries(ep.policies)) {
+      for (const [stage, names] of Object.entries(stages)) if (names.length > 0) lines.push(`  ${dir} ${stage}: ${names.join(", ")}`);
+    }
+    lines.push(`  profiles: ${ep.profiles.length > 0 ? ep.profiles.join(", ") : "(none: local traffic not allowed by a policy is denied)"}`);
+  }
+  for (const n of doc.notApplied) lines.push(`${n.resource}: ${n.reason}`);
+  return lines.join("\n") + "\n";
+}
+
+async function apiCommand(command: "status" | "reload", api: string, json: boolean, io: Io): Promise<number> {
+  const url = api.replace(/\/$/, "") + (command === "status" ? "/status" : "/reload");
+  let res: Response;
+  try {
+    res = await fetch(url, { method: command === "status" ? "GET" : "POST", signal: AbortSignal.timeout(command === "status" ? 5000 : 120_000) });
+  } catch (e) {
+    io.err(`hostwall: cannot reach the agent at ${api}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const body = (await res.json().catch(() => null)) as Record<string, any> | null;
+  if (!body) {
+    io.err(`hostwall: ${url} answered ${res.status} without JSON\n`);
+    return 1;
+  }
+  if (json) {
+    io.out(JSON.stringify(body, null, 2) + "\n");
+    return res.ok ? 0 : 1;
+  }
+  const attempt = command === "status" ? body.lastAttempt : body.attempt;
+  if (command === "status") {
+    io.out(`node ${body.node}, generation ${body.generation}, applied ${body.applied ? `${body.applied.at} (${body.applied.hash})` : "never"}\n`);
+    for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "interface missing"}\n`);
+  }
+  if (attempt) {
+    io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);
+    printDiagnostics(attempt.diagnostics ?? [], io);
+  }
+  return res.ok ? 0 : 1;
+}
