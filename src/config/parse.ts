@@ -7,7 +7,7 @@
  * knowing anything about Calico. YAML 1.2 core schema, duplicate keys are errors, warnings are
  * errors (strict like calicoctl), aliases are capped against expansion bombs.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Node } from "yaml";
 import type { Diagnostic } from "./diagnostics.ts";
 
 /** A configuration file as read from disk. */
@@ -59,14 +59,26 @@ export function parseFile(file: SourceFile): { resources: RawResource[]; diagnos
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIASES });
     } catch (e) {
-      diagnostics.push({ code: "YAML_SYNTAX", severity: "error", message: String((e as Error).message), file: file.path, ...pos(0) });
+      diagnostics.push({ code: "YAML_SYNTAX", severity: "error", message: String((e as Error).message), file: file.path, ...pos(aliasOffset(doc.contents as Node) ?? doc.contents.range?.[0] ?? 0) });
       continue;
     }
+    if (value === null || value === undefined) continue; // an empty document, e.g. a trailing `---`
     for (const { node, value: item } of unwrap(doc.contents as Node, value)) {
       resources.push({ value: item, file: file.path, locate: (path, opts) => pos(offsetOf(node, path, opts?.key ?? false)) });
     }
   }
   return { resources, diagnostics };
+}
+
+/** The first alias whose anchor is missing (toJS fails on it without a position). */
+function aliasOffset(root: Node): number | undefined {
+  let found: number | undefined;
+  visit(root, {
+    Alias(_, node) {
+      if (found === undefined && node.range) found = node.range[0];
+    },
+  });
+  return found;
 }
 
 /** Flattens sequences, typed `<Kind>List`s and `kind: List` into their items. */

@@ -107,7 +107,8 @@ export class Checker {
     }
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(value)) {
-      const s = this.string(v, [...path, k]);
+      // `key:` with nothing after it is an empty value, as Go's decoder reads it.
+      const s = v === null ? "" : this.string(v, [...path, k]);
       if (s !== undefined) out[k] = s;
     }
     return out;

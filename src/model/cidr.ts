@@ -93,7 +93,8 @@ const groups = new Uint16Array(8);
  * Parses "a.b.c.d", "a.b.c.d/n", an IPv6 address, or "v6/n". A bare address becomes /32 or
  * /128. Mode "strict" (Calico rule nets) rejects set host bits with CIDR_HOST_BITS and a
  * suggestion of the masked form; mode "lax" (network-set nets) clears them, so 10.0.0.1/8 is
- * stored as 10.0.0.0/8. IPv4-mapped IPv6 (`::ffff:192.0.2.1`) stays family 6.
+ * stored as 10.0.0.0/8. IPv4-mapped IPv6 (`::ffff:192.0.2.1`) stays family 6: nft matches
+ * it only in IPv6 headers. (Calico's Go code sometimes treats it as IPv4, via net.IP.To4.)
  */
 export function parseCidr(text: string, mode: "strict" | "lax"): CidrParse {
   const slash = text.indexOf("/");
@@ -262,7 +263,7 @@ function invalid(text: string, detail: string): CidrParse {
   const ws = /\s/.exec(text);
   if (ws) message = `whitespace is not allowed (found ${JSON.stringify(ws[0])} at offset ${ws.index})`;
   else if (/[[\]]/.test(text)) message = "brackets are not allowed around an IPv6 address";
-  else if (text.includes("%")) message = `IPv6 zone ${text.slice(text.indexOf("%")).split("/")[0]} is not allowed`;
+  else if (text.includes("%")) message = `zone ${text.slice(text.indexOf("%")).split("/")[0]} is not allowed`;
   return { ok: false, code: "INVALID_CIDR", message };
 }
 
@@ -431,7 +432,7 @@ function normalizeV6(list: readonly Cidr[], n: number, out: Cidr[]): void {
     words[k * 4 + 3] = maskWord(c.a3, p - 96);
     prefixes[k++] = p;
   }
-  const order = radixOrder(words, n);
+  const order = n > 256 ? radixOrder(words, n) : comparisonOrder(words, n);
   // The open range is [s, l] with an inclusive last address, since 2^128 does not fit; the
   // next input is [a, b]. Scalars, not arrays: this loop runs once per input. `single` is the
   // prefix while the open range is still exactly one input CIDR (most are), else -1, and
@@ -544,6 +545,19 @@ function trailingZeros128(a: Uint32Array): number {
     if (v !== 0) return 32 * (3 - w) + 31 - Math.clz32(v & -v);
   }
   return 128;
+}
+
+/** Indices 0..n-1 ordered by address, for short lists (rule nets) where radix set-up dominates. */
+function comparisonOrder(words: Uint32Array, n: number): Uint32Array {
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((x, y) => {
+    for (let w = 0; w < 4; w++) {
+      const d = words[x * 4 + w]! - words[y * 4 + w]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  });
+  return Uint32Array.from(order);
 }
 
 /**

@@ -27,8 +27,8 @@ export function isPolicyName(name: string): boolean {
 export function nameProblem(name: string): string {
   if (name.length === 0) return "must not be empty";
   if (name.length > 253) return `is ${name.length} characters long, the limit is 253`;
-  if (/[A-Z]/.test(name)) return `must be lower case (did you mean "${name.toLowerCase()}"?)`;
-  if (name.includes("_")) return `must not contain "_" (did you mean "${name.replaceAll("_", "-")}"?)`;
+  const suggestion = name.toLowerCase().replaceAll("_", "-");
+  if (/[A-Z_]/.test(name) && isDnsSubdomain(suggestion)) return `must be lower case with '-' instead of '_' (did you mean "${suggestion}"?)`;
   return "must consist of lower-case letters, digits, '-' and '.', and start and end with a letter or digit";
 }
 

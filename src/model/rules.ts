@@ -54,7 +54,8 @@ function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefine
   const notProtocol = readProtocol(ck, o.notProtocol, [...path, "notProtocol"]);
   const icmp = readIcmp(ck, o.icmp, [...path, "icmp"]);
   const notICMP = readIcmp(ck, o.notICMP, [...path, "notICMP"]);
-  if (o.icmp !== undefined && icmp && !(protocol && (protocol.number === 1 || protocol.number === 58))) {
+  const protocolBroken = o.protocol !== undefined && o.protocol !== null && protocol === undefined;
+  if (o.icmp !== undefined && icmp && !protocolBroken && !(protocol && (protocol.number === 1 || protocol.number === 58))) {
     ck.error("ICMP_NEEDS_PROTOCOL", [...path, "icmp"], "icmp needs protocol ICMP or ICMPv6");
     ok = false;
   }
@@ -73,7 +74,7 @@ function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefine
   const source = readEntity(ck, o.source, [...path, "source"]);
   const destination = readEntity(ck, o.destination, [...path, "destination"]);
   if (!source || !destination || action === undefined) return undefined;
-  checkPorts(ck, path, protocol, source, destination);
+  if (!protocolBroken) checkPorts(ck, path, protocol, source, destination);
   checkFamilies(ck, path, ipVersion, source, destination);
   if (!ok) return undefined;
   const origin = { file: ck.raw.file, ...ck.raw.locate(path) };

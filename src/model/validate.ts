@@ -1,9 +1,9 @@
 /**
  * Raw resources → validated, defaulted model (reference §1, §4, §9 load phase).
  *
- * One pass over every resource collects every problem; a resource with errors is left out of
- * the model, and the caller refuses to apply a config that has any error (all or nothing,
- * DESIGN.md §5). Defaults are applied as Calico's API server does before validation: policy
+ * One pass over every resource collects every problem. The model keeps what could be read
+ * (a resource may lack its bad parts), but the caller never applies a config with any error
+ * (all or nothing, DESIGN.md §5), so a partial model is only ever used for reporting. Defaults are applied as Calico's API server does before validation: policy
  * `types` and `tier`, Tier order 1,000,000, the implicit `default` tier and the built-in
  * `projectcalico-default-allow` profile.
  */
@@ -19,7 +19,7 @@ import type { Direction, EndpointPort, FelixSettings, GlobalNetworkPolicy, Globa
 const API_VERSION = "projectcalico.org/v3";
 const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
 const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
-const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy"]);
+const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
 export const DEFAULT_TIER_ORDER = 1_000_000;
@@ -34,6 +34,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   const diagnostics: Diagnostic[] = [];
   const model: Model = { hostEndpoints: [], networkSets: [], policies: [], profiles: [], tiers: [], felix: { ...DEFAULT_FELIX }, counts: {} };
   const seen = new Map<string, Meta>();
+  const checkers = new Map<object, Checker>();
   const felixDefault: Partial<FelixSettings>[] = [];
   const felixNode: Partial<FelixSettings>[] = [];
 
@@ -61,12 +62,18 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     seen.set(id, meta);
     const spec = doc.spec ?? {};
     if (STAGED.has(kind)) {
-      ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced; hostwall ignores staged policies`);
+      ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced; hostwall validates it and ignores it`);
+      if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") {
+        const { stagedAction, ...rest } = (typeof spec === "object" && spec !== null ? spec : {}) as Obj;
+        if (stagedAction !== undefined && !["Set", "Delete", "Learn", "Ignore"].includes(String(stagedAction))) ck.error("INVALID_VALUE", ["spec", "stagedAction"], `stagedAction must be Set, Delete, Learn or Ignore, got ${JSON.stringify(stagedAction)}`);
+        readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
+      }
       continue;
     }
-    if (kind === "HostEndpoint") push(model.hostEndpoints, readHostEndpoint(ck, meta, spec));
+    const track = <T extends object>(r: T | undefined): T | undefined => (r && checkers.set(r, ck), r);
+    if (kind === "HostEndpoint") push(model.hostEndpoints, track(readHostEndpoint(ck, meta, spec)));
     else if (kind === "GlobalNetworkSet" || kind === "NetworkSet") push(model.networkSets, readNetworkSet(ck, kind, meta, spec));
-    else if (kind === "GlobalNetworkPolicy" || kind === "NetworkPolicy") push(model.policies, readPolicy(ck, kind, meta, spec));
+    else if (kind === "GlobalNetworkPolicy" || kind === "NetworkPolicy") push(model.policies, track(readPolicy(ck, kind, meta, spec)));
     else if (kind === "Profile") push(model.profiles, readProfile(ck, meta, spec));
     else if (kind === "Tier") push(model.tiers, readTier(ck, meta, spec));
     else if (kind === "FelixConfiguration") {
@@ -79,7 +86,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   }
   model.felix = Object.assign({ ...DEFAULT_FELIX }, ...felixDefault, ...felixNode);
   addImplicitTier(model);
-  checkReferences(model, diagnostics);
+  checkReferences(model, checkers);
   return { model, diagnostics };
 }
 
@@ -96,7 +103,6 @@ function readMeta(ck: Checker, kind: string, value: unknown): Meta | undefined {
   if (!valid) {
     const extra = kind.endsWith("NetworkPolicy") && name.split(".").length > 2 ? "policy names may contain at most one '.'" : kind === "Tier" ? "tier names are a single DNS label (no '.', at most 63)" : nameProblem(name);
     ck.error("INVALID_NAME", ["metadata", "name"], `name "${name}" ${extra}`);
-    return undefined;
   }
   const namespace = ck.string(o.namespace, ["metadata", "namespace"]);
   if (NAMESPACED.has(kind) && namespace === undefined) ck.error("MISSING_FIELD", ["metadata", "namespace"], `${kind} is namespaced: metadata.namespace is required`);
@@ -137,7 +143,7 @@ function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint
     if (parsed.ok) expectedIPs.push(parsed.cidr);
     else ck.error("INVALID_ADDRESS", ["spec", "expectedIPs", i], `expectedIPs entries are plain addresses: ${parsed.message}`);
   });
-  if (interfaceName === undefined && expectedIPs.length === 0 && spec.expectedIPs === undefined) {
+  if (interfaceName === undefined && expectedIPs.length === 0 && !(Array.isArray(spec.expectedIPs) && spec.expectedIPs.length > 0)) {
     ck.error("MISSING_FIELD", ["spec"], "a HostEndpoint needs interfaceName or expectedIPs");
   }
   const profiles = ck.stringList(spec.profiles, ["spec", "profiles"]);
@@ -161,7 +167,9 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
     const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
     if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}`);
     const port = ck.number(o.port, [...at, "port"]);
-    if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) ck.error("INVALID_PORT", [...at, "port"], `port ${String(o.port)} is out of range 1-65535`);
+    if (o.port === undefined || o.port === null) ck.error("MISSING_FIELD", at, "a named port needs a port number");
+    else if (port === undefined) return;
+    else if (!Number.isInteger(port) || port < 1 || port > 65535) ck.error("INVALID_PORT", [...at, "port"], `port ${port} is out of range 1-65535`);
     else if (name !== undefined && protocol) out.push({ name, protocol, port });
   });
   return out;
@@ -203,9 +211,10 @@ function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", 
   readSelector(ck, spec.serviceAccountSelector, ["spec", "serviceAccountSelector"], "serviceAccountSelector");
   const ingress = readRules(ck, spec.ingress, ["spec", "ingress"]);
   const egress = readRules(ck, spec.egress, ["spec", "egress"]);
-  const doNotTrack = ck.bool(spec.doNotTrack, ["spec", "doNotTrack"]) ?? false;
-  const preDNAT = ck.bool(spec.preDNAT, ["spec", "preDNAT"]) ?? false;
-  const applyOnForward = ck.bool(spec.applyOnForward, ["spec", "applyOnForward"]) ?? false;
+  const flag = (field: string) => (allowed.includes(field) ? (ck.bool(spec[field], ["spec", field]) ?? false) : false);
+  const doNotTrack = flag("doNotTrack");
+  const preDNAT = flag("preDNAT");
+  const applyOnForward = flag("applyOnForward");
   const types = readTypes(ck, spec);
   const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
   hints.forEach((h, i) => {
@@ -271,19 +280,15 @@ function addImplicitTier(model: Model): void {
 }
 
 /** Cross-resource checks: policies name existing tiers; missing profiles warn (they deny). */
-function checkReferences(model: Model, out: Diagnostic[]): void {
+function checkReferences(model: Model, checkers: Map<object, Checker>): void {
   const tiers = new Set(model.tiers.map((t) => t.meta.name));
   for (const p of model.policies) {
-    if (!tiers.has(p.tier)) {
-      out.push({ code: "UNKNOWN_TIER", severity: "error", message: `tier "${p.tier}" is not defined; add a Tier resource or remove spec.tier`, file: p.meta.origin.file, line: p.meta.origin.line, column: p.meta.origin.column, resource: `${p.kind}/${p.meta.name}`, path: "spec.tier" });
-    }
+    if (!tiers.has(p.tier)) checkers.get(p)?.error("UNKNOWN_TIER", ["spec", "tier"], `tier "${p.tier}" is not defined; add a Tier resource or remove spec.tier`);
   }
   const profiles = new Set([...model.profiles.map((p) => p.meta.name), DEFAULT_ALLOW_PROFILE]);
   for (const h of model.hostEndpoints) {
-    for (const name of h.profiles) {
-      if (!profiles.has(name)) {
-        out.push({ code: "MISSING_PROFILE", severity: "warning", message: `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`, file: h.meta.origin.file, line: h.meta.origin.line, column: h.meta.origin.column, resource: `HostEndpoint/${h.meta.name}`, path: "spec.profiles" });
-      }
-    }
+    h.profiles.forEach((name, i) => {
+      if (!profiles.has(name)) checkers.get(h)?.warn("MISSING_PROFILE", ["spec", "profiles", i], `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`);
+    });
   }
 }

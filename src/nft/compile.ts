@@ -125,11 +125,11 @@ function compileInet(plan: Plan): NftTable {
   const t = new TableBuilder("inet", plan);
   const eps = plan.endpoints;
   const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
+  const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";
   const conntrack = [
     rule(["ct state established,related", "accept"]),
-    ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", "drop"], "conntrack invalid")] : []),
+    ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", deny], "conntrack invalid")] : []),
   ];
-  const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";
 
   t.chain(N.CHAIN_RAW_PREROUTING, [rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage")], { hook: "prerouting", priority: N.PRIORITY_RAW });
   const untrackedOut = withStage("untracked", "egress");

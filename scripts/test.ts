@@ -1,0 +1,28 @@
+/**
+ * `npm test`: builds dist/hostwall (the kernel tests run the real binary), then runs every
+ * test under test/ with bun test, and ends with one plain summary line "N passed, N failed"
+ * that CI systems read. Extra arguments go to bun test (e.g. `npm test -- test/unit`).
+ * Kernel tests need root, nftables and iproute2; without them they skip and say why.
+ */
+import { $ } from "bun";
+
+const bun = process.execPath;
+const build = await $`${bun} run scripts/build.ts`.nothrow();
+if (build.exitCode !== 0) {
+  console.error("build failed");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+const args = process.argv.slice(2);
+const proc = Bun.spawn([bun, "test", "--timeout", "120000", ...(args.length > 0 ? args : ["test/"])], { stdout: "inherit", stderr: "pipe", env: process.env });
+let tail = "";
+const decoder = new TextDecoder();
+for await (const chunk of proc.stderr) {
+  process.stderr.write(chunk);
+  tail = (tail + decoder.decode(chunk)).slice(-4096);
+}
+const code = await proc.exited;
+const count = (word: string) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, "m").exec(tail)?.[1] ?? 0);
+const failed = count("fail") + count("error");
+console.log(`${count("pass")} passed, ${failed} failed${count("skip") ? `, ${count("skip")} skipped` : ""}`);
+process.exit(code !== 0 ? code : failed > 0 ? 1 : 0);

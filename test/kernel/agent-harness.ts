@@ -1,0 +1,82 @@
+/**
+ * Running the real hostwall binary as the agent inside a lab's host namespace, for kernel
+ * tests and the README's lab: a private config dir, the agent process, and bounded helpers to
+ * ask its API and wait for conditions.
+ */
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Ns, Proc } from "./netns";
+
+export const REPO = join(import.meta.dir, "../..");
+export const BINARY = join(REPO, "dist/hostwall");
+
+/** A config dir the agent accepts (root-owned, not group/world-writable), filled from `from`. */
+export function makeConfigDir(from?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "hostwall-cfg-"));
+  chmodSync(dir, 0o755);
+  if (from) {
+    for (const f of readdirSync(from)) {
+      cpSync(join(from, f), join(dir, f));
+      chmodSync(join(dir, f), 0o644);
+    }
+  }
+  return dir;
+}
+
+/** Writes a config file atomically (temp file + rename), the way editors and config tools do. */
+export function writeConfig(dir: string, name: string, text: string): void {
+  const tmp = join(dir, `.${name}.tmp`);
+  writeFileSync(tmp, text, { mode: 0o644 });
+  cpSync(tmp, join(dir, name));
+  rmSync(tmp);
+}
+
+export interface AgentHandle {
+  proc: Proc;
+  /** Everything the agent printed on stderr so far. */
+  log(): string;
+  /** GET a path of the API inside the namespace; null when unreachable. */
+  get(path: string): Promise<{ status: number; body: string } | null>;
+  /** GET /status as JSON. */
+  status(): Promise<any>;
+}
+
+export function startAgent(ns: Ns, opts: { configDir: string; node?: string; port?: number; extraArgs?: string[] }): AgentHandle {
+  const port = opts.port ?? 9099;
+  const proc = ns.spawn([BINARY, "run", "--config-dir", opts.configDir, "--node", opts.node ?? "jasper", "--listen", `127.0.0.1:${port}`, ...(opts.extraArgs ?? [])]);
+  let log = "";
+  void (async () => {
+    const stream = proc.sub.stderr as ReadableStream<Uint8Array> | undefined;
+    if (!stream) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) log += decoder.decode(chunk);
+  })();
+  const get = async (path: string) => {
+    const r = await ns.exec(["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}", `http://127.0.0.1:${port}${path}`], { timeoutMs: 5000 });
+    if (r.code !== 0) return null;
+    const cut = r.stdout.lastIndexOf("\n");
+    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+  };
+  return {
+    proc,
+    log: () => log,
+    get,
+    status: async () => {
+      const r = await get("/status");
+      if (!r) throw new Error(`agent API unreachable; agent log:\n${log}`);
+      return JSON.parse(r.body);
+    },
+  };
+}
+
+/** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}

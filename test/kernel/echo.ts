@@ -1,0 +1,236 @@
+/**
+ * Helper program for the kernel-test lab, run inside a lab namespace with
+ * `ip netns exec <ns> bun test/kernel/echo.ts <mode>`. Two modes:
+ *
+ *   serve --tcp 22,80 --udp 53   TCP listeners (send a banner, echo data) and UDP echo
+ *                                servers on `::` (dual stack, so IPv4 and IPv6), one
+ *                                JSON line `{"ready":true}` once every socket is bound.
+ *   probe                        a prober driven by JSON lines on stdin: each request
+ *                                `{id, kind: "tcp"|"udp"|"ping", addr, port?, size?, timeoutMs}`
+ *                                gets one reply line `{id, ok, ms, detail?}`. Probes run
+ *                                concurrently; one long-lived process per namespace keeps a
+ *                                passing probe at about a millisecond instead of a process
+ *                                start per probe.
+ *
+ * Both modes exit when stdin closes, so a crashed test never leaves them behind.
+ */
+
+export {};
+
+interface ProbeRequest {
+  id: number;
+  kind: "tcp" | "udp" | "ping";
+  addr: string;
+  port?: number;
+  size?: number;
+  timeoutMs: number;
+}
+
+interface ProbeReply {
+  id: number;
+  ok: boolean;
+  ms: number;
+  detail?: string;
+}
+
+function writeLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function parsePorts(args: string[], flag: string): number[] {
+  const i = args.indexOf(flag);
+  const list = i >= 0 ? args[i + 1] : undefined;
+  if (!list) return [];
+  return list.split(",").map((p) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`bad port ${p}`);
+    return n;
+  });
+}
+
+async function serve(args: string[]): Promise<void> {
+  const tcp = parsePorts(args, "--tcp");
+  const udp = parsePorts(args, "--udp");
+  const closers: Array<() => void> = [];
+  for (const port of tcp) {
+    const listener = Bun.listen({
+      hostname: "::",
+      port,
+      socket: {
+        open(sock) {
+          sock.write(`hostwall-lab ${port}\n`);
+        },
+        data(sock, data) {
+          sock.write(data);
+        },
+        error() {},
+      },
+    });
+    closers.push(() => listener.stop(true));
+  }
+  for (const port of udp) {
+    const sock = await Bun.udpSocket({
+      hostname: "::",
+      port,
+      socket: {
+        data(s, data, rport, raddr) {
+          s.send(data, rport, raddr);
+        },
+      },
+    });
+    closers.push(() => sock.close());
+  }
+  writeLine({ ready: true, tcp, udp });
+  await drainStdin();
+  for (const close of closers) close();
+  process.exit(0);
+}
+
+async function drainStdin(): Promise<void> {
+  const reader = Bun.stdin.stream().getReader();
+  while (!(await reader.read()).done) {
+    // keep reading until the parent closes stdin or dies
+  }
+}
+
+/** Resolves with the first value; the timer turns silence into `false`. */
+function withTimeout(
+  timeoutMs: number,
+  run: (done: (ok: boolean, detail?: string) => void) => () => void,
+): Promise<{ ok: boolean; detail?: string }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let cleanup: () => void = () => {};
+    const done = (ok: boolean, detail?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cleanup();
+      resolve({ ok, detail });
+    };
+    const timer = setTimeout(() => done(false, "timeout"), timeoutMs);
+    cleanup = run(done);
+    if (settled) cleanup();
+  });
+}
+
+function probeTcp(req: ProbeRequest) {
+  return withTimeout(req.timeoutMs, (done) => {
+    let sock: { terminate(): void } | undefined;
+    let abandoned = false;
+    // `open` fires only after the three-way handshake, i.e. a SYN-ACK came back.
+    Bun.connect({
+      hostname: req.addr,
+      port: req.port ?? 0,
+      socket: {
+        open(s) {
+          if (abandoned) s.terminate();
+          else done(true);
+        },
+        connectError(_s, err) {
+          done(false, err.message);
+        },
+        data() {},
+        error() {},
+      },
+    }).then(
+      (s) => {
+        sock = s;
+        if (abandoned) s.terminate();
+      },
+      (err: Error) => done(false, err.message),
+    );
+    return () => {
+      abandoned = true;
+      sock?.terminate();
+    };
+  });
+}
+
+function probeUdp(req: ProbeRequest) {
+  const token = `hw-${req.id}-${crypto.randomUUID()}`;
+  const size = Math.max(req.size ?? 64, token.length);
+  const payload = Buffer.alloc(size, "x");
+  payload.write(token);
+  const v6 = req.addr.includes(":");
+  return withTimeout(req.timeoutMs, (done) => {
+    let sock: { close(): void } | undefined;
+    let abandoned = false;
+    Bun.udpSocket({
+      hostname: v6 ? "::" : "0.0.0.0",
+      socket: {
+        data(_s, data) {
+          // Only the full echo of our own datagram counts, so a reassembled
+          // fragmented datagram is proven to have made it both ways.
+          if (Buffer.compare(Buffer.from(data), payload) === 0) done(true);
+        },
+      },
+    }).then(
+      (s) => {
+        sock = s;
+        if (abandoned) return s.close();
+        if (!s.send(payload, req.port ?? 0, req.addr)) done(false, "send failed");
+      },
+      (err: Error) => done(false, err.message),
+    );
+    return () => {
+      abandoned = true;
+      sock?.close();
+    };
+  });
+}
+
+/** Running ping processes, killed when the prober exits so none outlives it. */
+const pings = new Set<{ kill(signal?: number | NodeJS.Signals): void }>();
+
+function probePing(req: ProbeRequest) {
+  // ping's own deadline is later than ours, so a lost reply always reads "timeout".
+  const waitSeconds = (req.timeoutMs / 1000 + 1).toFixed(1);
+  return withTimeout(req.timeoutMs, (done) => {
+    // iputils ping exits 0 only when an echo reply arrived; it picks v4/v6 by address.
+    const proc = Bun.spawn(["ping", "-n", "-q", "-c", "1", "-W", waitSeconds, req.addr], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    pings.add(proc);
+    proc.exited.then(async (code) => {
+      pings.delete(proc);
+      done(code === 0, code === 0 ? undefined : `ping exit ${code}: ${(await new Response(proc.stderr).text()).trim()}`);
+    });
+    return () => {
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    };
+  });
+}
+
+async function handle(req: ProbeRequest): Promise<ProbeReply> {
+  const started = performance.now();
+  const run = req.kind === "tcp" ? probeTcp : req.kind === "udp" ? probeUdp : probePing;
+  const { ok, detail } = await run(req);
+  return { id: req.id, ok, ms: Math.round((performance.now() - started) * 100) / 100, detail };
+}
+
+async function probeLoop(): Promise<void> {
+  const pending = new Set<Promise<void>>();
+  writeLine({ ready: true });
+  for await (const line of console) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line) as ProbeRequest;
+    const p = handle(req).then(writeLine, (err: Error) =>
+      writeLine({ id: req.id, ok: false, ms: 0, detail: `prober error: ${err.message}` }),
+    );
+    pending.add(p);
+    p.finally(() => pending.delete(p));
+  }
+  for (const proc of pings) proc.kill("SIGKILL");
+  process.exit(0);
+}
+
+const [mode, ...rest] = Bun.argv.slice(2);
+if (mode === "serve") await serve(rest);
+else if (mode === "probe") await probeLoop();
+else {
+  console.error("usage: echo.ts serve --tcp P,... --udp P,... | echo.ts probe");
+  process.exit(2);
+}

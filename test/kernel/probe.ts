@@ -1,0 +1,223 @@
+/**
+ * Servers and probes for lab namespaces, both backed by `echo.ts`.
+ *
+ * A probe is answered only when a real reply came back: a completed TCP handshake, the
+ * full echo of our own UDP datagram, or an ICMP echo reply. Each namespace gets one
+ * long-lived prober process (started on first use, stopped by `Ns.close()` / lab.destroy),
+ * so a passing probe costs about a millisecond and a dropped one costs its timeout.
+ * Run many probes at once with {@link probeAll}.
+ */
+
+import { fileURLToPath } from "node:url";
+import type { Ns, Proc } from "./netns";
+
+const ECHO = fileURLToPath(new URL("./echo.ts", import.meta.url));
+/** The bun running the tests (the repo's node_modules/.bin/bun under `bun test`). */
+const BUN = process.execPath;
+const DEFAULT_PROBE_TIMEOUT_MS = 1000;
+
+/** One probe to run. */
+export interface ProbeSpec {
+  /** Namespace the probe is sent from. */
+  from: Ns;
+  kind: "tcp" | "udp" | "ping";
+  /** Destination IPv4 or IPv6 address (the family follows from it). */
+  addr: string;
+  /** Destination port (tcp, udp). */
+  port?: number;
+  /** UDP datagram size in bytes; above the MTU (1500) it leaves as IP fragments. */
+  size?: number;
+  /** Give up after this long (default 1000 ms). */
+  timeoutMs?: number;
+}
+
+/** A probe and what happened. */
+export interface ProbeResult extends ProbeSpec {
+  /** A reply came back. */
+  ok: boolean;
+  /** Milliseconds the prober spent. */
+  ms: number;
+  /** Why it failed ("timeout", "Connection refused", ...). */
+  detail?: string;
+}
+
+/** Calls `onLine` for every line of a byte stream; resolves at its end. */
+export async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      onLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
+/** Wait for the first stdout line of an echo.ts process, which must be `{"ready":true}`. */
+async function waitReady(proc: Proc, what: string, onLine: (line: string) => void, timeoutMs = 10_000): Promise<void> {
+  const stdout = proc.sub.stdout as ReadableStream<Uint8Array>;
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => (ready = r));
+  let seen = false;
+  const reading = readLines(stdout, (line) => {
+    if (!seen && line.includes('"ready":true')) {
+      seen = true;
+      ready();
+    } else onLine(line);
+  });
+  let timer: Timer | undefined;
+  const failed = Promise.race([
+    reading.then(() => proc.exited),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("not ready in time")), timeoutMs))),
+  ]).then(async (code) => {
+    if (seen) return;
+    const err = await new Response(proc.sub.stderr as ReadableStream).text();
+    throw new Error(`${what} exited (${code}) before it was ready: ${err.trim()}`);
+  });
+  try {
+    await Promise.race([readyP, failed]);
+  } catch (e) {
+    await proc.stop(500);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Start TCP listeners (they send a banner and echo) and UDP echo servers on `::`
+ * (IPv4 and IPv6) inside `ns`. Resolves once every socket is bound.
+ */
+export async function startServers(
+  ns: Ns,
+  ports: { tcp: number[]; udp: number[] },
+): Promise<{ proc: Proc; stop(): Promise<void> }> {
+  const proc = ns.spawn([BUN, ECHO, "serve", "--tcp", ports.tcp.join(","), "--udp", ports.udp.join(",")]);
+  await waitReady(proc, `echo server in ${ns.name}`, () => {});
+  return {
+    proc,
+    stop: async () => {
+      await proc.stop(1000);
+    },
+  };
+}
+
+interface Waiter {
+  resolve: (r: { ok: boolean; ms: number; detail?: string }) => void;
+  timer: Timer;
+}
+
+/** The prober process of one namespace and its in-flight requests. */
+class Prober {
+  private nextId = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private constructor(private readonly proc: Proc) {}
+
+  static async start(ns: Ns): Promise<Prober> {
+    const proc = ns.spawn([BUN, ECHO, "probe"]);
+    let prober: Prober | undefined;
+    await waitReady(proc, `prober in ${ns.name}`, (line) => prober?.onLine(line));
+    prober = new Prober(proc);
+    proc.exited.then(() => prober?.failAll("prober exited"));
+    return prober;
+  }
+
+  get alive(): boolean {
+    return this.proc.sub.exitCode === null && this.proc.sub.signalCode === null;
+  }
+
+  run(spec: ProbeSpec): Promise<{ ok: boolean; ms: number; detail?: string }> {
+    const id = this.nextId++;
+    const timeoutMs = spec.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    const req = { id, kind: spec.kind, addr: spec.addr, port: spec.port, size: spec.size, timeoutMs };
+    return new Promise((resolve) => {
+      // The prober enforces timeoutMs itself; this backstop only guards against a hung prober.
+      const timer = setTimeout(() => this.settle(id, { ok: false, ms: timeoutMs, detail: "prober did not answer" }), timeoutMs + 3000);
+      this.waiters.set(id, { resolve, timer });
+      const sink = this.proc.sub.stdin;
+      sink.write(`${JSON.stringify(req)}\n`);
+      sink.flush();
+    });
+  }
+
+  private onLine(line: string): void {
+    const reply = JSON.parse(line) as { id: number; ok: boolean; ms: number; detail?: string };
+    this.settle(reply.id, { ok: reply.ok, ms: reply.ms, detail: reply.detail });
+  }
+
+  private settle(id: number, r: { ok: boolean; ms: number; detail?: string }): void {
+    const w = this.waiters.get(id);
+    if (!w) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    w.resolve(r);
+  }
+
+  private failAll(detail: string): void {
+    for (const id of [...this.waiters.keys()]) this.settle(id, { ok: false, ms: 0, detail });
+  }
+}
+
+const probers = new WeakMap<Ns, Promise<Prober>>();
+
+function proberFor(ns: Ns): Promise<Prober> {
+  let p = probers.get(ns);
+  const restart = p === undefined;
+  if (restart) {
+    p = Prober.start(ns);
+    p.catch(() => probers.delete(ns));
+    probers.set(ns, p);
+  }
+  return (p as Promise<Prober>).then((prober) => {
+    if (prober.alive) return prober;
+    // Stopped by ns.close() or crashed: start a fresh one.
+    probers.delete(ns);
+    return proberFor(ns);
+  });
+}
+
+/** Run one probe and report the details. */
+export async function probe(spec: ProbeSpec): Promise<ProbeResult> {
+  const prober = await proberFor(spec.from);
+  return { ...spec, ...(await prober.run(spec)) };
+}
+
+/** True if `addr:port` completed a TCP handshake from `from` within the timeout. */
+export async function probeTcp(from: Ns, addr: string, port: number, timeoutMs?: number): Promise<boolean> {
+  return (await probe({ from, kind: "tcp", addr, port, timeoutMs })).ok;
+}
+
+/** True if a UDP datagram of `size` bytes (default 64) came back echoed in full. */
+export async function probeUdp(
+  from: Ns,
+  addr: string,
+  port: number,
+  opts: { timeoutMs?: number; size?: number } = {},
+): Promise<boolean> {
+  return (await probe({ from, kind: "udp", addr, port, ...opts })).ok;
+}
+
+/** True if one ICMP or ICMPv6 echo request got its reply. */
+export async function ping(from: Ns, addr: string, timeoutMs?: number): Promise<boolean> {
+  return (await probe({ from, kind: "ping", addr, timeoutMs })).ok;
+}
+
+/** Run probes concurrently; results in the order given. */
+export function probeAll(specs: ProbeSpec[]): Promise<ProbeResult[]> {
+  return Promise.all(specs.map(probe));
+}
+
+/** A readable table of probe results, for test failure messages. */
+export function formatProbes(results: ProbeResult[]): string {
+  return results
+    .map((r) => {
+      const dest = r.port === undefined ? r.addr : r.addr.includes(":") ? `[${r.addr}]:${r.port}` : `${r.addr}:${r.port}`;
+      const size = r.size ? ` size=${r.size}` : "";
+      const outcome = r.ok ? "answered" : `no reply (${r.detail ?? "?"})`;
+      return `${r.from.name} ${r.kind} → ${dest}${size}: ${outcome} in ${r.ms} ms`;
+    })
+    .join("\n");
+}
