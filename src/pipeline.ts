@@ -42,6 +42,7 @@ export function buildRuleset(input: BuildInput): BuildResult {
   if (hasErrors(diagnostics)) return { diagnostics, model };
   const resolved = resolvePlan(model, input.node);
   diagnostics.push(...resolved.diagnostics);
+  if (hasErrors(diagnostics)) return { diagnostics, model };
   const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });
   return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
 }

@@ -100,7 +100,29 @@ export function resolvePlan(model: Model, node: string): { plan: Plan; diagnosti
       return { hep, interfaceName, labels, profiles: refs, stages: stagesFor(labels, policies, tiers) };
     });
 
+  diagnostics.push(...unsupported(model));
   return { plan: { node, endpoints, felix: model.felix, sets: computeSets(model, profiles) }, diagnostics };
+}
+
+/** Valid Calico that hostwall cannot enforce yet: an error, never a silently wider rule. */
+function unsupported(model: Model): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const owners: { resource: string; rules: [string, Rule[]][] }[] = [
+    ...model.policies.filter((p) => !p.namespaced).map((p) => ({ resource: `${p.kind}/${p.meta.name}`, rules: [["ingress", p.ingress], ["egress", p.egress]] as [string, Rule[]][] })),
+    ...model.profiles.map((p) => ({ resource: `Profile/${p.meta.name}`, rules: [["ingress", p.ingress], ["egress", p.egress]] as [string, Rule[]][] })),
+  ];
+  for (const { resource, rules } of owners) {
+    for (const [dir, list] of rules) {
+      list.forEach((rule, i) => {
+        for (const side of ["source", "destination"] as const) {
+          if ([...rule[side].ports, ...rule[side].notPorts].some((p) => p.kind === "named")) {
+            out.push({ code: "NOT_IMPLEMENTED", severity: "error", message: "named ports are not enforced by this version of hostwall yet; use port numbers", file: rule.origin.file, line: rule.origin.line, column: rule.origin.column, resource, path: `spec.${dir}[${i}].${side}` });
+          }
+        }
+      });
+    }
+  }
+  return out;
 }
 
 /** Calico's string order (byte order, not locale order). */
