@@ -7,7 +7,7 @@
  * knowing anything about Calico. YAML 1.2 core schema, duplicate keys are errors, warnings are
  * errors (strict like calicoctl), aliases are capped against expansion bombs.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Node } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Node } from "yaml";
 import type { Diagnostic } from "./diagnostics.ts";
 
 /** A configuration file as read from disk. */
@@ -70,13 +70,18 @@ export function parseFile(file: SourceFile): { resources: RawResource[]; diagnos
   return { resources, diagnostics };
 }
 
-/** The first alias whose anchor is missing (toJS fails on it without a position). */
+/** The first alias whose anchor is not defined before it (toJS fails on it without a position). */
 function aliasOffset(root: Node): number | undefined {
   let found: number | undefined;
-  visit(root, {
-    Alias(_, node) {
-      if (found === undefined && node.range) found = node.range[0];
-    },
+  const anchors = new Set<string>();
+  visit(root, (_, node) => {
+    if (found !== undefined) return visit.BREAK;
+    if (isAlias(node)) {
+      if (!anchors.has(node.source) && node.range) found = node.range[0];
+    } else if (node && typeof node === "object" && "anchor" in node && typeof node.anchor === "string") {
+      anchors.add(node.anchor);
+    }
+    return undefined;
   });
   return found;
 }

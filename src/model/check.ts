@@ -87,13 +87,13 @@ export class Checker {
     return value;
   }
 
-  /** A list of strings. */
-  stringList(value: unknown, path: FieldPath): string[] {
+  /** A list of strings, each with its index in the original list (so positions stay right when an entry is not a string). */
+  stringList(value: unknown, path: FieldPath): { value: string; index: number }[] {
     const items = this.list(value, path) ?? [];
-    const out: string[] = [];
-    items.forEach((item, i) => {
-      const s = this.string(item, [...path, i]);
-      if (s !== undefined) out.push(s);
+    const out: { value: string; index: number }[] = [];
+    items.forEach((item, index) => {
+      const s = this.string(item, [...path, index]);
+      if (s !== undefined) out.push({ value: s, index });
     });
     return out;
   }

@@ -28,7 +28,7 @@ export function nameProblem(name: string): string {
   if (name.length === 0) return "must not be empty";
   if (name.length > 253) return `is ${name.length} characters long, the limit is 253`;
   const suggestion = name.toLowerCase().replaceAll("_", "-");
-  if (/[A-Z_]/.test(name) && isDnsSubdomain(suggestion)) return `must be lower case with '-' instead of '_' (did you mean "${suggestion}"?)`;
+  if (/[A-Z_]/.test(name) && isDnsSubdomain(suggestion)) return `${/[A-Z]/.test(name) ? "must be lower case" : ""}${/[A-Z]/.test(name) && name.includes("_") ? " and " : ""}${name.includes("_") ? "must use '-' instead of '_'" : ""} (did you mean "${suggestion}"?)`;
   return "must consist of lower-case letters, digits, '-' and '.', and start and end with a letter or digit";
 }
 

@@ -19,6 +19,8 @@ import type { Direction, EndpointPort, FelixSettings, GlobalNetworkPolicy, Globa
 const API_VERSION = "projectcalico.org/v3";
 const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
 const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
+/** Where each profile name stood in the YAML list (non-string entries are skipped in the model). */
+const profileIndexes = new WeakMap<string[], number[]>();
 const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
@@ -54,7 +56,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     if (!meta) continue;
     ck.resource = `${kind}/${meta.namespace ? `${meta.namespace}/` : ""}${meta.name}`;
     const id = `${kind}/${meta.namespace ?? ""}/${meta.name}`;
-    const first = seen.get(id);
+    const first = meta.name === "" ? undefined : seen.get(id);
     if (first) {
       ck.error("DUPLICATE_RESOURCE", ["metadata", "name"], `${ck.resource} is defined twice; the first is at ${first.origin.file}:${first.origin.line}:${first.origin.column}`);
       continue;
@@ -97,9 +99,9 @@ function push<T>(list: T[], item: T | undefined): void {
 function readMeta(ck: Checker, kind: string, value: unknown): Meta | undefined {
   const o = ck.object(value, ["metadata"], METADATA_FIELDS);
   if (!o) return undefined;
-  const name = ck.string(o.name, ["metadata", "name"], { required: true });
-  if (name === undefined) return undefined;
-  const valid = kind === "Tier" ? isDnsLabel(name) : kind.endsWith("NetworkPolicy") ? isPolicyName(name) : isDnsSubdomain(name);
+  // A missing or non-string name is reported, and the rest is still checked under an empty name.
+  const name = ck.string(o.name, ["metadata", "name"], { required: true }) ?? "";
+  const valid = name === "" && o.name !== "" ? true : kind === "Tier" ? isDnsLabel(name) : kind.endsWith("NetworkPolicy") ? isPolicyName(name) : isDnsSubdomain(name);
   if (!valid) {
     const extra = kind.endsWith("NetworkPolicy") && name.split(".").length > 2 ? "policy names may contain at most one '.'" : kind === "Tier" ? "tier names are a single DNS label (no '.', at most 63)" : nameProblem(name);
     ck.error("INVALID_NAME", ["metadata", "name"], `name "${name}" ${extra}`);
@@ -138,7 +140,7 @@ function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint
     ck.error("INVALID_INTERFACE", ["spec", "interfaceName"], `interfaceName "${interfaceName}" must be "*" or 1-15 characters of letters, digits, '_', '.' and '-'`);
   }
   const expectedIPs: Cidr[] = [];
-  ck.stringList(spec.expectedIPs, ["spec", "expectedIPs"]).forEach((text, i) => {
+  ck.stringList(spec.expectedIPs, ["spec", "expectedIPs"]).forEach(({ value: text, index: i }) => {
     const parsed = parseAddress(text);
     if (parsed.ok) expectedIPs.push(parsed.cidr);
     else ck.error("INVALID_ADDRESS", ["spec", "expectedIPs", i], `expectedIPs entries are plain addresses: ${parsed.message}`);
@@ -146,10 +148,12 @@ function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint
   if (interfaceName === undefined && expectedIPs.length === 0 && !(Array.isArray(spec.expectedIPs) && spec.expectedIPs.length > 0)) {
     ck.error("MISSING_FIELD", ["spec"], "a HostEndpoint needs interfaceName or expectedIPs");
   }
-  const profiles = ck.stringList(spec.profiles, ["spec", "profiles"]);
-  profiles.forEach((p, i) => {
+  const profileEntries = ck.stringList(spec.profiles, ["spec", "profiles"]);
+  profileEntries.forEach(({ value: p, index: i }) => {
     if (!isDnsSubdomain(p)) ck.error("INVALID_NAME", ["spec", "profiles", i], `profile "${p}" ${nameProblem(p)}`);
   });
+  const profiles = profileEntries.map((e) => e.value);
+  profileIndexes.set(profiles, profileEntries.map((e) => e.index));
   const ports = readEndpointPorts(ck, spec.ports);
   if (node === undefined) return undefined;
   return { kind: "HostEndpoint", meta, node, interfaceName, expectedIPs, profiles, ports };
@@ -167,7 +171,7 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
     const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
     if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}`);
     const port = ck.number(o.port, [...at, "port"]);
-    if (o.port === undefined || o.port === null) ck.error("MISSING_FIELD", at, "a named port needs a port number");
+    if (o.port === undefined || o.port === null) ck.error("MISSING_FIELD", [...at, "port"], "a named port needs a port number");
     else if (port === undefined) return;
     else if (!Number.isInteger(port) || port < 1 || port > 65535) ck.error("INVALID_PORT", [...at, "port"], `port ${port} is out of range 1-65535`);
     else if (name !== undefined && protocol) out.push({ name, protocol, port });
@@ -217,7 +221,7 @@ function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", 
   const applyOnForward = flag("applyOnForward");
   const types = readTypes(ck, spec);
   const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
-  hints.forEach((h, i) => {
+  hints.forEach(({ value: h, index: i }) => {
     if (h !== "AssumeNeededOnEveryNode") ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode`);
   });
   if (doNotTrack && preDNAT) ck.error("POLICY_FLAGS", ["spec", "preDNAT"], "doNotTrack and preDNAT cannot both be true");
@@ -238,7 +242,7 @@ function readTypes(ck: Checker, spec: Obj): Direction[] | undefined {
   const names = ck.stringList(spec.types, ["spec", "types"]);
   const out: Direction[] = [];
   let ok = true;
-  names.forEach((t, i) => {
+  names.forEach(({ value: t, index: i }) => {
     const d = t === "Ingress" ? "ingress" : t === "Egress" ? "egress" : undefined;
     if (!d) {
       ck.error("INVALID_TYPES", ["spec", "types", i], `types entries are Ingress or Egress, got "${t}"`);
@@ -287,8 +291,9 @@ function checkReferences(model: Model, checkers: Map<object, Checker>): void {
   }
   const profiles = new Set([...model.profiles.map((p) => p.meta.name), DEFAULT_ALLOW_PROFILE]);
   for (const h of model.hostEndpoints) {
+    const indexes = profileIndexes.get(h.profiles);
     h.profiles.forEach((name, i) => {
-      if (!profiles.has(name)) checkers.get(h)?.warn("MISSING_PROFILE", ["spec", "profiles", i], `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`);
+      if (!profiles.has(name)) checkers.get(h)?.warn("MISSING_PROFILE", ["spec", "profiles", indexes?.[i] ?? i], `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`);
     });
   }
 }

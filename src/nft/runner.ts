@@ -70,6 +70,6 @@ export function mapNftErrors(stderr: string, origins: ReadonlyMap<number, RuleOr
     if (m) errors.push({ message: m[2]!, line: Number(m[1]), origin: origins.get(Number(m[1])) });
     else if (/^Error: /.test(lineText)) errors.push({ message: lineText.slice(7) });
   }
-  if (errors.length === 0 && stderr.trim()) errors.push({ message: stderr.trim().split("\n")[0]! });
+  if (errors.length === 0) errors.push({ message: stderr.trim().split("\n")[0] || "nft failed without a message" });
   return errors;
 }

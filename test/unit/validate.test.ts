@@ -20,7 +20,7 @@ import { policyCases } from "./fixtures/validate/policies.ts";
 import { portCases } from "./fixtures/validate/ports.ts";
 import { ruleCases } from "./fixtures/validate/rules.ts";
 import { tierCases } from "./fixtures/validate/tiers.ts";
-import { knownBugs } from "./fixtures/validate/todo.ts";
+import { fixedBugs, knownBugs } from "./fixtures/validate/todo.ts";
 import { validCases } from "./fixtures/validate/valid.ts";
 
 const TABLE: Case[] = [
@@ -86,6 +86,7 @@ describe("validation table", () => {
 
 describe("known validator bugs", () => {
   for (const c of knownBugs) test.todo(`${c.name} (${c.why})`, () => check(c));
+  for (const c of fixedBugs) test(`fixed: ${c.name}`, () => check(c));
 });
 
 /**
