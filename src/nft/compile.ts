@@ -28,7 +28,7 @@
  */
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, FailsafePort, GlobalNetworkPolicy, Rule } from "../model/types.ts";
-import type { AddressSet, EndpointPlan, Plan, Stage, TierPlan } from "../resolve/resolve.ts";
+import { WILDCARD, type AddressSet, type EndpointPlan, type Plan, type Stage, type TierPlan } from "../resolve/resolve.ts";
 import type { NftChain, NftRule, NftRuleset, NftSet, NftTable } from "./ir.ts";
 import { compileRule, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
@@ -60,6 +60,12 @@ class TableBuilder {
       sets: this.plan.sets,
       deny,
       useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
+      namedPorts: this.plan.namedPorts,
+      useNamedPortSet: (name, family, tuples) => {
+        if (this.sets.has(name)) return;
+        const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
+        this.sets.set(name, { name, type: family === 4 ? "ipv4_addr . inet_proto . inet_service" : "ipv6_addr . inet_proto . inet_service", interval: false, elements });
+      },
     };
   }
 
@@ -109,10 +115,16 @@ function compileNetdev(plan: Plan, opts: CompileOptions): NftTable {
   const t = new TableBuilder("netdev", plan);
   t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
   for (const ep of plan.endpoints) {
+    if (ep.interfaceName === WILDCARD) continue; // untracked policy never applies to a `*` endpoint
     if (opts.interfaces && !opts.interfaces.has(ep.interfaceName)) continue;
     const rules: NftRule[] = [
       rule(["meta protocol != { ip, ip6 }", "accept"], "non-IP traffic (ARP, ...) is never policed"),
       rule([CLEAR]),
+      // netdev runs before defragmentation, where port matches miss non-first fragments: the
+      // untracked stage judges fragmented datagrams after reassembly, in inet raw-prerouting.
+      rule(["ip frag-off & 0x3fff != 0", "accept"], "IPv4 fragment: judged after reassembly"),
+      rule(["exthdr frag exists", "accept"], "IPv6 fragment: judged after reassembly"),
+      rule([`meta mark set meta mark | ${N.hex(N.MARK_SEEN)}`]),
       rule([`jump ${N.CHAIN_FAILSAFE_RAW_IN}`]),
       ...tierSequence(t, ep, "untracked", "ingress", "accept"),
     ];
@@ -131,7 +143,11 @@ function compileInet(plan: Plan): NftTable {
     ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", deny], "conntrack invalid")] : []),
   ];
 
-  t.chain(N.CHAIN_RAW_PREROUTING, [rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage")], { hook: "prerouting", priority: N.PRIORITY_RAW });
+  const untrackedIn = withStage("untracked", "ingress");
+  t.chain(N.CHAIN_RAW_PREROUTING, [
+    rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage"),
+    ...dispatch("iifname", untrackedIn, (ep) => N.endpointChain("untracked", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_SEEN)} == 0`),
+  ], { hook: "prerouting", priority: N.PRIORITY_RAW });
   const untrackedOut = withStage("untracked", "egress");
   t.chain(N.CHAIN_RAW_OUTPUT, [rule([CLEAR]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
   const preDnat = withStage("preDNAT", "ingress");
@@ -148,7 +164,12 @@ function compileInet(plan: Plan): NftTable {
   t.chain(N.CHAIN_FAILSAFE_IN, failsafeRules(plan, "in", false));
   t.chain(N.CHAIN_FAILSAFE_OUT, failsafeRules(plan, "out", false));
   if (untrackedOut.length > 0) t.chain(N.CHAIN_FAILSAFE_RAW_OUT, failsafeRules(plan, "out", true));
+  if (untrackedIn.length > 0) t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
 
+  // Reassembled fragments, and packets from interfaces whose netdev chain is not attached.
+  for (const ep of untrackedIn) {
+    t.chain(N.endpointChain("untracked", "in", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_RAW_IN}`]), ...tierSequence(t, ep, "untracked", "ingress", "notrack accept")]);
+  }
   for (const ep of untrackedOut) {
     t.chain(N.endpointChain("untracked", "out", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_RAW_OUT}`]), ...tierSequence(t, ep, "untracked", "egress", "notrack accept")]);
   }
@@ -179,11 +200,23 @@ function compileInet(plan: Plan): NftTable {
   return t.build();
 }
 
-/** `iifname vmap { "eth0" : jump normal-in-eth0, … }`, or nothing when no endpoint needs it. */
+/**
+ * `iifname vmap { "eth0" : jump normal-in-eth0, … }`, then the `*` endpoint's chain for every
+ * other interface except loopback (reference §3.4, §10.2). As in Felix, a stage's map holds
+ * only the endpoints with policy in that stage, so a named endpoint without, say, pre-DNAT
+ * policy falls through to the `*` endpoint's pre-DNAT chain.
+ */
 function dispatch(key: "iifname" | "oifname", eps: EndpointPlan[], chain: (ep: EndpointPlan) => string, guard?: string): NftRule[] {
-  if (eps.length === 0) return [];
-  const entries = eps.map((ep) => `"${ep.interfaceName}" : jump ${chain(ep)}`).join(", ");
-  return [rule([...(guard ? [guard] : []), `${key} vmap { ${entries} }`])];
+  const named = eps.filter((ep) => ep.interfaceName !== WILDCARD);
+  const wildcard = eps.find((ep) => ep.interfaceName === WILDCARD);
+  const pre = guard ? [guard] : [];
+  const out: NftRule[] = [];
+  if (named.length > 0) out.push(rule([...pre, `${key} vmap { ${named.map((ep) => `"${ep.interfaceName}" : jump ${chain(ep)}`).join(", ")} }`]));
+  if (wildcard) {
+    const skip = ["lo", ...named.map((ep) => ep.interfaceName)].map((n) => `"${n}"`);
+    out.push(rule([...pre, `${key} != { ${skip.join(", ")} }`, `jump ${chain(wildcard)}`], `HostEndpoint ${wildcard.hep.meta.name} (interfaceName *)`));
+  }
+  return out;
 }
 
 /**

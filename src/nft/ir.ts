@@ -53,7 +53,7 @@ export interface NftSet {
   /** Generated identifier. */
   name: string;
   /** Element type. */
-  type: "ipv4_addr" | "ipv6_addr";
+  type: "ipv4_addr" | "ipv6_addr" | "ipv4_addr . inet_proto . inet_service" | "ipv6_addr . inet_proto . inet_service";
   /** Interval set (prefixes) rather than a hash set (single addresses). */
   interval: boolean;
   /** Elements, already canonical text (addresses or CIDRs). */

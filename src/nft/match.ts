@@ -13,9 +13,9 @@
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
-import { sideSelectors, type AddressSet } from "../resolve/resolve.ts";
+import { namedPortKey, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { NftRule, RuleOrigin } from "./ir.ts";
-import { hex, MARK_ACCEPT, MARK_PASS, selectorSet } from "./names.ts";
+import { hex, MARK_ACCEPT, MARK_PASS, namedPortSet, selectorSet } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
 
 /** What a rule compiler needs from its surroundings. */
@@ -26,6 +26,10 @@ export interface MatchContext {
   sets: ReadonlyMap<string, AddressSet>;
   /** Called for every set a rule references, so the table declares it. */
   useSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void;
+  /** Named-port sets by {@link namedPortKey}. */
+  namedPorts: ReadonlyMap<string, NamedPortSet>;
+  /** Called for every named-port set a rule references. */
+  useNamedPortSet(name: string, family: 4 | 6, tuples: PortTuple[]): void;
   /** `drop` or `reject` for Deny in this stage. */
   deny: "drop" | "reject";
 }
@@ -49,8 +53,8 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
   const out: NftRule[] = [];
   const seen = new Set<string>();
   for (const family of familiesOf(rule, ctx.felix)) {
-    const src = sideMatches(rule.source, "saddr", "sport", family, ctx);
-    const dst = sideMatches(rule.destination, "daddr", "dport", family, ctx);
+    const src = sideMatches(rule.source, "saddr", "sport", family, rule.protocol?.number, ctx);
+    const dst = sideMatches(rule.destination, "daddr", "dport", family, rule.protocol?.number, ctx);
     if (!src || !dst) continue; // a positive selector with no members in this family never matches
     const common = [...protocolMatches(rule), ...icmpMatches(rule, family)];
     for (const s of src) {
@@ -111,7 +115,7 @@ function icmpMatches(rule: Rule, family: 4 | 6): string[] {
  * Matches for one side in one family: a list of alternatives (each a statement list), or
  * undefined when the side can never match in this family.
  */
-function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, ctx: MatchContext): string[][] | undefined {
+function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, protocol: number | undefined, ctx: MatchContext): string[][] | undefined {
   const ip = family === 4 ? "ip" : "ip6";
   const fixed: string[] = [];
   const nets = side.nets.filter((c) => c.family === family);
@@ -119,20 +123,57 @@ function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | 
   if (side.nets.length > 0 && nets.length === 0) return undefined;
   if (nets.length > 0) fixed.push(`${ip} ${addr} ${anonymousSet(nets.map(formatCidr))}`);
   if (notNets.length > 0) fixed.push(`${ip} ${addr} != ${anonymousSet(notNets.map(formatCidr))}`);
-  const numeric = (ports: Port[]) => ports.filter((p) => p.kind === "range").map((p) => (p.min === p.max ? `${p.min}` : `${p.min}-${p.max}`));
-  const ports = numeric(side.ports);
-  const notPorts = numeric(side.notPorts);
-  if (ports.length > 0) fixed.push(`th ${port} ${anonymousSet(ports)}`);
-  if (notPorts.length > 0) fixed.push(`th ${port} != ${anonymousSet(notPorts)}`);
-
   const { positive, negative } = sideSelectors(side);
+  const positiveKey = positive && canonicalSelector(positive);
+  const tuple = `${ip} ${addr} . meta l4proto . th ${port}`;
+  const notPorts = numericPorts(side.notPorts);
+  if (notPorts.length > 0) fixed.push(`th ${port} != ${anonymousSet(notPorts)}`);
+  for (const p of side.notPorts) {
+    if (p.kind !== "named") continue;
+    const name = namedPortSetName(namedPortKey(positiveKey, p.name, protocol), family, ctx);
+    if (name) fixed.push(`${tuple} != @${name}`);
+  }
   if (negative) {
     for (const name of setNames(canonicalSelector(negative), family, ctx)) fixed.push(`${ip} ${addr} != @${name}`);
   }
-  if (!positive) return [fixed];
-  const names = setNames(canonicalSelector(positive), family, ctx);
-  if (names.length === 0) return undefined;
-  return names.map((name) => [...fixed, `${ip} ${addr} @${name}`]);
+
+  // Positive matches that are ORs of alternatives: the halves of a selector's set, and
+  // numeric ports vs each named port. Each combination becomes its own nft rule.
+  let alternatives: string[][] = [fixed];
+  const cross = (options: string[][]) => (alternatives = alternatives.flatMap((a) => options.map((o) => [...a, ...o])));
+  if (positiveKey) {
+    const names = setNames(positiveKey, family, ctx);
+    if (names.length === 0) return undefined;
+    cross(names.map((name) => [`${ip} ${addr} @${name}`]));
+  }
+  if (side.ports.length > 0) {
+    const options: string[][] = [];
+    const ports = numericPorts(side.ports);
+    if (ports.length > 0) options.push([`th ${port} ${anonymousSet(ports)}`]);
+    for (const p of side.ports) {
+      if (p.kind !== "named") continue;
+      const name = namedPortSetName(namedPortKey(positiveKey, p.name, protocol), family, ctx);
+      if (name) options.push([`${tuple} @${name}`]);
+    }
+    if (options.length === 0) return undefined; // only named ports, and no endpoint declares them
+    cross(options);
+  }
+  return alternatives;
+}
+
+function numericPorts(ports: Port[]): string[] {
+  return ports.filter((p) => p.kind === "range").map((p) => (p.min === p.max ? `${p.min}` : `${p.min}-${p.max}`));
+}
+
+/** The named-port set of one family, declared on use; undefined when it has no members. */
+function namedPortSetName(key: string, family: 4 | 6, ctx: MatchContext): string | undefined {
+  const set = ctx.namedPorts.get(key);
+  if (!set) throw new Error(`internal error: no named-port set for ${key}`);
+  const tuples = family === 4 ? set.v4 : set.v6;
+  if (tuples.length === 0) return undefined;
+  const name = namedPortSet(key, family);
+  ctx.useNamedPortSet(name, family, tuples);
+  return name;
 }
 
 /** The non-empty halves (hosts, prefixes) of a selector's set in one family, declared on use. */

@@ -11,8 +11,10 @@ export const TABLE = "hostwall";
 /** Mark bits, Calico's defaults within its 0xffff0000 mask (reference §6.8). */
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;
-/** Clears accept and pass. */
-export const MARK_CLEAR = (~(MARK_ACCEPT | MARK_PASS) >>> 0);
+/** Set in netdev on packets the untracked stage has evaluated; fragments skip netdev and are evaluated after reassembly. */
+export const MARK_SEEN = 0x40000;
+/** Clears accept, pass and seen. */
+export const MARK_CLEAR = (~(MARK_ACCEPT | MARK_PASS | MARK_SEEN) >>> 0);
 
 /** Priorities: netdev runs first; inet chains sit at the classic raw/mangle/filter places. */
 export const PRIORITY_NETDEV = -500;
@@ -36,14 +38,20 @@ export const CHAIN_FAILSAFE_RAW_OUT = "failsafe-raw-out";
 
 /** netdev base chain of an interface. */
 export const netdevChain = (iface: string) => `ingress-${iface}`;
-/** Per-endpoint chain of a stage and direction: `normal-in-eth0`, `forward-out-eth1`, … */
-export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => `${stage}-${dir}-${iface}`;
+/**
+ * Per-endpoint chain of a stage and direction: `normal-in-eth0`, `forward-out-eth1`, …; the
+ * `*` endpoint's are `normal-in-any-interface` (longer than any interface name can be).
+ */
+export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => `${stage}-${dir}-${iface === "*" ? "any-interface" : iface}`;
 /** Policy chain: `gnp-<name>-in`. */
 export const policyChain = (name: string, dir: "in" | "out") => derived("gnp-", name, `-${dir}`);
 /** Profile chain: `pro-<name>-in`. */
 export const profileChain = (name: string, dir: "in" | "out") => derived("pro-", name, `-${dir}`);
 /** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */
 export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-${shortHash(key)}-${family}${hosts ? "h" : "p"}`;
+
+/** Named-port set: `np-<hash>-4` of type `ipv4_addr . inet_proto . inet_service`. */
+export const namedPortSet = (key: string, family: 4 | 6) => `np-${shortHash(key)}-${family}`;
 
 const SAFE_PART = /^[a-z0-9][a-z0-9.-]{0,200}$/;
 

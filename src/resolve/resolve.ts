@@ -57,6 +57,29 @@ export interface AddressSet {
   v6: Cidr[];
 }
 
+/** The interface name of the `*` endpoint in plans. */
+export const WILDCARD = "*";
+
+/** (address, protocol, port) members of one named-port match, per family. */
+export interface NamedPortSet {
+  /** Identity: side selector, port name, protocol restriction. */
+  key: string;
+  /** IPv4 tuples. */
+  v4: PortTuple[];
+  /** IPv6 tuples. */
+  v6: PortTuple[];
+}
+
+/** One endpoint address with one of its named ports. */
+export interface PortTuple {
+  /** The endpoint address (a /32 or /128). */
+  address: Cidr;
+  /** Protocol number. */
+  protocol: number;
+  /** Port number. */
+  port: number;
+}
+
 export interface Plan {
   /** This node. */
   node: string;
@@ -66,6 +89,13 @@ export interface Plan {
   felix: FelixSettings;
   /** Address sets referenced by rules, keyed by canonical selector. */
   sets: Map<string, AddressSet>;
+  /** Named-port sets referenced by rules, keyed by {@link namedPortKey}. */
+  namedPorts: Map<string, NamedPortSet>;
+}
+
+/** Identity of a named-port match: the side's positive selector (or all endpoints), the name, the rule's protocol. */
+export function namedPortKey(selectorKey: string | undefined, name: string, protocol: number | undefined): string {
+  return `${selectorKey ?? "*"}|${name}|${protocol ?? "any"}`;
 }
 
 const NAMESPACE_LABEL = "projectcalico.org/namespace";
@@ -90,39 +120,49 @@ export function resolvePlan(model: Model, node: string): { plan: Plan; diagnosti
 
   const endpoints: EndpointPlan[] = [...byInterface.entries()]
     .sort(([a], [b]) => compareStrings(a, b))
-    .map(([interfaceName, hep]) => {
-      const refs = hep.profiles.map((name): ProfileRef => {
-        if (name === DEFAULT_ALLOW_PROFILE) return { kind: "default-allow" };
-        const profile = profiles.get(name);
-        return profile ? { kind: "profile", profile } : { kind: "missing", name };
-      });
-      const labels = effectiveLabels(hep, refs);
-      return { hep, interfaceName, labels, profiles: refs, stages: stagesFor(labels, policies, tiers) };
-    });
+    .map(([interfaceName, hep]) => endpointPlan(hep, interfaceName, profiles, policies, tiers));
 
-  diagnostics.push(...unsupported(model));
-  return { plan: { node, endpoints, felix: model.felix, sets: computeSets(model, profiles) }, diagnostics };
+  const wildcard = wildcardEndpoint(model, node, profiles, policies, tiers, diagnostics);
+  if (wildcard) endpoints.push(wildcard);
+  const { sets, namedPorts } = computeSets(model, profiles);
+  return { plan: { node, endpoints, felix: model.felix, sets, namedPorts }, diagnostics };
 }
 
-/** Valid Calico that hostwall cannot enforce yet: an error, never a silently wider rule. */
-function unsupported(model: Model): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  const owners: { resource: string; rules: [string, Rule[]][] }[] = [
-    ...model.policies.filter((p) => !p.namespaced).map((p) => ({ resource: `${p.kind}/${p.meta.name}`, rules: [["ingress", p.ingress], ["egress", p.egress]] as [string, Rule[]][] })),
-    ...model.profiles.map((p) => ({ resource: `Profile/${p.meta.name}`, rules: [["ingress", p.ingress], ["egress", p.egress]] as [string, Rule[]][] })),
-  ];
-  for (const { resource, rules } of owners) {
-    for (const [dir, list] of rules) {
-      list.forEach((rule, i) => {
-        for (const side of ["source", "destination"] as const) {
-          if ([...rule[side].ports, ...rule[side].notPorts].some((p) => p.kind === "named")) {
-            out.push({ code: "NOT_IMPLEMENTED", severity: "error", message: "named ports are not enforced by this version of hostwall yet; use port numbers", file: rule.origin.file, line: rule.origin.line, column: rule.origin.column, resource, path: `spec.${dir}[${i}].${side}` });
-          }
-        }
-      });
-    }
+function profileRefs(hep: HostEndpoint, profiles: Map<string, Profile>): ProfileRef[] {
+  return hep.profiles.map((name): ProfileRef => {
+    if (name === DEFAULT_ALLOW_PROFILE) return { kind: "default-allow" };
+    const profile = profiles.get(name);
+    return profile ? { kind: "profile", profile } : { kind: "missing", name };
+  });
+}
+
+function endpointPlan(hep: HostEndpoint, interfaceName: string, profiles: Map<string, Profile>, policies: GlobalNetworkPolicy[], tiers: Tier[]): EndpointPlan {
+  const refs = profileRefs(hep, profiles);
+  const labels = effectiveLabels(hep, refs);
+  return { hep, interfaceName, labels, profiles: refs, stages: stagesFor(labels, policies, tiers) };
+}
+
+/**
+ * The `interfaceName: "*"` endpoint of this node (the first by name; reference §1.2): the
+ * default for every interface no named endpoint claims, loopback excepted (§10.2). Untracked
+ * policy is ignored for it, as Felix does (§3.4), with a warning.
+ */
+function wildcardEndpoint(model: Model, node: string, profiles: Map<string, Profile>, policies: GlobalNetworkPolicy[], tiers: Tier[], diagnostics: Diagnostic[]): EndpointPlan | undefined {
+  const candidates = model.hostEndpoints.filter((h) => h.node === node && h.interfaceName === "*").sort((a, b) => compareStrings(a.meta.name, b.meta.name));
+  const [winner, ...others] = candidates;
+  for (const hep of others) {
+    const o = hep.meta.origin;
+    diagnostics.push({ code: "INTERFACE_CONFLICT", severity: "warning", message: `only one interfaceName "*" endpoint is active per node; HostEndpoint/${winner!.meta.name} wins (first by name)`, file: o.file, line: o.line, column: o.column, resource: `HostEndpoint/${hep.meta.name}`, path: "spec.interfaceName" });
   }
-  return out;
+  if (!winner) return undefined;
+  const ep = endpointPlan(winner, WILDCARD, profiles, policies, tiers);
+  const untracked = [...ep.stages.untracked.ingress, ...ep.stages.untracked.egress].flatMap((t) => t.policies.map((p) => p.meta.name));
+  if (untracked.length > 0) {
+    const o = winner.meta.origin;
+    diagnostics.push({ code: "UNTRACKED_IGNORED", severity: "warning", message: `doNotTrack policies are ignored for an interfaceName "*" endpoint, as in Calico: ${[...new Set(untracked)].join(", ")}`, file: o.file, line: o.line, column: o.column, resource: `HostEndpoint/${winner.meta.name}` });
+    ep.stages.untracked = { ingress: [], egress: [] };
+  }
+  return ep;
 }
 
 /** Calico's string order (byte order, not locale order). */
@@ -179,17 +219,20 @@ export function sideSelectors(side: EntityRule): { positive?: Selector; negative
   return { positive, negative: side.notSelector };
 }
 
-/** Every rule selector used by any enforced policy or profile → its members. */
-function computeSets(model: Model, profiles: Map<string, Profile>): Map<string, AddressSet> {
+/**
+ * Every rule selector used by any enforced policy or profile → its members; every named port
+ * → the (address, protocol, port) tuples of the endpoints the same side's selector matches
+ * (reference §4.3). Network sets have no ports, so only HostEndpoints feed named ports.
+ */
+function computeSets(model: Model, profiles: Map<string, Profile>): { sets: Map<string, AddressSet>; namedPorts: Map<string, NamedPortSet> } {
   const sets = new Map<string, AddressSet>();
+  const namedPorts = new Map<string, NamedPortSet>();
   const rules: Rule[] = [
     ...model.policies.filter((p) => !p.namespaced).flatMap((p) => [...p.ingress, ...p.egress]),
     ...[...profiles.values()].flatMap((p) => [...p.ingress, ...p.egress]),
   ];
-  const members = [
-    ...model.hostEndpoints.map((h) => ({ labels: effectiveLabels(h, h.profiles.map((n): ProfileRef => (profiles.has(n) ? { kind: "profile", profile: profiles.get(n)! } : { kind: "missing", name: n }))), nets: h.expectedIPs })),
-    ...model.networkSets.map((s) => ({ labels: s.meta.labels, nets: s.nets })),
-  ];
+  const heps = model.hostEndpoints.map((h) => ({ labels: effectiveLabels(h, profileRefs(h, profiles)), nets: h.expectedIPs, ports: h.ports }));
+  const members = [...heps, ...model.networkSets.map((s) => ({ labels: s.meta.labels, nets: s.nets, ports: [] }))];
   for (const rule of rules) {
     for (const side of [rule.source, rule.destination]) {
       const { positive, negative } = sideSelectors(side);
@@ -200,7 +243,21 @@ function computeSets(model: Model, profiles: Map<string, Profile>): Map<string, 
         const all = members.filter((m) => matchesSelector(sel, m.labels)).flatMap((m) => m.nets);
         sets.set(key, { key, v4: normalizeCidrs(all.filter((c) => c.family === 4)), v6: normalizeCidrs(all.filter((c) => c.family === 6)) });
       }
+      for (const port of [...side.ports, ...side.notPorts]) {
+        if (port.kind !== "named") continue;
+        const key = namedPortKey(positive && canonicalSelector(positive), port.name, rule.protocol?.number);
+        if (namedPorts.has(key)) continue;
+        const tuples: PortTuple[] = [];
+        for (const hep of heps) {
+          if (positive && !matchesSelector(positive, hep.labels)) continue;
+          for (const p of hep.ports) {
+            if (p.name !== port.name || (rule.protocol && rule.protocol.number !== p.protocol.number)) continue;
+            for (const address of hep.nets) tuples.push({ address, protocol: p.protocol.number, port: p.port });
+          }
+        }
+        namedPorts.set(key, { key, v4: tuples.filter((t) => t.address.family === 4), v6: tuples.filter((t) => t.address.family === 6) });
+      }
     }
   }
-  return sets;
+  return { sets, namedPorts };
 }
