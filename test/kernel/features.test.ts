@@ -1,0 +1,154 @@
+/**
+ * Compiler features the kernel makes real: fragmented datagrams judged by the untracked stage
+ * after reassembly (reference/nftables.md §1.5), named ports (reference §4.3) and the
+ * `interfaceName: "*"` endpoint with loopback exempt (reference §10.2).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLab, formatProbes, kernelTestGate, probeAll, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { makeConfigDir, startAgent, waitFor, type AgentHandle } from "./agent-harness";
+
+const TAG = `hw-ft-${process.pid.toString(36)}`;
+const enabled = await kernelTestGate();
+
+const HEADER = "apiVersion: projectcalico.org/v3";
+const hep = (spec: string) => `${HEADER}\nkind: HostEndpoint\nmetadata: {name: host, labels: {role: host}}\nspec:\n  node: jasper\n  expectedIPs: [192.0.2.10, "2001:db8:2::10"]\n${spec}`;
+
+describe.skipIf(!enabled)("kernel features", () => {
+  let lab: Lab;
+  let agent: AgentHandle | undefined;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    await sweepStaleLabs("hw-ft-");
+    lab = await createLab({ tag: TAG });
+    await startServers(lab.host, { tcp: [22, 80, 8080], udp: [5353, 5354] });
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** Runs a fresh agent with these files; the previous agent is stopped first. */
+  async function useConfig(files: Record<string, string>): Promise<void> {
+    if (agent) {
+      agent.proc.kill("SIGTERM");
+      await agent.proc.exited;
+    }
+    const dir = makeConfigDir();
+    dirs.push(dir);
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+    agent = startAgent(lab.host, { configDir: dir });
+    const a = agent;
+    await waitFor("apply", async () => {
+      const s = await a.get("/status");
+      if (!s) return undefined;
+      const status = JSON.parse(s.body);
+      if (status.lastAttempt?.ok === false) throw new Error(`config rejected: ${JSON.stringify(status.lastAttempt.diagnostics)}`);
+      return status.generation >= 1;
+    });
+  }
+
+  async function expectProbes(expected: [ProbeSpec, boolean][]): Promise<void> {
+    const results = await probeAll(expected.map(([spec]) => spec));
+    const wrong = results.filter((r, i) => r.ok !== expected[i]![1]);
+    expect(wrong.length === 0 ? "" : `unexpected:\n${formatProbes(wrong)}\nall:\n${formatProbes(results)}`).toBe("");
+  }
+
+  const to = (kind: ProbeSpec["kind"], family: 4 | 6, port?: number, size?: number): ProbeSpec => ({
+    from: lab.client,
+    kind,
+    addr: family === 4 ? lab.addr.host.v4 : lab.addr.host.v6,
+    port,
+    size,
+  });
+
+  test("untracked allow by port lets fragmented datagrams through (judged after reassembly); untracked deny still drops", async () => {
+    await useConfig({
+      "hep.yaml": hep("  interfaceName: eth0\n  profiles: [projectcalico-default-allow]\n"),
+      "untracked.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: untracked}
+spec:
+  selector: role == 'host'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: ICMPv6
+    - action: Allow
+      protocol: UDP
+      destination: {ports: [5354]}
+    - action: Deny
+`,
+    });
+    await expectProbes([
+      [to("udp", 4, 5354, 4000), true],
+      [to("udp", 6, 5354, 4000), true],
+      [to("udp", 4, 5354), true],
+      [to("udp", 4, 5353, 4000), false],
+      [to("udp", 6, 5353, 4000), false],
+      [to("udp", 4, 5353), false],
+      [to("tcp", 4, 80), false],
+      [to("tcp", 4, 22), true], // failsafe
+    ]);
+  });
+
+  test("named ports match the (address, protocol, port) of endpoints that declare them", async () => {
+    await useConfig({
+      "hep.yaml": hep("  interfaceName: eth0\n  ports:\n    - {name: web, protocol: TCP, port: 8080}\n    - {name: svc, protocol: UDP, port: 5353}\n"),
+      "policy.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: named}
+spec:
+  selector: role == 'host'
+  ingress:
+    - action: Allow
+      destination: {ports: [web, svc]}
+    - action: Allow
+      protocol: ICMPv6
+`,
+    });
+    await expectProbes([
+      [to("tcp", 4, 8080), true],
+      [to("tcp", 6, 8080), true],
+      [to("udp", 4, 5353), true],
+      [to("tcp", 4, 80), false],
+      [to("udp", 4, 5354), false],
+      [to("udp", 6, 5354), false],
+    ]);
+  });
+
+  test('an interfaceName "*" endpoint governs eth0 but never loopback', async () => {
+    await useConfig({
+      "hep.yaml": hep('  interfaceName: "*"\n'),
+      "policy.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: web-only}
+spec:
+  selector: role == 'host'
+  types: [Ingress, Egress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+      destination: {ports: [80]}
+    - action: Allow
+      protocol: ICMPv6
+  egress:
+    - action: Allow
+`,
+    });
+    const status = await agent!.status();
+    expect(status.endpoints.map((e: any) => e.interface)).toEqual(["*"]);
+    await expectProbes([
+      [to("tcp", 4, 80), true],
+      [to("tcp", 6, 80), true],
+      [to("tcp", 4, 8080), false],
+      [to("tcp", 6, 8080), false],
+      [{ from: lab.host, kind: "tcp", addr: "127.0.0.1", port: 8080 }, true],
+      [{ from: lab.host, kind: "tcp", addr: "::1", port: 8080 }, true],
+    ]);
+  });
+});
