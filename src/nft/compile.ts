@@ -120,11 +120,13 @@ function compileNetdev(plan: Plan, opts: CompileOptions): NftTable {
     const rules: NftRule[] = [
       rule(["meta protocol != { ip, ip6 }", "accept"], "non-IP traffic (ARP, ...) is never policed"),
       rule([CLEAR]),
-      // netdev runs before defragmentation, where port matches miss non-first fragments: the
-      // untracked stage judges fragmented datagrams after reassembly, in inet raw-prerouting.
-      rule(["ip frag-off & 0x3fff != 0", "accept"], "IPv4 fragment: judged after reassembly"),
-      rule(["exthdr frag exists", "accept"], "IPv6 fragment: judged after reassembly"),
-      rule([`meta mark set meta mark | ${N.hex(N.MARK_SEEN)}`]),
+      ...(needsReassembly(ep)
+        ? [
+            rule(["ip frag-off & 0x3fff != 0", "accept"], "IPv4 fragment: judged after reassembly"),
+            rule(["exthdr frag exists", "accept"], "IPv6 fragment: judged after reassembly"),
+            rule([`meta mark set meta mark | ${N.hex(N.MARK_SEEN)}`]),
+          ]
+        : []),
       rule([`jump ${N.CHAIN_FAILSAFE_RAW_IN}`]),
       ...tierSequence(t, ep, "untracked", "ingress", "accept"),
     ];
@@ -143,7 +145,7 @@ function compileInet(plan: Plan): NftTable {
     ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", deny], "conntrack invalid")] : []),
   ];
 
-  const untrackedIn = withStage("untracked", "ingress");
+  const untrackedIn = withStage("untracked", "ingress").filter(needsReassembly);
   t.chain(N.CHAIN_RAW_PREROUTING, [
     rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage"),
     ...dispatch("iifname", untrackedIn, (ep) => N.endpointChain("untracked", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_SEEN)} == 0`),
@@ -198,6 +200,20 @@ function compileInet(plan: Plan): NftTable {
     }
   }
   return t.build();
+}
+
+/**
+ * netdev runs before defragmentation, where port and ICMP matches miss non-first fragments
+ * (reference/nftables.md §1.5), while Calico judges the reassembled datagram. When an
+ * endpoint's untracked ingress rules look at ports or ICMP fields, its fragments skip the
+ * netdev chain and the untracked stage judges them after reassembly in inet raw-prerouting
+ * (which then needs its own copy of the sets). Address and protocol matches see every
+ * fragment, so without such rules netdev decides alone and the sets are loaded once.
+ */
+function needsReassembly(ep: EndpointPlan): boolean {
+  return ep.stages.untracked.ingress.some((tier) =>
+    tier.policies.some((p) => p.ingress.some((r) => r.icmp || r.notICMP || [r.source, r.destination].some((s) => s.ports.length > 0 || s.notPorts.length > 0))),
+  );
 }
 
 /**
