@@ -140,10 +140,8 @@ function compileInet(plan: Plan): NftTable {
   const eps = plan.endpoints;
   const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
   const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";
-  const conntrack = [
-    rule(["ct state established,related", "accept"]),
-    ...(plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", deny], "conntrack invalid")] : []),
-  ];
+  const invalid = (action: "drop" | "reject") => (plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", action], "conntrack invalid")] : []);
+  const conntrack = [rule(["ct state established,related", "accept"]), ...invalid(deny)];
 
   const untrackedIn = withStage("untracked", "ingress").filter(needsReassembly);
   t.chain(N.CHAIN_RAW_PREROUTING, [
@@ -176,7 +174,7 @@ function compileInet(plan: Plan): NftTable {
     t.chain(N.endpointChain("untracked", "out", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_RAW_OUT}`]), ...tierSequence(t, ep, "untracked", "egress", "notrack accept")]);
   }
   for (const ep of preDnat) {
-    t.chain(N.endpointChain("prednat", "in", ep.interfaceName), [rule([`jump ${N.CHAIN_FAILSAFE_IN}`]), rule([CLEAR]), ...tierSequence(t, ep, "preDNAT", "ingress", "accept")]);
+    t.chain(N.endpointChain("prednat", "in", ep.interfaceName), [...invalid("drop"), rule([`jump ${N.CHAIN_FAILSAFE_IN}`]), rule([CLEAR]), ...tierSequence(t, ep, "preDNAT", "ingress", "accept")]);
   }
   for (const ep of eps) {
     for (const dir of ["ingress", "egress"] as const) {
