@@ -22,5 +22,27 @@ export function loadConfig(files: readonly SourceFile[], opts: { node: string })
   }
   const validated = validateResources(raws, opts);
   diagnostics.push(...validated.diagnostics);
-  return { model: validated.model, diagnostics: sortDiagnostics(diagnostics) };
+  return { model: validated.model, diagnostics: sortDiagnostics(foldYaml11Notes(diagnostics)) };
+}
+
+/**
+ * A YAML 1.1 note on a scalar that also failed validation (`applyOnForward: yes`, a label
+ * value `010`) explains that failure: it becomes part of that diagnostic's message instead of
+ * a second line. Notes on scalars that validated fine stay warnings.
+ */
+function foldYaml11Notes(diagnostics: Diagnostic[]): Diagnostic[] {
+  const at = (d: Diagnostic) => `${d.file}\0${d.line}\0${d.column}`;
+  const others = new Map<string, Diagnostic>();
+  for (const d of diagnostics) {
+    if (d.code === "AMBIGUOUS_SCALAR") continue;
+    const prev = others.get(at(d));
+    if (!prev || (prev.severity === "warning" && d.severity === "error")) others.set(at(d), d);
+  }
+  const out: Diagnostic[] = [];
+  for (const d of diagnostics) {
+    const target = d.code === "AMBIGUOUS_SCALAR" ? others.get(at(d)) : undefined;
+    if (target) target.message += `; ${d.message}`;
+    else out.push(d);
+  }
+  return out;
 }

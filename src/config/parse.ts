@@ -5,10 +5,14 @@
  * `<Kind>List` or a generic `kind: List` (DESIGN.md §2). Each resource keeps the YAML node it
  * came from, so the validator can turn a field path into file:line:column without the parser
  * knowing anything about Calico. YAML 1.2 core schema, duplicate keys are errors, warnings are
- * errors (strict like calicoctl), aliases are capped against expansion bombs.
+ * errors (strict like calicoctl), aliases are capped against expansion bombs. Plain scalars a
+ * YAML 1.1 reader (calicoctl's Go library) reads differently get a positioned note (yaml11.ts);
+ * diagnostics about one character of a string can be placed on it (scalar-offsets.ts).
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Node } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, visit, type Node } from "yaml";
 import type { Diagnostic } from "./diagnostics.ts";
+import { scalarCharOffset } from "./scalar-offsets.ts";
+import { lintYaml11 } from "./yaml11.ts";
 
 /** A configuration file as read from disk. */
 export interface SourceFile {
@@ -27,8 +31,25 @@ export interface RawResource {
   value: unknown;
   /** File the resource came from. */
   file: string;
-  /** 1-based position of a field (the value, or its key with `key: true`); falls back to the deepest existing parent. */
-  locate(path: FieldPath, opts?: { key?: boolean }): { line: number; column: number };
+  /**
+   * 1-based position of a field (the value, or its key with `key: true`); falls back to the
+   * deepest existing parent. With `at`, the position of that character (0-based index into
+   * the string value) when it can be placed exactly (see `LocateOptions.at`).
+   */
+  locate(path: FieldPath, opts?: LocateOptions): { line: number; column: number };
+  /** The source text of the field when it is a plain (unquoted) scalar, for hints such as "quote it". */
+  plainSource?(path: FieldPath): string | undefined;
+}
+
+export interface LocateOptions {
+  /** Point at the key instead of the value. */
+  key?: boolean;
+  /**
+   * Index into the field's string value. Flow scalars (plain or quoted, one line or folded)
+   * map every character; block scalars (`|`, `>`) only their line breaks, because folding and
+   * indentation make a column inside them a guess. Otherwise the scalar's start is used.
+   */
+  at?: number;
 }
 
 /** Aliases are legitimate in YAML but a policy file never needs many; this caps "billion laughs". */
@@ -49,12 +70,15 @@ export function parseFile(file: SourceFile): { resources: RawResource[]; diagnos
       diagnostics.push({
         code: "YAML_SYNTAX",
         severity: "error",
-        message: `${problem.message.split("\n")[0]} (${problem.code})`,
+        message: `${problem.message.split("\n")[0]} (${problem.code})${syntaxHint(file.text, problem.code, problem.pos[0])}`,
         file: file.path,
         ...pos(problem.pos[0]),
       });
     }
     if (doc.errors.length > 0 || doc.contents === null) continue;
+    for (const note of lintYaml11(doc, file.text)) {
+      diagnostics.push({ code: "AMBIGUOUS_SCALAR", severity: "warning", message: note.message, file: file.path, ...pos(note.offset) });
+    }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIASES });
@@ -64,7 +88,15 @@ export function parseFile(file: SourceFile): { resources: RawResource[]; diagnos
     }
     if (value === null || value === undefined) continue; // an empty document, e.g. a trailing `---`
     for (const { node, value: item } of unwrap(doc.contents as Node, value)) {
-      resources.push({ value: item, file: file.path, locate: (path, opts) => pos(offsetOf(node, path, opts?.key ?? false)) });
+      resources.push({
+        value: item,
+        file: file.path,
+        locate: (path, opts) => pos(offsetOf(node, path, opts ?? {}, file.text)),
+        plainSource: (path) => {
+          const found = nodeAt(node, path);
+          return isScalar(found) && found.type === Scalar.PLAIN && found.range ? file.text.slice(found.range[0], found.range[1]) : undefined;
+        },
+      });
     }
   }
   return { resources, diagnostics };
@@ -104,18 +136,49 @@ function isListDocument(value: unknown): value is { kind: string; items: unknown
   return typeof v.kind === "string" && /List$/.test(v.kind) && Array.isArray(v.items);
 }
 
+/** Why a YAML error happened, where the cause is a common Calico mistake. */
+function syntaxHint(text: string, code: string, offset: number): string {
+  if (code !== "BLOCK_AS_IMPLICIT_KEY") return "";
+  const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
+  const line = text.slice(lineStart, offset);
+  if (/^\s*(?:-\s+)?(?:selector|notSelector|namespaceSelector|serviceAccountSelector)\s*:/.test(line)) {
+    return "; a selector is one string that compares labels with ==, e.g. selector: role == 'web' (a label is written key: value only under labels)";
+  }
+  return "";
+}
+
+function mapKey(key: unknown): unknown {
+  return isScalar(key) ? key.value : key;
+}
+
+/** The node at a path, or undefined when the path leaves the tree. */
+function nodeAt(root: Node, path: FieldPath): unknown {
+  let node: unknown = root;
+  for (const seg of path) {
+    if (isMap(node)) node = node.items.find((p) => keyMatches(mapKey(p.key), seg))?.value;
+    else if (isSeq(node) && typeof seg === "number") node = node.items[seg];
+    else return undefined;
+  }
+  return node;
+}
+
+/** toJS turns every key into a string, so a numeric or boolean YAML key matches its string form. */
+function keyMatches(key: unknown, seg: string | number): boolean {
+  return key === seg || (typeof seg === "string" && key !== null && typeof key !== "object" && String(key) === seg);
+}
+
 /** Walks a field path down the YAML node tree and returns the start offset of the deepest node found. */
-function offsetOf(root: Node, path: FieldPath, key: boolean): number {
+function offsetOf(root: Node, path: FieldPath, opts: LocateOptions, text: string): number {
   let node: unknown = root;
   let offset = root.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i++) {
-    const seg = path[i];
+    const seg = path[i]!;
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+      const pair = node.items.find((p) => keyMatches(mapKey(p.key), seg));
       if (!pair) return offset;
       const keyNode = pair.key as Node | null;
-      if (last && key && keyNode?.range) return keyNode.range[0];
+      if (last && opts.key && keyNode?.range) return keyNode.range[0];
       node = pair.value;
       const r = (pair.value as Node | null)?.range ?? keyNode?.range;
       if (r) offset = r[0];
@@ -127,6 +190,11 @@ function offsetOf(root: Node, path: FieldPath, key: boolean): number {
     } else {
       return offset;
     }
+  }
+  if (opts.at !== undefined && isScalar(node) && typeof node.value === "string") {
+    const block = node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED;
+    const char = node.value[opts.at];
+    if (!block || char === "\n" || char === "\r") return scalarCharOffset(node, text, opts.at) ?? offset;
   }
   return offset;
 }

@@ -4,7 +4,7 @@
  * one pass. Unknown fields are errors, as calicoctl parses strictly.
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath, RawResource } from "../config/parse.ts";
+import type { FieldPath, LocateOptions, RawResource } from "../config/parse.ts";
 
 export type Obj = Record<string, unknown>;
 
@@ -18,16 +18,16 @@ export class Checker {
     private readonly out: Diagnostic[],
   ) {}
 
-  report(severity: "error" | "warning", code: string, path: FieldPath, message: string, opts: { key?: boolean } = {}): void {
+  report(severity: "error" | "warning", code: string, path: FieldPath, message: string, opts: LocateOptions = {}): void {
     const { line, column } = this.raw.locate(path, opts);
     this.out.push({ code, severity, message, file: this.raw.file, line, column, resource: this.resource, path: formatPath(path) || undefined });
   }
 
-  error(code: string, path: FieldPath, message: string, opts?: { key?: boolean }): void {
+  error(code: string, path: FieldPath, message: string, opts?: LocateOptions): void {
     this.report("error", code, path, message, opts);
   }
 
-  warn(code: string, path: FieldPath, message: string, opts?: { key?: boolean }): void {
+  warn(code: string, path: FieldPath, message: string, opts?: LocateOptions): void {
     this.report("warning", code, path, message, opts);
   }
 
@@ -53,7 +53,7 @@ export class Checker {
       return undefined;
     }
     if (typeof value !== "string") {
-      this.error("WRONG_TYPE", path, `expected a string, got ${describe(value)}${quoteHint(value)}`);
+      this.error("WRONG_TYPE", path, `expected a string, got ${describe(value)}${quoteHint(value, this.raw.plainSource?.(path))}`);
       return undefined;
     }
     return value;
@@ -129,9 +129,9 @@ export function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** YAML turns unquoted true/false/numbers into non-strings; Calico wants strings there. */
-function quoteHint(value: unknown): string {
-  if (typeof value === "boolean" || typeof value === "number") return `; quote it: '${String(value)}'`;
+/** YAML turns unquoted true/false/numbers into non-strings; Calico wants strings there. Quote what was written (`010`, not `10`). */
+function quoteHint(value: unknown, source: string | undefined): string {
+  if (typeof value === "boolean" || typeof value === "number") return `; quote it: '${source ?? String(value)}'`;
   return "";
 }
 

@@ -23,6 +23,21 @@ export function isPolicyName(name: string): boolean {
   return name.length <= 253 && parts.length <= 2 && parts.every((p) => isDnsLabel(p));
 }
 
+/** NetworkPolicy names: like GlobalNetworkPolicy, or a subdomain behind `knp.default.` / `ossg.default.` (Kubernetes-derived policies). */
+export function isNetworkPolicyName(name: string): boolean {
+  const derived = /^(?:knp|ossg)\.default\.(.+)$/.exec(name);
+  return isPolicyName(name) || (derived !== null && name.length <= 253 && isDnsSubdomain(derived[1]!));
+}
+
+/**
+ * A hint when text still holds a template placeholder from a guide: `<your-node-name>`,
+ * `INSERT_IP_HERE`, `{{ node }}`, `${NODE}`. Empty when there is none.
+ */
+export function placeholderHint(text: string): string {
+  const m = /<[^<>]*>|\{\{[^}]*\}\}|\$\{[^}]*\}|\b(?:[A-Z0-9]+_)*(?:INSERT|YOUR|REPLACE|HERE|CHANGEME|TODO)(?:_[A-Z0-9]+)*\b/.exec(text);
+  return m ? ` (a placeholder is still in the file: replace ${m[0]} with the real value)` : "";
+}
+
 /** Explains why a name is not a DNS-1123 subdomain, for the error message. */
 export function nameProblem(name: string): string {
   if (name.length === 0) return "must not be empty";

@@ -7,7 +7,8 @@ import type { FieldPath } from "../config/parse.ts";
 import { parseCidr, isCatchAll, type Cidr } from "./cidr.ts";
 import { parseSelector, mentionsGlobal, type Selector } from "./selector.ts";
 import type { Checker, Obj } from "./check.ts";
-import { isPortName } from "./names.ts";
+import { readAnnotations } from "./meta.ts";
+import { isPortName, placeholderHint } from "./names.ts";
 import type { Action, EntityRule, IcmpMatch, Port, Protocol, Rule } from "./types.ts";
 
 const ACTIONS: readonly Action[] = ["Allow", "Deny", "Log", "Pass"];
@@ -49,7 +50,8 @@ function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefine
     ck.error("NOT_SUPPORTED", [...path, "http"], "http matches need an application-layer proxy; hostwall rejects them rather than silently widening the rule to L3/L4");
     ok = false;
   }
-  if (o.metadata !== undefined) ck.object(o.metadata, [...path, "metadata"], ["annotations"]);
+  const metadata = o.metadata === undefined ? undefined : ck.object(o.metadata, [...path, "metadata"], ["annotations"]);
+  if (metadata) readAnnotations(ck, metadata.annotations, [...path, "metadata", "annotations"]);
   const protocol = readProtocol(ck, o.protocol, [...path, "protocol"]);
   const notProtocol = readProtocol(ck, o.notProtocol, [...path, "notProtocol"]);
   const icmp = readIcmp(ck, o.icmp, [...path, "icmp"]);
@@ -133,7 +135,7 @@ function readEntity(ck: Checker, value: unknown, path: FieldPath): EntityRule | 
   const nets = readNets(ck, o.nets, [...path, "nets"], false);
   const notNets = readNets(ck, o.notNets, [...path, "notNets"], true);
   const selector = readRuleSelector(ck, o.selector, [...path, "selector"]);
-  const notSelector = readRuleSelector(ck, o.notSelector, [...path, "notSelector"]);
+  const notSelector = readSelector(ck, o.notSelector, [...path, "notSelector"], "notSelector");
   const namespaceSelector = readNamespaceSelector(ck, o.namespaceSelector, [...path, "namespaceSelector"]);
   const ports = readPorts(ck, o.ports, [...path, "ports"]);
   const notPorts = readPorts(ck, o.notPorts, [...path, "notPorts"]);
@@ -149,7 +151,7 @@ function readNets(ck: Checker, value: unknown, path: FieldPath, negated: boolean
     if (text === undefined) return;
     const parsed = parseCidr(text, "strict");
     if (!parsed.ok) {
-      ck.error(parsed.code, [...path, i], `${parsed.message}${/[<>]/.test(text) ? " (a <placeholder> is still in the file)" : ""}`);
+      ck.error(parsed.code, [...path, i], `${parsed.message}${placeholderHint(text)}`);
       return;
     }
     if (negated && isCatchAll(parsed.cidr)) {
@@ -161,8 +163,12 @@ function readNets(ck: Checker, value: unknown, path: FieldPath, negated: boolean
   return out;
 }
 
-/** Parses a selector field, reporting syntax errors at their offset within the field. */
+/** Parses a selector field, reporting syntax errors at the offending character in the file. */
 export function readSelector(ck: Checker, value: unknown, path: FieldPath, what: string): Selector | undefined {
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    ck.error("WRONG_TYPE", path, `expected a selector string, got a mapping; ${selectorFromLabels(value as Obj)}`);
+    return undefined;
+  }
   const text = ck.string(value, path);
   if (text === undefined) return undefined;
   if (text.length > MAX_SELECTOR) {
@@ -171,23 +177,41 @@ export function readSelector(ck: Checker, value: unknown, path: FieldPath, what:
   }
   const parsed = parseSelector(text);
   if (!parsed.ok) {
-    ck.error("INVALID_SELECTOR", path, `${what} "${text.replace(/[\r\n]+/g, "⏎")}": ${parsed.error.message} at offset ${parsed.error.offset}`);
+    const { offset, message } = parsed.error;
+    ck.error("INVALID_SELECTOR", path, `${what} "${text.replace(/[\r\n]+/g, "⏎")}": ${message} at offset ${offset}${selectorHint(text, offset)}`, { at: offset });
     return undefined;
   }
   return parsed.selector;
 }
 
+/** `role: web` where a selector belongs: a selector is a string of comparisons. */
+function selectorFromLabels(labels: Obj): string {
+  const terms = Object.entries(labels).map(([k, v]) => `${k} == '${String(v)}'`);
+  return `a selector is one string that compares labels${terms.length > 0 ? `: did you mean "${terms.join(" && ")}"?` : ", e.g. role == 'web'"}`;
+}
+
+/** A label written where a selector belongs (`role: web`, `role=web`) gets the selector form. */
+function selectorHint(text: string, offset: number): string {
+  const m = /^\s*([A-Za-z0-9_./-]+)\s*[:=]\s*['"]?([^'"\s]*)['"]?\s*$/.exec(text);
+  if (m && (text[offset] === ":" || text[offset] === "=")) return `; labels are compared with ==: did you mean "${m[1]} == '${m[2]}'"?`;
+  return "";
+}
+
 function readRuleSelector(ck: Checker, value: unknown, path: FieldPath): Selector | undefined {
+  // Calico rejects global( anywhere in a rule's selector, even inside a quoted value; notSelector has no such check.
   if (typeof value === "string" && mentionsGlobal(value)) {
-    ck.error("SELECTOR_GLOBAL", path, "global() is only allowed as the whole namespaceSelector");
+    ck.error("SELECTOR_GLOBAL", path, "global() is only allowed as the whole namespaceSelector of a rule", { at: value.indexOf("global(") });
     return undefined;
   }
   return readSelector(ck, value, path, "selector");
 }
 
+/** Calico tokenizes a namespaceSelector that mentions global(: it must be that one token, blanks allowed. */
+const GLOBAL_ONLY = /^[ \t]*global\([ \t]*\)[ \t]*$/;
+
 function readNamespaceSelector(ck: Checker, value: unknown, path: FieldPath): Selector | undefined {
-  if (typeof value === "string" && mentionsGlobal(value) && value.trim() !== "global()") {
-    ck.error("SELECTOR_GLOBAL", path, "global() must be the whole namespaceSelector, combined with nothing");
+  if (typeof value === "string" && mentionsGlobal(value) && !GLOBAL_ONLY.test(value)) {
+    ck.error("SELECTOR_GLOBAL", path, "global() must be the whole namespaceSelector, combined with nothing", { at: value.indexOf("global(") });
     return undefined;
   }
   return readSelector(ck, value, path, "namespaceSelector");

@@ -12,16 +12,14 @@ import type { FieldPath, RawResource } from "../config/parse.ts";
 import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
 import { Checker, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
-import { isDnsLabel, isDnsSubdomain, isInterfaceName, isPolicyName, isPortName, labelKeyProblem, labelValueProblem, nameProblem } from "./names.ts";
+import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
+import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "./names.ts";
 import { readRules, readSelector } from "./rules.ts";
 import type { Direction, EndpointPort, FelixSettings, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
 
 const API_VERSION = "projectcalico.org/v3";
-const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
-const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
 /** Where each profile name stood in the YAML list (non-string entries are skipped in the model). */
 const profileIndexes = new WeakMap<string[], number[]>();
-const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
 export const DEFAULT_TIER_ORDER = 1_000_000;
@@ -43,6 +41,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   for (const raw of raws) {
     const ck = new Checker(raw, diagnostics);
     const before = diagnostics.length;
+    if (notAResource(ck, raw.value)) continue;
     const doc = ck.object(raw.value, [], ["apiVersion", "kind", "metadata", "spec"]);
     if (!doc) continue;
     const kind = ck.string(doc.kind, ["kind"], { required: true });
@@ -68,7 +67,8 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
       if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") {
         const { stagedAction, ...rest } = (typeof spec === "object" && spec !== null ? spec : {}) as Obj;
         if (stagedAction !== undefined && !["Set", "Delete", "Learn", "Ignore"].includes(String(stagedAction))) ck.error("INVALID_VALUE", ["spec", "stagedAction"], `stagedAction must be Set, Delete, Learn or Ignore, got ${JSON.stringify(stagedAction)}`);
-        readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
+        if (stagedAction === "Delete") checkStagedDelete(ck, rest);
+        else readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
       }
       continue;
     }
@@ -92,65 +92,53 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   return { model, diagnostics };
 }
 
+/**
+ * A document without apiVersion and kind is not a resource. Listing its keys as unknown fields
+ * would bury the point; a flat mapping of scalars is usually a labels snippet copied from a guide.
+ */
+function notAResource(ck: Checker, value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const o = value as Obj;
+  if ("kind" in o || "apiVersion" in o) return false;
+  const flat = Object.keys(o).length > 0 && Object.values(o).every((v) => v === null || typeof v !== "object");
+  const hint = flat ? "; it looks like labels: put them under metadata.labels of a resource such as a HostEndpoint, with values quoted ('true')" : "";
+  ck.error("MISSING_FIELD", ["kind"], `this document has no apiVersion and kind, so it is not a Calico resource${hint}`);
+  return true;
+}
+
+/** With stagedAction Delete every spec field except tier must be empty (Calico compares with a zero spec). */
+function checkStagedDelete(ck: Checker, spec: Obj): void {
+  for (const [field, v] of Object.entries(spec)) {
+    const zero = v === null || v === false || v === "" || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
+    if (field !== "tier" && !zero) ck.error("INVALID_VALUE", ["spec", field], `with stagedAction Delete only spec.tier may be set; remove ${field}`, { key: true });
+  }
+}
+
 function push<T>(list: T[], item: T | undefined): void {
   if (item !== undefined) list.push(item);
-}
-
-function readMeta(ck: Checker, kind: string, value: unknown): Meta | undefined {
-  const o = ck.object(value, ["metadata"], METADATA_FIELDS);
-  if (!o) return undefined;
-  // A missing or non-string name is reported, and the rest is still checked under an empty name.
-  const name = ck.string(o.name, ["metadata", "name"], { required: true }) ?? "";
-  const valid = name === "" && o.name !== "" ? true : kind === "Tier" ? isDnsLabel(name) : kind.endsWith("NetworkPolicy") ? isPolicyName(name) : isDnsSubdomain(name);
-  if (!valid) {
-    const extra = kind.endsWith("NetworkPolicy") && name.split(".").length > 2 ? "policy names may contain at most one '.'" : kind === "Tier" ? "tier names are a single DNS label (no '.', at most 63)" : nameProblem(name);
-    ck.error("INVALID_NAME", ["metadata", "name"], `name "${name}" ${extra}`);
-  }
-  const namespace = ck.string(o.namespace, ["metadata", "namespace"]);
-  if (NAMESPACED.has(kind) && namespace === undefined) ck.error("MISSING_FIELD", ["metadata", "namespace"], `${kind} is namespaced: metadata.namespace is required`);
-  if (!NAMESPACED.has(kind) && namespace !== undefined) ck.error("UNKNOWN_FIELD", ["metadata", "namespace"], `${kind} is cluster-wide and takes no namespace`, { key: true });
-  if (namespace !== undefined && !isDnsLabel(namespace)) ck.error("INVALID_NAME", ["metadata", "namespace"], `namespace "${namespace}" must be a DNS label`);
-  const labels = readLabels(ck, o.labels, ["metadata", "labels"]);
-  if (kind.endsWith("NetworkSet") && RESERVED_NAMESPACE_LABEL in labels) {
-    ck.error("RESERVED_LABEL", ["metadata", "labels", RESERVED_NAMESPACE_LABEL], `${RESERVED_NAMESPACE_LABEL} is set by Calico and may not be set on a network set`, { key: true });
-  }
-  if (kind === "NetworkSet" && namespace) labels[RESERVED_NAMESPACE_LABEL] = namespace;
-  ck.stringMap(o.annotations, ["metadata", "annotations"]);
-  return { name, namespace: NAMESPACED.has(kind) ? namespace : undefined, labels, origin: { file: ck.raw.file, ...ck.raw.locate([]) } };
-}
-
-function readLabels(ck: Checker, value: unknown, path: FieldPath): Record<string, string> {
-  const labels = ck.stringMap(value, path);
-  for (const [k, v] of Object.entries(labels)) {
-    const keyProblem = labelKeyProblem(k);
-    if (keyProblem) ck.error("INVALID_LABEL_KEY", [...path, k], `label key "${k}": ${keyProblem}${/[=!()&|]/.test(k) ? " (this looks like a selector; labels are key: value pairs)" : ""}`, { key: true });
-    const valueProblem = labelValueProblem(v);
-    if (valueProblem) ck.error("INVALID_LABEL_VALUE", [...path, k], `label value "${v}": ${valueProblem}`);
-  }
-  return labels;
 }
 
 function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint | undefined {
   const spec = ck.object(value, ["spec"], ["node", "interfaceName", "expectedIPs", "profiles", "ports"]);
   if (!spec) return undefined;
   const node = ck.string(spec.node, ["spec", "node"], { required: true });
-  if (node !== undefined && !isDnsSubdomain(node)) ck.error("INVALID_NAME", ["spec", "node"], `node "${node}" ${nameProblem(node)}`);
+  if (node !== undefined && !isDnsSubdomain(node)) ck.error("INVALID_NAME", ["spec", "node"], `node "${node}" ${nameProblem(node)}${placeholderHint(node)}`);
   const interfaceName = ck.string(spec.interfaceName, ["spec", "interfaceName"]) || undefined;
   if (interfaceName !== undefined && interfaceName !== "*" && !isInterfaceName(interfaceName)) {
-    ck.error("INVALID_INTERFACE", ["spec", "interfaceName"], `interfaceName "${interfaceName}" must be "*" or 1-15 characters of letters, digits, '_', '.' and '-'`);
+    ck.error("INVALID_INTERFACE", ["spec", "interfaceName"], `interfaceName "${interfaceName}" must be "*" or 1-15 characters of letters, digits, '_', '.' and '-'${placeholderHint(interfaceName)}`);
   }
   const expectedIPs: Cidr[] = [];
   ck.stringList(spec.expectedIPs, ["spec", "expectedIPs"]).forEach(({ value: text, index: i }) => {
     const parsed = parseAddress(text);
     if (parsed.ok) expectedIPs.push(parsed.cidr);
-    else ck.error("INVALID_ADDRESS", ["spec", "expectedIPs", i], `expectedIPs entries are plain addresses: ${parsed.message}`);
+    else ck.error("INVALID_ADDRESS", ["spec", "expectedIPs", i], `expectedIPs entries are plain addresses: ${parsed.message}${placeholderHint(text)}`);
   });
   if (interfaceName === undefined && expectedIPs.length === 0 && !(Array.isArray(spec.expectedIPs) && spec.expectedIPs.length > 0)) {
     ck.error("MISSING_FIELD", ["spec"], "a HostEndpoint needs interfaceName or expectedIPs");
   }
   const profileEntries = ck.stringList(spec.profiles, ["spec", "profiles"]);
   profileEntries.forEach(({ value: p, index: i }) => {
-    if (!isDnsSubdomain(p)) ck.error("INVALID_NAME", ["spec", "profiles", i], `profile "${p}" ${nameProblem(p)}`);
+    if (!isDnsSubdomain(p)) ck.error("INVALID_NAME", ["spec", "profiles", i], `profile "${p}" ${nameProblem(p)}${placeholderHint(p)}`);
   });
   const profiles = profileEntries.map((e) => e.value);
   profileIndexes.set(profiles, profileEntries.map((e) => e.index));
@@ -167,7 +155,8 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
     if (!o) return;
     const name = ck.string(o.name, [...at, "name"], { required: true });
     if (name !== undefined && !isPortName(name)) ck.error("INVALID_PORT_NAME", [...at, "name"], `port name "${name}" must be 1-15 lower-case letters, digits and '-', with a letter`);
-    const proto = o.protocol;
+    // numorstring.Protocol reads a digit string as the number.
+    const proto = typeof o.protocol === "string" && /^[0-9]+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
     const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
     if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}`);
     const port = ck.number(o.port, [...at, "port"]);
@@ -193,7 +182,7 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
     }
     const parsed = parseCidr(text, "lax");
     if (parsed.ok) nets.push(parsed.cidr);
-    else ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${/[<>]/.test(text) ? " (a <placeholder> is still in the file)" : ""}`);
+    else ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${placeholderHint(text)}`);
   }
   return { kind, meta, nets };
 }
@@ -223,6 +212,7 @@ function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", 
   const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
   hints.forEach(({ value: h, index: i }) => {
     if (h !== "AssumeNeededOnEveryNode") ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode`);
+    else if (hints.findIndex((o) => o.value === h) < hints.findIndex((o) => o.index === i)) ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `${h} is listed twice`);
   });
   if (doNotTrack && preDNAT) ck.error("POLICY_FLAGS", ["spec", "preDNAT"], "doNotTrack and preDNAT cannot both be true");
   if (preDNAT && (egress.length > 0 || types?.includes("egress"))) ck.error("PREDNAT_EGRESS", ["spec", spec.egress !== undefined ? "egress" : "types"], "a preDNAT policy can only have ingress rules and types [Ingress]");
@@ -262,18 +252,25 @@ function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefin
   return { kind: "Profile", meta, labelsToApply, ingress: readRules(ck, spec.ingress, ["spec", "ingress"]), egress: readRules(ck, spec.egress, ["spec", "egress"]) };
 }
 
+/** Tiers Calico creates itself; CEL rules pin their order and default action. */
+const WELL_KNOWN_TIERS: Record<string, { order: number; defaultAction: "Deny" | "Pass" }> = {
+  default: { order: DEFAULT_TIER_ORDER, defaultAction: "Deny" },
+  "kube-admin": { order: 1_000, defaultAction: "Pass" },
+  "kube-baseline": { order: 10_000_000, defaultAction: "Pass" },
+};
+
 function readTier(ck: Checker, meta: Meta, value: unknown): Tier | undefined {
   const spec = ck.object(value, ["spec"], ["order", "defaultAction"]);
   if (!spec) return undefined;
-  const order = ck.number(spec.order, ["spec", "order"]) ?? DEFAULT_TIER_ORDER;
-  const action = ck.string(spec.defaultAction, ["spec", "defaultAction"]) ?? "Deny";
+  const pinned = WELL_KNOWN_TIERS[meta.name];
+  const order = ck.number(spec.order, ["spec", "order"]) ?? pinned?.order ?? DEFAULT_TIER_ORDER;
+  const action = ck.string(spec.defaultAction, ["spec", "defaultAction"]) ?? pinned?.defaultAction ?? "Deny";
   if (action !== "Deny" && action !== "Pass") {
     ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"`);
     return undefined;
   }
-  if (meta.name === "default" && (action !== "Deny" || order !== DEFAULT_TIER_ORDER)) {
-    ck.error("INVALID_VALUE", ["spec"], "the default tier must have order 1000000 and defaultAction Deny");
-  }
+  if (pinned && order !== pinned.order) ck.error("INVALID_VALUE", ["spec", "order"], `the ${meta.name} tier must have order ${pinned.order}`);
+  if (pinned && action !== pinned.defaultAction) ck.error("INVALID_VALUE", ["spec", "defaultAction"], `the ${meta.name} tier must have defaultAction ${pinned.defaultAction}`);
   return { kind: "Tier", meta, order, defaultAction: action };
 }
 

@@ -1,0 +1,76 @@
+/**
+ * Golden tests of `hostwall plan --json`: every directory under test/golden-plan/ holds YAML
+ * files (or a source.txt naming rules/) and the expected document, `expected.json`, for node
+ * "jasper" with interfaces eth0 and lo present. Compared as text, so a reviewer reads the JSON a
+ * user gets; `UPDATE_GOLDEN=1 bun test test/golden-plan` rewrites the expectations. Each case
+ * is also planned with its documents shuffled across files: the document must not change.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatDiagnostic } from "../../src/config/diagnostics.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import type { SourceFile } from "../../src/config/parse.ts";
+import { planDocument } from "../../src/cli/plan.ts";
+import { resolvePlan } from "../../src/resolve/resolve.ts";
+
+const ROOT = import.meta.dir;
+const REPO = join(ROOT, "../..");
+const NODE = "jasper";
+const INTERFACES = new Set(["eth0", "lo"]);
+
+function caseFiles(dir: string): SourceFile[] {
+  const sourceFile = join(dir, "source.txt");
+  const from = existsSync(sourceFile) && readFileSync(sourceFile, "utf8").trim() === "rules/" ? join(REPO, "rules") : dir;
+  return readdirSync(from)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => ({ path: f, text: readFileSync(join(from, f), "utf8") }));
+}
+
+function planJson(files: SourceFile[]): string {
+  const { model, diagnostics } = loadConfig(files, { node: NODE });
+  const resolved = resolvePlan(model, NODE);
+  const errors = [...diagnostics, ...resolved.diagnostics].filter((d) => d.severity === "error");
+  if (errors.length > 0) throw new Error(errors.map(formatDiagnostic).join("\n"));
+  return JSON.stringify(planDocument(resolved.plan, model, { interfaces: INTERFACES }), null, 2) + "\n";
+}
+
+/** A seeded shuffle: the same permutations on every run, so a failure reproduces. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+function redistribute(files: SourceFile[], seed: number): SourceFile[] {
+  const docs = files.flatMap((f) => f.text.split(/^---$/m)).filter((d) => /kind:/.test(d));
+  const buckets: string[][] = [[], [], []];
+  shuffled(docs, seed).forEach((d, i) => buckets[(i + seed) % 3]!.push(d));
+  return buckets.map((b, i) => ({ path: `shuffled-${i}.yaml`, text: b.join("\n---\n") }));
+}
+
+const cases = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+
+describe("golden plan --json", () => {
+  test("there are golden cases", () => expect(cases.length).toBeGreaterThanOrEqual(3));
+  for (const name of cases) {
+    const dir = join(ROOT, name);
+    test(name, () => {
+      const actual = planJson(caseFiles(dir));
+      const expectedPath = join(dir, "expected.json");
+      if (process.env.UPDATE_GOLDEN === "1") writeFileSync(expectedPath, actual);
+      expect(actual).toBe(readFileSync(expectedPath, "utf8"));
+    });
+    test(`${name}: same document when documents and files are shuffled`, () => {
+      const files = caseFiles(dir);
+      const reference = planJson(files);
+      for (const seed of [1, 2, 3, 4, 5]) expect(planJson(redistribute(files, seed))).toBe(reference);
+    });
+  }
+});
