@@ -4,6 +4,7 @@
  */
 import { sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
 import { parseFile, type RawResource, type SourceFile } from "./parse.ts";
+import { parseLargeFile } from "./fast-yaml.ts";
 import { validateResources } from "../model/validate.ts";
 import type { Model } from "../model/types.ts";
 
@@ -16,7 +17,8 @@ export function loadConfig(files: readonly SourceFile[], opts: { node: string })
   const diagnostics: Diagnostic[] = [];
   const raws: RawResource[] = [];
   for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    const parsed = parseFile(file);
+    // Large files (million-entry network sets) take Bun's native parser; see fast-yaml.ts.
+    const parsed = parseLargeFile(file) ?? parseFile(file);
     raws.push(...parsed.resources);
     diagnostics.push(...parsed.diagnostics);
   }

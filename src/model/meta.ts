@@ -8,7 +8,7 @@ import type { FieldPath } from "../config/parse.ts";
 import type { Checker } from "./check.ts";
 import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "./names.ts";
 import { parseSelector, type Selector } from "./selector.ts";
-import type { Meta } from "./types.ts";
+import type { Meta, Origin } from "./types.ts";
 
 export const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
 const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
@@ -35,7 +35,7 @@ export function readMeta(ck: Checker, kind: string, value: unknown): Meta | unde
   }
   if (kind === "NetworkSet" && namespace) labels[RESERVED_NAMESPACE_LABEL] = namespace;
   readAnnotations(ck, o.annotations, ["metadata", "annotations"]);
-  return { name, namespace: NAMESPACED.has(kind) ? namespace : undefined, labels, origin: { file: ck.raw.file, ...ck.raw.locate([]) } };
+  return { name, namespace: NAMESPACED.has(kind) ? namespace : undefined, labels, origin: lazyOrigin(ck) };
 }
 
 /** Why a name is invalid for its kind (Calico's per-kind regexes), or undefined. */
@@ -107,4 +107,22 @@ export function readAnnotations(ck: Checker, value: unknown, path: FieldPath): v
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
   if (bytes > MAX_ANNOTATION_BYTES) ck.error("ANNOTATIONS_TOO_LARGE", path, `annotations take ${bytes} bytes, ${bytes - MAX_ANNOTATION_BYTES} more than the limit of ${MAX_ANNOTATION_BYTES} (256 KiB)`);
+}
+
+/**
+ * The resource's position, computed on first use: for files read by the large-file fast path
+ * a position costs a full positioned parse, which only a diagnostic should pay for.
+ */
+function lazyOrigin(ck: Checker): Origin {
+  let at: { line: number; column: number } | undefined;
+  const where = () => (at ??= ck.raw.locate([]));
+  return {
+    file: ck.raw.file,
+    get line() {
+      return where().line;
+    },
+    get column() {
+      return where().column;
+    },
+  };
 }
