@@ -59,6 +59,7 @@ class TableBuilder {
       felix: this.plan.felix,
       sets: this.plan.sets,
       deny,
+      table: this.family,
       useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
       namedPorts: this.plan.namedPorts,
       useNamedPortSet: (name, family, tuples) => {

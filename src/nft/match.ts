@@ -32,6 +32,8 @@ export interface MatchContext {
   useNamedPortSet(name: string, family: 4 | 6, tuples: PortTuple[]): void;
   /** `drop` or `reject` for Deny in this stage. */
   deny: "drop" | "reject";
+  /** The table the rule goes into (how a rule is pinned to one family differs). */
+  table: "netdev" | "inet";
 }
 
 /** Identity of the resource a rule belongs to, for comments and log prefixes. */
@@ -50,8 +52,11 @@ const NFT_PROTOCOL: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 5
 
 export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: MatchContext): NftRule[] {
   const origin: RuleOrigin = { id: `${owner.kindShort}/${owner.name}/${owner.direction}/${index}`, file: rule.origin.file, line: rule.origin.line, column: rule.origin.column };
-  const out: NftRule[] = [];
-  const seen = new Set<string>();
+  // Render per family, then merge: a match list with nothing family-specific that comes out
+  // the same for IPv4 and IPv6 is emitted once; one that exists for a single family only
+  // (ipVersion, or the other family's selector set is empty) is pinned to that family, or it
+  // would match both in an inet table.
+  const rendered = new Map<string, { matches: string[]; families: (4 | 6)[] }>();
   for (const family of familiesOf(rule, ctx.felix)) {
     const src = sideMatches(rule.source, "saddr", "sport", family, rule.protocol?.number, ctx);
     const dst = sideMatches(rule.destination, "daddr", "dport", family, rule.protocol?.number, ctx);
@@ -59,16 +64,28 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
     const common = [...protocolMatches(rule), ...icmpMatches(rule, family)];
     for (const s of src) {
       for (const d of dst) {
-        const statements = [...common, ...s, ...d, ...actionStatements(rule.action, owner, ctx)];
-        // A rule with nothing family-specific comes out the same for IPv4 and IPv6: once is enough.
-        const text = statements.join(" ");
-        if (seen.has(text)) continue;
-        seen.add(text);
-        out.push({ statements, comment: origin.id, origin });
+        const matches = [...common, ...s, ...d];
+        const key = matches.join(" ");
+        const entry = rendered.get(key);
+        if (entry) entry.families.push(family);
+        else rendered.set(key, { matches, families: [family] });
       }
     }
   }
+  const out: NftRule[] = [];
+  for (const { matches, families } of rendered.values()) {
+    const pin = families.length === 1 && !matches.some((m) => FAMILY_SPECIFIC.test(m)) ? [familyMatch(families[0]!, ctx.table)] : [];
+    out.push({ statements: [...pin, ...matches, ...actionStatements(rule.action, owner, ctx)], comment: origin.id, origin });
+  }
   return out;
+}
+
+/** Statements that only match one IP family by themselves. */
+const FAMILY_SPECIFIC = /^(ip6?|icmp|icmpv6) /;
+
+/** Restricts a rule to one family: `meta nfproto` in inet tables, `meta protocol` in netdev. */
+function familyMatch(family: 4 | 6, table: "netdev" | "inet"): string {
+  return table === "inet" ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : `meta protocol ${family === 4 ? "ip" : "ip6"}`;
 }
 
 /** The IP families a rule can match in. */

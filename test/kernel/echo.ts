@@ -15,6 +15,7 @@
  * Both modes exit when stdin closes, so a crashed test never leaves them behind.
  */
 
+import { connect } from "node:net";
 export {};
 
 interface ProbeRequest {
@@ -116,34 +117,13 @@ function withTimeout(
 
 function probeTcp(req: ProbeRequest) {
   return withTimeout(req.timeoutMs, (done) => {
-    let sock: { terminate(): void } | undefined;
-    let abandoned = false;
-    // `open` fires only after the three-way handshake, i.e. a SYN-ACK came back.
-    Bun.connect({
-      hostname: req.addr,
-      port: req.port ?? 0,
-      socket: {
-        open(s) {
-          if (abandoned) s.terminate();
-          else done(true);
-        },
-        connectError(_s, err) {
-          done(false, err.message);
-        },
-        data() {},
-        error() {},
-      },
-    }).then(
-      (s) => {
-        sock = s;
-        if (abandoned) s.terminate();
-      },
-      (err: Error) => done(false, err.message),
-    );
-    return () => {
-      abandoned = true;
-      sock?.terminate();
-    };
+    // node:net hands back the socket at once, so a probe that times out in SYN-SENT is
+    // destroyed (its fd closed) instead of retransmitting SYNs into later tests for minutes.
+    // "connect" fires only after the three-way handshake, i.e. a SYN-ACK came back.
+    const sock = connect({ host: req.addr, port: req.port ?? 0 });
+    sock.once("connect", () => done(true));
+    sock.once("error", (err: NodeJS.ErrnoException) => done(false, err.code === "ECONNREFUSED" ? "Connection refused" : err.message));
+    return () => sock.destroy();
   });
 }
 

@@ -1,0 +1,272 @@
+/**
+ * Shared fixture of the semantics-*.test.ts kernel tests: one lab with a backend (host
+ * forwards between eth0 and eth1), echo servers on every machine, pinned neighbour entries,
+ * and the real hostwall binary as the agent, reconfigured per scenario.
+ *
+ *   client 192.0.2.20 / 2001:db8:2::20 ─┐
+ *   attacker 192.0.2.66 / 2001:db8:2::66 ┼─ LAN ── eth0 host eth1 ── backend 198.51.100.20 / 2001:db8:51::20
+ *                        host eth0 192.0.2.10 / 2001:db8:2::10,  eth1 198.51.100.10 / 2001:db8:51::10
+ *
+ * Why neighbours are pinned: a HostEndpoint with default deny drops IPv6 neighbour
+ * discovery like any other ICMPv6 (Calico exempts nothing for host endpoints), so once a
+ * lab's neighbour entries went stale every IPv6 probe would fail for a reason unrelated
+ * to the rule under test. Permanent entries in every lab namespace remove that coupling;
+ * they touch only namespaces the lab created.
+ *
+ * A scenario is a complete config: {@link SemLab.apply} writes it as the only file of the
+ * agent's config dir and forces a reload (`POST /reload`), failing the test unless the
+ * agent applied it. Probes are then checked all at once against exact expectations.
+ */
+import { rmSync } from "node:fs";
+import { expect } from "bun:test";
+import { createLab, formatProbes, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
+import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
+
+/** Where probes come from. */
+export type From = "client" | "attacker" | "backend" | "host";
+/** Where probes go: `host` is host eth0 (LAN side), `hostBackend` host eth1. */
+export type To = "host" | "hostBackend" | "client" | "attacker" | "backend";
+/** One expected probe outcome: from, kind, IP family, to, port (tcp/udp), answered? */
+export type Row = [From, ProbeSpec["kind"], 4 | 6, To, number | undefined, boolean];
+/** A probe without its expectation. */
+export type Probe = [From, ProbeSpec["kind"], 4 | 6, To, number | undefined];
+
+/** Ports the echo servers listen on, per machine. */
+export const SERVER_PORTS: Record<"host" | "client" | "attacker" | "backend", { tcp: number[]; udp: number[] }> = {
+  host: { tcp: [22, 80, 179, 8080, 8081, 8443, 9000], udp: [5353, 6000] },
+  client: { tcp: [80, 179, 8080, 8081], udp: [5353] },
+  attacker: { tcp: [80, 8080], udp: [5353] },
+  backend: { tcp: [80, 8080, 8081], udp: [5353] },
+};
+
+export const NODE = "jasper";
+/** A dropped probe costs this long; passing ones take a few milliseconds. */
+export const PROBE_TIMEOUT_MS = 800;
+
+export interface SemLab {
+  tag: string;
+  lab: Lab;
+  agent: AgentHandle;
+  configDir: string;
+  /** Replace the whole config with `yaml` and make the agent apply it; returns the attempt. */
+  apply(yaml: string): Promise<any>;
+  /** Probe specs for rows (without expectations). */
+  spec(row: Probe | Row, timeoutMs?: number): ProbeSpec;
+  /** Run the rows concurrently; "" when all match, else a readable report of the mismatches. */
+  reach(rows: Row[], timeoutMs?: number): Promise<string>;
+  /** Same as reach, and asserts. */
+  expectReach(rows: Row[], timeoutMs?: number): Promise<ProbeResult[]>;
+  /** Packets counted by rules with this comment (inet table unless `family` says netdev). */
+  packets(comment: string, where?: { family?: "inet" | "netdev"; chain?: string }): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+export function addrOf(lab: Lab, to: To, family: 4 | 6): string {
+  const pair = to === "host" ? lab.addr.host : to === "hostBackend" ? lab.addr.hostBackend : lab.addr[to];
+  return family === 4 ? pair.v4 : pair.v6;
+}
+
+async function macOf(ns: Ns, dev: string): Promise<string> {
+  const r = await ns.exec(["ip", "-j", "link", "show", "dev", dev]);
+  if (r.code !== 0) throw new Error(`ip link show ${dev} in ${ns.name}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as Array<{ address: string }>)[0]!.address;
+}
+
+/** Permanent IPv4 and IPv6 neighbour entries for every peer on both lab segments. */
+export async function pinNeighbours(lab: Lab): Promise<void> {
+  type Port = { ns: Ns; dev: string; v4: string; v6: string };
+  const lan: Port[] = [
+    { ns: lab.host, dev: "eth0", ...lab.addr.host },
+    { ns: lab.client, dev: "eth0", ...lab.addr.client },
+    { ns: lab.attacker, dev: "eth0", ...lab.addr.attacker },
+  ];
+  const back: Port[] = lab.backend
+    ? [
+        { ns: lab.host, dev: "eth1", ...lab.addr.hostBackend },
+        { ns: lab.backend, dev: "eth0", ...lab.addr.backend },
+      ]
+    : [];
+  const lines = new Map<Ns, string[]>();
+  for (const segment of [lan, back]) {
+    const macs = await Promise.all(segment.map((p) => macOf(p.ns, p.dev)));
+    segment.forEach((me) => {
+      segment.forEach((peer, j) => {
+        if (peer === me) return;
+        const l = lines.get(me.ns) ?? [];
+        l.push(`neigh replace ${peer.v4} lladdr ${macs[j]} dev ${me.dev} nud permanent`);
+        l.push(`neigh replace ${peer.v6} lladdr ${macs[j]} dev ${me.dev} nud permanent`);
+        lines.set(me.ns, l);
+      });
+    });
+  }
+  for (const [ns, l] of lines) {
+    const r = await ns.exec(["ip", "-batch", "-"], { stdin: `${l.join("\n")}\n` });
+    if (r.code !== 0) throw new Error(`pinning neighbours in ${ns.name}: ${r.stderr}`);
+  }
+}
+
+/**
+ * The prober gives up on a TCP probe at its timeout, but the kernel keeps the abandoned
+ * connect in SYN-SENT and retransmits the SYN for about two minutes, into whatever
+ * ruleset a later scenario applied: stray packets in its counters and Log lines. So after
+ * every probe batch the lab's pending connects to lab addresses are destroyed (`ss -K`,
+ * in the lab namespaces only).
+ */
+export async function abortPendingConnects(nss: Ns[]): Promise<void> {
+  const filter = ["(", "dst", "192.0.2.0/24", "or", "dst", "198.51.100.0/24", "or", "dst", "203.0.113.0/24", "or", "dst", "2001:db8::/32", ")"];
+  await Promise.all(
+    nss.map(async (ns) => {
+      const r = await ns.exec(["ss", "-K", "-tn", "state", "syn-sent", ...filter]);
+      if (r.code !== 0) throw new Error(`ss -K in ${ns.name}: ${r.stderr}`);
+    }),
+  );
+}
+
+/** Create the lab, servers and agent. `topic` names the tag: `hw-s<topic>-<pid36>`. */
+export async function setupSemLab(topic: string): Promise<SemLab> {
+  const prefix = `hw-s${topic}-`;
+  const tag = `${prefix}${process.pid.toString(36)}`;
+  await sweepStaleLabs(prefix);
+  const lab = await createLab({ tag, withBackend: true });
+  let configDir: string | undefined;
+  try {
+    await pinNeighbours(lab);
+    await Promise.all([
+      startServers(lab.host, SERVER_PORTS.host),
+      startServers(lab.client, SERVER_PORTS.client),
+      startServers(lab.attacker, SERVER_PORTS.attacker),
+      startServers(lab.backend!, SERVER_PORTS.backend),
+    ]);
+    configDir = makeConfigDir();
+    const dir = configDir;
+    const agent = startAgent(lab.host, { configDir: dir, node: NODE });
+    await waitFor("the agent's first apply (/readyz 200)", async () => (await agent.get("/readyz"))?.status === 200, 15_000);
+
+    const nodeOf = (f: From): Ns => (f === "backend" ? lab.backend! : lab[f]);
+    const spec = (row: Probe | Row, timeoutMs = PROBE_TIMEOUT_MS): ProbeSpec => {
+      const [from, kind, family, to, port] = row;
+      return { from: nodeOf(from), kind, addr: addrOf(lab, to, family), port, timeoutMs };
+    };
+    const reachRows = async (rows: Row[], timeoutMs?: number): Promise<{ text: string; results: ProbeResult[] }> => {
+      const results = await probeAll(rows.map((r) => spec(r, timeoutMs)));
+      await abortPendingConnects([...new Set(results.map((r) => r.from))]);
+      const wrong = results.filter((r, i) => r.ok !== rows[i]![5]);
+      const expected = (i: number) => (rows[i]![5] ? "answered" : "no reply");
+      const text = wrong.length === 0
+        ? ""
+        : `unexpected:\n${formatProbes(wrong)}\nall (expected → got):\n${results.map((r, i) => `${expected(i)} → ${formatProbes([r])}`).join("\n")}`;
+      return { text, results };
+    };
+    const sem: SemLab = {
+      tag,
+      lab,
+      agent,
+      configDir: dir,
+      spec,
+      async apply(yaml: string) {
+        writeConfig(dir, "hostwall.yaml", yaml);
+        const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--max-time", "20", "-w", "\n%{http_code}", "http://127.0.0.1:9099/reload"], { timeoutMs: 25_000 });
+        if (r.code !== 0) throw new Error(`POST /reload failed (curl exit ${r.code}); agent log:\n${agent.log()}`);
+        const cut = r.stdout.lastIndexOf("\n");
+        const body = JSON.parse(r.stdout.slice(0, cut));
+        if (!body.ok) {
+          const diags = (body.attempt?.diagnostics ?? []).map((d: any) => `${d.severity} ${d.code}: ${d.message} (${d.resource ?? ""} ${d.path ?? ""} line ${d.line ?? "?"})`);
+          throw new Error(`agent refused the scenario config:\n${diags.join("\n")}\n--- config ---\n${yaml}`);
+        }
+        return body.attempt;
+      },
+      async reach(rows, timeoutMs) {
+        return (await reachRows(rows, timeoutMs)).text;
+      },
+      async expectReach(rows, timeoutMs) {
+        const { text, results } = await reachRows(rows, timeoutMs);
+        expect(text).toBe("");
+        return results;
+      },
+      async packets(comment, where = {}) {
+        return (await nftCounter(lab.host, { family: where.family ?? "inet", table: "hostwall", comment, chain: where.chain })).packets;
+      },
+      async destroy() {
+        await lab.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+    return sem;
+  } catch (e) {
+    await lab.destroy().catch(() => {});
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// YAML builders. Scenarios are written as YAML text so a failing test shows the exact
+// resources; these only cut the repetition of the envelopes.
+
+/** A `---` stream of documents. */
+export const docs = (...parts: string[]) => parts.map((p) => p.trim()).join("\n---\n") + "\n";
+
+export interface HepOpts {
+  name?: string;
+  labels?: Record<string, string>;
+  profiles?: string[];
+  expectedIPs?: string[];
+  node?: string;
+  /** Omit for an expectedIPs-only endpoint. */
+  interfaceName?: string;
+}
+
+const yamlMap = (m: Record<string, string>) => `{ ${Object.entries(m).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(", ")} }`;
+const yamlList = (l: string[]) => `[${l.map((x) => JSON.stringify(x)).join(", ")}]`;
+
+/** A HostEndpoint; labels default to `host: "true"` so policies select it with `host == 'true'`. */
+export function hep(iface: string | undefined, o: HepOpts = {}): string {
+  const name = o.name ?? `hep-${iface ?? "ips"}`;
+  const labels = o.labels ?? { host: "true" };
+  const lines = [
+    "apiVersion: projectcalico.org/v3",
+    "kind: HostEndpoint",
+    "metadata:",
+    `  name: ${name}`,
+    `  labels: ${yamlMap(labels)}`,
+    "spec:",
+    `  node: ${o.node ?? NODE}`,
+  ];
+  if (iface !== undefined) lines.push(`  interfaceName: ${JSON.stringify(iface)}`);
+  if (o.expectedIPs) lines.push(`  expectedIPs: ${yamlList(o.expectedIPs)}`);
+  if (o.profiles) lines.push(`  profiles: ${yamlList(o.profiles)}`);
+  return lines.join("\n");
+}
+
+/** A FelixConfiguration named `default`; `specLines` are `key: value` lines of its spec. */
+export function felix(specLines: string[]): string {
+  return ["apiVersion: projectcalico.org/v3", "kind: FelixConfiguration", "metadata:", "  name: default", "spec:", ...specLines.map((l) => `  ${l}`)].join("\n");
+}
+
+/** A Tier. */
+export function tier(name: string, order?: number, defaultAction?: "Deny" | "Pass"): string {
+  const spec = [order !== undefined ? `  order: ${order}` : "", defaultAction ? `  defaultAction: ${defaultAction}` : ""].filter(Boolean);
+  return ["apiVersion: projectcalico.org/v3", "kind: Tier", "metadata:", `  name: ${name}`, spec.length ? "spec:" : "spec: {}", ...spec].join("\n");
+}
+
+/** A GlobalNetworkSet. */
+export function gns(name: string, labels: Record<string, string>, nets: string[]): string {
+  return ["apiVersion: projectcalico.org/v3", "kind: GlobalNetworkSet", "metadata:", `  name: ${name}`, `  labels: ${yamlMap(labels)}`, "spec:", `  nets: ${yamlList(nets)}`].join("\n");
+}
+
+/**
+ * A GlobalNetworkPolicy: `body` is the YAML of its spec below `selector` (indented two
+ * spaces, e.g. "  types: [Ingress]\n  ingress:\n  - action: Allow").
+ */
+export function gnp(name: string, body: string, selector = "host == 'true'"): string {
+  return ["apiVersion: projectcalico.org/v3", "kind: GlobalNetworkPolicy", "metadata:", `  name: ${name}`, "spec:", `  selector: ${JSON.stringify(selector)}`, body.replace(/\n+$/, "")].join("\n");
+}
+
+/** Every probe kind from `from` to `to` in both families, all expected `ok`, for the given ports. */
+export function allKinds(from: From, to: To, ok: boolean, tcp: number, udp: number): Row[] {
+  return ([4, 6] as const).flatMap((f): Row[] => [
+    [from, "tcp", f, to, tcp, ok],
+    [from, "udp", f, to, udp, ok],
+    [from, "ping", f, to, undefined, ok],
+  ]);
+}
