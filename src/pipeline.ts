@@ -9,6 +9,7 @@
 import { hasErrors, type Diagnostic } from "./config/diagnostics.ts";
 import { loadConfig } from "./config/load.ts";
 import type { SourceFile } from "./config/parse.ts";
+import type { Cidr } from "./model/cidr.ts";
 import type { Model } from "./model/types.ts";
 import { compileRuleset } from "./nft/compile.ts";
 import type { NftRuleset } from "./nft/ir.ts";
@@ -22,6 +23,8 @@ export interface BuildInput {
   node: string;
   /** Interfaces present now (undefined: render netdev chains for every endpoint). */
   interfaces?: ReadonlySet<string>;
+  /** Addresses of the interfaces present now, for endpoints bound by expectedIPs. */
+  addresses?: ReadonlyMap<string, readonly Cidr[]>;
 }
 
 export interface BuildResult {
@@ -40,7 +43,7 @@ export interface BuildResult {
 export function buildRuleset(input: BuildInput): BuildResult {
   const { model, diagnostics } = loadConfig(input.files, { node: input.node });
   if (hasErrors(diagnostics)) return { diagnostics, model };
-  const resolved = resolvePlan(model, input.node);
+  const resolved = resolvePlan(model, input.node, { addresses: input.addresses });
   diagnostics.push(...resolved.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics, model };
   const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });

@@ -6,14 +6,22 @@
  * in force and the attempt's diagnostics are kept for /status. Reloads are serialised: a
  * request that arrives during an attempt schedules exactly one more attempt afterwards.
  * Files, interfaces, time and nft are injected, so the loop is tested with fakes.
+ *
+ * After each apply the agent lists its tables once (terse: no set elements) and keeps that
+ * listing as the reference for the drift check and for mapping rule counters to policy rules
+ * (shape.ts, metrics.ts). A drift repair re-applies with force; if the config has become
+ * invalid meanwhile, it restores the last good script instead, so an outside `nft flush
+ * ruleset` never leaves the host open because somebody is half-way through an edit.
  */
 import { createHash } from "node:crypto";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
 import type { SourceFile } from "../config/parse.ts";
 import { buildRuleset } from "../pipeline.ts";
 import type { EndpointPlan, Plan } from "../resolve/resolve.ts";
-import { mapNftErrors, type NftRunner } from "../nft/runner.ts";
+import { mapNftErrors, type NftListing, type NftRunner } from "../nft/runner.ts";
 import type { Logger } from "./log.ts";
+import { APPLY_BUCKETS, Histogram, ruleSamples, type RuleSample } from "./metrics.ts";
+import { expectedTables, findDrift, observedTables, type ExpectedTable } from "./shape.ts";
 
 export interface AgentDeps {
   /** This node's name. */
@@ -32,6 +40,8 @@ export interface AgentDeps {
   clock(): number;
   /** Log sink. */
   logger: Logger;
+  /** Called after every attempt (systemd STATUS=, for instance). */
+  onAttempt?(attempt: Attempt): void;
 }
 
 /** The ruleset in force. */
@@ -66,33 +76,77 @@ export interface EndpointStatus {
   profiles: string[];
 }
 
+/** Drift checks and repairs, for /status and /metrics. */
+export interface DriftState {
+  /** Checks that listed the tables and compared them. */
+  checks: number;
+  /** Times the live tables differed from what was applied (each one re-applied). */
+  count: number;
+  /** Drifts that were repaired (re-applied, or the last good script restored). */
+  repairs: number;
+  /** The last drift found. */
+  last?: { at: string; differences: string[]; repaired: boolean };
+}
+
+/** Result of a drift check: skipped (nothing applied, an attempt running, no listing), clean, or repaired. */
+export type DriftCheck = { state: "skipped"; why: string } | { state: "clean" } | { state: "drift"; differences: string[]; repaired: boolean };
+
+/** Per-rule counters read from the kernel, or why they could not be read. */
+export type RuleCounters = { ok: true; samples: RuleSample[] } | { ok: false; error: string };
+
 export class Agent {
   generation = 0;
   applied?: Applied;
   lastAttempt?: Attempt;
   applyCount = 0;
   failureCount = 0;
+  /** Seconds per successful apply (build, check and apply). */
+  readonly applyDurations = new Histogram(APPLY_BUCKETS);
+  readonly drift: DriftState = { checks: 0, count: 0, repairs: 0 };
   private plan?: Plan;
   private running?: Promise<Attempt>;
   private queued?: Promise<Attempt>;
+  /** What the queued attempt will do: the requests that coalesced into it. */
+  private pending?: { reasons: string[]; force: boolean; restore: boolean };
+  /** The applied ruleset as rendered, and as listed right after the apply (with handles). */
+  private expected?: ExpectedTable[];
+  private observed?: ExpectedTable[];
+  private listing?: Promise<NftListing>;
+  /** Drift repairs that restored the script in force because the new config was rejected. */
+  private restores = 0;
 
   constructor(private readonly deps: AgentDeps) {}
 
   /**
    * Runs an attempt now, or once more after the one in progress (any number of requests
-   * during an attempt coalesce into one). `force` applies even when the script is unchanged
-   * (SIGHUP, POST /reload, drift repair).
+   * during an attempt coalesce into one, which forces if any of them did). `force` applies
+   * even when the script is unchanged (SIGHUP, POST /reload, drift repair); `restore` re-applies
+   * the script in force when the new config is rejected (drift repair).
    */
-  reload(reason: string, opts: { force?: boolean } = {}): Promise<Attempt> {
+  reload(reason: string, opts: { force?: boolean; restore?: boolean } = {}): Promise<Attempt> {
     if (!this.running) {
-      this.running = this.attempt(reason, opts.force ?? false).finally(() => {
-        this.running = undefined;
-      });
+      this.running = this.attempt(reason, opts.force ?? false, opts.restore ?? false)
+        .then((attempt) => {
+          this.deps.onAttempt?.(attempt);
+          return attempt;
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
       return this.running;
     }
+    if (this.pending) {
+      if (!this.pending.reasons.includes(reason)) this.pending.reasons.push(reason);
+      this.pending.force ||= opts.force ?? false;
+      this.pending.restore ||= opts.restore ?? false;
+    } else {
+      this.pending = { reasons: [reason], force: opts.force ?? false, restore: opts.restore ?? false };
+    }
     this.queued ??= this.running.then(() => {
+      const next = this.pending!;
+      this.pending = undefined;
       this.queued = undefined;
-      return this.reload(reason, opts);
+      return this.reload(next.reasons.join(", "), next);
     });
     return this.queued;
   }
@@ -103,12 +157,74 @@ export class Agent {
     return interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",");
   }
 
-  endpoints(): EndpointStatus[] {
-    const present = this.deps.listInterfaces();
-    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, present.has(ep.interfaceName)));
+  /** True while an attempt runs or is queued. */
+  get busy(): boolean {
+    return this.running !== undefined || this.queued !== undefined;
   }
 
-  private async attempt(reason: string, force: boolean): Promise<Attempt> {
+  /** Resolves when no attempt is running or queued (for a clean shutdown). */
+  async idle(): Promise<void> {
+    while (this.running || this.queued) await (this.queued ?? this.running)!.catch(() => undefined);
+  }
+
+  /**
+   * Compares hostwall's live tables with what was applied (shape.ts) and repairs drift with a
+   * forced re-apply. Skipped while an attempt runs: an apply replaces the tables anyway.
+   */
+  async checkDrift(): Promise<DriftCheck> {
+    if (!this.applied || !this.expected) return { state: "skipped", why: "nothing applied yet" };
+    if (!this.deps.runner.list) return { state: "skipped", why: "the nft runner cannot list" };
+    if (this.running) return { state: "skipped", why: "an attempt is running" };
+    const generation = this.generation;
+    const live = await this.list();
+    if (!live.ok) return { state: "skipped", why: `cannot list the ruleset: ${live.error}` };
+    if (this.running || generation !== this.generation) return { state: "skipped", why: "an attempt ran meanwhile" };
+    this.drift.checks++;
+    const differences = findDrift(this.observed ?? this.expected, live.tables);
+    if (differences.length === 0) return { state: "clean" };
+    this.drift.count++;
+    const at = this.deps.now().toISOString();
+    const restores = this.restores;
+    this.deps.logger.log("warning", `drift: the live hostwall tables differ from generation ${this.generation}: ${differences.join("; ")}; re-applying`);
+    const attempt = await this.reload("drift repair", { force: true, restore: true });
+    const repaired = attempt.ok || this.restores > restores;
+    if (repaired) this.drift.repairs++;
+    this.drift.last = { at, differences, repaired };
+    return { state: "drift", differences, repaired };
+  }
+
+  /** Per-rule packet and byte counters of the ruleset in force, labelled by origin. */
+  async ruleCounters(): Promise<RuleCounters> {
+    if (!this.expected) return { ok: true, samples: [] };
+    if (!this.deps.runner.list) return { ok: false, error: "the nft runner cannot list" };
+    const live = await this.list();
+    if (!live.ok) return live;
+    return { ok: true, samples: ruleSamples(this.observed ?? this.expected, live.tables) };
+  }
+
+  /** One listing at a time; concurrent callers (scrapes, drift checks) share it. */
+  private list(): Promise<NftListing> {
+    this.listing ??= this.deps.runner
+      .list!()
+      .catch((e: Error): NftListing => ({ ok: false, error: e.message }))
+      .finally(() => {
+        this.listing = undefined;
+      });
+    return this.listing;
+  }
+
+  /**
+   * Endpoints of the plan in force. `active`: its interface exists and the ruleset in force
+   * enforces it (has its netdev chain); an interface that just appeared is inactive until
+   * the re-apply it triggers is done, one that vanished is inactive at once.
+   */
+  endpoints(): EndpointStatus[] {
+    const present = this.deps.listInterfaces();
+    const enforced = new Set(this.applied?.interfaces ?? []);
+    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, present.has(ep.interfaceName) && enforced.has(ep.interfaceName)));
+  }
+
+  private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
     const started = this.deps.clock();
     const at = this.deps.now().toISOString();
     const read = this.deps.readConfig();
@@ -121,8 +237,13 @@ export class Agent {
       for (const d of diags) if (d.severity === "error") this.deps.logger.log("error", formatDiagnostic(d));
       return (this.lastAttempt = { at, ok: false, reason, diagnostics: diags });
     };
+    const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
+      const attempt = fail(diags, what);
+      if (restore && this.applied) await this.restoreApplied();
+      return attempt;
+    };
     for (const d of diagnostics) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));
-    if (hasErrors(diagnostics) || !built.script || !built.plan) return fail(diagnostics, `config rejected (${reason})`);
+    if (hasErrors(diagnostics) || !built.script || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
     const script = built.script;
     const hash = createHash("sha256").update(script.text).digest("hex").slice(0, 16);
@@ -141,16 +262,52 @@ export class Agent {
           line: e.origin?.line,
           column: e.origin?.column,
         }));
-        return fail([...diagnostics, ...errors], `kernel rejected the ruleset (${reason})`);
+        return failAndRestore([...diagnostics, ...errors], `kernel rejected the ruleset (${reason})`);
       }
     }
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
     this.generation++;
     this.applyCount++;
+    this.applyDurations.observe(durationMs / 1000);
     this.plan = built.plan;
     this.applied = { at, hash, durationMs, resources: built.model.counts, script: script.text, interfaces: interfaceKey(built.plan, interfaces).split(",") };
+    this.expected = expectedTables(built.ruleset);
     this.deps.logger.log("info", `applied generation ${this.generation} (${reason}): ${built.plan.endpoints.length} endpoint(s), ${script.text.length} bytes, ${durationMs} ms`);
+    await this.observe();
     return (this.lastAttempt = { at, ok: true, reason, diagnostics });
+  }
+
+  /**
+   * Lists the tables just applied and keeps them as the drift reference. If the listing does
+   * not match the rendered structure, the listing still becomes the reference (nft may print
+   * a comment differently), and the log says so once per apply.
+   */
+  private async observe(): Promise<void> {
+    this.observed = undefined;
+    if (!this.deps.runner.list || !this.expected) return;
+    const live = await this.list();
+    if (!live.ok) {
+      this.deps.logger.log("warning", `cannot list the applied tables (drift check falls back to their rendered structure): ${live.error}`);
+      return;
+    }
+    const differences = findDrift(this.expected, live.tables);
+    if (differences.length > 0) this.deps.logger.log("warning", `the tables listed right after the apply differ from the rendered script: ${differences.join("; ")}`);
+    this.observed = observedTables(this.expected, live.tables);
+  }
+
+  /** Re-applies the script in force (a drift repair whose new config was rejected). */
+  private async restoreApplied(): Promise<void> {
+    const script = this.applied!.script;
+    for (const check of [true, false]) {
+      const result = await this.deps.runner.apply(script, { check });
+      if (!result.ok) {
+        this.deps.logger.log("error", `cannot restore generation ${this.generation}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
+        return;
+      }
+    }
+    this.restores++;
+    this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
+    await this.observe();
   }
 }
 

@@ -1,37 +1,88 @@
 /**
  * The local status API (DESIGN.md §6), a hono app built by a factory so tests drive it with
  * `app.request()` and no socket.
+ *
+ * Every answer is JSON except /metrics and /ruleset (text). A bad request gets a 4xx with a
+ * JSON body: unknown path 404, known path with another method 405 (with `Allow`), a body
+ * over 64 KiB 413. An unexpected exception is logged and answered with a plain 500 JSON body,
+ * never a stack trace.
  */
 import { Hono } from "hono";
-import type { Agent } from "./agent.ts";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Agent, RuleCounters } from "./agent.ts";
+import type { Logger } from "./log.ts";
+import { MetricsWriter } from "./metrics.ts";
+
+/** State of the running service that the API reports (absent in `app.request()` tests). */
+export interface ServiceState {
+  /** Shutdown has begun: POST /reload answers 503. */
+  stopping: boolean;
+  /** The link monitor (`ip monitor link`): running, restarting or unavailable. */
+  linkMonitor?: { state: string; events: number; restarts: number };
+  /** Interface appearances, disappearances and renames seen. */
+  interfaceChanges?: number;
+}
 
 export interface ApiDeps {
   agent: Agent;
   version: string;
   node: string;
   configDir: string;
+  /** Live service state, for /status and /metrics. */
+  service?: () => ServiceState;
+  /** Where unexpected errors are logged. */
+  logger?: Logger;
 }
+
+/** Paths and their methods; GET also answers HEAD. */
+const ROUTES: Record<string, string[]> = {
+  "/healthz": ["GET", "HEAD"],
+  "/readyz": ["GET", "HEAD"],
+  "/status": ["GET", "HEAD"],
+  "/metrics": ["GET", "HEAD"],
+  "/ruleset": ["GET", "HEAD"],
+  "/reload": ["POST"],
+};
+
+const MAX_BODY_BYTES = 64 * 1024;
 
 export function createApi(deps: ApiDeps): Hono {
   const { agent } = deps;
   const app = new Hono();
+  app.use("*", async (c, next) => {
+    const allowed = ROUTES[c.req.path];
+    if (allowed && !allowed.includes(c.req.method)) {
+      const allow = [...allowed, "OPTIONS"].join(", ");
+      if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: allow });
+      return c.json({ error: "method not allowed", method: c.req.method, path: c.req.path, allow: allowed }, 405, { Allow: allow });
+    }
+    await next();
+  });
+  app.use("*", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: "request body too large", limitBytes: MAX_BODY_BYTES }, 413) }));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => (agent.applied ? c.json({ status: "ready", generation: agent.generation }) : c.json({ status: "not ready", reason: "no ruleset applied yet" }, 503)));
   app.get("/status", (c) => c.json(statusDocument(deps)));
   app.get("/ruleset", (c) => (agent.applied ? c.text(agent.applied.script) : c.text("no ruleset applied yet\n", 404)));
-  app.get("/metrics", (c) => c.text(metrics(agent), 200, { "content-type": "text/plain; version=0.0.4" }));
+  app.get("/metrics", async (c) => c.text(renderMetrics(deps, await agent.ruleCounters()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   app.post("/reload", async (c) => {
+    if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation }, 503);
     const attempt = await agent.reload("POST /reload", { force: true });
     return c.json({ ok: attempt.ok, generation: agent.generation, attempt }, attempt.ok ? 200 : 422);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
-  app.onError((err, c) => c.json({ error: "internal error", message: err.message }, 500));
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return c.json({ error: err.message || "bad request" }, err.status);
+    deps.logger?.log("error", `API ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+    return c.json({ error: "internal error" }, 500);
+  });
   return app;
 }
 
 export function statusDocument(deps: ApiDeps) {
   const { agent } = deps;
   const applied = agent.applied;
+  const service = deps.service?.();
   return {
     version: deps.version,
     node: deps.node,
@@ -40,26 +91,38 @@ export function statusDocument(deps: ApiDeps) {
     applied: applied ? { at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
     lastAttempt: agent.lastAttempt ?? null,
     endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
+    drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
+    ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
   };
 }
 
-function metrics(agent: Agent): string {
-  const lines = [
-    "# HELP hostwall_generation Generation of the ruleset in force (+1 per successful apply).",
-    "# TYPE hostwall_generation gauge",
-    `hostwall_generation ${agent.generation}`,
-    "# HELP hostwall_applies_total Successful applies.",
-    "# TYPE hostwall_applies_total counter",
-    `hostwall_applies_total ${agent.applyCount}`,
-    "# HELP hostwall_apply_failures_total Attempts that were rejected (invalid config or kernel refusal).",
-    "# TYPE hostwall_apply_failures_total counter",
-    `hostwall_apply_failures_total ${agent.failureCount}`,
-    "# HELP hostwall_last_apply_duration_ms Duration of the last successful apply.",
-    "# TYPE hostwall_last_apply_duration_ms gauge",
-    `hostwall_last_apply_duration_ms ${agent.applied?.durationMs ?? 0}`,
-    "# HELP hostwall_resources Resources in force by kind.",
-    "# TYPE hostwall_resources gauge",
-    ...Object.entries(agent.applied?.resources ?? {}).map(([kind, n]) => `hostwall_resources{kind="${kind}"} ${n}`),
-  ];
-  return lines.join("\n") + "\n";
+export function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
+  const { agent } = deps;
+  const applied = agent.applied;
+  const service = deps.service?.();
+  const w = new MetricsWriter()
+    .family("hostwall_build_info", "gauge", "Version of the running agent.", [[{ version: deps.version, node: deps.node }, 1]])
+    .family("hostwall_generation", "gauge", "Generation of the ruleset in force (+1 per successful apply).", [[{}, agent.generation]])
+    .family("hostwall_applies_total", "counter", "Successful applies.", [[{}, agent.applyCount]])
+    .family("hostwall_apply_failures_total", "counter", "Attempts that were rejected (invalid config or kernel refusal).", [[{}, agent.failureCount]])
+    .histogram("hostwall_apply_duration_seconds", "Duration of successful applies: read, build, nft check and nft apply.", agent.applyDurations)
+    .family("hostwall_last_apply_duration_ms", "gauge", "Duration of the last successful apply.", [[{}, applied?.durationMs ?? 0]])
+    .family("hostwall_last_apply_timestamp_seconds", "gauge", "When the ruleset in force was applied (0: never).", [[{}, applied ? Date.parse(applied.at) / 1000 : 0]])
+    .family("hostwall_last_attempt_ok", "gauge", "1 if the last attempt applied (or found nothing to change), 0 if it was rejected.", [[{}, agent.lastAttempt?.ok ? 1 : 0]])
+    .family("hostwall_resources", "gauge", "Resources in force by kind.", Object.entries(applied?.resources ?? {}).map(([kind, n]) => [{ kind }, n]))
+    .family("hostwall_endpoint_active", "gauge", "1 if the HostEndpoint's interface exists (enforced in the netdev hook), 0 if not.", agent.endpoints().map((ep) => [{ endpoint: ep.name, interface: ep.interface }, ep.active ? 1 : 0]))
+    .family("hostwall_drift_checks_total", "counter", "Comparisons of the live hostwall tables with what was applied.", [[{}, agent.drift.checks]])
+    .family("hostwall_drift_detected_total", "counter", "Times the live hostwall tables differed from what was applied.", [[{}, agent.drift.count]])
+    .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]]);
+  if (service?.linkMonitor) {
+    w.family("hostwall_interface_events_total", "counter", "Link notifications seen from the kernel.", [[{}, service.linkMonitor.events]]);
+    w.family("hostwall_interface_changes_total", "counter", "Interfaces that appeared, disappeared or were renamed.", [[{}, service.interfaceChanges ?? 0]]);
+    w.family("hostwall_link_monitor_restarts_total", "counter", "Restarts of `ip monitor link` after it exited.", [[{}, service.linkMonitor.restarts]]);
+  }
+  w.family("hostwall_rule_counters_ok", "gauge", "1 if the per-rule counters below were read from nft, 0 if listing failed.", [[{}, counters.ok ? 1 : 0]]);
+  const samples = counters.ok ? counters.samples : [];
+  const ruleLabels = (s: (typeof samples)[number]) => ({ kind: s.kind, policy: s.policy, direction: s.direction, rule: s.rule, table: s.table, chain: s.chain });
+  w.family("hostwall_rule_packets_total", "counter", "Packets matched by a rule from a policy, profile, failsafe or default deny (reset on each apply).", samples.map((s) => [ruleLabels(s), s.packets]));
+  w.family("hostwall_rule_bytes_total", "counter", "Bytes matched by a rule from a policy, profile, failsafe or default deny (reset on each apply).", samples.map((s) => [ruleLabels(s), s.bytes]));
+  return w.text();
 }

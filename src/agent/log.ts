@@ -1,13 +1,28 @@
 /**
  * The agent's own log: one event per line on stderr. Under systemd (stderr not a terminal)
  * each line starts with a syslog priority `<N>` that journald turns into PRIORITY; on a
- * terminal the prefix is left out. Never colour codes.
+ * terminal the prefix is left out. Never colour codes: control characters in a message (from
+ * a file name, or nft's error text) are escaped, so a line cannot move the cursor, recolour
+ * the terminal or forge a second log line.
  */
-export type Level = "error" | "warning" | "info" | "debug";
-const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6, debug: 7 };
+export type Level = "error" | "warning" | "notice" | "info" | "debug";
+const PRIORITY: Record<Level, number> = { error: 3, warning: 4, notice: 5, info: 6, debug: 7 };
 
 export interface Logger {
   log(level: Level, message: string): void;
+}
+
+/** Escapes control characters except tab; newlines split a message into lines before this. */
+export function sanitizeLine(line: string): string {
+  return line.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** Formats one message as the lines written: `<N>` prefixed, or `level: ` on a terminal. */
+export function formatLog(level: Level, message: string, syslogPrefix: boolean): string {
+  return message
+    .split(/\r?\n/)
+    .map((line) => (syslogPrefix ? `<${PRIORITY[level]}>${sanitizeLine(line)}\n` : `${level === "info" ? "" : `${level}: `}${sanitizeLine(line)}\n`))
+    .join("");
 }
 
 export function stderrLogger(opts: { syslogPrefix?: boolean; debug?: boolean } = {}): Logger {
@@ -15,7 +30,7 @@ export function stderrLogger(opts: { syslogPrefix?: boolean; debug?: boolean } =
   return {
     log(level, message) {
       if (level === "debug" && !opts.debug) return;
-      for (const line of message.split("\n")) process.stderr.write(prefix ? `<${PRIORITY[level]}>${line}\n` : `${level === "info" ? "" : `${level}: `}${line}\n`);
+      process.stderr.write(formatLog(level, message, prefix));
     },
   };
 }

@@ -2,9 +2,13 @@
  * [I/O] Watches the config dir. Events are only hints that something changed: editors write
  * temp files and rename, and inotify gives no coalescing (reference/bun.md §2). So every burst
  * of events becomes one reload after a quiet period (trailing debounce) or at the latest after
- * `maxWaitMs`, and the reload rescans the whole dir. A periodic tick covers missed events.
+ * `maxWaitMs`, and the reload rescans the whole dir. A periodic tick covers missed events
+ * (inotify queue overflow, a recursive watch that misses files behind symlinks, bun#43065):
+ * every `resyncMs` it compares a cheap signature of the tree (path, inode, size, mtime of
+ * every entry, symlinks followed; no file is read) and fires when it changed.
  */
-import { watch, type FSWatcher } from "node:fs";
+import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
 
 export interface WatchOptions {
   /** Directory to watch, recursively. */
@@ -17,6 +21,28 @@ export interface WatchOptions {
   onChange(): void;
   /** Called when the watch fails (dir removed); the watcher re-arms itself. */
   onError?(message: string): void;
+  /** Period of the signature check (default 30 s; 0 turns it off). */
+  resyncMs?: number;
+}
+
+/** Path, inode, size and mtime of every entry below `dir` (stat follows symlinks). */
+export function treeSignature(dir: string): string {
+  let names: string[];
+  try {
+    names = (readdirSync(dir, { recursive: true }) as string[]).sort();
+  } catch (e) {
+    return `unreadable: ${(e as NodeJS.ErrnoException).code ?? ""}`;
+  }
+  return names
+    .map((name) => {
+      try {
+        const st = statSync(join(dir, name));
+        return `${name}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return `${name}:gone`;
+      }
+    })
+    .join("\n");
 }
 
 export function watchDir(opts: WatchOptions): { close(): void } {
@@ -28,9 +54,11 @@ export function watchDir(opts: WatchOptions): { close(): void } {
   let rearm: Timer | undefined;
   let closed = false;
 
+  let signature = "";
   const fire = () => {
     timer = undefined;
     firstEventAt = undefined;
+    signature = treeSignature(opts.dir); // what the reload will see: the resync compares against it
     opts.onChange();
   };
   const hint = () => {
@@ -58,12 +86,21 @@ export function watchDir(opts: WatchOptions): { close(): void } {
     }
   };
   arm();
+  signature = treeSignature(opts.dir);
+  const resyncMs = opts.resyncMs ?? 30_000;
+  const resync =
+    resyncMs > 0
+      ? setInterval(() => {
+          if (!timer && treeSignature(opts.dir) !== signature) fire();
+        }, resyncMs)
+      : undefined;
   return {
     close() {
       closed = true;
       watcher?.close();
       if (timer) clearTimeout(timer);
       if (rearm) clearTimeout(rearm);
+      if (resync) clearInterval(resync);
     },
   };
 }

@@ -56,8 +56,8 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
   compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint.\n",
   plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
-  status: `usage: hostwall status [--json] [--api URL]\n\nAsks the running agent (GET /status, default ${DEFAULT_API}).\n`,
-  reload: `usage: hostwall reload [--api URL]\n\nAsks the running agent to reload now (POST /reload).\n`,
+  status: `usage: hostwall status [--json] [--api URL]\n\nAsks the running agent (GET /status, default ${DEFAULT_API}; --api unix:/PATH for a unix socket).\n`,
+  reload: `usage: hostwall reload [--api URL]\n\nAsks the running agent to reload now (POST /reload; --api as for status).\n`,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
   version: "usage: hostwall version\n",
 };
@@ -147,11 +147,17 @@ function formatPlan(doc: ReturnType<typeof planDocument>): string {
   return lines.join("\n") + "\n";
 }
 
+/** `--api URL`: http://HOST:PORT, or unix:/PATH for an agent listening on a unix socket. */
+function apiTarget(api: string, path: string): { url: string; init: RequestInit & { unix?: string } } {
+  if (api.startsWith("unix:")) return { url: `http://localhost${path}`, init: { unix: api.slice(5) } };
+  return { url: api.replace(/\/$/, "") + path, init: {} };
+}
+
 async function apiCommand(command: "status" | "reload", api: string, json: boolean, io: Io): Promise<number> {
-  const url = api.replace(/\/$/, "") + (command === "status" ? "/status" : "/reload");
+  const { url, init } = apiTarget(api, command === "status" ? "/status" : "/reload");
   let res: Response;
   try {
-    res = await fetch(url, { method: command === "status" ? "GET" : "POST", signal: AbortSignal.timeout(command === "status" ? 5000 : 120_000) });
+    res = await fetch(url, { ...init, method: command === "status" ? "GET" : "POST", signal: AbortSignal.timeout(command === "status" ? 5000 : 120_000) });
   } catch (e) {
     io.err(`hostwall: cannot reach the agent at ${api}: ${(e as Error).message}\n`);
     return 1;
@@ -165,10 +171,18 @@ async function apiCommand(command: "status" | "reload", api: string, json: boole
     io.out(JSON.stringify(body, null, 2) + "\n");
     return res.ok ? 0 : 1;
   }
+  if (typeof body.error === "string") {
+    io.err(`hostwall: the agent answered ${res.status}: ${body.error}\n`);
+    return 1;
+  }
   const attempt = command === "status" ? body.lastAttempt : body.attempt;
   if (command === "status") {
     io.out(`node ${body.node}, generation ${body.generation}, applied ${body.applied ? `${body.applied.at} (${body.applied.hash})` : "never"}\n`);
-    for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "interface missing"}\n`);
+    for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
+    if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
+    if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);
+  } else {
+    io.out(`generation ${body.generation}\n`);
   }
   if (attempt) {
     io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);

@@ -1,16 +1,21 @@
 /**
  * `hostwall run`: wires the agent to the real world (files, nft, interfaces, signals, the
- * HTTP server) and runs until SIGTERM/SIGINT. Rules stay in force when it stops.
+ * HTTP server, systemd) and runs until SIGTERM/SIGINT. Rules stay in force when it stops.
+ *
+ * systemd (Type=notify): READY=1 is sent once the first attempt is done and the API listens.
+ * It is sent even when the first attempt failed (an invalid config): the agent then keeps
+ * running, keeps whatever tables the kernel still holds, reports the errors on /status and
+ * applies as soon as the files are fixed; STATUS= says which case it is. Waiting instead
+ * would only hold up the boot until systemd's start timeout and then kill the agent.
  */
-import { existsSync, unlinkSync } from "node:fs";
-import { connect } from "node:net";
 import { readConfigDir } from "../config/read-dir.ts";
 import { spawnRunner } from "../nft/runner.ts";
-import { Agent } from "../agent/agent.ts";
-import { createApi } from "../agent/api.ts";
+import { Agent, type Attempt } from "../agent/agent.ts";
 import { stderrLogger } from "../agent/log.ts";
+import { describeListen } from "../agent/listen.ts";
+import { sdNotify } from "../agent/notify.ts";
+import { startService, type Service } from "../agent/service.ts";
 import { listInterfaces } from "../agent/system.ts";
-import { watchDir } from "../agent/watch.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "./args.ts";
 import type { Io } from "./commands.ts";
@@ -24,12 +29,13 @@ export interface RunOptions {
   debug: boolean;
 }
 
-/** How often the interface list is re-read (a read of /proc/net/dev, no spawn). */
-const INTERFACE_CHECK_MS = 1000;
+/** After SIGTERM, give in-flight requests and a running apply this long (TimeoutStopSec is 15 s). */
+const STOP_DEADLINE_MS = 10_000;
 
 export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
   const logger = stderrLogger({ debug: opts.debug });
-  const agent = new Agent({
+  let ready = false;
+  const agent: Agent = new Agent({
     node: opts.node,
     configDir: opts.configDir,
     readConfig: () => readConfigDir(opts.configDir),
@@ -38,80 +44,78 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
     now: () => new Date(),
     clock: () => performance.now(),
     logger,
+    onAttempt: (attempt) => {
+      if (ready) sdNotify(`STATUS=${statusLine(agent, attempt)}`);
+    },
   });
+
+  // Signals are handled from the start: a SIGHUP during the first apply must not kill the agent.
+  let service: Service | undefined;
+  let stopRequested: string | undefined;
+  let finish: ((code: number) => void) | undefined;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      logger.log("warning", `${signal} again: exiting now`);
+      finish?.(130);
+      return;
+    }
+    stopping = true;
+    if (!service) {
+      stopRequested = signal;
+      return;
+    }
+    sdNotify("STOPPING=1");
+    logger.log("info", `${signal}: stopping; the ruleset of generation ${agent.generation} stays in force`);
+    const timedOut = await Promise.race([service.stop().then(() => false), Bun.sleep(STOP_DEADLINE_MS).then(() => true)]);
+    if (timedOut) logger.log("warning", `shutdown took longer than ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
+    finish?.(timedOut ? 1 : 0);
+  };
+  const onTerm = () => void stop("SIGTERM");
+  const onInt = () => void stop("SIGINT");
+  const onHup = () => {
+    if (!service) return logger.log("info", "SIGHUP during startup: the first apply is running already");
+    logger.log("info", "SIGHUP: reloading");
+    void agent.reload("SIGHUP", { force: true });
+  };
+  if (!opts.once) {
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+    process.on("SIGHUP", onHup);
+  }
+  const removeHandlers = () => {
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onInt);
+    process.off("SIGHUP", onHup);
+  };
+
   const first = await agent.reload("startup");
   if (opts.once) return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;
+  if (stopRequested) {
+    logger.log("info", `${stopRequested} during startup: stopping`);
+    removeHandlers();
+    return 0;
+  }
 
-  const app = createApi({ agent, version: VERSION, node: opts.node, configDir: opts.configDir });
-  let server: ReturnType<typeof Bun.serve> | undefined;
   try {
-    server = await serve(opts.listen, app.fetch);
+    service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen });
   } catch (e) {
+    removeHandlers();
     io.err(`hostwall: cannot listen on ${describeListen(opts.listen)}: ${(e as Error).message}\n`);
     return 1;
   }
-  if (server) logger.log("info", `status API on ${describeListen(opts.listen)}`);
-  const watcher = watchDir({
-    dir: opts.configDir,
-    onChange: () => void agent.reload("config changed"),
-    onError: (m) => logger.log("warning", m),
-  });
-  const tick = setInterval(() => {
-    if (agent.interfacesChanged()) void agent.reload("interfaces changed");
-  }, INTERFACE_CHECK_MS);
+  ready = true;
+  sdNotify(`READY=1\nSTATUS=${statusLine(agent, first)}\nMAINPID=${process.pid}`);
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        logger.log("warning", `${signal} again: exiting now`);
-        resolve(130);
-        return;
-      }
-      stopping = true;
-      logger.log("info", `${signal}: stopping; the ruleset of generation ${agent.generation} stays in force`);
-      watcher.close();
-      clearInterval(tick);
-      await server?.stop();
-      resolve(0);
-    };
-    process.on("SIGTERM", () => void stop("SIGTERM"));
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGHUP", () => {
-      logger.log("info", "SIGHUP: reloading");
-      void agent.reload("SIGHUP", { force: true });
-    });
-  });
+  const code = await new Promise<number>((resolve) => (finish = resolve));
+  removeHandlers();
+  return code;
 }
 
-function describeListen(l: ListenAddress): string {
-  return l.kind === "tcp" ? `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}` : l.kind === "unix" ? `unix:${l.path}` : "off";
-}
-
-async function serve(listen: ListenAddress, fetch: (req: Request) => Response | Promise<Response>) {
-  if (listen.kind === "off") return undefined;
-  if (listen.kind === "tcp") return Bun.serve({ hostname: listen.hostname, port: listen.port, fetch });
-  if (existsSync(listen.path)) {
-    if (await socketAnswers(listen.path)) throw new Error("another process is listening on this socket");
-    unlinkSync(listen.path); // stale socket from a crashed run
-  }
-  const old = process.umask(0o177);
-  try {
-    return Bun.serve({ unix: listen.path, fetch });
-  } finally {
-    process.umask(old);
-  }
-}
-
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(path);
-    const done = (v: boolean) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-    setTimeout(() => done(false), 1000);
-  });
+/** One line for `systemctl status`. */
+function statusLine(agent: Agent, attempt: Attempt): string {
+  const inForce = agent.applied ? `generation ${agent.generation} in force` : "no ruleset applied";
+  if (attempt.ok) return `${inForce}${attempt.unchanged ? "" : ` (${attempt.reason})`}`;
+  const errors = attempt.diagnostics.filter((d) => d.severity === "error").length;
+  return `${inForce}; last attempt (${attempt.reason}) failed with ${errors} error(s), see hostwall status`;
 }

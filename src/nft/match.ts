@@ -61,6 +61,10 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
     const src = sideMatches(rule.source, "saddr", "sport", family, rule.protocol?.number, ctx);
     const dst = sideMatches(rule.destination, "daddr", "dport", family, rule.protocol?.number, ctx);
     if (!src || !dst) continue; // a positive selector with no members in this family never matches
+    // ICMP fields match only ICMP packets of this family (reference §6.10): with another
+    // protocol, or with this family's ICMP excluded, the rule can never match here.
+    const icmpNumber = family === 4 ? 1 : 58;
+    if ((rule.icmp || rule.notICMP) && ((rule.protocol && rule.protocol.number !== icmpNumber) || rule.notProtocol?.number === icmpNumber)) continue;
     const common = [...protocolMatches(rule), ...icmpMatches(rule, family)];
     for (const s of src) {
       for (const d of dst) {

@@ -6,7 +6,7 @@
  * member addresses of every rule selector (the future nft sets), deduplicated by the
  * selector's canonical form. Nothing here knows about nftables.
  */
-import { normalizeCidrs, type Cidr } from "../model/cidr.ts";
+import { formatCidr, normalizeCidrs, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { Direction, EntityRule, FelixSettings, GlobalNetworkPolicy, HostEndpoint, Model, Profile, Rule, Tier } from "../model/types.ts";
 import type { Diagnostic } from "../config/diagnostics.ts";
@@ -100,24 +100,17 @@ export function namedPortKey(selectorKey: string | undefined, name: string, prot
 
 const NAMESPACE_LABEL = "projectcalico.org/namespace";
 
-export function resolvePlan(model: Model, node: string): { plan: Plan; diagnostics: Diagnostic[] } {
+export interface ResolveOptions {
+  /** Addresses of the interfaces that exist now: binds endpoints that have expectedIPs but no interfaceName. */
+  addresses?: ReadonlyMap<string, readonly Cidr[]>;
+}
+
+export function resolvePlan(model: Model, node: string, opts: ResolveOptions = {}): { plan: Plan; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const profiles = new Map(model.profiles.map((p) => [p.meta.name, p]));
   const tiers = [...model.tiers].sort((a, b) => a.order - b.order || compareStrings(a.meta.name, b.meta.name));
   const policies = [...model.policies].filter((p) => p.kind === "GlobalNetworkPolicy" && !p.namespaced).sort(comparePolicies);
-
-  const byInterface = new Map<string, HostEndpoint>();
-  for (const hep of [...model.hostEndpoints].sort((a, b) => compareStrings(a.meta.name, b.meta.name))) {
-    if (hep.node !== node || hep.interfaceName === undefined || hep.interfaceName === "*") continue;
-    const winner = byInterface.get(hep.interfaceName);
-    if (winner) {
-      const o = hep.meta.origin;
-      diagnostics.push({ code: "INTERFACE_CONFLICT", severity: "warning", message: `interface ${hep.interfaceName} is already governed by HostEndpoint/${winner.meta.name} (first by name wins); this endpoint is inactive`, file: o.file, line: o.line, column: o.column, resource: `HostEndpoint/${hep.meta.name}`, path: "spec.interfaceName" });
-      continue;
-    }
-    byInterface.set(hep.interfaceName, hep);
-  }
-
+  const byInterface = bindInterfaces(model, node, opts.addresses, diagnostics);
   const endpoints: EndpointPlan[] = [...byInterface.entries()]
     .sort(([a], [b]) => compareStrings(a, b))
     .map(([interfaceName, hep]) => endpointPlan(hep, interfaceName, profiles, policies, tiers));
@@ -140,6 +133,32 @@ function endpointPlan(hep: HostEndpoint, interfaceName: string, profiles: Map<st
   const refs = profileRefs(hep, profiles);
   const labels = effectiveLabels(hep, refs);
   return { hep, interfaceName, labels, profiles: refs, stages: stagesFor(labels, policies, tiers) };
+}
+
+/**
+ * Which endpoint governs each interface (reference §1.2, Felix's resolveHostEndpoints): an
+ * endpoint claims an interface by name, or, without interfaceName, every interface that owns
+ * one of its expectedIPs. Exactly one endpoint governs an interface: the first by name; the
+ * others get a warning. Loopback is never bound by address (§10.2).
+ */
+function bindInterfaces(model: Model, node: string, addresses: ReadonlyMap<string, readonly Cidr[]> | undefined, diagnostics: Diagnostic[]): Map<string, HostEndpoint> {
+  const heps = model.hostEndpoints.filter((h) => h.node === node && h.interfaceName !== "*").sort((a, b) => compareStrings(a.meta.name, b.meta.name));
+  const owned = new Map<string, Set<string>>();
+  for (const [iface, list] of addresses ?? []) if (iface !== "lo") owned.set(iface, new Set(list.map(formatCidr)));
+  const claims = (hep: HostEndpoint, iface: string) =>
+    hep.interfaceName !== undefined ? hep.interfaceName === iface : hep.expectedIPs.some((ip) => owned.get(iface)?.has(formatCidr(ip)));
+  const interfaces = new Set([...heps.flatMap((h) => (h.interfaceName ? [h.interfaceName] : [])), ...owned.keys()]);
+  const byInterface = new Map<string, HostEndpoint>();
+  for (const iface of [...interfaces].sort(compareStrings)) {
+    const [winner, ...losers] = heps.filter((h) => claims(h, iface));
+    if (!winner) continue;
+    byInterface.set(iface, winner);
+    for (const hep of losers) {
+      const o = hep.meta.origin;
+      diagnostics.push({ code: "INTERFACE_CONFLICT", severity: "warning", message: `interface ${iface} is already governed by HostEndpoint/${winner.meta.name} (first by name wins); this endpoint is inactive there`, file: o.file, line: o.line, column: o.column, resource: `HostEndpoint/${hep.meta.name}`, path: hep.interfaceName ? "spec.interfaceName" : "spec.expectedIPs" });
+    }
+  }
+  return byInterface;
 }
 
 /**

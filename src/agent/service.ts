@@ -1,0 +1,159 @@
+/**
+ * [I/O] The long-running part of `hostwall run`, around an Agent that has made its first
+ * attempt: the status API, the config watcher, the link monitor and two timers.
+ *
+ *   config dir ──inotify──▶ debounce ──▶ agent.reload("config changed")
+ *   ip monitor link ──────▶ debounce ──▶ interfaces changed? ──▶ agent.reload(...)
+ *   every 30 s (resync) ───────────────▶ interfaces changed? ──▶ agent.reload(...)
+ *   every 10 s (drift) ──▶ agent.checkDrift() ──▶ forced re-apply on drift
+ *   HTTP ──▶ hono app (api.ts)
+ *
+ * Interfaces: netdev chains exist only for interfaces present at apply time (kernels before
+ * 6.16 refuse a missing device), so any appearance, disappearance or rename of a HostEndpoint
+ * interface re-applies. An endpoint interface deleted or renamed away during a burst forces a
+ * re-apply even if the final set looks unchanged: before 6.14 the kernel deleted its chain,
+ * and before 6.16 a re-created device is not re-attached (reference/nftables.md §1.2).
+ *
+ * stop() is the graceful shutdown: timers, watcher and monitor stop, the server stops taking
+ * connections and lets in-flight requests finish, a running apply completes; the ruleset in
+ * force stays (fail closed).
+ */
+import type { ListenAddress } from "../cli/args.ts";
+import type { Agent } from "./agent.ts";
+import { createApi, type ApiDeps, type ServiceState } from "./api.ts";
+import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./links.ts";
+import { describeListen, listen, type ApiServer } from "./listen.ts";
+import type { Logger } from "./log.ts";
+import { watchDir } from "./watch.ts";
+
+export interface ServiceOptions {
+  agent: Agent;
+  logger: Logger;
+  /** version, node and configDir for the API. */
+  api: Pick<ApiDeps, "version" | "node" | "configDir">;
+  listen: ListenAddress;
+  /** Watch the config dir (default true). */
+  watchConfig?: boolean;
+  /** Replace how links are listed and monitored (tests), or false for no link monitor. */
+  links?: Pick<LinkMonitorOptions, "start" | "list" | "backoffMs"> | false;
+  /** Drift check period (default 10 s; 0 disables). */
+  driftCheckMs?: number;
+  /** Interface resync period, the safety net for missed link events (default 30 s). */
+  resyncMs?: number;
+  /** Quiet time after a link event before interfaces are compared (default 100 ms). */
+  linkDebounceMs?: number;
+}
+
+export interface Service {
+  /** The API server, unless listening is off. */
+  server?: ApiServer;
+  state(): ServiceState;
+  /** Graceful shutdown; resolves when in-flight requests and a running apply are done. */
+  stop(): Promise<void>;
+}
+
+export async function startService(opts: ServiceOptions): Promise<Service> {
+  const { agent, logger } = opts;
+  let stopping = false;
+  let interfaceChanges = 0;
+  let monitor: LinkMonitor | undefined;
+  const state = (): ServiceState => ({
+    stopping,
+    interfaceChanges,
+    ...(monitor ? { linkMonitor: { state: monitor.state, events: monitor.events, restarts: monitor.restarts } } : {}),
+  });
+
+  const app = createApi({ ...opts.api, agent, service: state, logger });
+  const server = await listen(opts.listen, (req) => app.fetch(req));
+  if (server) logger.log("info", `status API on ${describeListen(opts.listen)}`);
+
+  const watcher =
+    opts.watchConfig === false
+      ? undefined
+      : watchDir({ dir: opts.api.configDir, onChange: () => void agent.reload("config changed"), onError: (m) => logger.log("warning", m) });
+
+  // Interfaces: link events → debounce → compare → reload.
+  const table = new LinkTable();
+  const forced = new Set<string>();
+  let burst: Timer | undefined;
+  const endpointInterfaces = () => new Set(agent.endpoints().map((ep) => ep.interface));
+  const checkInterfaces = (why: string) => {
+    const names = [...forced];
+    forced.clear();
+    if (stopping) return;
+    if (agent.interfacesChanged()) void agent.reload(why);
+    else if (names.length > 0) void agent.reload(`interface ${names.join(", ")} re-created`, { force: true });
+  };
+  const schedule = () => {
+    if (burst) clearTimeout(burst);
+    burst = setTimeout(() => {
+      burst = undefined;
+      checkInterfaces("interfaces changed");
+    }, opts.linkDebounceMs ?? 100);
+  };
+  const onChange = (c: LinkChange) => {
+    const eps = endpointInterfaces();
+    const endpoint = eps.has(c.name) || (c.kind === "renamed" && eps.has(c.from));
+    const what = c.kind === "renamed" ? `interface ${c.from} renamed to ${c.name}` : `interface ${c.name} ${c.kind === "up" || c.kind === "down" ? `is ${c.kind}` : c.kind}`;
+    const suffix = endpoint ? " (a HostEndpoint interface)" : "";
+    if (c.kind === "up" || c.kind === "down") {
+      logger.log(endpoint ? "info" : "debug", `${what} (index ${c.index})${suffix}`);
+      return;
+    }
+    interfaceChanges++;
+    logger.log("info", `${what} (index ${c.index})${suffix}`);
+    if (endpoint && (c.kind === "removed" || c.kind === "renamed")) forced.add(c.kind === "renamed" ? c.from : c.name);
+  };
+  if (opts.links !== false) {
+    monitor = monitorLinks({
+      ...(opts.links ?? {}),
+      onStart: (links) => {
+        for (const c of table.seed(links)) onChange(c);
+        schedule();
+      },
+      onEvent: (e) => {
+        const c = table.update(e);
+        if (c) onChange(c);
+        schedule();
+      },
+      onExit: (message, retryMs) => logger.log("warning", `${message}; restarting it in ${retryMs} ms (interfaces are resynced every ${(opts.resyncMs ?? 30_000) / 1000} s meanwhile)`),
+    });
+  }
+  const resync = setInterval(() => checkInterfaces("interfaces changed (resync)"), opts.resyncMs ?? 30_000);
+
+  // Drift: one check at a time; a listing failure is logged when it starts and when it ends.
+  let checking = false;
+  let listFailing = false;
+  const driftMs = opts.driftCheckMs ?? 10_000;
+  const drift =
+    driftMs > 0
+      ? setInterval(async () => {
+          if (checking || stopping) return;
+          checking = true;
+          try {
+            const r = await agent.checkDrift();
+            const failing = r.state === "skipped" && r.why.startsWith("cannot list");
+            if (failing && !listFailing) logger.log("warning", `drift check: ${r.state === "skipped" ? r.why : ""}`);
+            if (!failing && listFailing) logger.log("info", "drift check: listing works again");
+            listFailing = failing;
+          } finally {
+            checking = false;
+          }
+        }, driftMs)
+      : undefined;
+
+  return {
+    server,
+    state,
+    async stop() {
+      stopping = true;
+      watcher?.close();
+      monitor?.stop();
+      clearInterval(resync);
+      if (drift) clearInterval(drift);
+      if (burst) clearTimeout(burst);
+      await server?.stop();
+      await agent.idle();
+    },
+  };
+}

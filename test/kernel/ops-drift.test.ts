@@ -1,0 +1,191 @@
+/**
+ * Operating the agent, with the real binary in a lab namespace and the example rules, run
+ * with the privileges the systemd unit gives it (root with only CAP_NET_ADMIN in its bounding
+ * set, no new privileges): per-rule counters in /metrics move with real traffic; an outside
+ * `nft delete table`, `nft flush ruleset` or deleted rule is repaired and counted; a burst of
+ * edits with SIGHUPs in between ends in the last edit, applied once the dust settles.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createLab, formatProbes, kernelTestGate, nftCounter, probeAll, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
+import type { Proc } from "./netns";
+
+const TAG = `hw-op-${process.pid.toString(36)}`;
+const enabled = await kernelTestGate();
+const DENY_LIST = join(REPO, "rules/20-dos-deny-list.yaml");
+/** The drift check runs every 10 s; allow for one period plus the repair. */
+const DRIFT_WAIT_MS = 15_000;
+
+/** The Prometheus samples of a /metrics page: `name{labels}` → value. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const cut = line.lastIndexOf(" ");
+    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return out;
+}
+
+describe.skipIf(!enabled)("operating the agent", () => {
+  let lab: Lab;
+  let configDir: string;
+  let proc: Proc;
+  let log = "";
+
+  const api = async (path: string) => {
+    const r = await lab.host.exec(["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { timeoutMs: 5000 });
+    if (r.code !== 0) throw new Error(`API unreachable (${path}); agent log:\n${log}`);
+    const cut = r.stdout.lastIndexOf("\n");
+    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+  };
+  const status = async () => JSON.parse((await api("/status")).body);
+  const metrics = async () => samples((await api("/metrics")).body);
+  const nft = (...args: string[]) => runOk(["ip", "netns", "exec", lab.host.name, "nft", ...args]);
+  const reach = (from: "client" | "attacker", port: number): ProbeSpec => ({ from: lab[from], kind: "tcp", addr: lab.addr.host.v4, port });
+  async function expectProbes(expected: [ProbeSpec, boolean][]): Promise<void> {
+    const results = await probeAll(expected.map(([spec]) => spec));
+    const wrong = results.filter((r, i) => r.ok !== expected[i]![1]);
+    expect(wrong.length === 0 ? "" : `unexpected:\n${formatProbes(wrong)}`).toBe("");
+  }
+
+  beforeAll(async () => {
+    await sweepStaleLabs("hw-op-");
+    lab = await createLab({ tag: TAG });
+    await startServers(lab.host, { tcp: [22, 80, 8080], udp: [] });
+    configDir = makeConfigDir(join(REPO, "rules"));
+    // As systemd runs it: CapabilityBoundingSet=CAP_NET_ADMIN, NoNewPrivileges=yes.
+    proc = lab.host.spawn(["setpriv", "--bounding-set=-all,+net_admin", "--inh-caps=-all", "--no-new-privs", BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099"]);
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.sub.stderr as ReadableStream<Uint8Array>) log += decoder.decode(chunk);
+    })();
+    await waitFor("the first apply (/readyz 200)", async () => (await api("/readyz").catch(() => null))?.status === 200);
+  });
+
+  afterAll(async () => {
+    await lab?.destroy();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+  });
+
+  test("runs with CAP_NET_ADMIN alone", async () => {
+    // `ip netns exec` and setpriv exec in place: the spawned pid is the agent.
+    expect(readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0")[0]).toBe(BINARY);
+    const caps = readFileSync(`/proc/${proc.pid}/status`, "utf8");
+    expect(/^CapEff:\s+0000000000001000$/m.test(caps) ? "" : caps).toBe(""); // bit 12: CAP_NET_ADMIN
+    expect(/^NoNewPrivs:\s+1$/m.test(caps)).toBe(true);
+  });
+
+  test("per-rule counters in /metrics move with traffic and equal the kernel's", async () => {
+    const rule = (kind: string, policy: string, direction: string, r: string, table: string, chain: string) =>
+      `{kind="${kind}",policy="${policy}",direction="${direction}",rule="${r}",table="${table}",chain="${chain}"}`;
+    const deny = rule("gnp", "dos-mitigation", "ingress", "0", "netdev", "gnp-dos-mitigation-in");
+    const web = rule("gnp", "allow-host-services", "ingress", "0", "inet", "gnp-allow-host-services-in");
+    const failsafe = rule("failsafe", "failsafe-inbound", "ingress", "tcp", "netdev", "failsafe-raw-in");
+    const tierEnd = rule("tier", "default", "ingress", "end", "inet", "normal-in-eth0"); // no policy of the tier allowed it
+    const before = await metrics();
+    expect(before.get("hostwall_rule_counters_ok")).toBe(1);
+    await expectProbes([
+      [reach("attacker", 80), false],
+      [reach("attacker", 8080), false],
+      [reach("client", 80), true],
+      [reach("client", 22), true],
+      [reach("client", 8080), false],
+    ]);
+    await Bun.sleep(1500); // SYN retransmits of the dropped probes (1 s) are over
+    const after = await metrics();
+    const delta = (series: string) => after.get(`hostwall_rule_packets_total${series}`)! - before.get(`hostwall_rule_packets_total${series}`)!;
+    expect(delta(deny)).toBeGreaterThanOrEqual(2); // two SYNs at least (retransmits add more)
+    expect(delta(web)).toBe(1); // the client's SYN to 80; the rest of the connection is established
+    expect(delta(failsafe)).toBeGreaterThanOrEqual(1);
+    expect(delta(tierEnd)).toBeGreaterThanOrEqual(1);
+    expect(after.get(`hostwall_rule_bytes_total${deny}`)!).toBeGreaterThan(before.get(`hostwall_rule_bytes_total${deny}`)!);
+    // Same numbers as nft's own listing (the probes are over: no traffic in between).
+    const kernel = await nftCounter(lab.host, { family: "netdev", table: "hostwall", comment: "gnp/dos-mitigation/ingress/0" });
+    expect(after.get(`hostwall_rule_packets_total${deny}`)).toBe(kernel.packets);
+    expect(after.get(`hostwall_rule_bytes_total${deny}`)).toBe(kernel.bytes);
+  }, 15_000);
+
+  test("an outside nft delete table is repaired and counted", async () => {
+    const generation = (await status()).generation;
+    await nft("delete", "table", "netdev", "hostwall");
+    await expectProbes([[reach("attacker", 80), true]]); // the hole drift opens: the deny list was in that table
+    const s = await waitFor("the drift repair", async () => {
+      const st = await status();
+      return st.drift.count >= 1 && st.generation > generation ? st : undefined;
+    }, DRIFT_WAIT_MS);
+    expect(s.drift).toMatchObject({ count: 1, repairs: 1, last: { differences: ["table netdev hostwall is missing"], repaired: true } });
+    expect(s.lastAttempt).toMatchObject({ ok: true, reason: "drift repair" });
+    expect(await nft("list", "tables")).toContain("table netdev hostwall");
+    await expectProbes([
+      [reach("attacker", 80), false],
+      [reach("client", 80), true],
+    ]);
+    const m = await metrics();
+    expect([m.get("hostwall_drift_detected_total"), m.get("hostwall_drift_repairs_total")]).toEqual([1, 1]);
+    expect(log).toContain("<4>drift: the live hostwall tables differ from generation");
+  }, 30_000);
+
+  test("nft flush ruleset and a deleted rule are repaired too", async () => {
+    await nft("flush", "ruleset");
+    await waitFor("the repair after flush ruleset", async () => (await status()).drift.repairs >= 2, DRIFT_WAIT_MS);
+    expect((await nft("list", "tables")).trim().split("\n").sort()).toEqual(["table inet hostwall", "table netdev hostwall"]);
+    const listing = await nft("-a", "list", "chain", "inet", "hostwall", "filter-input");
+    const handle = /handle (\d+)\s*$/m.exec(listing.split("\n").filter((l) => l.includes("handle")).at(-1)!)![1]!;
+    await nft("delete", "rule", "inet", "hostwall", "filter-input", "handle", handle);
+    const s = await waitFor("the repair after a deleted rule", async () => {
+      const st = await status();
+      return st.drift.repairs >= 3 ? st : undefined;
+    }, DRIFT_WAIT_MS);
+    expect(s.drift.last.differences).toEqual(["table inet hostwall: chain filter-input has 1 rule(s), applied 2"]);
+    await expectProbes([
+      [reach("attacker", 80), false],
+      [reach("client", 80), true],
+    ]);
+  }, 45_000);
+
+  test("SIGHUP under a burst of edits: the agent survives and ends with the last edit", async () => {
+    const original = readFileSync(DENY_LIST, "utf8");
+    const variant = (i: number) => original.replace("'192.0.2.66/32'", `'192.0.2.${100 + (i % 50)}/32'`);
+    const before = await status();
+    const edits = 40;
+    let hups = 0;
+    for (let i = 0; i < edits; i++) {
+      writeConfig(configDir, "20-dos-deny-list.yaml", variant(i));
+      if (i % 4 === 0) {
+        proc.kill("SIGHUP");
+        hups++;
+      }
+      await Bun.sleep(10);
+    }
+    const last = variant(edits - 1); // lists 192.0.2.139, no longer the attacker's .66
+    await waitFor("the last edit in force", async () => (await api("/ruleset")).body.includes("192.0.2.139"), 10_000);
+    await Bun.sleep(2500); // longer than the watcher's longest debounce: anything still queued has run
+    const after = await status();
+    expect(after.lastAttempt.ok).toBe(true);
+    const applies = after.generation - before.generation;
+    console.log(`${edits} edits and ${hups} SIGHUPs → ${applies} applies`);
+    expect(applies).toBeGreaterThanOrEqual(1);
+    expect(applies).toBeLessThan(edits + hups); // requests during an attempt coalesce
+    expect((await api("/ruleset")).body).toContain("192.0.2.139");
+    expect(proc.sub.exitCode).toBeNull();
+    expect(log).not.toMatch(/^<[0-3]>/m);
+    await expectProbes([
+      [reach("attacker", 80), true], // .66 is off the list now
+      [reach("client", 80), true],
+    ]);
+    writeConfig(configDir, "20-dos-deny-list.yaml", last.replace("'192.0.2.139/32'", "'192.0.2.66/32'"));
+    await waitFor("the original list back", async () => (await api("/ruleset")).body.includes("192.0.2.66"));
+    await expectProbes([[reach("attacker", 80), false]]);
+  }, 30_000);
+
+  test("SIGTERM: exits 0, the rules stay", async () => {
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(log).toContain("<6>SIGTERM: stopping; the ruleset of generation");
+    expect(await nft("list", "tables")).toContain("table netdev hostwall");
+    await expectProbes([[reach("attacker", 80), false]]);
+  });
+});
