@@ -17,7 +17,8 @@ import { createHash } from "node:crypto";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
 import type { SourceFile } from "../config/parse.ts";
 import { buildRuleset } from "../pipeline.ts";
-import type { EndpointPlan, Plan } from "../resolve/resolve.ts";
+import { WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
+import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { mapNftErrors, type NftListing, type NftRunner } from "../nft/runner.ts";
 import type { Logger } from "./log.ts";
 import { APPLY_BUCKETS, Histogram, ruleSamples, type RuleSample } from "./metrics.ts";
@@ -32,6 +33,8 @@ export interface AgentDeps {
   readConfig(): { files: SourceFile[]; diagnostics: Diagnostic[] };
   /** Interfaces that exist now. */
   listInterfaces(): Set<string>;
+  /** Addresses per interface, for endpoints bound by expectedIPs (optional: without it they bind nothing). */
+  listAddresses?(): Map<string, Cidr[]>;
   /** The nft runner. */
   runner: NftRunner;
   /** Clock. */
@@ -96,6 +99,10 @@ export type RuleCounters = { ok: true; samples: RuleSample[] } | { ok: false; er
 
 export class Agent {
   generation = 0;
+  /** Whether an endpoint of this node is bound by expectedIPs (then address changes matter). */
+  private boundByAddress = false;
+  /** The interface addresses the ruleset in force was resolved with. */
+  private appliedAddresses = "";
   applied?: Applied;
   lastAttempt?: Attempt;
   applyCount = 0;
@@ -154,7 +161,9 @@ export class Agent {
   /** Whether the interfaces that matter changed since the last apply (netdev chains need their device). */
   interfacesChanged(): boolean {
     if (!this.applied || !this.plan) return false;
-    return interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",");
+    if (interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",")) return true;
+    // Endpoints bound by expectedIPs follow addresses: re-resolve only when such an endpoint exists.
+    return this.boundByAddress && addressKey(this.deps.listAddresses?.()) !== this.appliedAddresses;
   }
 
   /** True while an attempt runs or is queued. */
@@ -221,7 +230,7 @@ export class Agent {
   endpoints(): EndpointStatus[] {
     const present = this.deps.listInterfaces();
     const enforced = new Set(this.applied?.interfaces ?? []);
-    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, present.has(ep.interfaceName) && enforced.has(ep.interfaceName)));
+    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || (present.has(ep.interfaceName) && enforced.has(ep.interfaceName))));
   }
 
   private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
@@ -229,7 +238,8 @@ export class Agent {
     const at = this.deps.now().toISOString();
     const read = this.deps.readConfig();
     const interfaces = this.deps.listInterfaces();
-    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces });
+    const addresses = this.deps.listAddresses?.();
+    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const fail = (diags: Diagnostic[], what: string): Attempt => {
       this.failureCount++;
@@ -270,6 +280,8 @@ export class Agent {
     this.applyCount++;
     this.applyDurations.observe(durationMs / 1000);
     this.plan = built.plan;
+    this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
+    this.appliedAddresses = addressKey(addresses);
     this.applied = { at, hash, durationMs, resources: built.model.counts, script: script.text, interfaces: interfaceKey(built.plan, interfaces).split(",") };
     this.expected = expectedTables(built.ruleset);
     this.deps.logger.log("info", `applied generation ${this.generation} (${reason}): ${built.plan.endpoints.length} endpoint(s), ${script.text.length} bytes, ${durationMs} ms`);
@@ -309,6 +321,12 @@ export class Agent {
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.observe();
   }
+}
+
+/** A stable text form of the interface addresses, to notice changes. */
+function addressKey(addresses: Map<string, Cidr[]> | undefined): string {
+  if (!addresses) return "";
+  return [...addresses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, list]) => `${n}=${list.map(formatCidr).sort().join(",")}`).join(";");
 }
 
 function interfaceKey(plan: Plan, present: ReadonlySet<string>): string {

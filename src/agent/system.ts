@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { parseAddress, type Cidr } from "../model/cidr.ts";
 
 export function listInterfaces(): Set<string> {
   const names = new Set<string>();
@@ -23,4 +24,29 @@ export function listInterfaces(): Set<string> {
 
 export function systemHostname(): string {
   return hostname();
+}
+
+/**
+ * Addresses per interface (`ip -j addr show`), for endpoints bound by expectedIPs. A spawn of
+ * ~2 ms, so it runs per attempt and per resync, not per link event.
+ */
+export function listAddresses(): Map<string, Cidr[]> {
+  const out = new Map<string, Cidr[]>();
+  let parsed: { ifname?: string; addr_info?: { local?: string }[] }[] = [];
+  try {
+    const r = Bun.spawnSync(["ip", "-j", "addr", "show"], { stdout: "pipe", stderr: "ignore", timeout: 5000 });
+    if (r.exitCode === 0) parsed = JSON.parse(r.stdout.toString());
+  } catch {
+    return out;
+  }
+  for (const link of parsed) {
+    if (!link.ifname) continue;
+    const list: Cidr[] = [];
+    for (const a of link.addr_info ?? []) {
+      const p = a.local ? parseAddress(a.local) : undefined;
+      if (p?.ok) list.push(p.cidr);
+    }
+    out.set(link.ifname, list);
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import { buildRuleset } from "../pipeline.ts";
 import { renderFlush } from "../nft/render.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
-import { listInterfaces, systemHostname } from "../agent/system.ts";
+import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, VERSION } from "../version.ts";
 import { parseListen, UsageError, type ParsedArgs } from "./args.ts";
 import { runAgent } from "./run.ts";
@@ -114,7 +114,7 @@ function printDiagnostics(diagnostics: readonly Diagnostic[], io: Io): void {
 
 async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
   const read = readConfigDir(opts.configDir);
-  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces() });
+  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses: listAddresses() });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];
   printDiagnostics(diagnostics, io);
   if (hasErrors(diagnostics)) {
@@ -124,7 +124,7 @@ async function offline(command: "check" | "compile" | "plan", opts: { configDir:
   }
   if (command === "compile") io.out(built.script!.text);
   else if (command === "plan") {
-    const doc = planDocument(built.plan!, built.model);
+    const doc = planDocument(built.plan!, built.model, { interfaces: listInterfaces() });
     io.out(opts.json ? JSON.stringify(doc, null, 2) + "\n" : formatPlan(doc));
   } else {
     const total = Object.values(built.model.counts).reduce((a, b) => a + b, 0);

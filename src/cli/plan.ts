@@ -97,7 +97,7 @@ function hostEndpointsNotApplied(plan: Plan, model: Model): NotApplied[] {
       const winner = hep.interfaceName === undefined ? undefined : governs(hep.interfaceName);
       const reason =
         hep.node !== plan.node ? `belongs to node ${hep.node}, not ${plan.node}` :
-        hep.interfaceName === undefined ? "bound by expectedIPs only, which this version of hostwall does not enforce; its expectedIPs still feed rule selectors" :
+        hep.interfaceName === undefined ? "bound by expectedIPs, and no interface here owns one of them (or an endpoint sorting first governs it); its expectedIPs still feed rule selectors" :
         hep.interfaceName === WILDCARD ? `only one interfaceName "*" endpoint is active per node, and HostEndpoint/${winner} sorts first` :
         winner ? `HostEndpoint/${winner} governs interface ${hep.interfaceName} (the first by name wins)` :
         "not enforced on this node";

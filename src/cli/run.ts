@@ -15,7 +15,7 @@ import { stderrLogger } from "../agent/log.ts";
 import { describeListen } from "../agent/listen.ts";
 import { sdNotify } from "../agent/notify.ts";
 import { startService, type Service } from "../agent/service.ts";
-import { listInterfaces } from "../agent/system.ts";
+import { listAddresses, listInterfaces } from "../agent/system.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "./args.ts";
 import type { Io } from "./commands.ts";
@@ -40,6 +40,7 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
     configDir: opts.configDir,
     readConfig: () => readConfigDir(opts.configDir),
     listInterfaces,
+    listAddresses,
     runner: spawnRunner(opts.nftPath),
     now: () => new Date(),
     clock: () => performance.now(),

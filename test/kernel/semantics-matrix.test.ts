@@ -337,9 +337,8 @@ ${NO_MATCH}`),
   // Beyond the brief's rows, from the same table of reference §1.2/§3.4: an endpoint bound by
   // expectedIPs, and the `*` endpoint that governs every interface without a named one.
 
-  // DISCREPANCY (todo): hostwall warns "bound by expectedIPs only: not supported yet, so not
-  // enforced" and leaves eth0 open; Calico binds the endpoint to eth0 (reference §1.2).
-  test.todo("an endpoint without interfaceName binds to the interface that owns one of its expectedIPs (§1.2)", async () => {
+  // Calico binds the endpoint to eth0, which owns one of its expectedIPs (reference §1.2).
+  test("an endpoint without interfaceName binds to the interface that owns one of its expectedIPs (§1.2)", async () => {
     await s.apply(docs(hep(undefined, { name: "by-ip", expectedIPs: ["192.0.2.10"] })));
     await s.expectReach([
       ...matrixRows({ localIn: false, localOut: false, fwdIn: true, fwdOut: true }),
