@@ -261,7 +261,7 @@ export class Agent {
       this.plan = built.plan;
       return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
     }
-    for (const check of [true, false]) {
+    for (const check of passes(script.text)) {
       const result = await this.deps.runner.apply(script.text, { check });
       if (!result.ok) {
         const errors = mapNftErrors(result.stderr, script.origins).map((e): Diagnostic => ({
@@ -310,7 +310,7 @@ export class Agent {
   /** Re-applies the script in force (a drift repair whose new config was rejected). */
   private async restoreApplied(): Promise<void> {
     const script = this.applied!.script;
-    for (const check of [true, false]) {
+    for (const check of passes(script)) {
       const result = await this.deps.runner.apply(script, { check });
       if (!result.ok) {
         this.deps.logger.log("error", `cannot restore generation ${this.generation}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
@@ -321,6 +321,18 @@ export class Agent {
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.observe();
   }
+}
+
+/**
+ * Scripts up to this size get a dry run (`nft -c`) before the real apply. The apply is one
+ * transaction either way, so a rejected script never changes the live tables; the dry run
+ * only costs as much as the apply itself, which for million-element sets is seconds, so big
+ * scripts go straight to the (equally atomic) apply.
+ */
+export const DRY_RUN_MAX_BYTES = 4 * 1024 * 1024;
+
+function passes(script: string): boolean[] {
+  return script.length > DRY_RUN_MAX_BYTES ? [false] : [true, false];
 }
 
 /** A stable text form of the interface addresses, to notice changes. */

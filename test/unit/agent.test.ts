@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent } from "../../src/agent/agent.ts";
+import { Agent, DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
 import { createApi } from "../../src/agent/api.ts";
 import { memoryLogger } from "../../src/agent/log.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
@@ -109,6 +109,16 @@ describe("agent", () => {
     expect(d.message).toContain("gnp/allow-host-services/ingress/1");
     expect(runner.calls.slice(2).map((c) => c.check)).toEqual([true]);
     expect(agent.generation).toBe(1);
+  });
+
+  test("a script larger than the dry-run limit goes straight to the (atomic) apply", async () => {
+    // Every other address, so normalisation cannot merge them into prefixes.
+    const nets = Array.from({ length: 400_000 }, (_, i) => `    - 10.${(i >> 15) & 255}.${(i >> 7) & 255}.${(i & 127) * 2}`).join("\n");
+    const big = { path: "/etc/hostwall/25-big.yaml", text: `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${nets}\n` };
+    const { agent, runner } = setup([...exampleFiles(), big]);
+    expect((await agent.reload("startup")).ok).toBe(true);
+    expect(runner.calls.map((c) => c.check)).toEqual([false]);
+    expect(runner.calls[0]!.script.length).toBeGreaterThan(DRY_RUN_MAX_BYTES);
   });
 
   test("an unchanged script is not sent again unless forced", async () => {
