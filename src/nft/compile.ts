@@ -155,8 +155,10 @@ function compileInet(plan: Plan): NftTable {
   t.chain(N.CHAIN_MANGLE_PREROUTING, [...conntrack.slice(0, 1), rule([ACCEPTED, "accept"]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
   t.chain(N.CHAIN_FILTER_INPUT, [rule([ACCEPTED, "accept"]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
   t.chain(N.CHAIN_FILTER_OUTPUT, [rule([ACCEPTED, "accept"]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
-  const fwdIn = withStage("forward", "ingress");
-  const fwdOut = withStage("forward", "egress");
+  // Every endpoint has forward chains (conntrack first, then its applyOnForward tiers, or
+  // allow when it has none), so the `*` endpoint is only the fallback, as in Felix.
+  const fwdIn = eps;
+  const fwdOut = eps;
   t.chain(N.CHAIN_FILTER_FORWARD, [
     ...dispatch("iifname", fwdIn, (ep) => N.endpointChain("forward", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_ACCEPT)} == 0`),
     ...dispatch("oifname", fwdOut, (ep) => N.endpointChain("forward", "out", ep.interfaceName)),

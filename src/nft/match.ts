@@ -13,7 +13,7 @@
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
-import { namedPortKey, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
+import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { NftRule, RuleOrigin } from "./ir.ts";
 import { hex, MARK_ACCEPT, MARK_PASS, namedPortSet, selectorSet } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
@@ -58,8 +58,8 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
   // would match both in an inet table.
   const rendered = new Map<string, { matches: string[]; families: (4 | 6)[] }>();
   for (const family of familiesOf(rule, ctx.felix)) {
-    const src = sideMatches(rule.source, "saddr", "sport", family, rule.protocol?.number, ctx);
-    const dst = sideMatches(rule.destination, "daddr", "dport", family, rule.protocol?.number, ctx);
+    const src = sideMatches(rule.source, "saddr", "sport", family, namedPortProtocol(rule), ctx);
+    const dst = sideMatches(rule.destination, "daddr", "dport", family, namedPortProtocol(rule), ctx);
     if (!src || !dst) continue; // a positive selector with no members in this family never matches
     // ICMP fields match only ICMP packets of this family (reference §6.10): with another
     // protocol, or with this family's ICMP excluded, the rule can never match here.
@@ -136,7 +136,7 @@ function icmpMatches(rule: Rule, family: 4 | 6): string[] {
  * Matches for one side in one family: a list of alternatives (each a statement list), or
  * undefined when the side can never match in this family.
  */
-function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, protocol: number | undefined, ctx: MatchContext): string[][] | undefined {
+function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, namedPortProto: number, ctx: MatchContext): string[][] | undefined {
   const ip = family === 4 ? "ip" : "ip6";
   const fixed: string[] = [];
   const nets = side.nets.filter((c) => c.family === family);
@@ -151,7 +151,7 @@ function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | 
   if (notPorts.length > 0) fixed.push(`th ${port} != ${anonymousSet(notPorts)}`);
   for (const p of side.notPorts) {
     if (p.kind !== "named") continue;
-    const name = namedPortSetName(namedPortKey(positiveKey, p.name, protocol), family, ctx);
+    const name = namedPortSetName(namedPortKey(positiveKey, p.name, namedPortProto), family, ctx);
     if (name) fixed.push(`${tuple} != @${name}`);
   }
   if (negative) {
@@ -173,7 +173,7 @@ function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | 
     if (ports.length > 0) options.push([`th ${port} ${anonymousSet(ports)}`]);
     for (const p of side.ports) {
       if (p.kind !== "named") continue;
-      const name = namedPortSetName(namedPortKey(positiveKey, p.name, protocol), family, ctx);
+      const name = namedPortSetName(namedPortKey(positiveKey, p.name, namedPortProto), family, ctx);
       if (name) options.push([`${tuple} @${name}`]);
     }
     if (options.length === 0) return undefined; // only named ports, and no endpoint declares them

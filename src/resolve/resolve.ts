@@ -93,6 +93,14 @@ export interface Plan {
   namedPorts: Map<string, NamedPortSet>;
 }
 
+/**
+ * The protocol a rule's named ports match: the rule's, or TCP when it has none (Felix's
+ * rule_scanner.go: `namedPortProto := ProtocolTCP` unless the rule says UDP or SCTP).
+ */
+export function namedPortProtocol(rule: Rule): number {
+  return rule.protocol?.number ?? 6;
+}
+
 /** Identity of a named-port match: the side's positive selector (or all endpoints), the name, the rule's protocol. */
 export function namedPortKey(selectorKey: string | undefined, name: string, protocol: number | undefined): string {
   return `${selectorKey ?? "*"}|${name}|${protocol ?? "any"}`;
@@ -230,12 +238,40 @@ function stagesFor(labels: Record<string, string>, policies: GlobalNetworkPolicy
  * are folded into one set `(sel) && !(notSel)` as Felix does (reference §4.6).
  */
 export function sideSelectors(side: EntityRule): { positive?: Selector; negative?: Selector } {
-  const scope: Selector | undefined = side.namespaceSelector?.kind === "global" ? { kind: "not", operand: { kind: "has", label: NAMESPACE_LABEL } } : undefined;
+  const scope = namespaceScope(side.namespaceSelector);
   let positive = side.selector;
   if (positive && scope) positive = { kind: "and", operands: [positive, scope] };
   if (!positive && scope) positive = scope;
   if (positive && side.notSelector) return { positive: { kind: "and", operands: [positive, { kind: "not", operand: side.notSelector }] } };
   return { positive, negative: side.notSelector };
+}
+
+/**
+ * What a rule's namespaceSelector restricts its selector to (reference §4.6): `global()` means
+ * things without a namespace (HostEndpoints, GlobalNetworkSets); any other selector matches
+ * namespaced things only, with namespace labels looked up under the `pcns.` prefix and `all()`
+ * meaning "has a namespace". hostwall has no Namespace resources, so namespace labels never
+ * exist: such a selector reaches namespaced NetworkSets at most, never a HostEndpoint.
+ */
+function namespaceScope(ns: Selector | undefined): Selector | undefined {
+  if (!ns) return undefined;
+  if (ns.kind === "global") return { kind: "not", operand: { kind: "has", label: NAMESPACE_LABEL } };
+  return { kind: "and", operands: [{ kind: "has", label: NAMESPACE_LABEL }, prefixLabels(ns, "pcns.")] };
+}
+
+function prefixLabels(sel: Selector, prefix: string): Selector {
+  switch (sel.kind) {
+    case "all":
+    case "global":
+      return sel;
+    case "not":
+      return { kind: "not", operand: prefixLabels(sel.operand, prefix) };
+    case "and":
+    case "or":
+      return { kind: sel.kind, operands: sel.operands.map((o) => prefixLabels(o, prefix)) };
+    default:
+      return { ...sel, label: prefix + sel.label };
+  }
 }
 
 /**
@@ -264,13 +300,13 @@ function computeSets(model: Model, profiles: Map<string, Profile>): { sets: Map<
       }
       for (const port of [...side.ports, ...side.notPorts]) {
         if (port.kind !== "named") continue;
-        const key = namedPortKey(positive && canonicalSelector(positive), port.name, rule.protocol?.number);
+        const key = namedPortKey(positive && canonicalSelector(positive), port.name, namedPortProtocol(rule));
         if (namedPorts.has(key)) continue;
         const tuples: PortTuple[] = [];
         for (const hep of heps) {
           if (positive && !matchesSelector(positive, hep.labels)) continue;
           for (const p of hep.ports) {
-            if (p.name !== port.name || (rule.protocol && rule.protocol.number !== p.protocol.number)) continue;
+            if (p.name !== port.name || namedPortProtocol(rule) !== p.protocol.number) continue;
             for (const address of hep.nets) tuples.push({ address, protocol: p.protocol.number, port: p.port });
           }
         }

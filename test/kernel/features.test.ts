@@ -96,7 +96,7 @@ spec:
     ]);
   });
 
-  test("named ports match the (address, protocol, port) of endpoints that declare them", async () => {
+  test("named ports match the (address, protocol, port) of endpoints that declare them; without a rule protocol only TCP (Felix)", async () => {
     await useConfig({
       "hep.yaml": hep("  interfaceName: eth0\n  ports:\n    - {name: web, protocol: TCP, port: 8080}\n    - {name: svc, protocol: UDP, port: 5353}\n"),
       "policy.yaml": `${HEADER}
@@ -108,13 +108,17 @@ spec:
     - action: Allow
       destination: {ports: [web, svc]}
     - action: Allow
+      protocol: UDP
+      destination: {ports: [svc], notPorts: [5354]}
+    - action: Allow
       protocol: ICMPv6
 `,
     });
     await expectProbes([
       [to("tcp", 4, 8080), true],
       [to("tcp", 6, 8080), true],
-      [to("udp", 4, 5353), true],
+      [to("udp", 4, 5353), true], // rule 1: protocol UDP
+      [to("udp", 6, 5353), true],
       [to("tcp", 4, 80), false],
       [to("udp", 4, 5354), false],
       [to("udp", 6, 5354), false],

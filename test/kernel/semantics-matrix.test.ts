@@ -256,7 +256,9 @@ ${NO_MATCH}`),
       ["client", "tcp", 4, "host", 80, false],
       ["client", "tcp", 6, "host", 80, false],
       ["client", "tcp", 4, "host", 8081, false],
-      ["client", "tcp", 4, "backend", 8080, true],
+      // The untracked Allow leaves no conntrack entry, so the backend's SYN-ACK is conntrack-invalid
+      // in eth0's forward chain, which every endpoint has (Felix: HostEndpointToFilterChains).
+      ["client", "tcp", 4, "backend", 8080, false],
       ["client", "tcp", 4, "backend", 80, true],
       ["client", "tcp", 6, "backend", 80, true],
       ["client", "tcp", 4, "backend", 8081, false],
@@ -359,7 +361,10 @@ ${NO_MATCH}`),
     if (health?.status !== 200) throw new Error(`agent API over lo unreachable under a "*" endpoint: ${JSON.stringify(health)}`);
   });
 
-  test("a named endpoint wins over \"*\" for its interface; stages where it has no policy fall through to the \"*\" endpoint (§3.4)", async () => {
+  // Felix (endpoint_mgr.go) dispatches pre-DNAT only to endpoints with pre-DNAT policy, so a
+  // named endpoint without it falls through to "*"; filter chains, forward ones included, exist
+  // for every endpoint, so "*" never handles forwarded traffic of a named endpoint's interface.
+  test("a named endpoint wins over \"*\" for its interface; pre-DNAT falls through to \"*\", forward does not (§3.4)", async () => {
     await s.apply(
       docs(
         hep("eth0", { name: "named-eth0", profiles: ["projectcalico-default-allow"] }),
@@ -389,7 +394,7 @@ ${NO_MATCH}`),
     await s.expectReach([
       ...tcp("client", "host", 8080, true), // eth0's normal stage is the named endpoint's: profile allows
       ...tcp("client", "host", 8081, false), // eth0 has no pre-DNAT policy: the "*" endpoint's pre-DNAT Deny
-      ...tcp("client", "backend", 8080, false), // eth0 has no forward policy: the "*" endpoint's forward Deny
+      ...tcp("client", "backend", 8080, true), // eth0's own forward chain (no applyOnForward policy: allow), not "*"'s
       ...tcp("client", "backend", 80, true),
       ...tcp("backend", "hostBackend", 80, true), // eth1 is governed by "*"
       ...tcp("backend", "hostBackend", 8080, false),

@@ -52,7 +52,7 @@ describe("reading nft listings", () => {
     let h = 1;
     const live = structureOf(built.script!.text, () => h++);
     expect(findDrift(expectedTables(built.ruleset!), live)).toEqual([]);
-    expect(live.map((t) => `${t.family}:${t.chains.length}`)).toEqual(["netdev:3", "inet:12"]);
+    expect(live.map((t) => `${t.family}:${t.chains.length}`)).toEqual(["netdev:3", "inet:14"]);
   });
 });
 
