@@ -20,8 +20,9 @@
  *
  * On a disagreement the test prints the seed, the YAML, the probe, the evaluator's decision
  * path for the request and the reply, what the kernel did, and the known issue that explains
- * it if one does (KNOWN_ISSUES). Seeds that hit a known hostwall bug are listed in KNOWN and
- * run only as test.todo (`bun test --todo`), next to a minimal reproduction of each issue.
+ * it if one does (KNOWN_ISSUES). Seeds that hit a known, unfixed hostwall bug are listed in
+ * KNOWN and run only as test.todo (`bun test --todo`); every issue keeps a minimal reproduction,
+ * run as a regression test once the issue is fixed (all six found so far are).
  *
  * Environment knobs for hunting:
  *   HOSTWALL_DIFF_SEEDS=1,2,3 or 100-199   which seeds (default: the fixed list below)
@@ -59,16 +60,7 @@ const DEFAULT_SEEDS = Array.from({ length: 60 }, (_, i) => 1 + i);
  * Seeds of the fixed list that disagree because of a known hostwall bug (KNOWN_ISSUES): they
  * run only as test.todo. Remove a seed when its issue is fixed (`bun test --todo` says so).
  */
-const KNOWN: Record<number, keyof typeof KNOWN_ISSUES> = {
-  8: "notICMP+TCP/UDP",
-  10: "notICMP+TCP/UDP",
-  20: "notICMP+TCP/UDP",
-  26: "notICMP+TCP/UDP",
-  28: "notICMP+TCP/UDP",
-  46: "notICMP+TCP/UDP",
-  51: "notICMP+TCP/UDP",
-  56: "notICMP+TCP/UDP",
-};
+const KNOWN: Record<number, keyof typeof KNOWN_ISSUES> = {};
 
 function parseSeeds(text: string | undefined): number[] {
   if (!text) return DEFAULT_SEEDS;
@@ -243,8 +235,9 @@ describe.skipIf(!enabled)("differential: reference evaluator vs kernel", () => {
   }
 
   for (const [issue, { yaml, rows, why }] of Object.entries(REPROS)) {
-    test.todo(
-      `reproduction of known issue ${issue}: ${why}`,
+    // All six issues the differential test found were fixed; their reproductions stay as regression tests.
+    test(
+      `regression (fixed issue ${issue}): ${why}`,
       async () => {
         const s = reproScenario(yaml, rows);
         const { reports } = await runScenario(s);
