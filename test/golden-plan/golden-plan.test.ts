@@ -13,6 +13,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
 import { planDocument } from "../../src/cli/plan.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
+import { redistribute } from "../support/shuffle.ts";
 
 const ROOT = import.meta.dir;
 const REPO = join(ROOT, "../..");
@@ -36,24 +37,7 @@ function planJson(files: SourceFile[]): string {
   return JSON.stringify(planDocument(resolved.plan, model, { interfaces: INTERFACES }), null, 2) + "\n";
 }
 
-/** A seeded shuffle: the same permutations on every run, so a failure reproduces. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  const out = [...items];
-  let s = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const j = s % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
-function redistribute(files: SourceFile[], seed: number): SourceFile[] {
-  const docs = files.flatMap((f) => f.text.split(/^---$/m)).filter((d) => /kind:/.test(d));
-  const buckets: string[][] = [[], [], []];
-  shuffled(docs, seed).forEach((d, i) => buckets[(i + seed) % 3]!.push(d));
-  return buckets.map((b, i) => ({ path: `shuffled-${i}.yaml`, text: b.join("\n---\n") }));
-}
 
 const cases = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { SourceFile } from "../../src/config/parse.ts";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
+import { redistribute } from "../support/shuffle.ts";
 
 const ROOT = import.meta.dir;
 const REPO = join(ROOT, "../..");
@@ -30,26 +31,7 @@ function compile(files: SourceFile[]): string {
   return result.script.text;
 }
 
-/** A seeded shuffle: the same permutations on every run, so a failure reproduces. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  const out = [...items];
-  let s = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const j = s % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
-/** Splits every file into its documents and deals them into new files in a shuffled order. */
-function redistribute(files: SourceFile[], seed: number): SourceFile[] {
-  const docs = files.flatMap((f) => f.text.split(/^---$/m)).filter((d) => d.trim() && /kind:/.test(d));
-  const order = shuffled(docs, seed);
-  const buckets: string[][] = [[], [], []];
-  order.forEach((d, i) => buckets[(i + seed) % 3]!.push(d));
-  return buckets.map((b, i) => ({ path: `shuffled-${seed}-${i}.yaml`, text: b.join("\n---\n") }));
-}
 
 const cases = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 

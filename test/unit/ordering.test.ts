@@ -10,6 +10,7 @@ import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { resolvePlan, type EndpointPlan, type Plan, type Stage } from "../../src/resolve/resolve.ts";
 import type { Direction } from "../../src/model/types.ts";
+import { shuffled } from "../support/shuffle.ts";
 
 const NODE = "jasper";
 const HEP = (labels = "{app: web}", profiles = "[]") =>
@@ -36,17 +37,6 @@ function tiers(ep: EndpointPlan, stage: Stage, dir: Direction): [string, string[
   return ep.stages[stage][dir].map((t) => [t.tier.meta.name, t.policies.map((p) => p.meta.name)]);
 }
 
-/** A seeded shuffle, so a failure reproduces. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const out = [...items];
-  let s = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const j = s % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 describe("tier order", () => {
   const docs = [
