@@ -125,6 +125,28 @@ spec:
     ]);
   });
 
+  test("ARP is never dropped by an IP policy, even an untracked deny-everything in the netdev hook", async () => {
+    await useConfig({
+      "hep.yaml": hep("  interfaceName: eth0\n"),
+      "deny-all.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: deny-all}
+spec:
+  selector: role == 'host'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+    - action: Deny
+`,
+    });
+    expect((await lab.client.exec(["ip", "neigh", "flush", "dev", "eth0"])).code).toBe(0);
+    expect((await lab.client.exec(["ip", "-4", "neigh", "show", lab.addr.host.v4])).stdout).not.toContain("lladdr");
+    await expectProbes([[to("ping", 4), false]]); // IP is dropped...
+    const neigh = await lab.client.exec(["ip", "-4", "neigh", "show", lab.addr.host.v4]);
+    expect(neigh.stdout).toMatch(/lladdr [0-9a-f:]{17} (REACHABLE|STALE|DELAY|PROBE)/); // ...but ARP was answered
+  });
+
   test('an interfaceName "*" endpoint governs eth0 but never loopback', async () => {
     await useConfig({
       "hep.yaml": hep('  interfaceName: "*"\n'),
