@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
 import type { SourceFile } from "../config/parse.ts";
 import { buildRuleset } from "../pipeline.ts";
-import { WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
+import { endpointNames, WILDCARD, type EndpointPlan, type EndpointPolicies, type Plan } from "../resolve/resolve.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { mapNftErrors, type NftListing, type NftRunner } from "../nft/runner.ts";
 import type { Logger } from "./log.ts";
@@ -72,10 +72,7 @@ export interface EndpointStatus {
   name: string;
   interface: string;
   active: boolean;
-  policies: {
-    ingress: { untracked: string[]; preDNAT: string[]; normal: string[]; forward: string[] };
-    egress: { untracked: string[]; normal: string[]; forward: string[] };
-  };
+  policies: EndpointPolicies;
   profiles: string[];
 }
 
@@ -346,15 +343,6 @@ function interfaceKey(plan: Plan, present: ReadonlySet<string>): string {
 }
 
 function endpointStatus(ep: EndpointPlan, active: boolean): EndpointStatus {
-  const names = (stage: keyof EndpointPlan["stages"], dir: "ingress" | "egress") => ep.stages[stage][dir].flatMap((t) => t.policies.map((p) => p.meta.name));
-  return {
-    name: ep.hep.meta.name,
-    interface: ep.interfaceName,
-    active,
-    policies: {
-      ingress: { untracked: names("untracked", "ingress"), preDNAT: names("preDNAT", "ingress"), normal: names("normal", "ingress"), forward: names("forward", "ingress") },
-      egress: { untracked: names("untracked", "egress"), normal: names("normal", "egress"), forward: names("forward", "egress") },
-    },
-    profiles: ep.profiles.map((p) => (p.kind === "profile" ? p.profile.meta.name : p.kind === "missing" ? p.name : "projectcalico-default-allow")),
-  };
+  const { policies, profiles } = endpointNames(ep);
+  return { name: ep.hep.meta.name, interface: ep.interfaceName, active, policies, profiles };
 }

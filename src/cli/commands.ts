@@ -139,7 +139,7 @@ function formatPlan(doc: ReturnType<typeof planDocument>): string {
   for (const ep of doc.endpoints) {
     lines.push(`HostEndpoint/${ep.name} on ${ep.interface}`);
     for (const [dir, stages] of Object.entries(ep.policies)) {
-      for (const [stage, names] of Object.entries(stages)) if (names.length > 0) lines.push(`  ${dir} ${stage}: ${names.join(", ")}`);
+      for (const [stage, names] of Object.entries(stages as Record<string, string[]>)) if (names.length > 0) lines.push(`  ${dir} ${stage}: ${names.join(", ")}`);
     }
     lines.push(`  profiles: ${ep.profiles.length > 0 ? ep.profiles.join(", ") : "(none: local traffic not allowed by a policy is denied)"}`);
   }

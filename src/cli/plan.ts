@@ -16,8 +16,7 @@
  */
 import { matchesSelector, type Selector } from "../model/selector.ts";
 import type { GlobalNetworkPolicy, Model, Profile, Rule } from "../model/types.ts";
-import { DEFAULT_ALLOW_PROFILE } from "../model/validate.ts";
-import { compareStrings, sideSelectors, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
+import { compareStrings, endpointNames, profileName, sideSelectors, WILDCARD, type EndpointPlan, type EndpointPolicies, type Plan } from "../resolve/resolve.ts";
 
 /** One endpoint, as /status shows it, plus its profiles. */
 export interface PlanEndpoint {
@@ -28,10 +27,7 @@ export interface PlanEndpoint {
   /** Whether the interface exists now; only when the caller passed the interfaces. `*` is always active. */
   active?: boolean;
   /** GlobalNetworkPolicy names per direction and stage, in evaluation order (tier order, policy order, name). */
-  policies: {
-    ingress: { untracked: string[]; preDNAT: string[]; normal: string[]; forward: string[] };
-    egress: { untracked: string[]; normal: string[]; forward: string[] };
-  };
+  policies: EndpointPolicies;
   /** Profile names in evaluation order; a missing one is listed too (it denies). */
   profiles: string[];
 }
@@ -71,16 +67,13 @@ export function planDocument(plan: Plan, model: Model, opts: PlanOptions = {}): 
 }
 
 function endpointView(ep: EndpointPlan, interfaces: ReadonlySet<string> | undefined): PlanEndpoint {
-  const names = (stage: keyof EndpointPlan["stages"], dir: "ingress" | "egress") => ep.stages[stage][dir].flatMap((t) => t.policies.map((p) => p.meta.name));
+  const { policies, profiles } = endpointNames(ep);
   return {
     name: ep.hep.meta.name,
     interface: ep.interfaceName,
     ...(interfaces ? { active: ep.interfaceName === WILDCARD || interfaces.has(ep.interfaceName) } : {}),
-    policies: {
-      ingress: { untracked: names("untracked", "ingress"), preDNAT: names("preDNAT", "ingress"), normal: names("normal", "ingress"), forward: names("forward", "ingress") },
-      egress: { untracked: names("untracked", "egress"), normal: names("normal", "egress"), forward: names("forward", "egress") },
-    },
-    profiles: ep.profiles.map((p) => (p.kind === "profile" ? p.profile.meta.name : p.kind === "missing" ? p.name : DEFAULT_ALLOW_PROFILE)),
+    policies,
+    profiles,
   };
 }
 
@@ -132,7 +125,7 @@ function listedProfiles(plan: Plan): Map<string, string[]> {
   const listed = new Map<string, string[]>();
   for (const ep of plan.endpoints) {
     for (const ref of ep.profiles) {
-      const name = ref.kind === "profile" ? ref.profile.meta.name : ref.kind === "missing" ? ref.name : DEFAULT_ALLOW_PROFILE;
+      const name = profileName(ref);
       listed.set(name, [...(listed.get(name) ?? []), ep.hep.meta.name]);
     }
   }

@@ -192,6 +192,29 @@ function wildcardEndpoint(model: Model, node: string, profiles: Map<string, Prof
   return ep;
 }
 
+/** GlobalNetworkPolicy names of an endpoint per direction and stage, in evaluation order. */
+export interface EndpointPolicies {
+  ingress: { untracked: string[]; preDNAT: string[]; normal: string[]; forward: string[] };
+  egress: { untracked: string[]; normal: string[]; forward: string[] };
+}
+
+/** The names /status and `plan` show for an endpoint: its policies and its profiles. */
+export function endpointNames(ep: EndpointPlan): { policies: EndpointPolicies; profiles: string[] } {
+  const names = (stage: Stage, dir: Direction) => ep.stages[stage][dir].flatMap((t) => t.policies.map((p) => p.meta.name));
+  return {
+    policies: {
+      ingress: { untracked: names("untracked", "ingress"), preDNAT: names("preDNAT", "ingress"), normal: names("normal", "ingress"), forward: names("forward", "ingress") },
+      egress: { untracked: names("untracked", "egress"), normal: names("normal", "egress"), forward: names("forward", "egress") },
+    },
+    profiles: ep.profiles.map(profileName),
+  };
+}
+
+/** The name a profile reference was written with. */
+export function profileName(ref: ProfileRef): string {
+  return ref.kind === "profile" ? ref.profile.meta.name : ref.kind === "missing" ? ref.name : DEFAULT_ALLOW_PROFILE;
+}
+
 /** Calico's string order (byte order, not locale order). */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -4,16 +4,10 @@
  * reloads coalesced, interface changes noticed.
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { Agent, DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
+import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
 import { createApi } from "../../src/agent/api.ts";
-import { memoryLogger } from "../../src/agent/log.ts";
-import type { SourceFile } from "../../src/config/parse.ts";
 import type { NftResult, NftRunner } from "../../src/nft/runner.ts";
-
-const RULES = join(import.meta.dir, "../../rules");
-const exampleFiles = (): SourceFile[] => readdirSync(RULES).map((f) => ({ path: join("/etc/hostwall", f), text: readFileSync(join(RULES, f), "utf8") }));
+import { exampleFiles, fakeAgent } from "./api-fakes.ts";
 
 /** Records every script; fails checks or applies on demand, with nft's error format. */
 function fakeRunner() {
@@ -42,20 +36,8 @@ function fakeRunner() {
 }
 
 function setup(files = exampleFiles(), interfaces = new Set(["lo", "eth0"])) {
-  const state = { files, interfaces };
   const runner = fakeRunner();
-  const logger = memoryLogger();
-  let t = 0;
-  const agent = new Agent({
-    node: "jasper",
-    configDir: "/etc/hostwall",
-    readConfig: () => ({ files: state.files, diagnostics: [] }),
-    listInterfaces: () => state.interfaces,
-    runner,
-    now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, t)),
-    clock: () => (t += 1) * 1000,
-    logger,
-  });
+  const { agent, state, logger } = fakeAgent({ files, interfaces: [...interfaces], runner });
   return { agent, runner, state, logger };
 }
 

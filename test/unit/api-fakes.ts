@@ -99,9 +99,10 @@ export function fakeKernel() {
 }
 
 /** An agent on the fake kernel, in-memory files and interfaces, and a fake clock. */
-export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[] } = {}) {
+export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner } = {}) {
   const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]) };
-  const { kernel, runner } = fakeKernel();
+  const { kernel, runner: kernelRunner } = fakeKernel();
+  const runner = opts.runner ?? kernelRunner;
   const logger = memoryLogger();
   let t = 0;
   const agent = new Agent({
