@@ -189,7 +189,8 @@ export async function listLinks(): Promise<LinkEvent[]> {
   return text.split("\n").flatMap((l) => parseLinkLine(l) ?? []);
 }
 
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
+/** The lines of a byte stream (a child process's stdout), as they arrive. */
+export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
   const decoder = new TextDecoder();
   let buf = "";
   for await (const chunk of stream) {

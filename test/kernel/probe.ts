@@ -10,6 +10,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { Ns, Proc } from "./netns";
+import { readLines as streamLines } from "../../src/agent/links";
 
 const ECHO = fileURLToPath(new URL("./echo.ts", import.meta.url));
 /** The bun running the tests (the repo's node_modules/.bin/bun under `bun test`). */
@@ -43,17 +44,7 @@ export interface ProbeResult extends ProbeSpec {
 
 /** Calls `onLine` for every line of a byte stream; resolves at its end. */
 export async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      onLine(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-  }
-  if (buf) onLine(buf);
+  for await (const line of streamLines(stream)) onLine(line);
 }
 
 /** Wait for the first stdout line of an echo.ts process, which must be `{"ready":true}`. */
