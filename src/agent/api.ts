@@ -19,7 +19,7 @@ export interface ServiceState {
   /** Shutdown has begun: POST /reload answers 503. */
   stopping: boolean;
   /** The link monitor (`ip monitor link`): running, restarting or unavailable. */
-  linkMonitor?: { state: string; events: number; restarts: number };
+  linkMonitor?: { state: string; events: number; addressEvents: number; restarts: number };
   /** Interface appearances, disappearances and renames seen. */
   interfaceChanges?: number;
 }
@@ -116,8 +116,9 @@ export function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]]);
   if (service?.linkMonitor) {
     w.family("hostwall_interface_events_total", "counter", "Link notifications seen from the kernel.", [[{}, service.linkMonitor.events]]);
+    w.family("hostwall_address_events_total", "counter", "Address notifications seen from the kernel.", [[{}, service.linkMonitor.addressEvents]]);
     w.family("hostwall_interface_changes_total", "counter", "Interfaces that appeared, disappeared or were renamed.", [[{}, service.interfaceChanges ?? 0]]);
-    w.family("hostwall_link_monitor_restarts_total", "counter", "Restarts of `ip monitor link` after it exited.", [[{}, service.linkMonitor.restarts]]);
+    w.family("hostwall_link_monitor_restarts_total", "counter", "Restarts of `ip monitor link address` after it exited.", [[{}, service.linkMonitor.restarts]]);
   }
   w.family("hostwall_rule_counters_ok", "gauge", "1 if the per-rule counters below were read from nft, 0 if listing failed.", [[{}, counters.ok ? 1 : 0]]);
   const samples = counters.ok ? counters.samples : [];

@@ -1,9 +1,10 @@
 /**
- * [I/O] Interfaces that come and go, from the kernel's link notifications.
+ * [I/O] Interfaces that come and go, and their addresses, from the kernel's notifications.
  *
- * `ip -o monitor link` is spawned once and prints one line per RTM_NEWLINK/RTM_DELLINK
- * (appear, disappear, rename, up/down, any attribute change). It costs nothing while links
- * are quiet, unlike polling. If it exits, it is restarted with exponential backoff (0.5 s
+ * `ip -o monitor link address` is spawned once and prints one line per RTM_NEWLINK/
+ * RTM_DELLINK (appear, disappear, rename, up/down, any attribute change) and per
+ * RTM_NEWADDR/RTM_DELADDR (HostEndpoints bound by expectedIPs follow addresses). It costs
+ * nothing while links are quiet, unlike polling. If it exits, it is restarted with exponential backoff (0.5 s
  * doubling to 30 s; reset once it has run for a minute), and every (re)start is reported so
  * the caller can resync, because events may have been missed meanwhile. Lines are hints; the
  * caller decides from the interface list itself. LinkTable turns the hints into the changes
@@ -29,6 +30,24 @@ export function parseLinkLine(line: string): LinkEvent | undefined {
   const m = LINE.exec(line);
   if (!m) return undefined;
   return { deleted: Boolean(m[1]), index: Number(m[2]), name: m[3]!, up: m[4]!.split(",").includes("UP") };
+}
+
+/** One address notification: `3: eth0    inet 192.0.2.10/24 …` or `Deleted 3: eth0    inet6 …`. */
+export interface AddressEvent {
+  deleted: boolean;
+  /** Interface index and name. */
+  index: number;
+  name: string;
+  /** The address with its prefix length, as printed. */
+  address: string;
+}
+
+const ADDRESS_LINE = /^(Deleted )?(\d+): (\S+)\s+inet6? (\S+)/;
+
+/** Parses one address line; undefined for anything else. */
+export function parseAddressLine(line: string): AddressEvent | undefined {
+  const m = ADDRESS_LINE.exec(line);
+  return m ? { deleted: Boolean(m[1]), index: Number(m[2]), name: m[3]!, address: m[4]! } : undefined;
 }
 
 /** A change worth a log line. */
@@ -81,7 +100,7 @@ export interface LineProcess {
 }
 
 export interface LinkMonitorOptions {
-  /** Starts the monitor (default: `ip -o monitor link`). Throws if it cannot start. */
+  /** Starts the monitor (default: `ip -o monitor link address`). Throws if it cannot start. */
   start?: () => LineProcess;
   /** Lists the links now (default: `ip -o link show`). */
   list?: () => Promise<LinkEvent[]>;
@@ -89,6 +108,8 @@ export interface LinkMonitorOptions {
   onStart(links: LinkEvent[]): void;
   /** Called for every link notification. */
   onEvent(e: LinkEvent): void;
+  /** Called for every address notification. */
+  onAddress?(e: AddressEvent): void;
   /** Called when the monitor exits or cannot start, with the delay before the next try. */
   onExit(message: string, retryMs: number): void;
   /** First retry delay (default 500 ms); doubles up to maxBackoffMs (default 30 s). */
@@ -101,8 +122,10 @@ export interface LinkMonitorOptions {
 export interface LinkMonitor {
   /** running, restarting, or stopped. */
   readonly state: "running" | "restarting" | "stopped";
-  /** Notifications seen. */
+  /** Link notifications seen. */
   readonly events: number;
+  /** Address notifications seen. */
+  readonly addressEvents: number;
   /** Restarts after an exit or a failed start. */
   readonly restarts: number;
   stop(): void;
@@ -119,7 +142,7 @@ export function monitorLinks(opts: LinkMonitorOptions): LinkMonitor {
   let stopped = false;
   let proc: LineProcess | undefined;
   let timer: Timer | undefined;
-  const self = { state: "restarting" as LinkMonitor["state"], events: 0, restarts: 0, stop };
+  const self = { state: "restarting" as LinkMonitor["state"], events: 0, addressEvents: 0, restarts: 0, stop };
 
   function stop(): void {
     stopped = true;
@@ -153,9 +176,16 @@ export function monitorLinks(opts: LinkMonitorOptions): LinkMonitor {
     const reading = (async () => {
       for await (const line of proc.lines) {
         const e = parseLinkLine(line);
-        if (!e) continue;
-        self.events++;
-        opts.onEvent(e);
+        if (e) {
+          self.events++;
+          opts.onEvent(e);
+          continue;
+        }
+        const a = parseAddressLine(line);
+        if (a) {
+          self.addressEvents++;
+          opts.onAddress?.(a);
+        }
       }
     })().catch(() => undefined);
     const code = await proc.exited;
@@ -169,9 +199,9 @@ export function monitorLinks(opts: LinkMonitorOptions): LinkMonitor {
   return self;
 }
 
-/** `ip -o monitor link` as a LineProcess. */
+/** `ip -o monitor link address` as a LineProcess. */
 export function spawnIpMonitor(): LineProcess {
-  const proc = Bun.spawn(["ip", "-o", "monitor", "link"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn(["ip", "-o", "monitor", "link", "address"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
   return {
     lines: readLines(proc.stdout),
     exited: proc.exited,

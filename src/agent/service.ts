@@ -3,7 +3,7 @@
  * attempt: the status API, the config watcher, the link monitor and two timers.
  *
  *   config dir ──inotify──▶ debounce ──▶ agent.reload("config changed")
- *   ip monitor link ──────▶ debounce ──▶ interfaces changed? ──▶ agent.reload(...)
+ *   ip monitor link address ▶ debounce ──▶ interfaces changed? ──▶ agent.reload(...)
  *   every 30 s (resync) ───────────────▶ interfaces changed? ──▶ agent.reload(...)
  *   every 10 s (drift) ──▶ agent.checkDrift() ──▶ forced re-apply on drift
  *   HTTP ──▶ hono app (api.ts)
@@ -13,6 +13,8 @@
  * interface re-applies. An endpoint interface deleted or renamed away during a burst forces a
  * re-apply even if the final set looks unchanged: before 6.14 the kernel deleted its chain,
  * and before 6.16 a re-created device is not re-attached (reference/nftables.md §1.2).
+ * Address changes go the same way: they matter when an endpoint is bound by expectedIPs,
+ * which the agent's check knows (it lists addresses only then).
  *
  * stop() is the graceful shutdown: timers, watcher and monitor stop, the server stops taking
  * connections and lets in-flight requests finish, a running apply completes; the ruleset in
@@ -60,7 +62,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const state = (): ServiceState => ({
     stopping,
     interfaceChanges,
-    ...(monitor ? { linkMonitor: { state: monitor.state, events: monitor.events, restarts: monitor.restarts } } : {}),
+    ...(monitor ? { linkMonitor: { state: monitor.state, events: monitor.events, addressEvents: monitor.addressEvents, restarts: monitor.restarts } } : {}),
   });
 
   const app = createApi({ ...opts.api, agent, service: state, logger });
@@ -114,6 +116,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       onEvent: (e) => {
         const c = table.update(e);
         if (c) onChange(c);
+        schedule();
+      },
+      onAddress: (a) => {
+        logger.log("debug", `address ${a.address} ${a.deleted ? "removed from" : "on"} ${a.name} (index ${a.index})`);
         schedule();
       },
       onExit: (message, retryMs) => logger.log("warning", `${message}; restarting it in ${retryMs} ms (interfaces are resynced every ${(opts.resyncMs ?? 30_000) / 1000} s meanwhile)`),

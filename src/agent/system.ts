@@ -28,7 +28,8 @@ export function systemHostname(): string {
 
 /**
  * Addresses per interface (`ip -j addr show`), for endpoints bound by expectedIPs. A spawn of
- * ~2 ms, so it runs per attempt and per resync, not per link event.
+ * ~2 ms: it runs per attempt, and per resync or debounced link/address burst only when an
+ * endpoint is bound by expectedIPs.
  */
 export function listAddresses(): Map<string, Cidr[]> {
   const out = new Map<string, Cidr[]>();

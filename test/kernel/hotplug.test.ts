@@ -4,8 +4,11 @@
  * netdev ingress chain, which needs its device) is enforced as soon as the interface exists,
  * and /status `active` follows. TCP 8080 is allowed by the normal-stage policy and denied by
  * the untracked one, so an 8080 probe that is dropped proves the netdev chain is attached.
+ * An endpoint bound only by expectedIPs follows its address the same way (address
+ * notifications, not the 30 s resync).
  *
  *   host hw5 203.0.113.1/24 ── veth ── client hw5p 203.0.113.2/24   (created by the test)
+ *   host hw7 198.51.100.1/24 ── veth ── client hw7p 198.51.100.2/24  (address added later)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
@@ -26,6 +29,11 @@ apiVersion: projectcalico.org/v3
 kind: HostEndpoint
 metadata: { name: hot6, labels: { role: hot } }
 spec: { node: jasper, interfaceName: hw6 }
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: { name: by-ip, labels: { role: hot } }
+spec: { node: jasper, expectedIPs: [198.51.100.1] }
 ---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -89,14 +97,14 @@ describe.skipIf(!enabled)("interface hotplug", () => {
   const netdevChains = async () => (await runOk(["ip", "netns", "exec", lab.host.name, "nft", "list", "chains", "netdev"])).match(/chain ingress-\S+/g) ?? [];
   const tcp = (port: number): ProbeSpec => ({ from: lab.client, kind: "tcp", addr: HOST_ADDR, port });
 
-  async function expectEnforced(iface: string): Promise<void> {
+  async function expectEnforced(ifaces: string[], addr = HOST_ADDR): Promise<void> {
     const before = await nftCounter(lab.host, { family: "netdev", table: "hostwall", comment: "gnp/hot-untracked/ingress/0", chain: "gnp-hot-untracked-in" });
-    const results = await probeAll([tcp(80), tcp(8080), tcp(9090), tcp(22)]);
+    const results = await probeAll([80, 8080, 9090, 22].map((port) => ({ ...tcp(port), addr })));
     const got = results.map((r) => r.ok);
     expect(got.join() === [true, false, false, true].join() ? "" : formatProbes(results)).toBe("");
     const after = await nftCounter(lab.host, { family: "netdev", table: "hostwall", comment: "gnp/hot-untracked/ingress/0", chain: "gnp-hot-untracked-in" });
     expect(after.packets).toBeGreaterThan(before.packets); // dropped in the netdev hook of `iface`
-    expect(await netdevChains()).toEqual([`chain ingress-${iface}`]);
+    expect([...(await netdevChains())].sort()).toEqual(ifaces.map((i) => `chain ingress-${i}`));
   }
 
   test("a veth created after the agent started is enforced at once; status follows", async () => {
@@ -110,7 +118,7 @@ describe.skipIf(!enabled)("interface hotplug", () => {
     console.log(`hw5 created → HostEndpoint active and its netdev chain applied in ${Math.round(ms)} ms`);
     expect(ms).toBeLessThan(3000);
     expect((await agent.status()).generation).toBeGreaterThan(generation);
-    await expectEnforced("hw5");
+    await expectEnforced(["hw5"]);
     expect(agent.log()).toContain("interface hw5 appeared (index 50) (a HostEndpoint interface)");
   });
 
@@ -124,22 +132,45 @@ describe.skipIf(!enabled)("interface hotplug", () => {
   test("re-created: enforced again", async () => {
     await createLink();
     await active("hot", true);
-    await expectEnforced("hw5");
+    await expectEnforced(["hw5"]);
   });
 
   test("renamed: the other endpoint takes over; renamed back: the first again", async () => {
     await rename("hw5", "hw6");
     await active("hot", false);
     await active("hot6", true);
-    await expectEnforced("hw6");
+    await expectEnforced(["hw6"]);
     expect(agent.log()).toContain("interface hw5 renamed to hw6 (index 50) (a HostEndpoint interface)");
     await rename("hw6", "hw5");
     await active("hot6", false);
     await active("hot", true);
-    await expectEnforced("hw5");
+    await expectEnforced(["hw5"]);
     const status = await agent.status();
     expect(status.lastAttempt.ok).toBe(true);
     expect(status.linkMonitor).toMatchObject({ state: "running", restarts: 0 });
     expect(agent.log()).not.toMatch(/^<[0-3]>/m); // no errors
+  });
+
+  test("an endpoint bound by expectedIPs is enforced as soon as its address appears, and unbound when it goes", async () => {
+    const ip = (...args: string[]) => runOk(["ip", "-n", lab.host.name, ...args]);
+    await runOk(["ip", "-n", lab.host.name, "link", "add", "hw7", "index", "70", "type", "veth", "peer", "name", "hw7p", "index", "71", "netns", lab.client.name]);
+    await runOk(["ip", "-n", lab.client.name, "addr", "add", "198.51.100.2/24", "dev", "hw7p"]);
+    await runOk(["ip", "-n", lab.client.name, "link", "set", "hw7p", "up"]);
+    await ip("link", "set", "hw7", "up");
+    await Bun.sleep(300); // the link events of hw7 are handled: no interface has the address yet
+    expect(await endpoint("by-ip")).toBeUndefined(); // unbound: in `plan`'s notApplied, not in /status
+
+    const started = performance.now();
+    await ip("addr", "add", "198.51.100.1/24", "dev", "hw7");
+    await active("by-ip", true);
+    const ms = performance.now() - started;
+    console.log(`198.51.100.1 added to hw7 → the expectedIPs endpoint active in ${Math.round(ms)} ms`);
+    expect(ms).toBeLessThan(5000); // the periodic resync alone would take up to 30 s
+    expect((await endpoint("by-ip")).interface).toBe("hw7");
+    await expectEnforced(["hw5", "hw7"], "198.51.100.1"); // dropped in hw7's own netdev chain
+    await ip("addr", "del", "198.51.100.1/24", "dev", "hw7");
+    await waitFor("by-ip unbound", async () => (await endpoint("by-ip")) === undefined, 5000);
+    expect((await agent.status()).linkMonitor.addressEvents).toBeGreaterThan(0);
+    await ip("link", "del", "hw7");
   });
 });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { memoryLogger } from "../../src/agent/log.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
+import type { Cidr } from "../../src/model/cidr.ts";
 import type { ListedTable, NftListing, NftResult, NftRunner } from "../../src/nft/runner.ts";
 
 const RULES = join(import.meta.dir, "../../rules");
@@ -98,9 +99,9 @@ export function fakeKernel() {
   return { kernel, runner };
 }
 
-/** An agent on the fake kernel, in-memory files and interfaces, and a fake clock. */
+/** An agent on the fake kernel, in-memory files, interfaces and addresses, and a fake clock. */
 export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner } = {}) {
-  const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]) };
+  const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>() };
   const { kernel, runner: kernelRunner } = fakeKernel();
   const runner = opts.runner ?? kernelRunner;
   const logger = memoryLogger();
@@ -110,6 +111,7 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
     configDir: "/etc/hostwall",
     readConfig: () => ({ files: state.files, diagnostics: [] }),
     listInterfaces: () => state.interfaces,
+    listAddresses: () => state.addresses,
     runner,
     now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, t)),
     clock: () => (t += 1) * 1000,

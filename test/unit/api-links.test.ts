@@ -4,7 +4,8 @@
  * interface appears, disappears, is renamed or is re-created (a fake monitor and a fake kernel).
  */
 import { describe, expect, test } from "bun:test";
-import { LinkTable, monitorLinks, parseLinkLine, type LineProcess } from "../../src/agent/links.ts";
+import { LinkTable, monitorLinks, parseAddressLine, parseLinkLine, type LineProcess } from "../../src/agent/links.ts";
+import { parseCidr, type Cidr } from "../../src/model/cidr.ts";
 import { startService } from "../../src/agent/service.ts";
 import { fakeAgent } from "./api-fakes.ts";
 
@@ -17,6 +18,11 @@ const LINES = {
   deleted: "Deleted 3: hwc@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default \\    link/ether aa:fd:17:4e:ca:17 brd ff:ff:ff:ff:ff:ff",
   plain: "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
 };
+// Lines as `ip -o monitor link address` printed them for addresses added to a veth.
+const ADDRESS = {
+  v4: "3: a0    inet 192.0.2.5/24 scope global a0\\       valid_lft forever preferred_lft forever",
+  v6: "3: a0    inet6 2001:db8::5/64 scope global tentative \\       valid_lft forever preferred_lft forever",
+};
 
 describe("link lines", () => {
   test("parse: index, name without @peer, UP flag, Deleted", () => {
@@ -27,6 +33,15 @@ describe("link lines", () => {
     expect(parseLinkLine(LINES.plain)).toEqual({ deleted: false, index: 1, name: "lo", up: true });
     expect(parseLinkLine("")).toBeUndefined();
     expect(parseLinkLine("    link/ether aa:bb")).toBeUndefined();
+    expect(parseLinkLine(ADDRESS.v4)).toBeUndefined();
+  });
+
+  test("address lines: added and deleted, IPv4 and IPv6; link lines are not address lines", () => {
+    expect(parseAddressLine(ADDRESS.v4)).toEqual({ deleted: false, index: 3, name: "a0", address: "192.0.2.5/24" });
+    expect(parseAddressLine(`Deleted ${ADDRESS.v4}`)).toEqual({ deleted: true, index: 3, name: "a0", address: "192.0.2.5/24" });
+    expect(parseAddressLine(ADDRESS.v6)).toEqual({ deleted: false, index: 3, name: "a0", address: "2001:db8::5/64" });
+    expect(parseAddressLine(LINES.created)).toBeUndefined();
+    expect(parseAddressLine("")).toBeUndefined();
   });
 
   test("the table reports appeared, up, renamed, removed; seeding after a restart reports what was missed", () => {
@@ -186,6 +201,42 @@ describe("the service and interfaces", () => {
       "info: interface eth0 renamed to eth1 (index 8) (a HostEndpoint interface)",
       "info: interface eth1 renamed to eth0 (index 8) (a HostEndpoint interface)",
     ]);
+    await service.stop();
+  });
+
+  test("an address moving to another interface re-binds an endpoint bound by expectedIPs", async () => {
+    const hep = `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: { name: by-ip }
+spec: { node: jasper, expectedIPs: [192.0.2.10] }
+`;
+    const f = fakeAgent({ files: [{ path: "/etc/hostwall/hep.yaml", text: hep }], interfaces: ["lo", "eth0", "eth1"] });
+    const addr = (text: string) => (parseCidr(text, "strict") as { ok: true; cidr: Cidr }).cidr;
+    f.state.addresses = new Map([["eth0", [addr("192.0.2.10")]], ["eth1", []]]);
+    await f.agent.reload("startup");
+    let proc = fakeProcess();
+    const service = await startService({
+      agent: f.agent,
+      logger: f.logger,
+      api: { version: "t", node: "jasper", configDir: "/etc/hostwall" },
+      listen: { kind: "off" },
+      watchConfig: false,
+      links: { start: () => (proc = fakeProcess()), list: async () => [] },
+      driftCheckMs: 0,
+      linkDebounceMs: 20,
+    });
+    const bound = () => f.agent.endpoints().map((e) => `${e.name}@${e.interface}`);
+    expect(bound()).toEqual(["by-ip@eth0"]);
+    f.state.addresses = new Map([["eth0", []], ["eth1", [addr("192.0.2.10")]]]);
+    proc.emit("Deleted 2: eth0    inet 192.0.2.10/24 scope global eth0", "3: eth1    inet 192.0.2.10/24 scope global eth1");
+    const deadline = Date.now() + 3000;
+    while ((f.agent.generation < 2 || f.agent.busy) && Date.now() < deadline) await Bun.sleep(10);
+    expect([f.agent.generation, f.agent.lastAttempt?.reason, bound()]).toEqual([2, "interfaces changed", ["by-ip@eth1"]]);
+    proc.emit("3: eth1    inet6 2001:db8::5/64 scope global tentative"); // an address no endpoint cares about
+    await Bun.sleep(100);
+    await f.agent.idle();
+    expect(f.agent.generation).toBe(2);
+    expect(service.state().linkMonitor?.addressEvents).toBe(3);
     await service.stop();
   });
 

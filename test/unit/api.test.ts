@@ -86,7 +86,7 @@ describe("bad requests get 4xx JSON, never a 500 or a stack", () => {
 
 describe("/metrics", () => {
   test("per-rule counters from the kernel, labelled by origin; histogram; drift; link monitor", async () => {
-    const { app, agent, kernel } = setup(() => ({ stopping: false, interfaceChanges: 3, linkMonitor: { state: "running", events: 9, restarts: 1 } }));
+    const { app, agent, kernel } = setup(() => ({ stopping: false, interfaceChanges: 3, linkMonitor: { state: "running", events: 9, addressEvents: 4, restarts: 1 } }));
     await agent.reload("startup");
     kernel.count("gnp/dos-mitigation/ingress/0", 5, 300);
     kernel.count("gnp/allow-host-services/ingress/0", 2, 120);
@@ -113,6 +113,7 @@ describe("/metrics", () => {
     expect(m.get('hostwall_endpoint_active{endpoint="production-host",interface="eth0"}')).toBe(1);
     expect(m.get("hostwall_interface_changes_total")).toBe(3);
     expect(m.get("hostwall_link_monitor_restarts_total")).toBe(1);
+    expect([m.get("hostwall_interface_events_total"), m.get("hostwall_address_events_total")]).toEqual([9, 4]);
     expect(m.get("hostwall_drift_detected_total")).toBe(0);
     // Every sample belongs to a family declared with HELP and TYPE.
     const declared = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]));
@@ -155,13 +156,13 @@ describe("/metrics", () => {
 
 describe("/status", () => {
   test("drift and link monitor state are part of the document", async () => {
-    const { app, agent, kernel } = setup(() => ({ stopping: false, linkMonitor: { state: "restarting", events: 0, restarts: 2 } }));
+    const { app, agent, kernel } = setup(() => ({ stopping: false, linkMonitor: { state: "restarting", events: 0, addressEvents: 0, restarts: 2 } }));
     await agent.reload("startup");
     kernel.drop("netdev");
     expect((await agent.checkDrift()).state).toBe("drift");
     const status = (await (await app.request("/status")).json()) as any;
     expect(status.drift).toEqual({ count: 1, repairs: 1, checks: 1, last: { at: expect.any(String), differences: ["table netdev hostwall is missing"], repaired: true } });
-    expect(status.linkMonitor).toEqual({ state: "restarting", events: 0, restarts: 2 });
+    expect(status.linkMonitor).toEqual({ state: "restarting", events: 0, addressEvents: 0, restarts: 2 });
     expect(status.generation).toBe(2);
   });
 });
