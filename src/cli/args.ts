@@ -1,6 +1,7 @@
 /**
  * Command-line parsing: `hostwall <command> [--flag value | --flag=value | --switch]…`.
- * Unknown flags are errors, so a typo never silently falls back to a default.
+ * Unknown flags are errors, so a typo never silently falls back to a default; so are a flag
+ * given twice and a value flag followed by another flag instead of its value.
  */
 
 export interface ParsedArgs {
@@ -11,8 +12,11 @@ export interface ParsedArgs {
 
 export class UsageError extends Error {}
 
+/** Flags of `hostwall explain` that describe the packet (src/cli/explain-args.ts); no other command takes them. */
+export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "proto", "sport", "dport", "icmp-type", "icmp-code", "state", "dnat"];
+
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "api", "nft"]);
+const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "api", "nft", ...PACKET_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
@@ -30,9 +34,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq > 0 ? eq : undefined);
+    if (name !== "help" && Object.hasOwn(out.flags, name) && (VALUE_FLAGS.has(name) || SWITCHES.has(name))) throw new UsageError(`--${name} is given twice`);
     if (VALUE_FLAGS.has(name)) {
+      // `--src --dst X` is a forgotten value, not a source address "--dst"; --src=--x still works.
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      if (value === undefined || (eq < 0 && value.startsWith("--"))) throw new UsageError(`--${name} needs a value`);
       out.flags[name] = value;
     } else if (SWITCHES.has(name) && eq < 0) {
       out.flags[name] = true;

@@ -5,13 +5,16 @@
  */
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
 import { readConfigDir } from "../config/read-dir.ts";
-import { buildRuleset } from "../pipeline.ts";
+import { buildRuleset, type BuildResult } from "../pipeline.ts";
+import type { Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, VERSION } from "../version.ts";
-import { parseListen, UsageError, type ParsedArgs } from "./args.ts";
+import { PACKET_FLAGS, parseListen, UsageError, type ParsedArgs } from "./args.ts";
+import { packetFromFlags } from "./explain-args.ts";
+import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
 import { planDocument } from "./plan.ts";
 
@@ -35,6 +38,7 @@ commands:
   check              validate the config dir; exit 1 if anything is wrong
   compile            print the nft script this node would apply (no root needed)
   plan [--json]      which policies and profiles apply to each HostEndpoint of this node
+  explain [--json]   which stage, tier, policy and rule decide one packet, and the verdict
   status [--json]    ask the running agent what is in force
   reload             ask the running agent to re-read the config dir now
   flush              remove hostwall's nft tables (stops enforcement)
@@ -56,6 +60,30 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
   compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint.\n",
   plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
+  explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
+         (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
+         --proto P [--sport N] [--dport N] [--icmp-type T] [--icmp-code C]
+         [--state new|established|related|invalid] [--dnat ADDR[:PORT]]
+
+Loads the config dir as check does, then prints the verdict this node gives one packet and
+every stage it passes (untracked, preDNAT, normal, forward) with the tier, policy and rule,
+failsafe, profile, end of tier or default that decided, and the Log rules it hits. It
+explains the config dir, not the ruleset in force (hostwall status says what is in force).
+  --in IFACE        arrives on IFACE for a host process (ingress)
+  --out IFACE       a host process sends it out of IFACE (egress); --in and --out: forwarded
+  --src, --dst      addresses (plain, no /prefix); their IP version is the packet's
+  --proto P         tcp, udp, icmp, icmpv6, sctp, udplite or a number 1-255 (icmp or
+                    icmpv6 is implied by --icmp-type)
+  --sport, --dport  ports (tcp, udp, sctp, udplite); one not given is a port no rule names
+  --icmp-type T     a number 0-255 or a name (echo-request, nd-neighbor-solicit, ...)
+  --icmp-code C     0-255, with --icmp-type
+  --state S         conntrack state in the tracked stages (default new: a first packet)
+  --dnat A[:PORT]   the destination after DNAT ([V6]:PORT for IPv6): pre-DNAT policies see
+                    --dst and --dport, later stages this
+  --json            the explanation as JSON: {node, packet, verdict, denyAction, decidedBy,
+                    steps, logs, notrack}
+Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
+`,
   status: `usage: hostwall status [--json] [--api URL]\n\nAsks the running agent (GET /status, default ${DEFAULT_API}; --api unix:/PATH for a unix socket).\n`,
   reload: `usage: hostwall reload [--api URL]\n\nAsks the running agent to reload now (POST /reload; --api as for status).\n`,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
@@ -71,6 +99,8 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     return command === "" && !args.flags.help ? 2 : 0;
   }
   if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
+  const foreign = Object.keys(args.flags).find((f) => (command === "explain" ? !EXPLAIN_FLAGS.has(f) : PACKET_FLAGS.includes(f)));
+  if (foreign) throw new UsageError(`--${foreign} is not a flag of hostwall ${command}${command === "explain" ? "" : " (it describes a packet for hostwall explain)"}`);
   const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
   const nft = str(args.flags.nft) ?? "nft";
@@ -81,6 +111,12 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     case "compile":
     case "plan":
       return offline(command, { configDir, node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json) }, io);
+    case "explain": {
+      // Flags first: a usage error costs no load of a large config dir.
+      const packet = packetFromFlags(args.flags);
+      const loaded = load({ configDir, node, all: true }, io);
+      return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
+    }
     case "run":
       return runAgent({ configDir, node, once: Boolean(args.flags.once), listen: parseListen(str(args.flags.listen) ?? DEFAULT_LISTEN), nftPath: nft, debug: Boolean(args.flags.debug) }, io);
     case "flush": {
@@ -99,6 +135,8 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
   return 2;
 }
 
+const EXPLAIN_FLAGS = new Set(["config-dir", "node", "json", "help", ...PACKET_FLAGS]);
+
 function str(v: string | true | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
@@ -112,16 +150,28 @@ function printDiagnostics(diagnostics: readonly Diagnostic[], io: Io): void {
   for (const d of diagnostics) io.err(formatDiagnostic(d) + "\n");
 }
 
-async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
+/**
+ * Reads and builds the config dir for this node, the one loading path of check, compile, plan
+ * and explain: prints every diagnostic, and returns undefined (exit 1) when there are errors.
+ */
+function load(opts: { configDir: string; node: string; all: boolean }, io: Io): { built: BuildResult; addresses: Map<string, Cidr[]> } | undefined {
   const read = readConfigDir(opts.configDir);
-  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses: listAddresses() });
+  const addresses = listAddresses();
+  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];
   printDiagnostics(diagnostics, io);
   if (hasErrors(diagnostics)) {
     const n = diagnostics.filter((d) => d.severity === "error").length;
     io.err(`hostwall: ${n} error${n === 1 ? "" : "s"} in ${opts.configDir}; nothing would be applied\n`);
-    return 1;
+    return undefined;
   }
+  return { built, addresses };
+}
+
+async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
+  const loaded = load(opts, io);
+  if (!loaded) return 1;
+  const { built } = loaded;
   if (command === "compile") io.out(built.script!.text);
   else if (command === "plan") {
     const doc = planDocument(built.plan!, built.model, { interfaces: listInterfaces() });

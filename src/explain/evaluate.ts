@@ -718,31 +718,6 @@ export function evaluatePacket(model: Model, node: string, packet: Packet, optio
 }
 
 // ---------------------------------------------------------------------------------------
-// Text.
+// Text: in ./format.ts, re-exported for the callers that import it from here.
 
-/** One line for a reason. */
-export function describeReason(r: Reason): string {
-  switch (r.kind) {
-    case "no-endpoint": return `no HostEndpoint governs ${r.interface}: untouched`;
-    case "ipv6-disabled": return "ipv6Support is false: IPv6 is untouched";
-    case "conntrack": return `conntrack state ${r.state}`;
-    case "accept-mark": return `already accepted by the ${r.from} stage (accept mark)`;
-    case "failsafe": return `failsafe ${r.list} ${r.protocol}:${r.port}${r.net ? ` net ${r.net}` : ""}${r.reverse ? " (reverse direction, by source port)" : ""}`;
-    case "rule": return `tier ${r.tier}, policy ${r.policy}, rule ${r.ruleIndex} (${r.action})`;
-    case "end-of-tier": return `end of tier ${r.tier} (defaultAction Deny)`;
-    case "fall-through": return r.tiers === 0 ? "no policy in this stage" : `no verdict from ${r.tiers} tier(s)`;
-    case "profile-rule": return `profile ${r.profile}, rule ${r.ruleIndex} (${r.action})`;
-    case "default-allow-profile": return "profile projectcalico-default-allow";
-    case "missing-profile": return `profile ${r.profile} is not defined: deny-all`;
-    case "no-profile-matched": return "no policy or profile allowed it: default deny";
-    case "forward-default-allow": return "no applyOnForward policy in this direction: forwarded traffic allowed";
-  }
-}
-
-/** A readable multi-line account of an explanation. */
-export function formatExplanation(e: Explanation): string {
-  const lines = [`verdict: ${e.verdict}${e.denyAction ? ` (${e.denyAction})` : ""}${e.notrack ? ", untracked (notrack)" : ""} — ${e.decidedBy.stage}/${e.decidedBy.side}: ${describeReason(e.decidedBy.reason)}`];
-  for (const s of e.steps) lines.push(`  ${s.stage} ${s.side} ${s.interface}${s.endpoint ? ` [${s.endpoint}]` : ""}: ${s.outcome} — ${describeReason(s.reason)}`);
-  for (const l of e.logs) lines.push(`  log "${l.prefix}: " from ${l.kind} ${l.owner} rule ${l.ruleIndex} (${l.stage} ${l.side})`);
-  return lines.join("\n");
-}
+export { describeReason, formatExplanation } from "./format.ts";
