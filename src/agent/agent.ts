@@ -37,6 +37,13 @@ export interface AgentDeps {
   listAddresses?(): Map<string, Cidr[]>;
   /** The nft runner. */
   runner: NftRunner;
+  /**
+   * The kernel attaches a netdev chain to its device whenever the device appears (6.16+,
+   * see netdevAttachesLater): netdev chains are then rendered for every endpoint interface,
+   * present or not, so an interface is policed from its first packet, and its coming and
+   * going needs no re-apply. Otherwise only for the interfaces present at apply time.
+   */
+  netdevAbsentDevices?: boolean;
   /** Clock. */
   now(): Date;
   /** Monotonic milliseconds, for durations. */
@@ -121,6 +128,11 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {}
 
+  /** Netdev chains are rendered for absent interfaces too (AgentDeps.netdevAbsentDevices). */
+  get netdevAbsentDevices(): boolean {
+    return this.deps.netdevAbsentDevices ?? false;
+  }
+
   /**
    * Runs an attempt now, or once more after the one in progress (any number of requests
    * during an attempt coalesce into one, which forces if any of them did). `force` applies
@@ -158,7 +170,7 @@ export class Agent {
   /** Whether the interfaces that matter changed since the last apply (netdev chains need their device). */
   interfacesChanged(): boolean {
     if (!this.applied || !this.plan) return false;
-    if (interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",")) return true;
+    if (!this.deps.netdevAbsentDevices && interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",")) return true;
     // Endpoints bound by expectedIPs follow addresses: re-resolve only when such an endpoint exists.
     return this.boundByAddress && addressKey(this.deps.listAddresses?.()) !== this.appliedAddresses;
   }
@@ -227,7 +239,8 @@ export class Agent {
   endpoints(): EndpointStatus[] {
     const present = this.deps.listInterfaces();
     const enforced = new Set(this.applied?.interfaces ?? []);
-    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || (present.has(ep.interfaceName) && enforced.has(ep.interfaceName))));
+    const attached = (name: string) => present.has(name) && (this.deps.netdevAbsentDevices || enforced.has(name));
+    return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || attached(ep.interfaceName)));
   }
 
   private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
@@ -236,7 +249,7 @@ export class Agent {
     const read = this.deps.readConfig();
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
-    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces, addresses });
+    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces: this.deps.netdevAbsentDevices ? undefined : interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const fail = (diags: Diagnostic[], what: string): Attempt => {
       this.failureCount++;

@@ -91,6 +91,7 @@ export function statusDocument(deps: ApiDeps) {
     applied: applied ? { at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
     lastAttempt: agent.lastAttempt ?? null,
     endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
+    kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
   };

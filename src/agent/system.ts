@@ -1,11 +1,13 @@
 /**
  * [I/O] What the agent reads from the machine besides its config: the interfaces that exist
- * in its network namespace. /proc/net/dev is per network namespace of the reading process
- * (unlike /sys/class/net, which depends on which sysfs is mounted) and costs no spawn.
+ * in its network namespace, their addresses, and what the kernel's netdev hook can do.
+ * /proc/net/dev is per network namespace of the reading process (unlike /sys/class/net,
+ * which depends on which sysfs is mounted) and costs no spawn.
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseAddress, type Cidr } from "../model/cidr.ts";
+import type { NftRunner } from "../nft/runner.ts";
 
 export function listInterfaces(): Set<string> {
   const names = new Set<string>();
@@ -50,4 +52,19 @@ export function listAddresses(): Map<string, Cidr[]> {
     out.set(link.ifname, list);
   }
   return out;
+}
+
+/**
+ * Whether the kernel accepts a netdev chain for a device that does not exist and attaches it
+ * when the device appears (6.16+; before, the transaction fails with ENOENT, and before 6.14
+ * removing the device deleted the chain: reference/nftables.md §1.2). Asked of the kernel
+ * itself with a dry run (`nft -c`, nothing changes) rather than read off the version, so
+ * backports count. A failed probe answers false: the safe, older behaviour.
+ */
+export async function netdevAttachesLater(runner: NftRunner, present: ReadonlySet<string>): Promise<boolean> {
+  let device = "hw-absent-probe";
+  for (let i = 0; present.has(device); i++) device = `hw-absent-${i}`;
+  const script = `table netdev hostwall-probe {\n\tchain probe {\n\t\ttype filter hook ingress device "${device}" priority 0; policy accept;\n\t}\n}\n`;
+  const r = await runner.apply(script, { check: true }).catch(() => ({ ok: false }));
+  return r.ok;
 }

@@ -15,7 +15,7 @@ import { stderrLogger } from "../agent/log.ts";
 import { describeListen } from "../agent/listen.ts";
 import { sdNotify } from "../agent/notify.ts";
 import { startService, type Service } from "../agent/service.ts";
-import { listAddresses, listInterfaces } from "../agent/system.ts";
+import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "./args.ts";
 import type { Io } from "./commands.ts";
@@ -35,13 +35,22 @@ const STOP_DEADLINE_MS = 10_000;
 export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
   const logger = stderrLogger({ debug: opts.debug });
   let ready = false;
+  const runner = spawnRunner(opts.nftPath);
+  const netdevAbsentDevices = await netdevAttachesLater(runner, listInterfaces());
+  logger.log(
+    netdevAbsentDevices ? "debug" : "info",
+    netdevAbsentDevices
+      ? "the kernel attaches netdev chains to interfaces that appear later: every HostEndpoint interface gets its chain now"
+      : "the kernel needs a netdev chain's interface to exist: chains follow interfaces as they appear (re-applied on link events)",
+  );
   const agent: Agent = new Agent({
     node: opts.node,
     configDir: opts.configDir,
     readConfig: () => readConfigDir(opts.configDir),
     listInterfaces,
     listAddresses,
-    runner: spawnRunner(opts.nftPath),
+    runner,
+    netdevAbsentDevices,
     now: () => new Date(),
     clock: () => performance.now(),
     logger,

@@ -100,7 +100,7 @@ export function fakeKernel() {
 }
 
 /** An agent on the fake kernel, in-memory files, interfaces and addresses, and a fake clock. */
-export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner } = {}) {
+export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean } = {}) {
   const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>() };
   const { kernel, runner: kernelRunner } = fakeKernel();
   const runner = opts.runner ?? kernelRunner;
@@ -113,6 +113,7 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
     listInterfaces: () => state.interfaces,
     listAddresses: () => state.addresses,
     runner,
+    netdevAbsentDevices: opts.netdevAbsentDevices,
     now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, t)),
     clock: () => (t += 1) * 1000,
     logger,

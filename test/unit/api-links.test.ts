@@ -204,6 +204,18 @@ describe("the service and interfaces", () => {
     await service.stop();
   });
 
+  test("on a kernel that attaches netdev chains later, an absent interface has its chain already, and its coming and going re-applies nothing", async () => {
+    const f = fakeAgent({ interfaces: ["lo"], netdevAbsentDevices: true });
+    await f.agent.reload("startup");
+    expect(netdevChain(f.kernel.applied[0])).toBe(true);
+    expect(f.agent.endpoints()[0]!.active).toBe(false);
+    f.state.interfaces = new Set(["lo", "eth0"]);
+    expect([f.agent.interfacesChanged(), f.agent.endpoints()[0]!.active]).toEqual([false, true]);
+    f.state.interfaces = new Set(["lo"]);
+    expect([f.agent.interfacesChanged(), f.agent.endpoints()[0]!.active]).toEqual([false, false]);
+    expect([f.agent.generation, f.kernel.applied.length]).toEqual([1, 1]);
+  });
+
   test("an address moving to another interface re-binds an endpoint bound by expectedIPs", async () => {
     const hep = `apiVersion: projectcalico.org/v3
 kind: HostEndpoint
