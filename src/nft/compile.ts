@@ -109,17 +109,33 @@ function compileRules(rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRu
 }
 
 export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
-  return { tables: [compileNetdev(plan, opts), compileInet(plan)] };
+  // Untracked policy never applies to a `*` endpoint, so it has no netdev chain.
+  const netdev = plan.endpoints.filter((ep) => ep.interfaceName !== WILDCARD && (!opts.interfaces || opts.interfaces.has(ep.interfaceName)));
+  return { tables: [compileNetdev(plan, netdev), compileInet(plan, netdev.map((ep) => ep.interfaceName))] };
 }
 
-function compileNetdev(plan: Plan, opts: CompileOptions): NftTable {
+/**
+ * Priority tags (VLAN id 0) stacked on each other: at the ingress hook the outer tag is in
+ * the skb's metadata and `meta protocol` names the inner tag, so the frame looks like non-IP
+ * traffic; the kernel then strips VID 0 tags without passing the hook again and delivers the
+ * IP packet inside as the interface's own, past the untracked stage (test/kernel/vlan.test.ts).
+ * `@ll,116,12` is the outer VLAN id (nft rebuilds the link header from the metadata),
+ * `@nh,4,12` the inner one. A priority tag on a real VLAN tag is left alone: it reaches the
+ * VLAN's own interface (and its hook), or nothing.
+ */
+const STACKED_PRIORITY_TAGS = "meta protocol { 8021q, 8021ad } @ll,116,12 0 @nh,4,12 0";
+
+function compileNetdev(plan: Plan, endpoints: EndpointPlan[]): NftTable {
   const t = new TableBuilder("netdev", plan);
   t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
-  for (const ep of plan.endpoints) {
-    if (ep.interfaceName === WILDCARD) continue; // untracked policy never applies to a `*` endpoint
-    if (opts.interfaces && !opts.interfaces.has(ep.interfaceName)) continue;
+  const notPoliced = plan.felix.ipv6Support
+    ? rule(["meta protocol != { ip, ip6 }", "accept"], "non-IP traffic (ARP, ...) is never policed")
+    : rule(["meta protocol != ip", "accept"], "non-IPv4 traffic (ARP, ..., IPv6: ipv6Support is false) is never policed");
+  for (const ep of endpoints) {
+    const untracked = ep.stages.untracked.ingress.length > 0;
     const rules: NftRule[] = [
-      rule(["meta protocol != { ip, ip6 }", "accept"], "non-IP traffic (ARP, ...) is never policed"),
+      ...(untracked ? [rule([STACKED_PRIORITY_TAGS, "counter", "drop"], "stacked priority tags: the IP inside would bypass this hook")] : []),
+      notPoliced,
       rule([CLEAR]),
       ...(needsReassembly(ep)
         ? [
@@ -136,7 +152,8 @@ function compileNetdev(plan: Plan, opts: CompileOptions): NftTable {
   return t.build();
 }
 
-function compileInet(plan: Plan): NftTable {
+/** `withNetdev`: the interfaces whose netdev chain cleared hostwall's mark bits already. */
+function compileInet(plan: Plan, withNetdev: string[]): NftTable {
   const t = new TableBuilder("inet", plan);
   const eps = plan.endpoints;
   const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
@@ -144,22 +161,30 @@ function compileInet(plan: Plan): NftTable {
   const invalid = (action: "drop" | "reject") => (plan.felix.conntrackInvalidCheck ? [rule(["ct state invalid", "counter", action], "conntrack invalid")] : []);
   const conntrack = [rule(["ct state established,related", "accept"]), ...invalid(deny)];
 
+  // With ipv6Support false Calico programs no IPv6 rules at all: IPv6 passes every hook untouched.
+  const v6Untouched = plan.felix.ipv6Support ? [] : [rule(["meta nfproto ipv6", "accept"], "ipv6Support is false: IPv6 is not policed")];
+  // Packets of interfaces without a netdev chain (the `*` endpoint's, any other) arrive with
+  // whatever mark bits tc or another table set: clear hostwall's before anything reads them.
+  const foreignMarks = withNetdev.length > 0 ? [`iifname != { ${withNetdev.map((n) => `"${n}"`).join(", ")} }`] : [];
   const untrackedIn = withStage("untracked", "ingress").filter(needsReassembly);
   t.chain(N.CHAIN_RAW_PREROUTING, [
+    ...v6Untouched,
+    rule([...foreignMarks, CLEAR]),
     rule([ACCEPTED, "notrack", "accept"], "allowed by the untracked stage"),
     ...dispatch("iifname", untrackedIn, (ep) => N.endpointChain("untracked", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_SEEN)} == 0`),
   ], { hook: "prerouting", priority: N.PRIORITY_RAW });
   const untrackedOut = withStage("untracked", "egress");
-  t.chain(N.CHAIN_RAW_OUTPUT, [rule([CLEAR]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
+  t.chain(N.CHAIN_RAW_OUTPUT, [...v6Untouched, rule([CLEAR]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
   const preDnat = withStage("preDNAT", "ingress");
-  t.chain(N.CHAIN_MANGLE_PREROUTING, [...conntrack.slice(0, 1), rule([ACCEPTED, "accept"]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
-  t.chain(N.CHAIN_FILTER_INPUT, [rule([ACCEPTED, "accept"]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
-  t.chain(N.CHAIN_FILTER_OUTPUT, [rule([ACCEPTED, "accept"]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
+  t.chain(N.CHAIN_MANGLE_PREROUTING, [...v6Untouched, ...conntrack.slice(0, 1), rule([ACCEPTED, "accept"]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
+  t.chain(N.CHAIN_FILTER_INPUT, [...v6Untouched, rule([ACCEPTED, "accept"]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
+  t.chain(N.CHAIN_FILTER_OUTPUT, [...v6Untouched, rule([ACCEPTED, "accept"]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
   // Every endpoint has forward chains (conntrack first, then its applyOnForward tiers, or
   // allow when it has none), so the `*` endpoint is only the fallback, as in Felix.
   const fwdIn = eps;
   const fwdOut = eps;
   t.chain(N.CHAIN_FILTER_FORWARD, [
+    ...v6Untouched,
     ...dispatch("iifname", fwdIn, (ep) => N.endpointChain("forward", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_ACCEPT)} == 0`),
     ...dispatch("oifname", fwdOut, (ep) => N.endpointChain("forward", "out", ep.interfaceName)),
   ], { hook: "forward", priority: N.PRIORITY_FILTER });

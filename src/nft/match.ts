@@ -84,8 +84,14 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
   return out;
 }
 
-/** Statements that only match one IP family by themselves. */
-const FAMILY_SPECIFIC = /^(ip6?|icmp|icmpv6) /;
+/**
+ * Statements that only match one IP family by themselves: nft adds the family check to
+ * `ip`/`ip6` payload matches. Not to `icmp`/`icmpv6` ones here: nft adds a dependency only
+ * when no transport protocol is known yet, and `meta l4proto icmp` comes first, so without a
+ * pin an IPv6 packet with next header 1 would match an ICMP rule (checked with
+ * `nft --debug=netlink`).
+ */
+const FAMILY_SPECIFIC = /^ip6? /;
 
 /** Restricts a rule to one family: `meta nfproto` in inet tables, `meta protocol` in netdev. */
 function familyMatch(family: 4 | 6, table: "netdev" | "inet"): string {

@@ -1,12 +1,13 @@
 /**
  * Compiler features the kernel makes real: fragmented datagrams judged by the untracked stage
- * after reassembly (reference/nftables.md §1.5), named ports (reference §4.3) and the
- * `interfaceName: "*"` endpoint with loopback exempt (reference §10.2).
+ * after reassembly (reference/nftables.md §1.5), named ports (reference §4.3), the
+ * `interfaceName: "*"` endpoint with loopback exempt (reference §10.2) and its packets' mark
+ * bits cleared, and `ipv6Support: false` leaving IPv6 untouched.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLab, formatProbes, kernelTestGate, probeAll, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, formatProbes, kernelTestGate, loadNft, probeAll, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, type AgentHandle } from "./agent-harness";
 
 const TAG = `hw-ft-${process.pid.toString(36)}`;
@@ -175,6 +176,56 @@ spec:
       [to("tcp", 6, 8080), false],
       [{ from: lab.host, kind: "tcp", addr: "127.0.0.1", port: 8080 }, true],
       [{ from: lab.host, kind: "tcp", addr: "::1", port: 8080 }, true],
+    ]);
+  });
+
+  test('hostwall\'s mark bits set by someone else before prerouting do not pass for an untracked Allow on a "*" endpoint\'s interface', async () => {
+    await useConfig({ "hep.yaml": hep('  interfaceName: "*"\n') }); // no policy, no profile: local traffic denied
+    // Another netdev table (tc, a second firewall) marks everything from eth0 with 0x10000, hostwall's accept bit.
+    await loadNft(lab.host, `table netdev hwmark {
+  chain in {
+    type filter hook ingress device "eth0" priority -600; policy accept;
+    meta mark set meta mark | 0x00010000
+  }
+}
+`);
+    try {
+      await expectProbes([
+        [to("tcp", 4, 80), false],
+        [to("tcp", 6, 80), false],
+        [to("tcp", 4, 22), true], // failsafe
+      ]);
+    } finally {
+      await lab.host.exec(["nft", "delete", "table", "netdev", "hwmark"]);
+    }
+  });
+
+  test("ipv6Support: false leaves IPv6 untouched, in the netdev hook and in every inet hook", async () => {
+    await useConfig({
+      "hep.yaml": hep("  interfaceName: eth0\n"),
+      "felix.yaml": `${HEADER}\nkind: FelixConfiguration\nmetadata: {name: default}\nspec:\n  ipv6Support: false\n`,
+      "deny.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: untracked-deny}
+spec:
+  selector: role == 'host'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+    - action: Deny
+      protocol: TCP
+      destination: {ports: [8080]}
+`,
+    });
+    await expectProbes([
+      [to("tcp", 4, 8080), false], // untracked Deny
+      [to("tcp", 4, 80), false], // no policy, no profile: denied in the normal stage
+      [to("ping", 4), false],
+      [to("tcp", 6, 8080), true],
+      [to("tcp", 6, 80), true],
+      [to("ping", 6), true],
+      [to("udp", 6, 5353), true],
     ]);
   });
 });
