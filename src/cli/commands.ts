@@ -58,7 +58,7 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   --nft PATH      the nft binary (default: nft from PATH)
 `,
   check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
-  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint.\n",
+  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
   plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
   explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
          (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
