@@ -30,7 +30,7 @@ import { formatCidr } from "../model/cidr.ts";
 import type { Direction, FailsafePort, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import { WILDCARD, type AddressSet, type EndpointPlan, type Plan, type Stage, type TierPlan } from "../resolve/resolve.ts";
 import type { NftChain, NftRule, NftRuleset, NftSet, NftTable } from "./ir.ts";
-import { compileRule, type MatchContext, type RuleOwner } from "./match.ts";
+import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
 
 export interface CompileOptions {
@@ -80,7 +80,7 @@ class TableBuilder {
     if (!this.policyChains.has(name)) {
       this.policyChains.add(name);
       const owner: RuleOwner = { kindShort: "gnp", name: policy.meta.name, tier: policy.tier, direction };
-      this.chain(name, compileRules(policy[direction], owner, this.context(deny)));
+      this.chain(name, compileRules(this, name, policy[direction], owner, this.context(deny)));
     }
     return name;
   }
@@ -104,8 +104,23 @@ class TableBuilder {
   }
 }
 
-function compileRules(rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
-  return rules.flatMap((rule, i) => compileRule(rule, i, owner, ctx));
+/**
+ * The rules of one policy or profile direction, for the chain `chain`. A rule usually renders
+ * as one nft rule per alternative (family, set half, numeric or named ports), and the first
+ * alternative that matches decides. Log decides nothing, so a packet matching two
+ * alternatives would be logged (and rate-limited) twice: such a Log rule becomes a jump to
+ * `<chain>-r<i>`, whose alternatives `goto` one shared `<chain>-r<i>-log`, once per packet.
+ */
+function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  return rules.flatMap((r, i) => {
+    const alternatives = compileRule(r, i, owner, ctx);
+    if (r.action !== "Log" || alternatives.length < 2) return alternatives;
+    const log = logStatements(owner, ctx);
+    const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
+    t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.slice(0, -log.length), "counter", `goto ${logChain}`] })));
+    t.chain(logChain, [rule(log.filter((st) => st !== "counter"))]);
+    return [rule([`jump ${matchChain}`])];
+  });
 }
 
 export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
@@ -298,7 +313,7 @@ function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Direction, deny
     const profile = ref.profile;
     const name = N.profileChain(profile.meta.name, DIR[dir]);
     if (!t.chains.some((c) => c.name === name)) {
-      t.chain(name, compileRules(profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
+      t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
     }
     out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));
   }

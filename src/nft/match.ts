@@ -232,8 +232,13 @@ function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): 
     case "Deny":
       return ["counter", ctx.deny];
     case "Log":
-      return [...rateLimit(ctx.felix), "counter", `log prefix "${logPrefix(owner, ctx.felix)}" level info`];
+      return logStatements(owner, ctx);
   }
+}
+
+/** A Log rule's statements after its matches (rate limit, counter, log). */
+export function logStatements(owner: RuleOwner, ctx: MatchContext): string[] {
+  return [...rateLimit(ctx.felix), "counter", `log prefix "${logPrefix(owner, ctx.felix)}" level info`];
 }
 
 function rateLimit(felix: FelixSettings): string[] {

@@ -2,12 +2,13 @@
  * Compiler features the kernel makes real: fragmented datagrams judged by the untracked stage
  * after reassembly (reference/nftables.md §1.5), named ports (reference §4.3), the
  * `interfaceName: "*"` endpoint with loopback exempt (reference §10.2) and its packets' mark
- * bits cleared, and `ipv6Support: false` leaving IPv6 untouched.
+ * bits cleared, `ipv6Support: false` leaving IPv6 untouched, and a Log rule whose
+ * alternatives overlap (port 80 by number and by name) logging a packet once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLab, formatProbes, kernelTestGate, loadNft, probeAll, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, enableNetnsLogging, formatProbes, kernelTestGate, kmsgCursor, loadNft, probeAll, readKernelLog, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, type AgentHandle } from "./agent-harness";
 
 const TAG = `hw-ft-${process.pid.toString(36)}`;
@@ -197,6 +198,34 @@ spec:
       ]);
     } finally {
       await lab.host.exec(["nft", "delete", "table", "netdev", "hwmark"]);
+    }
+  });
+
+  test("a Log rule matching one packet through two alternatives (80 and the named port http) logs it once", async () => {
+    const release = enableNetnsLogging();
+    try {
+      await useConfig({
+        "hep.yaml": hep("  interfaceName: eth0\n  profiles: [projectcalico-default-allow]\n  ports: [{name: http, port: 80, protocol: TCP}]\n"),
+        "felix.yaml": `${HEADER}\nkind: FelixConfiguration\nmetadata: {name: default}\nspec:\n  logPrefix: "${TAG} %n"\n`,
+        "log.yaml": `${HEADER}
+kind: GlobalNetworkPolicy
+metadata: {name: log-web}
+spec:
+  selector: role == 'host'
+  types: [Ingress]
+  ingress:
+    - {action: Log, protocol: TCP, destination: {ports: [80, http]}}
+    - {action: Allow, protocol: TCP, destination: {ports: [80]}}
+`,
+      });
+      const since = kmsgCursor();
+      await expectProbes([[to("tcp", 4, 80), true], [to("tcp", 6, 80), true]]);
+      const lines = await readKernelLog({ since, match: `${TAG} log-web: `, count: 3, timeoutMs: 1500 });
+      // The kernel prints IPv6 sources in full: 2001:0db8:0002:0000:0000:0000:0000:0020.
+      const sources = lines.map((r) => / SRC=(\S+) /.exec(r.message)?.[1] ?? "?");
+      expect(sources.sort()).toEqual([lab.addr.client.v4, "2001:0db8:0002:0000:0000:0000:0000:0020"]);
+    } finally {
+      release();
     }
   });
 
