@@ -41,9 +41,11 @@ export interface AgentDeps {
    * The kernel attaches a netdev chain to its device whenever the device appears (6.16+,
    * see netdevAttachesLater): netdev chains are then rendered for every endpoint interface,
    * present or not, so an interface is policed from its first packet, and its coming and
-   * going needs no re-apply. Otherwise only for the interfaces present at apply time.
+   * going needs no re-apply. Otherwise only for the interfaces present at apply time. A
+   * promise (the kernel probe, started with the agent) is awaited by the first attempt,
+   * after the config was read, so the probe's nft spawn overlaps that work.
    */
-  netdevAbsentDevices?: boolean;
+  netdevAbsentDevices?: boolean | Promise<boolean>;
   /** Clock. */
   now(): Date;
   /** Monotonic milliseconds, for durations. */
@@ -105,6 +107,8 @@ export class Agent {
   generation = 0;
   /** Whether an endpoint of this node is bound by expectedIPs (then address changes matter). */
   private boundByAddress = false;
+  /** The resolved AgentDeps.netdevAbsentDevices. */
+  private absent = false;
   /** The interface addresses the ruleset in force was resolved with. */
   private appliedAddresses = "";
   applied?: Applied;
@@ -128,9 +132,9 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {}
 
-  /** Netdev chains are rendered for absent interfaces too (AgentDeps.netdevAbsentDevices). */
+  /** Netdev chains are rendered for absent interfaces too (AgentDeps.netdevAbsentDevices); known after the first attempt. */
   get netdevAbsentDevices(): boolean {
-    return this.deps.netdevAbsentDevices ?? false;
+    return this.absent;
   }
 
   /**
@@ -170,7 +174,7 @@ export class Agent {
   /** Whether the interfaces that matter changed since the last apply (netdev chains need their device). */
   interfacesChanged(): boolean {
     if (!this.applied || !this.plan) return false;
-    if (!this.deps.netdevAbsentDevices && interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",")) return true;
+    if (!this.absent && interfaceKey(this.plan, this.deps.listInterfaces()) !== this.applied.interfaces.join(",")) return true;
     // Endpoints bound by expectedIPs follow addresses: re-resolve only when such an endpoint exists.
     return this.boundByAddress && addressKey(this.deps.listAddresses?.()) !== this.appliedAddresses;
   }
@@ -239,7 +243,7 @@ export class Agent {
   endpoints(): EndpointStatus[] {
     const present = this.deps.listInterfaces();
     const enforced = new Set(this.applied?.interfaces ?? []);
-    const attached = (name: string) => present.has(name) && (this.deps.netdevAbsentDevices || enforced.has(name));
+    const attached = (name: string) => present.has(name) && (this.absent || enforced.has(name));
     return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || attached(ep.interfaceName)));
   }
 
@@ -249,7 +253,8 @@ export class Agent {
     const read = this.deps.readConfig();
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
-    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces: this.deps.netdevAbsentDevices ? undefined : interfaces, addresses });
+    this.absent = (await this.deps.netdevAbsentDevices) ?? false;
+    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces: this.absent ? undefined : interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const fail = (diags: Diagnostic[], what: string): Attempt => {
       this.failureCount++;

@@ -36,13 +36,12 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
   const logger = stderrLogger({ debug: opts.debug });
   let ready = false;
   const runner = spawnRunner(opts.nftPath);
-  const netdevAbsentDevices = await netdevAttachesLater(runner, listInterfaces());
-  logger.log(
-    netdevAbsentDevices ? "debug" : "info",
-    netdevAbsentDevices
-      ? "the kernel attaches netdev chains to interfaces that appear later: every HostEndpoint interface gets its chain now"
-      : "the kernel needs a netdev chain's interface to exist: chains follow interfaces as they appear (re-applied on link events)",
-  );
+  // Asked once, beside the first attempt's config reading (the agent awaits it before building).
+  const netdevAbsentDevices = netdevAttachesLater(runner, listInterfaces()).then((later) => {
+    if (later) logger.log("debug", "the kernel attaches netdev chains to interfaces that appear later: every HostEndpoint interface gets its chain now");
+    else logger.log("info", "the kernel needs a netdev chain's interface to exist: chains follow interfaces as they appear (re-applied on link events)");
+    return later;
+  });
   const agent: Agent = new Agent({
     node: opts.node,
     configDir: opts.configDir,
