@@ -508,7 +508,8 @@ class Run {
       return iface;
     };
     if (pkt.family === 6 && !this.ev.felix.ipv6Support) {
-      return this.finish("none", this.push({ stage: "dispatch", side: "ingress", interface: pkt.inInterface ?? pkt.outInterface ?? "", outcome: "none", reason: { kind: "ipv6-disabled" } }));
+      const side = pkt.direction === "egress" ? "egress" : "ingress";
+      return this.finish("none", this.push({ stage: "dispatch", side, interface: (side === "egress" ? pkt.outInterface : pkt.inInterface) ?? "", outcome: "none", reason: { kind: "ipv6-disabled" } }));
     }
     if (pkt.direction === "ingress") return this.local("ingress", need(pkt.inInterface, "inInterface"));
     if (pkt.direction === "egress") return this.local("egress", need(pkt.outInterface, "outInterface"));

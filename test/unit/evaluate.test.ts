@@ -272,8 +272,10 @@ describe("stages and the accept mark (§3.3)", () => {
     const ev = evaluator([hep(), felix("{ipv6Support: false}")]);
     check(ev, [
       [inbound("tcp", 80, { family: 6 }), "none dispatch ipv6-disabled"],
+      [outbound("tcp", 80, { family: 6 }), "none dispatch ipv6-disabled"],
       [inbound("tcp", 80), "deny normal no-profile-matched"],
     ]);
+    expect(ev.evaluate(outbound("tcp", 80, { family: 6 })).decidedBy).toMatchObject({ side: "egress", interface: "eth0" });
   });
 });
 
