@@ -19,8 +19,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, REPO } from "./agent-harness";
-import { enableNetnsLogging, kernelTestGate, kmsgCursor, loadNft, readKernelLog } from "./lab";
-import { docs, felix, gns, gnp, hep, NODE, setupSemLab, type Row, type SemLab } from "./semantics-helpers";
+import { kernelTestGate, kmsgCursor, loadNft, readKernelLog } from "./lab";
+import { both, docs, felix, gns, gnp, hep, NODE, useSemLab } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -37,24 +37,8 @@ function guide(name: string, swaps: Array<[string, string]>): string {
   return text;
 }
 
-const both = (from: Row[0], kind: Row[1], to: Row[3], port: number | undefined, ok4: boolean, ok6 = ok4): Row[] => [
-  [from, kind, 4, to, port, ok4],
-  [from, kind, 6, to, port, ok6],
-];
-
 describe.skipIf(!enabled)("Calico guides replayed", () => {
-  let s: SemLab;
-  let release: (() => void) | undefined;
-
-  beforeAll(async () => {
-    release = enableNetnsLogging();
-    s = await setupSemLab("guides");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-    release?.();
-  }, 30_000);
+  const s = useSemLab("guides", { logging: true });
 
   test("defend against DoS attacks: the deny list is dropped in the netdev hook, failsafe SSH stays open, the rest is the host's own policy", async () => {
     const dos = guide("defend-dos-attack", [

@@ -14,9 +14,9 @@
  * GlobalNetworkSet labelled blocked=true. The backend is known to nothing; it reaches the
  * host through eth1.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { kernelTestGate } from "./lab";
-import { docs, gnp, gns, hep, setupSemLab, type Row, type SemLab } from "./semantics-helpers";
+import { both, docs, gnp, gns, hep, tcp, useSemLab, type From, type Row, type To } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -34,28 +34,18 @@ interface Case {
   extra?: string[];
 }
 
+/** A ping (ICMP or ICMPv6 echo request) in both families. */
+const ping = (from: From, to: To, ok4: boolean, ok6: boolean): Row[] => both(from, "ping", to, undefined, ok4, ok6);
 /** All three probe kinds from `from` to `to`, with outcome per kind and family. */
-function kinds(from: Row[0], to: Row[3], ok: { tcp4?: boolean; tcp6?: boolean; udp4?: boolean; udp6?: boolean; ping4?: boolean; ping6?: boolean }, tcp = 8080, udp = 5353): Row[] {
+function kinds(from: From, to: To, ok: { tcp4?: boolean; tcp6?: boolean; udp4?: boolean; udp6?: boolean; ping4?: boolean; ping6?: boolean }, tcpPort = 8080, udpPort = 5353): Row[] {
   return [
-    [from, "tcp", 4, to, tcp, ok.tcp4 ?? false],
-    [from, "tcp", 6, to, tcp, ok.tcp6 ?? false],
-    [from, "udp", 4, to, udp, ok.udp4 ?? false],
-    [from, "udp", 6, to, udp, ok.udp6 ?? false],
-    [from, "ping", 4, to, undefined, ok.ping4 ?? false],
-    [from, "ping", 6, to, undefined, ok.ping6 ?? false],
+    ...tcp(from, to, tcpPort, ok.tcp4 ?? false, ok.tcp6 ?? false),
+    ...both(from, "udp", to, udpPort, ok.udp4 ?? false, ok.udp6 ?? false),
+    ...ping(from, to, ok.ping4 ?? false, ok.ping6 ?? false),
   ];
 }
-const ALL = { tcp4: true, tcp6: true, udp4: true, udp6: true, ping4: true, ping6: true };
 const V4 = { tcp4: true, udp4: true, ping4: true };
 const V6 = { tcp6: true, udp6: true, ping6: true };
-const tcp = (from: Row[0], to: Row[3], port: number, ok4: boolean, ok6 = ok4): Row[] => [
-  [from, "tcp", 4, to, port, ok4],
-  [from, "tcp", 6, to, port, ok6],
-];
-const ping = (from: Row[0], to: Row[3], ok4: boolean, ok6: boolean): Row[] => [
-  [from, "ping", 4, to, undefined, ok4],
-  [from, "ping", 6, to, undefined, ok6],
-];
 /** The three sources of the selector cases: known client, known attacker, unknown backend. */
 const sources = (client: boolean, attacker: boolean, backend: boolean): Row[] => [
   ...tcp("client", "host", 8080, client),
@@ -94,7 +84,7 @@ const CASES: Case[] = [
   {
     name: "destination ports on UDP",
     rule: "- action: Allow\n  protocol: UDP\n  destination:\n    ports: [5353]",
-    rows: [...kinds("client", "host", { udp4: true, udp6: true }, 8080, 5353), ["client", "udp", 4, "host", 6000, false], ["client", "udp", 6, "host", 6000, false]],
+    rows: [...kinds("client", "host", { udp4: true, udp6: true }, 8080, 5353), ...both("client", "udp", "host", 6000, false)],
   },
   {
     name: "destination notPorts: a number and a range",
@@ -281,15 +271,7 @@ function config(c: Case): string {
 }
 
 describe.skipIf(!enabled)("rule fields (reference §4)", () => {
-  let s: SemLab;
-
-  beforeAll(async () => {
-    s = await setupSemLab("fields");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-  }, 30_000);
+  const s = useSemLab("fields");
 
   for (const c of CASES) {
     (c.todo ? test.todo : test)(c.name, async () => {

@@ -16,10 +16,15 @@
  * A scenario is a complete config: {@link SemLab.apply} writes it as the only file of the
  * agent's config dir and forces a reload (`POST /reload`), failing the test unless the
  * agent applied it. Probes are then checked all at once against exact expectations.
+ *
+ * A test file calls {@link useSemLab} once in its describe block (the lab's beforeAll and
+ * afterAll hooks, netns logging on request) and writes its expectations as {@link Row}s,
+ * mostly in IPv4/IPv6 pairs from {@link both} and {@link tcp}. Scenarios stay YAML text,
+ * built with the envelope helpers at the end of this file.
  */
 import { rmSync } from "node:fs";
-import { expect } from "bun:test";
-import { createLab, formatProbes, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
+import { afterAll, beforeAll, expect } from "bun:test";
+import { createLab, enableNetnsLogging, formatProbes, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 /** Where probes come from. */
@@ -199,6 +204,60 @@ export async function setupSemLab(topic: string): Promise<SemLab> {
   }
 }
 
+/**
+ * The lab of one test file: registers, in the enclosing describe block, a beforeAll that
+ * sets it up (after enabling netfilter logging from lab namespaces when `logging` is set)
+ * and an afterAll that destroys it (and releases the logging). Returns a stand-in that
+ * forwards to the lab once it is set up, so tests and later hooks write `s.apply(...)`;
+ * touching it before (at describe time, or after a failed setup) throws.
+ */
+export function useSemLab(topic: string, o: { logging?: boolean } = {}): SemLab {
+  let sem: SemLab | undefined;
+  let release: (() => void) | undefined;
+  beforeAll(async () => {
+    if (o.logging) release = enableNetnsLogging();
+    sem = await setupSemLab(topic);
+  }, 60_000);
+  afterAll(async () => {
+    await sem?.destroy();
+    release?.();
+  }, 30_000);
+  return new Proxy({} as SemLab, {
+    get(_, key) {
+      if (!sem) throw new Error(`the ${topic} lab is not set up (used outside a test, or its setup failed)`);
+      return Reflect.get(sem, key);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Expectations. A probe is usually checked in both IP families at once.
+
+/**
+ * The same probe over IPv4 and IPv6, expecting `ok4` and `ok6` (by default the same). The
+ * outcome is a boolean for a {@link Row}, or any other label a test compares (e.g. "refused").
+ */
+export function both<O extends boolean | string = boolean>(from: From, kind: ProbeSpec["kind"], to: To, port: number | undefined, ok4: O, ok6: O = ok4): Array<[...Probe, O]> {
+  return [
+    [from, kind, 4, to, port, ok4],
+    [from, kind, 6, to, port, ok6],
+  ];
+}
+
+/** A TCP connection to `port` over IPv4 and IPv6: {@link both} for the most common probe. */
+export function tcp(from: From, to: To, port: number, ok4: boolean, ok6 = ok4): Row[] {
+  return both(from, "tcp", to, port, ok4, ok6);
+}
+
+/** Every probe kind from `from` to `to` in both families, all expected `ok`, for the given ports. */
+export function allKinds(from: From, to: To, ok: boolean, tcp: number, udp: number): Row[] {
+  return ([4, 6] as const).flatMap((f): Row[] => [
+    [from, "tcp", f, to, tcp, ok],
+    [from, "udp", f, to, udp, ok],
+    [from, "ping", f, to, undefined, ok],
+  ]);
+}
+
 // ---------------------------------------------------------------------------------------
 // YAML builders. Scenarios are written as YAML text so a failing test shows the exact
 // resources; these only cut the repetition of the envelopes.
@@ -260,13 +319,4 @@ export function gns(name: string, labels: Record<string, string>, nets: string[]
  */
 export function gnp(name: string, body: string, selector = "host == 'true'"): string {
   return ["apiVersion: projectcalico.org/v3", "kind: GlobalNetworkPolicy", "metadata:", `  name: ${name}`, "spec:", `  selector: ${JSON.stringify(selector)}`, body.replace(/\n+$/, "")].join("\n");
-}
-
-/** Every probe kind from `from` to `to` in both families, all expected `ok`, for the given ports. */
-export function allKinds(from: From, to: To, ok: boolean, tcp: number, udp: number): Row[] {
-  return ([4, 6] as const).flatMap((f): Row[] => [
-    [from, "tcp", f, to, tcp, ok],
-    [from, "udp", f, to, udp, ok],
-    [from, "ping", f, to, undefined, ok],
-  ]);
 }

@@ -7,37 +7,33 @@
  * and in a profile (%k = pro).
  *
  * The kernel log is machine-wide, so every prefix carries this file's lab tag. Netfilter
- * logging from lab namespaces needs `net.netfilter.nf_log_all_netns=1`, which the harness's
- * enableNetnsLogging sets and restores.
+ * logging from lab namespaces needs `net.netfilter.nf_log_all_netns=1`, which
+ * `useSemLab(..., { logging: true })` sets and restores (the harness's enableNetnsLogging).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { enableNetnsLogging, kernelTestGate, kmsgCursor, readKernelLog, type KmsgRecord } from "./lab";
-import { docs, felix, gnp, hep, setupSemLab, tier, type Row, type SemLab } from "./semantics-helpers";
+import { describe, expect, test } from "bun:test";
+import { kernelTestGate, kmsgCursor, readKernelLog, type KmsgRecord } from "./lab";
+import { docs, felix, gnp, hep, tcp, tier, useSemLab, type Row } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
+/** An Ingress policy body: log TCP connections to 8080, then allow them. */
+const LOG_THEN_ALLOW_8080 = `  types: [Ingress]
+  ingress:
+  - action: Log
+    protocol: TCP
+    destination:
+      ports: [8080]
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [8080]`;
+
 describe.skipIf(!enabled)("Log rules", () => {
-  let s: SemLab;
-  let release: (() => void) | undefined;
-  /** `<tag> %t/%k/%n/%p/%x` as configured; the kernel shows it with the placeholders filled in. */
-  let FELIX: string;
+  const s = useSemLab("log", { logging: true });
+  /** The log prefix `<tag> %t/%k/%n/%p/%x` as configured; the kernel shows it with the placeholders filled in. */
+  const logFelix = () => felix([`logPrefix: "${s.tag} %t/%k/%n/%p/%x"`]);
   const prefix = (tierName: string, kind: string, name: string) => `${s.tag} ${tierName}/${kind}/${name}/${name}/%x: `;
-
-  beforeAll(async () => {
-    release = enableNetnsLogging();
-    s = await setupSemLab("log");
-    FELIX = felix([`logPrefix: "${s.tag} %t/%k/%n/%p/%x"`]);
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-    release?.();
-  }, 30_000);
-
-  const tcpIn = (port: number, ok: boolean): Row[] => [
-    ["client", "tcp", 4, "host", port, ok],
-    ["client", "tcp", 6, "host", port, ok],
-  ];
+  const tcpIn = (port: number, ok: boolean) => tcp("client", "host", port, ok);
   /** Kernel log lines since `since` that start with `pfx` and mention `dpt`, split by family. */
   async function logLines(since: number, pfx: string, dpt: number, want: number): Promise<{ v4: KmsgRecord[]; v6: KmsgRecord[]; all: KmsgRecord[] }> {
     const all = (await readKernelLog({ since, match: pfx, count: want, timeoutMs: 3000 })).filter((r) => r.message.includes(` DPT=${dpt} `));
@@ -47,20 +43,10 @@ describe.skipIf(!enabled)("Log rules", () => {
   test("Log then Allow: one log line per new connection with the configured prefix, and the connection is allowed", async () => {
     await s.apply(
       docs(
-        FELIX,
+        logFelix(),
         hep("eth0"),
         tier("audit", 50),
-        gnp("log-web", `  tier: audit
-  types: [Ingress]
-  ingress:
-  - action: Log
-    protocol: TCP
-    destination:
-      ports: [8080]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+        gnp("log-web", `  tier: audit\n${LOG_THEN_ALLOW_8080}`),
       ),
     );
     const since = kmsgCursor();
@@ -83,7 +69,7 @@ describe.skipIf(!enabled)("Log rules", () => {
   test("Log without a following Allow gives no verdict: logged, then denied at the end of the tier; Log then Deny: logged and dropped", async () => {
     await s.apply(
       docs(
-        FELIX,
+        logFelix(),
         hep("eth0"),
         gnp("log-only", `  types: [Ingress]
   ingress:
@@ -120,7 +106,7 @@ describe.skipIf(!enabled)("Log rules", () => {
   test("Log in egress and in a forwarded (applyOnForward) policy", async () => {
     await s.apply(
       docs(
-        FELIX,
+        logFelix(),
         hep("eth0", { profiles: ["projectcalico-default-allow"] }),
         gnp("log-out", `  types: [Egress]
   egress:
@@ -154,26 +140,20 @@ describe.skipIf(!enabled)("Log rules", () => {
   });
 
   test("Log in an untracked (netdev) policy and in a pre-DNAT policy continues to the later stages", async () => {
+    // The same Log rule in both stages: TCP to 8080, local and forwarded.
+    const log8080 = `  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Log
+    protocol: TCP
+    destination:
+      ports: [8080]`;
     await s.apply(
       docs(
-        FELIX,
+        logFelix(),
         hep("eth0"),
-        gnp("log-raw", `  doNotTrack: true
-  applyOnForward: true
-  types: [Ingress]
-  ingress:
-  - action: Log
-    protocol: TCP
-    destination:
-      ports: [8080]`),
-        gnp("log-pre", `  preDNAT: true
-  applyOnForward: true
-  types: [Ingress]
-  ingress:
-  - action: Log
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+        gnp("log-raw", `  doNotTrack: true\n${log8080}`),
+        gnp("log-pre", `  preDNAT: true\n${log8080}`),
         gnp("allow-8080", `  types: [Ingress]
   ingress:
   - action: Allow
@@ -198,7 +178,7 @@ describe.skipIf(!enabled)("Log rules", () => {
   test("Log in a profile: %k is pro", async () => {
     await s.apply(
       docs(
-        FELIX,
+        logFelix(),
         hep("eth0", { profiles: ["logging-profile"] }),
         ["apiVersion: projectcalico.org/v3", "kind: Profile", "metadata:", "  name: logging-profile", "spec:", "  ingress:", "  - action: Log", "    protocol: TCP", "  - action: Allow", "    protocol: TCP", "    destination:", "      ports: [8080]"].join("\n"),
       ),
@@ -215,16 +195,7 @@ describe.skipIf(!enabled)("Log rules", () => {
       docs(
         rated,
         hep("eth0"),
-        gnp("log-rated", `  types: [Ingress]
-  ingress:
-  - action: Log
-    protocol: TCP
-    destination:
-      ports: [8080]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+        gnp("log-rated", LOG_THEN_ALLOW_8080),
       ),
     );
     const since = kmsgCursor();

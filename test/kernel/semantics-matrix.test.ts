@@ -7,9 +7,9 @@
  * Probe vocabulary: client → host is local ingress on eth0; host → client is local egress
  * on eth0; client → backend is forwarded (in eth0, out eth1); backend → client the reverse.
  */
-import { afterAll, beforeAll, describe, test } from "bun:test";
+import { describe, test } from "bun:test";
 import { kernelTestGate } from "./lab";
-import { allKinds, docs, gnp, hep, setupSemLab, type Row, type SemLab } from "./semantics-helpers";
+import { allKinds, docs, gnp, hep, tcp, useSemLab, type Row } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -24,27 +24,34 @@ function matrixRows(e: { localIn: boolean; localOut: boolean; fwdIn: boolean; fw
 }
 
 /** Failsafe ports: inbound TCP 22 to the host, outbound TCP 179 from the host. */
-const FAILSAFE: Row[] = [
-  ["client", "tcp", 4, "host", 22, true],
-  ["client", "tcp", 6, "host", 22, true],
-  ["host", "tcp", 4, "client", 179, true],
-  ["host", "tcp", 6, "client", 179, true],
-];
+const FAILSAFE: Row[] = [...tcp("client", "host", 22, true), ...tcp("host", "client", 179, true)];
 
-/** A rule that can never match lab traffic (source in TEST-NET-3, where no lab machine is). */
-const NO_MATCH = `    source:
+/** Rule matches no lab traffic meets: a source, or a destination, in TEST-NET-3 (where no lab machine is). */
+const NO_MATCH_SRC = `    source:
+      nets: ["203.0.113.0/24"]`;
+const NO_MATCH_DST = `    destination:
       nets: ["203.0.113.0/24"]`;
 
+/** An applyOnForward egress policy whose only rule matches nothing. */
+const AOF_EGRESS_NO_MATCH = `  applyOnForward: true
+  types: [Egress]
+  egress:
+  - action: Allow
+${NO_MATCH_DST}`;
+
+/** The ingress rules of both row-5 scenarios: deny TCP to 8081, allow TCP to 8080. */
+const DENY_8081_ALLOW_8080 = `  ingress:
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [8081]
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [8080]`;
+
 describe.skipIf(!enabled)("reference §2.6 default matrix (local and forwarded)", () => {
-  let s: SemLab;
-
-  beforeAll(async () => {
-    s = await setupSemLab("matrix");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-  }, 30_000);
+  const s = useSemLab("matrix");
 
   test("no HostEndpoint at all: everything is untouched", async () => {
     await s.apply(docs(`# nothing but a comment`));
@@ -124,11 +131,10 @@ describe.skipIf(!enabled)("reference §2.6 default matrix (local and forwarded)"
         gnp("no-match", `  types: [Ingress, Egress]
   ingress:
   - action: Allow
-${NO_MATCH}
+${NO_MATCH_SRC}
   egress:
   - action: Allow
-    destination:
-      nets: ["203.0.113.0/24"]`),
+${NO_MATCH_DST}`),
       ),
     );
     await s.expectReach([...matrixRows({ localIn: false, localOut: false, fwdIn: true, fwdOut: true }), ...FAILSAFE]);
@@ -142,7 +148,7 @@ ${NO_MATCH}
   types: [Ingress]
   ingress:
   - action: Allow
-${NO_MATCH}`),
+${NO_MATCH_SRC}`),
       ),
     );
     await s.expectReach([
@@ -155,12 +161,7 @@ ${NO_MATCH}`),
     await s.apply(
       docs(
         hep("eth0"),
-        gnp("no-match-fwd-out", `  applyOnForward: true
-  types: [Egress]
-  egress:
-  - action: Allow
-    destination:
-      nets: ["203.0.113.0/24"]`),
+        gnp("no-match-fwd-out", AOF_EGRESS_NO_MATCH),
       ),
     );
     await s.expectReach([...matrixRows({ localIn: false, localOut: false, fwdIn: true, fwdOut: false }), ...FAILSAFE]);
@@ -173,16 +174,7 @@ ${NO_MATCH}`),
       docs(
         hep("eth0", { profiles: ["projectcalico-default-allow"] }),
         hep("eth1", { labels: { backside: "true" }, profiles: ["projectcalico-default-allow"] }),
-        gnp(
-          "no-match-fwd-eth1-out",
-          `  applyOnForward: true
-  types: [Egress]
-  egress:
-  - action: Allow
-    destination:
-      nets: ["203.0.113.0/24"]`,
-          "backside == 'true'",
-        ),
+        gnp("no-match-fwd-eth1-out", AOF_EGRESS_NO_MATCH, "backside == 'true'"),
       ),
     );
     await s.expectReach([
@@ -199,29 +191,17 @@ ${NO_MATCH}`),
         gnp("prednat-only", `  preDNAT: true
   applyOnForward: true
   types: [Ingress]
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+${DENY_8081_ALLOW_8080}`),
       ),
     );
     await s.expectReach([
       ...matrixRows({ localIn: false, localOut: false, fwdIn: true, fwdOut: true }).filter((r) => !(r[0] === "client" && r[1] === "tcp")),
-      ["client", "tcp", 4, "host", 8080, true], // explicitly allowed by pre-DNAT
-      ["client", "tcp", 6, "host", 8080, true],
-      ["client", "tcp", 4, "host", 80, false], // normal stage: no policy → no profile → deny
-      ["client", "tcp", 6, "host", 80, false],
+      ...tcp("client", "host", 8080, true), // explicitly allowed by pre-DNAT
+      ...tcp("client", "host", 80, false), // normal stage: no policy → no profile → deny
       ["client", "tcp", 4, "host", 8081, false],
-      ["client", "tcp", 4, "backend", 8080, true],
-      ["client", "tcp", 6, "backend", 8080, true],
+      ...tcp("client", "backend", 8080, true),
       ["client", "tcp", 4, "backend", 80, true],
-      ["client", "tcp", 4, "backend", 8081, false], // explicitly denied before DNAT/forwarding
-      ["client", "tcp", 6, "backend", 8081, false],
+      ...tcp("client", "backend", 8081, false), // explicitly denied before DNAT/forwarding
       ...FAILSAFE,
     ]);
   });
@@ -233,15 +213,7 @@ ${NO_MATCH}`),
         gnp("untracked-only", `  doNotTrack: true
   applyOnForward: true
   types: [Ingress, Egress]
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]
+${DENY_8081_ALLOW_8080}
   egress:
   - action: Allow
     protocol: TCP
@@ -251,18 +223,14 @@ ${NO_MATCH}`),
     );
     await s.expectReach([
       ...matrixRows({ localIn: false, localOut: false, fwdIn: true, fwdOut: true }).filter((r) => !(r[0] === "client" && r[1] === "tcp")),
-      ["client", "tcp", 4, "host", 8080, true], // untracked allow both ways (symmetric rules)
-      ["client", "tcp", 6, "host", 8080, true],
-      ["client", "tcp", 4, "host", 80, false],
-      ["client", "tcp", 6, "host", 80, false],
+      ...tcp("client", "host", 8080, true), // untracked allow both ways (symmetric rules)
+      ...tcp("client", "host", 80, false),
       ["client", "tcp", 4, "host", 8081, false],
       // The untracked Allow leaves no conntrack entry, so the backend's SYN-ACK is conntrack-invalid
       // in eth0's forward chain, which every endpoint has (Felix: HostEndpointToFilterChains).
       ["client", "tcp", 4, "backend", 8080, false],
-      ["client", "tcp", 4, "backend", 80, true],
-      ["client", "tcp", 6, "backend", 80, true],
-      ["client", "tcp", 4, "backend", 8081, false],
-      ["client", "tcp", 6, "backend", 8081, false],
+      ...tcp("client", "backend", 80, true),
+      ...tcp("client", "backend", 8081, false),
       ...FAILSAFE,
     ]);
   });
@@ -282,8 +250,7 @@ ${NO_MATCH}`),
     );
     await s.expectReach([
       ...allKinds("client", "host", true, 8080, 5353), // no ingress policy: the profile allows
-      ["host", "tcp", 4, "client", 8080, true],
-      ["host", "tcp", 6, "client", 8080, true],
+      ...tcp("host", "client", 8080, true),
       ["host", "udp", 4, "client", 5353, false], // the egress policy applies: end of tier
       ["host", "ping", 6, "client", undefined, false],
     ]);
@@ -316,7 +283,7 @@ ${NO_MATCH}`),
     destination:
       ports: [8080]`);
     await s.apply(docs(hep("eth0", { labels: {}, profiles: ["labels"] }), profile, denyWeb, allowHost));
-    await s.expectReach([...allKinds("client", "host", false, 8080, 5353).filter((r) => r[1] !== "tcp"), ["client", "tcp", 4, "host", 8080, true], ["client", "tcp", 6, "host", 8080, true], ["client", "tcp", 4, "host", 8081, false]]);
+    await s.expectReach([...allKinds("client", "host", false, 8080, 5353).filter((r) => r[1] !== "tcp"), ...tcp("client", "host", 8080, true), ["client", "tcp", 4, "host", 8081, false]]);
     // Own label tier=db overrides the profile's tier=web: deny-web no longer applies.
     await s.apply(docs(hep("eth0", { labels: { tier: "db" }, profiles: ["labels", "projectcalico-default-allow"] }), profile, denyWeb));
     await s.expectReach(allKinds("client", "host", true, 8080, 5353));
@@ -387,10 +354,6 @@ ${NO_MATCH}`),
   - action: Allow`, "wild == 'true'"),
       ),
     );
-    const tcp = (from: Row[0], to: Row[3], port: number, ok: boolean): Row[] => [
-      [from, "tcp", 4, to, port, ok],
-      [from, "tcp", 6, to, port, ok],
-    ];
     await s.expectReach([
       ...tcp("client", "host", 8080, true), // eth0's normal stage is the named endpoint's: profile allows
       ...tcp("client", "host", 8081, false), // eth0 has no pre-DNAT policy: the "*" endpoint's pre-DNAT Deny

@@ -6,9 +6,9 @@
  * untracked (netdev) and pre-DNAT denies still drop silently (a timeout). The default
  * (Drop) is the control: the same denies time out.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { formatProbes, kernelTestGate, probeAll, type Ns, type ProbeResult } from "./lab";
-import { abortPendingConnects, docs, felix, gnp, hep, PROBE_TIMEOUT_MS, setupSemLab, type Probe, type SemLab } from "./semantics-helpers";
+import { abortPendingConnects, both, docs, felix, gnp, hep, PROBE_TIMEOUT_MS, useSemLab, type Probe } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -19,16 +19,19 @@ const FAST_MS = PROBE_TIMEOUT_MS / 2;
 
 type Outcome = "answered" | "refused" | "dropped";
 
+/** The ingress rules of the explicit-Deny and the forwarded scenarios: deny TCP to 8081, allow TCP to 8080. */
+const DENY_8081_ALLOW_8080 = `  ingress:
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [8081]
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [8080]`;
+
 describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
-  let s: SemLab;
-
-  beforeAll(async () => {
-    s = await setupSemLab("reject");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-  }, 30_000);
+  const s = useSemLab("reject");
 
   /**
    * A lab artifact shapes how IPv6 refusals are observed: veth delivers synchronously, so
@@ -78,10 +81,7 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
     });
   }
 
-  const tcpIn = (port: number, o: Outcome): Array<[...Probe, Outcome]> => [
-    ["client", "tcp", 4, "host", port, o],
-    ["client", "tcp", 6, "host", port, o],
-  ];
+  const tcpIn = (port: number, o: Outcome) => both("client", "tcp", "host", port, o);
 
   test("control: with the default Drop, a denied TCP connection times out", async () => {
     await s.apply(docs(DROP, hep("eth0")));
@@ -95,10 +95,7 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
 
   test("ping to a rejecting endpoint gets an ICMP error at once, not silence", async () => {
     await s.apply(docs(REJECT, hep("eth0")));
-    await expectOutcomes([
-      ["client", "ping", 4, "host", undefined, "refused"],
-      ["client", "ping", 6, "host", undefined, "refused"],
-    ]);
+    await expectOutcomes(both("client", "ping", "host", undefined, "refused"));
   });
 
   test("an explicit Deny rule and the end-of-tier deny reject", async () => {
@@ -107,15 +104,7 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
         REJECT,
         hep("eth0", { profiles: ["projectcalico-default-allow"] }),
         gnp("deny-8081", `  types: [Ingress]
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+${DENY_8081_ALLOW_8080}`),
       ),
     );
     const before = await s.packets("gnp/deny-8081/ingress/0");
@@ -136,12 +125,7 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
       ports: [8080]`),
       ),
     );
-    await expectOutcomes([
-      ["host", "tcp", 4, "client", 8080, "answered"],
-      ["host", "tcp", 6, "client", 8080, "answered"],
-      ["host", "tcp", 4, "client", 80, "refused"],
-      ["host", "tcp", 6, "client", 80, "refused"],
-    ]);
+    await expectOutcomes([...both("host", "tcp", "client", 8080, "answered"), ...both("host", "tcp", "client", 80, "refused")]);
   });
 
   test("a forwarded connection denied by an applyOnForward policy is rejected", async () => {
@@ -151,24 +135,13 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
         hep("eth0"),
         gnp("fwd", `  applyOnForward: true
   types: [Ingress]
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`),
+${DENY_8081_ALLOW_8080}`),
       ),
     );
     await expectOutcomes([
-      ["client", "tcp", 4, "backend", 8080, "answered"],
-      ["client", "tcp", 6, "backend", 8080, "answered"],
-      ["client", "tcp", 4, "backend", 8081, "refused"],
-      ["client", "tcp", 6, "backend", 8081, "refused"],
-      ["client", "tcp", 4, "backend", 80, "refused"], // end of tier
-      ["client", "tcp", 6, "backend", 80, "refused"],
+      ...both("client", "tcp", "backend", 8080, "answered"),
+      ...both("client", "tcp", "backend", 8081, "refused"),
+      ...both("client", "tcp", "backend", 80, "refused"), // end of tier
     ]);
   });
 
@@ -221,8 +194,7 @@ describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
       ...tcpIn(9000, "answered"),
       ["client", "tcp", 4, "backend", 8080, "dropped"],
       ["client", "tcp", 4, "backend", 8081, "dropped"],
-      ["host", "tcp", 4, "client", 8081, "dropped"], // untracked egress (raw output)
-      ["host", "tcp", 6, "client", 8081, "dropped"],
+      ...both("host", "tcp", "client", 8081, "dropped"), // untracked egress (raw output)
       ["host", "tcp", 4, "client", 8080, "answered"],
     ]);
     expect((await s.packets("gnp/untracked-deny/ingress/0", { family: "netdev" })) - u0).toBeGreaterThanOrEqual(3);

@@ -7,25 +7,16 @@
  * (reached only through Pass), and the forward stage (Pass through every tier is no verdict).
  * The HostEndpoint is eth0 of the lab host; probes come from the client on the LAN.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { kernelTestGate } from "./lab";
-import { docs, gnp, hep, setupSemLab, tier, type Row, type SemLab } from "./semantics-helpers";
+import { docs, gnp, hep, tcp, tier, useSemLab } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
-/** A TCP probe client → host eth0 in both families. */
-const tcpIn = (port: number, ok: boolean): Row[] => [
-  ["client", "tcp", 4, "host", port, ok],
-  ["client", "tcp", 6, "host", port, ok],
-];
-const tcpOut = (port: number, ok: boolean): Row[] => [
-  ["host", "tcp", 4, "client", port, ok],
-  ["host", "tcp", 6, "client", port, ok],
-];
-const tcpFwd = (port: number, ok: boolean): Row[] => [
-  ["client", "tcp", 4, "backend", port, ok],
-  ["client", "tcp", 6, "backend", port, ok],
-];
+/** A TCP probe in both families: client → host eth0 (in), host → client (out), client → backend (forwarded). */
+const tcpIn = (port: number, ok: boolean) => tcp("client", "host", port, ok);
+const tcpOut = (port: number, ok: boolean) => tcp("host", "client", port, ok);
+const tcpFwd = (port: number, ok: boolean) => tcp("client", "backend", port, ok);
 
 /** Ingress rules, one per line: "Allow 8080", "Deny 80", "Pass 8080", "Pass", "Allow". */
 function ingress(...rules: string[]): string {
@@ -54,17 +45,9 @@ function body(o: { tier?: string; order?: number; types?: string; aof?: boolean 
 }
 
 describe.skipIf(!enabled)("tiers, Pass, end of tier, ordering, profiles", () => {
-  let s: SemLab;
+  const s = useSemLab("tiers");
   const HEP = hep("eth0");
   const HEP_ALLOW = hep("eth0", { profiles: ["projectcalico-default-allow"] });
-
-  beforeAll(async () => {
-    s = await setupSemLab("tiers");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-  }, 30_000);
 
   test("tiers run in ascending order, not by name", async () => {
     // zeta (10): deny 8080, pass the rest. alpha (20): allow 8080 and 80.

@@ -9,20 +9,11 @@
  *   would allow it; with a real DNAT (node ports on the host forwarded to the backend), the
  *   pre-DNAT stage sees the original destination and the forward stage the translated one.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { kernelTestGate, loadNft } from "./lab";
-import { docs, gnp, hep, setupSemLab, type Row, type SemLab } from "./semantics-helpers";
+import { both, docs, gnp, hep, tcp, useSemLab } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
-
-const tcp = (from: Row[0], to: Row[3], port: number, ok4: boolean, ok6 = ok4): Row[] => [
-  [from, "tcp", 4, to, port, ok4],
-  [from, "tcp", 6, to, port, ok6],
-];
-const udp = (from: Row[0], to: Row[3], port: number, ok: boolean): Row[] => [
-  [from, "udp", 4, to, port, ok],
-  [from, "udp", 6, to, port, ok],
-];
 
 /** A doNotTrack policy for the host endpoint: ingress to `port` and egress from `port`. */
 function symmetric(name: string, proto: "TCP" | "UDP", port: number, opts: { ingress?: boolean; egress?: boolean } = {}): string {
@@ -40,15 +31,7 @@ function symmetric(name: string, proto: "TCP" | "UDP", port: number, opts: { ing
 }
 
 describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
-  let s: SemLab;
-
-  beforeAll(async () => {
-    s = await setupSemLab("untracked");
-  }, 60_000);
-
-  afterAll(async () => {
-    await s?.destroy();
-  }, 30_000);
+  const s = useSemLab("untracked");
 
   /** Conntrack entries of the host namespace that mention `dport=<port>`. */
   async function conntrackEntries(port: number): Promise<string[]> {
@@ -73,10 +56,10 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
     const [in0, out0] = [await s.packets("gnp/untracked-tcp/ingress/0", { family: "netdev" }), await s.packets("gnp/untracked-tcp/egress/0")];
     await s.expectReach([
       ...tcp("client", "host", 8443, true),
-      ...udp("client", "host", 6000, true),
+      ...both("client", "udp", "host", 6000, true),
       ...tcp("client", "host", 9000, true), // a tracked connection, for contrast
       ...tcp("client", "host", 8080, false),
-      ...udp("client", "host", 5353, false),
+      ...both("client", "udp", "host", 5353, false),
     ]);
     // Every packet passes the untracked rules (no conntrack shortcut): at least SYN and ACK in,
     // SYN-ACK out, per connection.
@@ -90,7 +73,7 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
   test("a one-sided untracked Allow (ingress only) does not carry a connection", async () => {
     await s.apply(docs(hep("eth0"), symmetric("ingress-only", "TCP", 8443, { egress: false }), symmetric("ingress-only-udp", "UDP", 6000, { egress: false })));
     const in0 = await s.packets("gnp/ingress-only/ingress/0", { family: "netdev" });
-    await s.expectReach([...tcp("client", "host", 8443, false), ...udp("client", "host", 6000, false)]);
+    await s.expectReach([...tcp("client", "host", 8443, false), ...both("client", "udp", "host", 6000, false)]);
     // The SYN was allowed in; the SYN-ACK found no egress allow.
     expect((await s.packets("gnp/ingress-only/ingress/0", { family: "netdev" })) - in0).toBeGreaterThanOrEqual(2);
   });
