@@ -15,6 +15,9 @@ const TAG = `hw-ft-${process.pid.toString(36)}`;
 const enabled = await kernelTestGate();
 
 const HEADER = "apiVersion: projectcalico.org/v3";
+/** An untracked ingress policy for the host endpoint with one rule (flow-style YAML). */
+const untrackedDeny = (name: string, ruleYaml: string) =>
+  `${HEADER}\nkind: GlobalNetworkPolicy\nmetadata: {name: ${name}}\nspec:\n  selector: role == 'host'\n  doNotTrack: true\n  applyOnForward: true\n  types: [Ingress]\n  ingress:\n    - ${ruleYaml}\n`;
 const hep = (spec: string) => `${HEADER}\nkind: HostEndpoint\nmetadata: {name: host, labels: {role: host}}\nspec:\n  node: jasper\n  expectedIPs: [192.0.2.10, "2001:db8:2::10"]\n${spec}`;
 
 describe.skipIf(!enabled)("kernel features", () => {
@@ -130,17 +133,7 @@ spec:
   test("ARP is never dropped by an IP policy, even an untracked deny-everything in the netdev hook", async () => {
     await useConfig({
       "hep.yaml": hep("  interfaceName: eth0\n"),
-      "deny-all.yaml": `${HEADER}
-kind: GlobalNetworkPolicy
-metadata: {name: deny-all}
-spec:
-  selector: role == 'host'
-  doNotTrack: true
-  applyOnForward: true
-  types: [Ingress]
-  ingress:
-    - action: Deny
-`,
+      "deny-all.yaml": untrackedDeny("deny-all", "{action: Deny}"),
     });
     expect((await lab.client.exec(["ip", "neigh", "flush", "dev", "eth0"])).code).toBe(0);
     expect((await lab.client.exec(["ip", "-4", "neigh", "show", lab.addr.host.v4])).stdout).not.toContain("lladdr");
@@ -233,19 +226,7 @@ spec:
     await useConfig({
       "hep.yaml": hep("  interfaceName: eth0\n"),
       "felix.yaml": `${HEADER}\nkind: FelixConfiguration\nmetadata: {name: default}\nspec:\n  ipv6Support: false\n`,
-      "deny.yaml": `${HEADER}
-kind: GlobalNetworkPolicy
-metadata: {name: untracked-deny}
-spec:
-  selector: role == 'host'
-  doNotTrack: true
-  applyOnForward: true
-  types: [Ingress]
-  ingress:
-    - action: Deny
-      protocol: TCP
-      destination: {ports: [8080]}
-`,
+      "deny.yaml": untrackedDeny("untracked-deny", "{action: Deny, protocol: TCP, destination: {ports: [8080]}}"),
     });
     await expectProbes([
       [to("tcp", 4, 8080), false], // untracked Deny

@@ -320,3 +320,14 @@ export function gns(name: string, labels: Record<string, string>, nets: string[]
 export function gnp(name: string, body: string, selector = "host == 'true'"): string {
   return ["apiVersion: projectcalico.org/v3", "kind: GlobalNetworkPolicy", "metadata:", `  name: ${name}`, "spec:", `  selector: ${JSON.stringify(selector)}`, body.replace(/\n+$/, "")].join("\n");
 }
+
+/** Ingress rules used by several scenarios: Deny TCP 8081, then Allow TCP 8080. */
+export const DENY_8081_ALLOW_8080 = `  ingress:
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [8081]
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [8080]`;

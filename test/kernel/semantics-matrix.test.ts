@@ -9,7 +9,7 @@
  */
 import { describe, test } from "bun:test";
 import { kernelTestGate } from "./lab";
-import { allKinds, docs, gnp, hep, tcp, useSemLab, type Row } from "./semantics-helpers";
+import { allKinds, docs, gnp, hep, tcp, useSemLab, DENY_8081_ALLOW_8080, type Row } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -38,17 +38,6 @@ const AOF_EGRESS_NO_MATCH = `  applyOnForward: true
   egress:
   - action: Allow
 ${NO_MATCH_DST}`;
-
-/** The ingress rules of both row-5 scenarios: deny TCP to 8081, allow TCP to 8080. */
-const DENY_8081_ALLOW_8080 = `  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`;
 
 describe.skipIf(!enabled)("reference §2.6 default matrix (local and forwarded)", () => {
   const s = useSemLab("matrix");

@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { formatProbes, kernelTestGate, probeAll, type Ns, type ProbeResult } from "./lab";
-import { abortPendingConnects, both, docs, felix, gnp, hep, PROBE_TIMEOUT_MS, useSemLab, type Probe } from "./semantics-helpers";
+import { abortPendingConnects, both, docs, felix, gnp, hep, PROBE_TIMEOUT_MS, useSemLab, DENY_8081_ALLOW_8080, type Probe } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -18,17 +18,6 @@ const DROP = felix(["nftablesFilterDenyAction: Drop"]);
 const FAST_MS = PROBE_TIMEOUT_MS / 2;
 
 type Outcome = "answered" | "refused" | "dropped";
-
-/** The ingress rules of the explicit-Deny and the forwarded scenarios: deny TCP to 8081, allow TCP to 8080. */
-const DENY_8081_ALLOW_8080 = `  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: [8081]
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [8080]`;
 
 describe.skipIf(!enabled)("Deny as Reject (nftablesFilterDenyAction)", () => {
   const s = useSemLab("reject");

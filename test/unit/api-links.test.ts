@@ -124,8 +124,7 @@ describe("link monitor", () => {
 });
 
 describe("the service and interfaces", () => {
-  async function setup() {
-    const f = fakeAgent({ interfaces: ["lo"] });
+  async function setup(f = fakeAgent({ interfaces: ["lo"] })) {
     await f.agent.reload("startup");
     let proc = fakeProcess();
     const service = await startService({
@@ -225,29 +224,15 @@ spec: { node: jasper, expectedIPs: [192.0.2.10] }
     const f = fakeAgent({ files: [{ path: "/etc/hostwall/hep.yaml", text: hep }], interfaces: ["lo", "eth0", "eth1"] });
     const addr = (text: string) => (parseCidr(text, "strict") as { ok: true; cidr: Cidr }).cidr;
     f.state.addresses = new Map([["eth0", [addr("192.0.2.10")]], ["eth1", []]]);
-    await f.agent.reload("startup");
-    let proc = fakeProcess();
-    const service = await startService({
-      agent: f.agent,
-      logger: f.logger,
-      api: { version: "t", node: "jasper", configDir: "/etc/hostwall" },
-      listen: { kind: "off" },
-      watchConfig: false,
-      links: { start: () => (proc = fakeProcess()), list: async () => [] },
-      driftCheckMs: 0,
-      linkDebounceMs: 20,
-    });
-    const bound = () => f.agent.endpoints().map((e) => `${e.name}@${e.interface}`);
+    const { agent, link, service } = await setup(f);
+    const bound = () => agent.endpoints().map((e) => `${e.name}@${e.interface}`);
     expect(bound()).toEqual(["by-ip@eth0"]);
     f.state.addresses = new Map([["eth0", []], ["eth1", [addr("192.0.2.10")]]]);
-    proc.emit("Deleted 2: eth0    inet 192.0.2.10/24 scope global eth0", "3: eth1    inet 192.0.2.10/24 scope global eth1");
-    const deadline = Date.now() + 3000;
-    while ((f.agent.generation < 2 || f.agent.busy) && Date.now() < deadline) await Bun.sleep(10);
-    expect([f.agent.generation, f.agent.lastAttempt?.reason, bound()]).toEqual([2, "interfaces changed", ["by-ip@eth1"]]);
-    proc.emit("3: eth1    inet6 2001:db8::5/64 scope global tentative"); // an address no endpoint cares about
-    await Bun.sleep(100);
-    await f.agent.idle();
-    expect(f.agent.generation).toBe(2);
+    const all = ["lo", "eth0", "eth1"];
+    await link(["Deleted 2: eth0    inet 192.0.2.10/24 scope global eth0", "3: eth1    inet 192.0.2.10/24 scope global eth1"], all, 2);
+    expect([agent.generation, agent.lastAttempt?.reason, bound()]).toEqual([2, "interfaces changed", ["by-ip@eth1"]]);
+    await link(["3: eth1    inet6 2001:db8::5/64 scope global tentative"], all, 2); // an address no endpoint cares about
+    expect(agent.generation).toBe(2);
     expect(service.state().linkMonitor?.addressEvents).toBe(3);
     await service.stop();
   });
