@@ -19,8 +19,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, REPO } from "./agent-harness";
-import { kernelTestGate, kmsgCursor, loadNft, readKernelLog } from "./lab";
-import { both, docs, felix, gns, gnp, hep, NODE, useSemLab } from "./semantics-helpers";
+import { kernelTestGate, kmsgCursor, readKernelLog } from "./lab";
+import { both, docs, felix, gns, gnp, hep, loadNodePorts, NODE, useSemLab } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -118,21 +118,12 @@ spec:
 
   describe("Kubernetes node ports (the pre-DNAT tutorial) with a real DNAT", () => {
     // kube-proxy's part: node port 31852 on the host's eth0 addresses → backend:8080.
+    let removeNodePorts: (() => Promise<void>) | undefined;
     beforeAll(async () => {
-      await loadNft(
-        s.lab.host,
-        `table inet labnat {
-  chain prerouting {
-    type nat hook prerouting priority -100; policy accept;
-    ip daddr 192.0.2.10 tcp dport 31852 dnat ip to 198.51.100.20:8080
-    ip6 daddr 2001:db8:2::10 tcp dport 31852 dnat ip6 to [2001:db8:51::20]:8080
-  }
-}
-`,
-      );
+      removeNodePorts = await loadNodePorts(s.lab, { 31852: 8080 });
     });
     afterAll(async () => {
-      await s.lab.host.exec(["nft", "delete", "table", "inet", "labnat"]);
+      await removeNodePorts?.();
     });
 
     // The client's IPv4 address plays another cluster node and the backend segment the pods

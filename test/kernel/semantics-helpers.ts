@@ -24,7 +24,7 @@
  */
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, expect } from "bun:test";
-import { createLab, enableNetnsLogging, formatProbes, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
+import { createLab, enableNetnsLogging, formatProbes, loadNft, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 /** Where probes come from. */
@@ -331,3 +331,20 @@ export const DENY_8081_ALLOW_8080 = `  ingress:
     protocol: TCP
     destination:
       ports: [8080]`;
+
+/**
+ * kube-proxy's part in the node-port scenarios: DNAT of TCP node ports on the host's eth0
+ * addresses to the backend (`{ 30080: 8080 }`: host:30080 → backend:8080, IPv4 and IPv6), in
+ * a table of the lab's own next to hostwall's. Returns the function that removes it.
+ */
+export async function loadNodePorts(lab: Lab, ports: Record<number, number>): Promise<() => Promise<void>> {
+  const { host, backend } = lab.addr;
+  const rules = Object.entries(ports).flatMap(([node, to]) => [
+    `ip daddr ${host.v4} tcp dport ${node} dnat ip to ${backend.v4}:${to}`,
+    `ip6 daddr ${host.v6} tcp dport ${node} dnat ip6 to [${backend.v6}]:${to}`,
+  ]);
+  await loadNft(lab.host, `table inet labnat {\n  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n${rules.map((r) => `    ${r}\n`).join("")}  }\n}\n`);
+  return async () => {
+    await lab.host.exec(["nft", "delete", "table", "inet", "labnat"]);
+  };
+}

@@ -10,8 +10,8 @@
  *   pre-DNAT stage sees the original destination and the forward stage the translated one.
  */
 import { describe, expect, test } from "bun:test";
-import { kernelTestGate, loadNft } from "./lab";
-import { both, docs, gnp, hep, tcp, useSemLab } from "./semantics-helpers";
+import { kernelTestGate } from "./lab";
+import { both, docs, gnp, hep, loadNodePorts, tcp, useSemLab } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -271,19 +271,7 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
 
   test("with a real DNAT: pre-DNAT policy sees the node port, the forward stage the translated backend port", async () => {
     // Node ports on the host: 30080 → backend:8080, 30081 → backend:8081 (IPv4 and IPv6).
-    await loadNft(
-      s.lab.host,
-      `table inet labnat {
-  chain prerouting {
-    type nat hook prerouting priority -100; policy accept;
-    ip daddr 192.0.2.10 tcp dport 30080 dnat ip to 198.51.100.20:8080
-    ip daddr 192.0.2.10 tcp dport 30081 dnat ip to 198.51.100.20:8081
-    ip6 daddr 2001:db8:2::10 tcp dport 30080 dnat ip6 to [2001:db8:51::20]:8080
-    ip6 daddr 2001:db8:2::10 tcp dport 30081 dnat ip6 to [2001:db8:51::20]:8081
-  }
-}
-`,
-    );
+    const removeNodePorts = await loadNodePorts(s.lab, { 30080: 8080, 30081: 8081 });
     try {
       // Lesson: allow the client to one node port, deny every other node port before DNAT.
       await s.apply(
@@ -364,7 +352,7 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
         ...tcp("client", "backend", 80, true),
       ]);
     } finally {
-      await s.lab.host.exec(["nft", "delete", "table", "inet", "labnat"]);
+      await removeNodePorts();
     }
   });
 });
