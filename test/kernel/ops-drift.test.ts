@@ -114,7 +114,8 @@ describe.skipIf(!enabled)("operating the agent", () => {
     await expectProbes([[reach("attacker", 80), true]]); // the hole drift opens: the deny list was in that table
     const s = await waitFor("the drift repair", async () => {
       const st = await status();
-      return st.drift.count >= 1 && st.generation > generation ? st : undefined;
+      // The generation moves before the repair is recorded (the apply lists the tables after): wait for both.
+      return st.drift.count >= 1 && st.drift.repairs >= 1 && st.generation > generation ? st : undefined;
     }, DRIFT_WAIT_MS);
     expect(s.drift).toMatchObject({ count: 1, repairs: 1, last: { differences: ["table netdev hostwall is missing"], repaired: true } });
     expect(s.lastAttempt).toMatchObject({ ok: true, reason: "drift repair" });
