@@ -4,11 +4,12 @@
  * `ip -o monitor link address` is spawned once and prints one line per RTM_NEWLINK/
  * RTM_DELLINK (appear, disappear, rename, up/down, any attribute change) and per
  * RTM_NEWADDR/RTM_DELADDR (HostEndpoints bound by expectedIPs follow addresses). It costs
- * nothing while links are quiet, unlike polling. If it exits, it is restarted with exponential backoff (0.5 s
- * doubling to 30 s; reset once it has run for a minute), and every (re)start is reported so
- * the caller can resync, because events may have been missed meanwhile. Lines are hints; the
- * caller decides from the interface list itself. LinkTable turns the hints into the changes
- * worth logging (appeared, removed, renamed, up, down) by remembering ifindex → name.
+ * nothing while links are quiet, unlike polling. If it exits, it is restarted with
+ * exponential backoff (0.5 s doubling to 30 s; reset once it has run for a minute), and
+ * every (re)start is reported so the caller can resync, because events may have been missed
+ * meanwhile. Lines are hints; the caller decides from the interface list itself. LinkTable
+ * turns the hints into the changes worth logging (appeared, removed, renamed, up, down) by
+ * remembering ifindex → name.
  */
 
 /** One link notification, as `ip -o monitor link` / `ip -o link show` print it. */

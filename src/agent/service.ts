@@ -8,11 +8,13 @@
  *   every 10 s (drift) ──▶ agent.checkDrift() ──▶ forced re-apply on drift
  *   HTTP ──▶ hono app (api.ts)
  *
- * Interfaces: netdev chains exist only for interfaces present at apply time (kernels before
- * 6.16 refuse a missing device), so any appearance, disappearance or rename of a HostEndpoint
- * interface re-applies. An endpoint interface deleted or renamed away during a burst forces a
- * re-apply even if the final set looks unchanged: before 6.14 the kernel deleted its chain,
- * and before 6.16 a re-created device is not re-attached (reference/nftables.md §1.2).
+ * Interfaces: on kernels before 6.16 netdev chains exist only for interfaces present at apply
+ * time (a missing device is refused), so any appearance, disappearance or rename of a
+ * HostEndpoint interface re-applies; an endpoint interface deleted or renamed away during a
+ * burst forces a re-apply even if the final set looks unchanged: before 6.14 the kernel
+ * deleted its chain, and before 6.16 a re-created device is not re-attached
+ * (reference/nftables.md §1.2). From 6.16 (Agent.netdevAbsentDevices) every endpoint
+ * interface has its chain and the kernel attaches it: interface changes re-apply nothing.
  * Address changes go the same way: they matter when an endpoint is bound by expectedIPs,
  * which the agent's check knows (it lists addresses only then).
  *
@@ -84,7 +86,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     forced.clear();
     if (stopping) return;
     if (agent.interfacesChanged()) void agent.reload(why);
-    else if (names.length > 0) void agent.reload(`interface ${names.join(", ")} re-created`, { force: true });
+    // Kernels that attach netdev chains later re-attach them to a re-created device themselves.
+    else if (names.length > 0 && !agent.netdevAbsentDevices) void agent.reload(`interface ${names.join(", ")} re-created`, { force: true });
   };
   const schedule = () => {
     if (burst) clearTimeout(burst);

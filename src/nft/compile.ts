@@ -196,12 +196,10 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
   t.chain(N.CHAIN_FILTER_OUTPUT, [...v6Untouched, rule([ACCEPTED, "accept"]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
   // Every endpoint has forward chains (conntrack first, then its applyOnForward tiers, or
   // allow when it has none), so the `*` endpoint is only the fallback, as in Felix.
-  const fwdIn = eps;
-  const fwdOut = eps;
   t.chain(N.CHAIN_FILTER_FORWARD, [
     ...v6Untouched,
-    ...dispatch("iifname", fwdIn, (ep) => N.endpointChain("forward", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_ACCEPT)} == 0`),
-    ...dispatch("oifname", fwdOut, (ep) => N.endpointChain("forward", "out", ep.interfaceName)),
+    ...dispatch("iifname", eps, (ep) => N.endpointChain("forward", "in", ep.interfaceName), `meta mark & ${N.hex(N.MARK_ACCEPT)} == 0`),
+    ...dispatch("oifname", eps, (ep) => N.endpointChain("forward", "out", ep.interfaceName)),
   ], { hook: "forward", priority: N.PRIORITY_FILTER });
 
   t.chain(N.CHAIN_FAILSAFE_IN, failsafeRules(plan, "in", false));
@@ -231,8 +229,8 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
       ]);
     }
   }
-  for (const [dir, list] of [["ingress", fwdIn], ["egress", fwdOut]] as const) {
-    for (const ep of list) {
+  for (const dir of ["ingress", "egress"] as const) {
+    for (const ep of eps) {
       t.chain(N.endpointChain("forward", DIR[dir], ep.interfaceName), [
         ...conntrack,
         rule([CLEAR]),
