@@ -29,8 +29,8 @@ export interface AgentDeps {
   node: string;
   /** Config dir, for status. */
   configDir: string;
-  /** Reads the config dir. */
-  readConfig(): { files: SourceFile[]; diagnostics: Diagnostic[] };
+  /** Reads the config dir (asynchronously: a large dir must not block the API or the timers). */
+  readConfig(): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> | { files: SourceFile[]; diagnostics: Diagnostic[] };
   /** Interfaces that exist now. */
   listInterfaces(): Set<string>;
   /** Addresses per interface, for endpoints bound by expectedIPs (optional: without it they bind nothing). */
@@ -250,7 +250,7 @@ export class Agent {
   private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
     const started = this.deps.clock();
     const at = this.deps.now().toISOString();
-    const read = this.deps.readConfig();
+    const read = await this.deps.readConfig();
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;

@@ -114,7 +114,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     case "explain": {
       // Flags first: a usage error costs no load of a large config dir.
       const packet = packetFromFlags(args.flags);
-      const loaded = load({ configDir, node, all: true }, io);
+      const loaded = await load({ configDir, node, all: true }, io);
       return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
     }
     case "run":
@@ -154,8 +154,8 @@ function printDiagnostics(diagnostics: readonly Diagnostic[], io: Io): void {
  * Reads and builds the config dir for this node, the one loading path of check, compile, plan
  * and explain: prints every diagnostic, and returns undefined (exit 1) when there are errors.
  */
-function load(opts: { configDir: string; node: string; all: boolean }, io: Io): { built: BuildResult; addresses: Map<string, Cidr[]> } | undefined {
-  const read = readConfigDir(opts.configDir);
+async function load(opts: { configDir: string; node: string; all: boolean }, io: Io): Promise<{ built: BuildResult; addresses: Map<string, Cidr[]> } | undefined> {
+  const read = await readConfigDir(opts.configDir);
   const addresses = listAddresses();
   const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];
@@ -169,7 +169,7 @@ function load(opts: { configDir: string; node: string; all: boolean }, io: Io): 
 }
 
 async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
-  const loaded = load(opts, io);
+  const loaded = await load(opts, io);
   if (!loaded) return 1;
   const { built } = loaded;
   if (command === "compile") io.out(built.script!.text);

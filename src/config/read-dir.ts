@@ -23,7 +23,7 @@ export function isConfigFileName(name: string): boolean {
   return CONFIG_FILE.test(name) && !SKIPPED.some((re) => re.test(name));
 }
 
-export function readConfigDir(dir: string, opts: ReadDirOptions = {}): { files: SourceFile[]; diagnostics: Diagnostic[] } {
+export async function readConfigDir(dir: string, opts: ReadDirOptions = {}): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> {
   const diagnostics: Diagnostic[] = [];
   const files: SourceFile[] = [];
   const checkPermissions = opts.checkPermissions ?? true;
