@@ -46,6 +46,13 @@ export function buildRuleset(input: BuildInput): BuildResult {
   const resolved = resolvePlan(model, input.node, { addresses: input.addresses });
   diagnostics.push(...resolved.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics, model };
-  const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });
-  return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
+  // The compiler and renderer throw only on their own bugs (two objects of one name, an
+  // identifier they should never have produced): that is a rejected config, never a crash.
+  try {
+    const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });
+    return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
+  } catch (e) {
+    diagnostics.push({ code: "INTERNAL_ERROR", severity: "error", message: `hostwall cannot compile this config (a bug, please report it): ${(e as Error).message}; nothing is applied` });
+    return { diagnostics, model };
+  }
 }

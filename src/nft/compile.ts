@@ -43,10 +43,20 @@ const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
 const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
 const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
 
+/**
+ * A name the compiler generated twice for different objects: a compiler bug that must never
+ * reach the kernel, where nft would merge two chains into one (and the first chain's rules
+ * would decide for the second). buildRuleset turns it into an INTERNAL_ERROR diagnostic.
+ */
+export class NameClashError extends Error {}
+
 /** Builds one table: chains in order of creation, sets declared on first use. */
 class TableBuilder {
   readonly chains: NftChain[] = [];
+  private readonly chainNames = new Set<string>();
   private readonly sets = new Map<string, NftSet>();
+  /** What each set was declared for: a second declaration under the same name must be the same set. */
+  private readonly setKeys = new Map<string, string>();
   private readonly policyChains = new Set<string>();
 
   constructor(
@@ -63,15 +73,32 @@ class TableBuilder {
       useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
       namedPorts: this.plan.namedPorts,
       useNamedPortSet: (name, family, tuples) => {
-        if (this.sets.has(name)) return;
         const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
+        if (this.sameSet(name, `named-port ${family} ${elements.join(",")}`)) return;
         this.sets.set(name, { name, type: family === 4 ? "ipv4_addr . inet_proto . inet_service" : "ipv6_addr . inet_proto . inet_service", interval: false, elements });
       },
     };
   }
 
   chain(name: string, rules: NftRule[], base?: NftChain["base"]): void {
+    if (this.chainNames.has(name)) throw new NameClashError(`two chains named ${name} in table ${this.family} ${N.TABLE}`);
+    this.chainNames.add(name);
     this.chains.push({ name, rules, base });
+  }
+
+  hasChain(name: string): boolean {
+    return this.chainNames.has(name);
+  }
+
+  /** True when `name` is declared already for `key`; throws when it is declared for something else. */
+  private sameSet(name: string, key: string): boolean {
+    const known = this.setKeys.get(name);
+    if (known === undefined) {
+      this.setKeys.set(name, key);
+      return false;
+    }
+    if (known !== key) throw new NameClashError(`two different sets named ${name} in table ${this.family} ${N.TABLE}`);
+    return true;
   }
 
   /** The chain of a policy's rules in one direction, created once per table. */
@@ -86,7 +113,7 @@ class TableBuilder {
   }
 
   private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
-    if (this.sets.has(name)) return;
+    if (this.sameSet(name, `selector ${family} ${hosts} ${set.key}`)) return;
     const hostBits = family === 4 ? 32 : 128;
     const members = (family === 4 ? set.v4 : set.v6).filter((c) => (c.prefix === hostBits) === hosts);
     this.sets.set(name, {
@@ -310,7 +337,7 @@ function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Direction, deny
     }
     const profile = ref.profile;
     const name = N.profileChain(profile.meta.name, DIR[dir]);
-    if (!t.chains.some((c) => c.name === name)) {
+    if (!t.hasChain(name)) {
       t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
     }
     out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));

@@ -36,17 +36,27 @@ export const CHAIN_FAILSAFE_OUT = "failsafe-out";
 export const CHAIN_FAILSAFE_RAW_IN = "failsafe-raw-in";
 export const CHAIN_FAILSAFE_RAW_OUT = "failsafe-raw-out";
 
+/**
+ * Generated names never collide, by construction. Interface and resource names are limited by
+ * validation to letters, digits, `_`, `.` and `-` (interfaces: Calico's pattern, and names
+ * read from the system are checked against it in resolve), so every name built here from one
+ * of them has one fixed shape per kind of object, and the names that must not look like any
+ * of those (the `*` endpoint's chains, hashed policy names) contain `/`, which neither an
+ * interface nor a resource name can hold. The compiler still refuses to emit two objects of
+ * the same name in a table (compile.ts), so a mistake here is an error, never a merged chain.
+ */
+
 /** netdev base chain of an interface. */
 export const netdevChain = (iface: string) => `ingress-${iface}`;
 /**
  * Per-endpoint chain of a stage and direction: `normal-in-eth0`, `forward-out-eth1`, …; the
- * `*` endpoint's are `normal-in-any-interface` (longer than any interface name can be).
+ * `*` endpoint's are `normal-in/any` (no interface name contains `/`).
  */
-export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => `${stage}-${dir}-${iface === "*" ? "any-interface" : iface}`;
-/** Policy chain: `gnp-<name>-in`. */
-export const policyChain = (name: string, dir: "in" | "out") => derived("gnp-", name, `-${dir}`);
-/** Profile chain: `pro-<name>-in`. */
-export const profileChain = (name: string, dir: "in" | "out") => derived("pro-", name, `-${dir}`);
+export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => (iface === "*" ? `${stage}-${dir}/any` : `${stage}-${dir}-${iface}`);
+/** Policy chain: `gnp-<name>-in` (`gnp/<hash>-in` for a name that cannot be embedded). */
+export const policyChain = (name: string, dir: "in" | "out") => derived("gnp", name, `-${dir}`);
+/** Profile chain: `pro-<name>-in` (`pro/<hash>-in`). */
+export const profileChain = (name: string, dir: "in" | "out") => derived("pro", name, `-${dir}`);
 /** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */
 export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-${shortHash(key)}-${family}${hosts ? "h" : "p"}`;
 
@@ -56,7 +66,7 @@ export const namedPortSet = (key: string, family: 4 | 6) => `np-${shortHash(key)
 const SAFE_PART = /^[a-z0-9][a-z0-9.-]{0,200}$/;
 
 function derived(prefix: string, name: string, suffix: string): string {
-  return SAFE_PART.test(name) ? `${prefix}${name}${suffix}` : `${prefix}h${shortHash(name)}${suffix}`;
+  return SAFE_PART.test(name) ? `${prefix}-${name}${suffix}` : `${prefix}/${shortHash(name)}${suffix}`;
 }
 
 /** 12 base32 characters of SHA-256: stable across runs and machines. */

@@ -11,6 +11,7 @@ import { canonicalSelector, matchesSelector, type Selector } from "../model/sele
 import type { Direction, EntityRule, FelixSettings, GlobalNetworkPolicy, HostEndpoint, Model, Profile, Rule, Tier } from "../model/types.ts";
 import type { Diagnostic } from "../config/diagnostics.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../model/validate.ts";
+import { isInterfaceName } from "../model/names.ts";
 
 export type Stage = "untracked" | "preDNAT" | "normal" | "forward";
 
@@ -152,7 +153,21 @@ function endpointPlan(hep: HostEndpoint, interfaceName: string, profiles: Map<st
 function bindInterfaces(model: Model, node: string, addresses: ReadonlyMap<string, readonly Cidr[]> | undefined, diagnostics: Diagnostic[]): Map<string, HostEndpoint> {
   const heps = model.hostEndpoints.filter((h) => h.node === node && h.interfaceName !== "*").sort((a, b) => compareStrings(a.meta.name, b.meta.name));
   const owned = new Map<string, Set<string>>();
-  for (const [iface, list] of addresses ?? []) if (iface !== "lo") owned.set(iface, new Set(list.map(formatCidr)));
+  for (const [iface, list] of addresses ?? []) {
+    if (iface === "lo") continue;
+    const ips = new Set(list.map(formatCidr));
+    // Linux allows names (`*`, quotes, braces) that Calico's pattern and nft text do not: such an
+    // interface is never bound, whichever endpoint expects its address (the `*` endpoint, if
+    // any, governs it), and never mistaken for the `*` endpoint.
+    if (!isInterfaceName(iface)) {
+      for (const hep of heps.filter((h) => h.interfaceName === undefined && h.expectedIPs.some((ip) => ips.has(formatCidr(ip))))) {
+        const o = hep.meta.origin;
+        diagnostics.push({ code: "UNSUPPORTED_INTERFACE_NAME", severity: "warning", message: `interface ${JSON.stringify(iface)} holds an expectedIP of this endpoint, but its name is not 1-15 letters, digits, '_', '.' or '-' (Calico's pattern), so hostwall cannot bind the endpoint to it; rename the interface`, file: o.file, line: o.line, column: o.column, resource: `HostEndpoint/${hep.meta.name}`, path: "spec.expectedIPs" });
+      }
+      continue;
+    }
+    owned.set(iface, ips);
+  }
   const claims = (hep: HostEndpoint, iface: string) =>
     hep.interfaceName !== undefined ? hep.interfaceName === iface : hep.expectedIPs.some((ip) => owned.get(iface)?.has(formatCidr(ip)));
   const interfaces = new Set([...heps.flatMap((h) => (h.interfaceName ? [h.interfaceName] : [])), ...owned.keys()]);

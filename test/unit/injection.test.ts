@@ -65,7 +65,7 @@ describe("hostile text", () => {
     const { plan } = resolvePlan(model, "jasper");
     const script = renderScript(compileRuleset(plan)).text;
     expectInert(script);
-    expect(script).toMatch(/chain gnp-h[a-z2-7]{12}-in \{/);
+    expect(script).toMatch(/chain gnp\/[a-z2-7]{12}-in \{/);
 
     model.hostEndpoints[0]!.interfaceName = `e"; flush ruleset`;
     const evil = resolvePlan(model, "jasper").plan;
