@@ -7,11 +7,17 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildRuleset } from "../../src/pipeline.ts";
-import { parseAddress } from "../../src/model/cidr.ts";
+import { parseAddress, type Cidr } from "../../src/model/cidr.ts";
 import { endpointChain, policyChain } from "../../src/nft/names.ts";
 import { shuffled } from "../support/shuffle.ts";
 
 const NODE = "jasper";
+
+function address(text: string): Cidr {
+  const p = parseAddress(text);
+  if (!p.ok) throw new Error(p.message);
+  return p.cidr;
+}
 
 function hep(name: string, iface: string, profiles: string[] = []): string {
   return `apiVersion: projectcalico.org/v3
@@ -75,7 +81,7 @@ metadata: {name: by-ip}
 spec: {node: ${NODE}, expectedIPs: [192.0.2.10]}
 `;
     for (const iface of ['e"}*', "*", "a b", "x{y}"]) {
-      const addresses = new Map([[iface, [parseAddress("192.0.2.10").cidr!]], ["eth0", [parseAddress("192.0.2.99").cidr!]]]);
+      const addresses = new Map([[iface, [address("192.0.2.10")]], ["eth0", [address("192.0.2.99")]]]);
       const built = buildRuleset({ files: [{ path: "a.yaml", text }], node: NODE, addresses });
       expect(built.diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(["warning UNSUPPORTED_INTERFACE_NAME"]);
       expect(built.plan!.endpoints).toEqual([]);
