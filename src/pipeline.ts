@@ -56,3 +56,14 @@ export function buildRuleset(input: BuildInput): BuildResult {
     return { diagnostics, model };
   }
 }
+
+/**
+ * The failsafe-only ruleset of `--boot-policy failsafe` (the config was rejected at start and
+ * nothing else can be enforced): one `interfaceName: "*"` endpoint without policy or profile,
+ * so every interface but loopback accepts established traffic and Calico's default failsafe
+ * ports (SSH among them), and denies everything else in and out.
+ */
+export function buildFailsafeRuleset(node: string, interfaces?: ReadonlySet<string>): BuildResult {
+  const text = `apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: hostwall-boot-failsafe}\nspec: {node: ${JSON.stringify(node)}, interfaceName: "*"}\n`;
+  return buildRuleset({ files: [{ path: "(boot failsafe)", text }], node, interfaces });
+}

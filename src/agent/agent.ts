@@ -16,10 +16,13 @@
 import { createHash } from "node:crypto";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
 import type { SourceFile } from "../config/parse.ts";
-import { buildRuleset } from "../pipeline.ts";
+import { buildFailsafeRuleset, buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type EndpointPolicies, type Plan } from "../resolve/resolve.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { mapNftErrors, type NftListing, type NftRunner } from "../nft/runner.ts";
+import { TABLE } from "../nft/names.ts";
+import { parseStamp, stampScript, type TableStamp } from "../nft/render.ts";
+import type { LastGood, StateStore } from "./state.ts";
 import type { Logger } from "./log.ts";
 import { APPLY_BUCKETS, Histogram, ruleSamples, type RuleSample } from "./metrics.ts";
 import { expectedTables, findDrift, observedTables, type ExpectedTable } from "./shape.ts";
@@ -54,10 +57,25 @@ export interface AgentDeps {
   logger: Logger;
   /** Called after every attempt (systemd STATUS=, for instance). */
   onAttempt?(attempt: Attempt): void;
+  /** Where the last good ruleset is kept across restarts (state.ts); without it nothing is kept. */
+  state?: StateStore;
+  /**
+   * What to enforce when the config is rejected at start, no hostwall ruleset is in the kernel
+   * and no last good one is saved: nothing (`open`, the default), or the failsafe ports on every
+   * interface but loopback and the rest denied (`failsafe`).
+   */
+  bootPolicy?: BootPolicy;
 }
+
+export type BootPolicy = "open" | "failsafe";
+
+/** Where the ruleset in force came from. */
+export type AppliedSource = "config" | "kernel" | "last-good" | "failsafe";
 
 /** The ruleset in force. */
 export interface Applied {
+  /** config: compiled from the config dir; kernel: found in force at start (same content, or the saved last good); last-good: restored from the state dir at start; failsafe: --boot-policy failsafe. */
+  source: AppliedSource;
   at: string;
   hash: string;
   durationMs: number;
@@ -129,6 +147,15 @@ export class Agent {
   private listing?: Promise<NftListing>;
   /** Drift repairs that restored the script in force because the new config was rejected. */
   private restores = 0;
+  /** The first attempt has looked at the kernel. */
+  private started = false;
+  /**
+   * hostwall's tables found in the kernel at start, with the stamp an earlier agent wrote on
+   * them; null when there were none, undefined when they could not be listed.
+   */
+  inKernel?: { tables: string[]; stamp?: TableStamp } | null;
+  /** What the start did when the first config was rejected, for /status. */
+  boot?: { action: "kept-kernel" | "last-good" | "failsafe" | "open" | "failed"; detail: string };
 
   constructor(private readonly deps: AgentDeps) {}
 
@@ -247,39 +274,76 @@ export class Agent {
     return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || attached(ep.interfaceName)));
   }
 
+  /**
+   * One attempt. Whatever goes wrong inside (a bug in a stage, a spawn that throws) is a
+   * failed attempt like a rejected config: reported, counted, and the ruleset in force stays
+   * (or is restored, for a drift repair). It never escapes to the caller.
+   */
   private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
-    const started = this.deps.clock();
     const at = this.deps.now().toISOString();
-    const read = await this.deps.readConfig();
+    try {
+      return await this.tryAttempt(reason, force, restore, at);
+    } catch (e) {
+      const diag: Diagnostic = { code: "INTERNAL_ERROR", severity: "error", message: `the attempt failed unexpectedly: ${(e as Error).message}` };
+      const attempt = this.fail([diag], `attempt failed (${reason})`, at, reason);
+      if (restore && this.applied) await this.restoreApplied().catch((err: Error) => this.deps.logger.log("error", `cannot restore generation ${this.generation}: ${err.message}`));
+      return attempt;
+    }
+  }
+
+  private fail(diags: Diagnostic[], what: string, at: string, reason: string): Attempt {
+    this.failureCount++;
+    const kept = this.applied ? `generation ${this.generation} in force` : this.inKernel ? "the hostwall ruleset found in the kernel in force" : "no ruleset (none applied yet)";
+    this.deps.logger.log("error", `${what}; keeping ${kept}`);
+    for (const d of diags) if (d.severity === "error") this.deps.logger.log("error", formatDiagnostic(d));
+    return (this.lastAttempt = { at, ok: false, reason, diagnostics: diags });
+  }
+
+  private async tryAttempt(reason: string, force: boolean, restore: boolean, at: string): Promise<Attempt> {
+    const started = this.deps.clock();
+    const first = !this.started;
+    this.started = true;
+    const [read] = await Promise.all([this.deps.readConfig(), first ? this.lookAtKernel() : undefined]);
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
     const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces: this.absent ? undefined : interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
-    const fail = (diags: Diagnostic[], what: string): Attempt => {
-      this.failureCount++;
-      this.deps.logger.log("error", `${what}; keeping ${this.applied ? `generation ${this.generation} in force` : "no ruleset (none applied yet)"}`);
-      for (const d of diags) if (d.severity === "error") this.deps.logger.log("error", formatDiagnostic(d));
-      return (this.lastAttempt = { at, ok: false, reason, diagnostics: diags });
-    };
     const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
-      const attempt = fail(diags, what);
-      if (restore && this.applied) await this.restoreApplied();
+      const attempt = this.fail(diags, what, at, reason);
+      if (first && !this.applied) await this.bootFallback(interfaces);
+      else if (restore && this.applied) await this.restoreApplied();
       return attempt;
     };
     for (const d of diagnostics) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));
     if (hasErrors(diagnostics) || !built.script || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
-    const script = built.script;
-    const hash = createHash("sha256").update(script.text).digest("hex").slice(0, 16);
+    const hash = scriptHash(built.script.text);
+    const done = (source: AppliedSource, script: string, durationMs: number) => {
+      this.plan = built.plan;
+      this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
+      this.appliedAddresses = addressKey(addresses);
+      this.applied = { source, at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan!, interfaces).split(",") };
+      this.expected = expectedTables(built.ruleset!);
+    };
     if (!force && this.applied?.hash === hash) {
       this.plan = built.plan;
       return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
     }
-    for (const check of passes(script.text)) {
-      const result = await this.deps.runner.apply(script.text, { check });
+    // A restarted agent whose tables are still in force with this very content adopts them:
+    // nothing is sent to the kernel (a million-entry set is not loaded again), counters go on.
+    const stamp = this.inKernel?.stamp;
+    if (first && !force && stamp?.hash === hash && (await this.intact(expectedTables(built.ruleset)))) {
+      done("kernel", stampScript(built.script.text, stamp), 0);
+      this.deps.logger.log("info", `adopted generation ${this.generation} found in the kernel: its content equals the config (${built.plan.endpoints.length} endpoint(s)); nothing re-applied`);
+      await this.observe();
+      return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
+    }
+    const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
+    for (const check of passes(script)) {
+      const result = await this.deps.runner.apply(script, { check });
       if (!result.ok) {
-        const errors = mapNftErrors(result.stderr, script.origins).map((e): Diagnostic => ({
+        const errors = mapNftErrors(result.stderr, built.script.origins).map((e): Diagnostic => ({
           code: "NFT_REJECTED",
           severity: "error",
           message: `nft ${check ? "check" : "apply"} failed: ${e.message}${e.line ? ` (script line ${e.line}${e.origin ? `, from ${e.origin.id}` : ""})` : ""}`,
@@ -294,14 +358,122 @@ export class Agent {
     this.generation++;
     this.applyCount++;
     this.applyDurations.observe(durationMs / 1000);
-    this.plan = built.plan;
-    this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
-    this.appliedAddresses = addressKey(addresses);
-    this.applied = { at, hash, durationMs, resources: built.model.counts, script: script.text, interfaces: interfaceKey(built.plan, interfaces).split(",") };
-    this.expected = expectedTables(built.ruleset);
-    this.deps.logger.log("info", `applied generation ${this.generation} (${reason}): ${built.plan.endpoints.length} endpoint(s), ${script.text.length} bytes, ${durationMs} ms`);
+    done("config", script, durationMs);
+    this.deps.logger.log("info", `applied generation ${this.generation} (${reason}): ${built.plan.endpoints.length} endpoint(s), ${script.length} bytes, ${durationMs} ms`);
     await this.observe();
+    await this.saveLastGood();
     return (this.lastAttempt = { at, ok: true, reason, diagnostics });
+  }
+
+  /** At start: which hostwall tables the kernel holds, and the stamp an earlier agent wrote on them. */
+  private async lookAtKernel(): Promise<void> {
+    if (!this.deps.runner.tables) return;
+    const r = await this.deps.runner.tables();
+    if (!r.ok) {
+      this.deps.logger.log("warning", `cannot list the ruleset to see what is in force: ${r.error}`);
+      return;
+    }
+    const ours = [`netdev ${TABLE}`, `inet ${TABLE}`].filter((t) => r.tables.has(t));
+    const stamps = ours.map((t) => parseStamp(r.tables.get(t)));
+    const stamp = stamps.length === 2 && stamps[0] && stamps[1] && stamps[0].hash === stamps[1].hash && stamps[0].generation === stamps[1].generation ? stamps[0] : undefined;
+    // Both tables, or it is not a ruleset in force (someone deleted one half).
+    this.inKernel = ours.length === 2 ? { tables: ours, stamp } : null;
+    if (stamp) this.generation = Math.max(this.generation, stamp.generation);
+    if (this.inKernel) this.deps.logger.log("info", `found hostwall's tables in the kernel: ${stamp ? `generation ${stamp.generation}, hash ${stamp.hash}` : "without a stamp (written by an older hostwall)"}`);
+  }
+
+  /** Whether the live tables have exactly the structure of `expected` (no drift), for adopting them. */
+  private async intact(expected: ExpectedTable[]): Promise<boolean> {
+    if (!this.deps.runner.list) return false;
+    const live = await this.list();
+    return live.ok && findDrift(expected, live.tables).length === 0;
+  }
+
+  /**
+   * The first config was rejected and nothing of this run is in force. Fail safe, in order:
+   * keep hostwall's tables if the kernel holds them; else apply the last good ruleset from the
+   * state dir; else apply the failsafe-only ruleset if --boot-policy failsafe; else nothing.
+   */
+  private async bootFallback(interfaces: Set<string>): Promise<void> {
+    const log = this.deps.logger;
+    let saved: LastGood | undefined;
+    try {
+      saved = await this.deps.state?.load();
+    } catch (e) {
+      log.log("warning", `cannot use the last good ruleset: ${(e as Error).message}`);
+    }
+    const stamp = this.inKernel?.stamp;
+    if (this.inKernel) {
+      const same = saved && stamp && saved.hash === stamp.hash;
+      if (same) {
+        this.adoptRecord(saved!, "kernel");
+        await this.observe();
+      }
+      const detail = `the hostwall ruleset found in the kernel (${stamp ? `generation ${stamp.generation}` : "unstamped"}) stays in force${same ? "" : "; it is not the saved last good ruleset, so drift cannot be repaired until a config applies"}`;
+      this.boot = { action: "kept-kernel", detail };
+      log.log("warning", detail);
+      return;
+    }
+    if (saved) {
+      if (await this.applyScript(saved.script, `the last good ruleset from ${this.deps.state!.path}`)) {
+        this.generation = Math.max(this.generation, saved.generation);
+        this.adoptRecord(saved, "last-good");
+        await this.observe();
+        this.boot = { action: "last-good", detail: `applied the last good ruleset (generation ${saved.generation} of ${saved.at}) from ${this.deps.state!.path}` };
+        log.log("warning", `${this.boot.detail}; fix the config to replace it`);
+        return;
+      }
+    }
+    if (this.deps.bootPolicy === "failsafe") {
+      const built = buildFailsafeRuleset(this.deps.node, this.absent ? undefined : interfaces);
+      if (built.script && built.ruleset && built.plan) {
+        const hash = scriptHash(built.script.text);
+        const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
+        if (await this.applyScript(script, "the failsafe-only ruleset")) {
+          this.generation++;
+          this.plan = built.plan;
+          this.applied = { source: "failsafe", at: this.deps.now().toISOString(), hash, durationMs: 0, resources: {}, script, interfaces: interfaceKey(built.plan, interfaces).split(",") };
+          this.expected = expectedTables(built.ruleset);
+          await this.observe();
+          this.boot = { action: "failsafe", detail: "applied the failsafe-only ruleset (--boot-policy failsafe): failsafe ports open on every interface but lo, everything else denied" };
+          log.log("warning", this.boot.detail);
+          return;
+        }
+      }
+      this.boot = { action: "failed", detail: "the failsafe-only ruleset could not be applied; nothing is enforced" };
+      log.log("error", this.boot.detail);
+      return;
+    }
+    this.boot = { action: "open", detail: `nothing is enforced: no hostwall ruleset in the kernel, no usable last good ruleset${this.deps.state ? ` in ${this.deps.state.path}` : ""}, and --boot-policy is open` };
+    log.log("error", this.boot.detail);
+  }
+
+  private adoptRecord(saved: LastGood, source: AppliedSource): void {
+    this.applied = { source, at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, script: saved.script, interfaces: saved.interfaces };
+    this.expected = saved.expected;
+  }
+
+  /** Checks and applies a whole script; false (logged) when nft refuses it. */
+  private async applyScript(script: string, what: string): Promise<boolean> {
+    for (const check of passes(script)) {
+      const result = await this.deps.runner.apply(script, { check });
+      if (!result.ok) {
+        this.deps.logger.log("error", `cannot apply ${what}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Keeps the ruleset just applied as the last good one; a failure is a warning, the apply stands. */
+  private async saveLastGood(): Promise<void> {
+    const a = this.applied;
+    if (!this.deps.state || !a || !this.expected) return;
+    try {
+      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected: this.expected, resources: a.resources, interfaces: a.interfaces });
+    } catch (e) {
+      this.deps.logger.log("warning", `cannot save the last good ruleset to ${this.deps.state.path}: ${(e as Error).message}; a restart with a rejected config will not find it`);
+    }
   }
 
   /**
@@ -324,14 +496,7 @@ export class Agent {
 
   /** Re-applies the script in force (a drift repair whose new config was rejected). */
   private async restoreApplied(): Promise<void> {
-    const script = this.applied!.script;
-    for (const check of passes(script)) {
-      const result = await this.deps.runner.apply(script, { check });
-      if (!result.ok) {
-        this.deps.logger.log("error", `cannot restore generation ${this.generation}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
-        return;
-      }
-    }
+    if (!(await this.applyScript(this.applied!.script, `generation ${this.generation} again`))) return;
     this.restores++;
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.observe();
@@ -351,6 +516,10 @@ function passes(script: string): boolean[] {
 }
 
 /** A stable text form of the interface addresses, to notice changes. */
+function scriptHash(script: string): string {
+  return createHash("sha256").update(script).digest("hex").slice(0, 16);
+}
+
 function addressKey(addresses: Map<string, Cidr[]> | undefined): string {
   if (!addresses) return "";
   return [...addresses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, list]) => `${n}=${list.map(formatCidr).sort().join(",")}`).join(";");

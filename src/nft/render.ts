@@ -48,6 +48,31 @@ export function renderScript(ruleset: NftRuleset): RenderedScript {
   return { text: lines.join("\n") + "\n", origins };
 }
 
+/** What an agent in force writes on its tables: the generation and the content hash of the unstamped script. */
+export interface TableStamp {
+  generation: number;
+  hash: string;
+}
+
+const STAMP = /^hostwall generation (\d{1,15}) hash ([0-9a-f]{16})$/;
+
+/**
+ * Writes the stamp as a comment on each table's definition line (`table inet hostwall {
+ * comment "…";`), so the script keeps its line numbers (and nft's error lines their origins).
+ * A restarted agent reads the stamps back (`nft -t list ruleset`, no set elements) and knows
+ * what is in force without listing big sets or trusting its own memory.
+ */
+export function stampScript(script: string, stamp: TableStamp): string {
+  const comment = `comment "hostwall generation ${stamp.generation} hash ${stamp.hash}";`;
+  return script.replace(/^(table (?:netdev|inet) [A-Za-z0-9_-]+ \{)$/gm, `$1 ${comment}`);
+}
+
+/** Reads a stamp back from a table comment; undefined for anything else. */
+export function parseStamp(comment: string | undefined): TableStamp | undefined {
+  const m = comment === undefined ? null : STAMP.exec(comment);
+  return m ? { generation: Number(m[1]), hash: m[2]! } : undefined;
+}
+
 /** The script that removes hostwall's tables (and nothing else). */
 export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]): string {
   return tables.map((t) => `table ${t.family} ${safeIdentifier(t.name)} {}\ndelete table ${t.family} ${safeIdentifier(t.name)}\n`).join("");

@@ -27,6 +27,12 @@ export interface NftRunner {
    * agent has no per-rule counters and no drift check.
    */
   list?(): Promise<NftListing>;
+  /**
+   * Every table in the ruleset with its comment (`family name` → comment, or undefined when it
+   * has none), from one terse text listing: nft 1.0.6 leaves table comments out of its JSON.
+   * Optional like list(); without it a restarted agent cannot see what is in force.
+   */
+  tables?(): Promise<{ ok: true; tables: Map<string, string | undefined> } | { ok: false; error: string }>;
 }
 
 /** A rule as listed: enough to map its counter to a policy rule and to notice drift. */
@@ -76,11 +82,11 @@ export type NftListing = { ok: true; tables: ListedTable[] } | { ok: false; erro
 export const LIST_ARGS = ["-j", "-t", "-a", "list", "ruleset"];
 
 /** Runs the nft binary. `nftPath` lets tests and packagers point at a specific binary. */
-export function spawnRunner(nftPath = "nft", timeoutMs = 120_000): NftRunner {
+export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): NftRunner {
   const run = async (args: string[], stdin?: string): Promise<NftResult> => {
     let proc;
     try {
-      proc = Bun.spawn([nftPath, ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
+      proc = Bun.spawn([nftPath, ...args], { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" }, stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
     } catch (e) {
       return { ok: false, stdout: "", stderr: `cannot run ${nftPath}: ${(e as Error).message}` };
     }
@@ -106,7 +112,25 @@ export function spawnRunner(nftPath = "nft", timeoutMs = 120_000): NftRunner {
       if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
       return parseListing(result.stdout);
     },
+    tables: async () => {
+      const result = await run(["-t", "list", "ruleset"]);
+      if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
+      return { ok: true, tables: parseTableComments(result.stdout) };
+    },
   };
+}
+
+/** `table inet x {` lines of a text listing, each with the `comment "…"` line right after it, if any. */
+export function parseTableComments(text: string): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    const t = /^table (\S+) (\S+) \{/.exec(line);
+    if (!t) return;
+    const c = /^\tcomment "([^"]*)"$/.exec(lines[i + 1] ?? "");
+    out.set(`${t[1]} ${t[2]}`, c?.[1]);
+  });
+  return out;
 }
 
 interface JsonCounter {

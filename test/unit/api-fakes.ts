@@ -18,14 +18,14 @@ export const exampleFiles = (): SourceFile[] => readdirSync(RULES).map((f) => ({
  * Reads the structure of a script as render.ts writes it: `table F N {` opens a definition,
  * `\tset`/`\tchain` blocks inside, one rule per line. Handles come from `nextHandle`.
  */
-export function structureOf(script: string, nextHandle: () => number): ListedTable[] {
-  const tables: ListedTable[] = [];
+export function structureOf(script: string, nextHandle: () => number): (ListedTable & { comment?: string })[] {
+  const tables: (ListedTable & { comment?: string })[] = [];
   let table: ListedTable | undefined;
   let block: "set" | "chain" | undefined;
   for (const line of script.split("\n")) {
-    const t = /^table (\w+) (\S+) \{$/.exec(line);
+    const t = /^table (\w+) (\S+) \{(?: comment "([^"]*)";)?$/.exec(line);
     if (t) {
-      table = { family: t[1]!, name: t[2]!, handle: nextHandle(), sets: [], chains: [] };
+      table = { family: t[1]!, name: t[2]!, handle: nextHandle(), sets: [], chains: [], ...(t[3] !== undefined ? { comment: t[3] } : {}) };
       tables.push(table);
       continue;
     }
@@ -55,11 +55,14 @@ export function structureOf(script: string, nextHandle: () => number): ListedTab
   return tables;
 }
 
+/** A script without the generation stamps on its table lines (render.ts stampScript). */
+export const unstamped = (script: string) => script.replace(/ comment "hostwall generation \d+ hash [0-9a-f]+";$/gm, "");
+
 /** A kernel that holds the tables of the last applied script, and a runner on top of it. */
 export function fakeKernel() {
   let handle = 1;
   const kernel = {
-    tables: [] as ListedTable[],
+    tables: [] as (ListedTable & { comment?: string })[],
     /** Every script applied (not checks). */
     applied: [] as string[],
     checks: 0,
@@ -93,7 +96,11 @@ export function fakeKernel() {
     },
     async list(): Promise<NftListing> {
       if (kernel.listError) return { ok: false, error: kernel.listError };
-      return { ok: true, tables: structuredClone(kernel.tables) };
+      return { ok: true, tables: structuredClone(kernel.tables).map(({ comment: _comment, ...t }) => t) };
+    },
+    async tables() {
+      if (kernel.listError) return { ok: false as const, error: kernel.listError };
+      return { ok: true as const, tables: new Map(kernel.tables.map((t) => [`${t.family} ${t.name}`, t.comment])) };
     },
   };
   return { kernel, runner };

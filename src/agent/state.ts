@@ -1,0 +1,131 @@
+/**
+ * [I/O] The agent's state dir (`/var/lib/hostwall`, `--state-dir`): the last good ruleset, kept
+ * across restarts and reboots so that a host whose config is rejected at boot is not left open
+ * (DESIGN.md §5, issue 18 finding 4).
+ *
+ * Whoever can write this file chooses the ruleset applied at boot, so it is handled like the
+ * config dir: the directory must be a real directory (not a symlink) owned by root (or the
+ * agent's uid) and not writable by group or others; it is created 0700 when missing. The file
+ * is written to a temporary name created exclusively (O_EXCL|O_NOFOLLOW, mode 0600), synced,
+ * and renamed over the old one, so a crash leaves the old record or the new one, never half of
+ * one. It is read through one descriptor opened with O_NOFOLLOW and checked with fstat.
+ */
+import { constants } from "node:fs";
+import { lstat, mkdir, open, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { ExpectedTable } from "./shape.ts";
+
+/** The last ruleset the agent applied from a valid config. */
+export interface LastGood {
+  /** Record format. */
+  format: 1;
+  /** Node it was compiled for. */
+  node: string;
+  /** Generation it was applied as. */
+  generation: number;
+  /** Content hash of the unstamped script. */
+  hash: string;
+  /** When it was applied. */
+  at: string;
+  /** The script as applied (stamped). */
+  script: string;
+  /** Its structure, the drift check's reference until the next listing. */
+  expected: ExpectedTable[];
+  /** Resources in force by kind. */
+  resources: Record<string, number>;
+  /** Interfaces whose netdev chains it holds. */
+  interfaces: string[];
+}
+
+export interface StateStore {
+  /** Where the record lives, for messages. */
+  readonly path: string;
+  /** The saved record; undefined when there is none; throws with a clear message when it cannot be trusted or read. */
+  load(): Promise<LastGood | undefined>;
+  /** Saves atomically; throws with a clear message. */
+  save(record: LastGood): Promise<void>;
+}
+
+const FILE = "last-good.json";
+/** The top-level lines the renderer writes (render.ts): create, delete and define hostwall's tables. */
+const OWN_TOP_LEVEL = /^(?:table (?:netdev|inet) hostwall \{\}|delete table (?:netdev|inet) hostwall|table (?:netdev|inet) hostwall \{(?: comment "hostwall generation \d+ hash [0-9a-f]{16}";)?|\})$/;
+
+export function stateStore(dir: string): StateStore {
+  const path = join(dir, FILE);
+  const uid = process.getuid?.() ?? 0;
+  const checkDir = async (create: boolean): Promise<boolean> => {
+    let st;
+    try {
+      st = await lstat(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      if (!create) return false;
+      await mkdir(dir, { mode: 0o700 });
+      st = await lstat(dir);
+    }
+    if (!st.isDirectory()) throw new Error(`state dir ${dir} is not a directory (a symlink is refused)`);
+    if (st.uid !== 0 && st.uid !== uid) throw new Error(`state dir ${dir} is owned by uid ${st.uid}, not root`);
+    if (st.mode & 0o022) throw new Error(`state dir ${dir} is ${st.mode & 0o002 ? "world" : "group"}-writable (mode ${(st.mode & 0o777).toString(8)}); run chmod go-w`);
+    return true;
+  };
+  return {
+    path,
+    async load() {
+      if (!(await checkDir(false))) return undefined;
+      let fh;
+      try {
+        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw new Error(`cannot open ${path}: ${(e as Error).message}`);
+      }
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+        if (st.uid !== 0 && st.uid !== uid) throw new Error(`${path} is owned by uid ${st.uid}, not root`);
+        if (st.mode & 0o022) throw new Error(`${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`);
+        return parseRecord(await fh.readFile("utf8"), path);
+      } finally {
+        await fh.close();
+      }
+    },
+    async save(record) {
+      await checkDir(true);
+      const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
+      await unlink(tmp).catch(() => undefined);
+      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(record));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+    },
+  };
+}
+
+function parseRecord(text: string, path: string): LastGood {
+  let r: Partial<LastGood>;
+  try {
+    r = JSON.parse(text) as Partial<LastGood>;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const ok =
+    r.format === 1 &&
+    typeof r.node === "string" &&
+    Number.isSafeInteger(r.generation) &&
+    typeof r.hash === "string" &&
+    /^[0-9a-f]{16}$/.test(r.hash) &&
+    typeof r.at === "string" &&
+    typeof r.script === "string" &&
+    Array.isArray(r.expected) &&
+    typeof r.resources === "object" &&
+    Array.isArray(r.interfaces);
+  if (!ok) throw new Error(`${path} is not a hostwall last-good record (format 1)`);
+  // The script may touch hostwall's two tables and nothing else, whoever wrote the file.
+  const foreign = r.script!.split("\n").find((l) => l !== "" && !/^\s/.test(l) && !OWN_TOP_LEVEL.test(l));
+  if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
+  return r as LastGood;
+}
