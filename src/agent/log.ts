@@ -2,9 +2,11 @@
  * The agent's own log: one event per line on stderr. Under systemd (stderr not a terminal)
  * each line starts with a syslog priority `<N>` that journald turns into PRIORITY; on a
  * terminal the prefix is left out. Never colour codes: control characters in a message (from
- * a file name, or nft's error text) are escaped, so a line cannot move the cursor, recolour
- * the terminal or forge a second log line.
+ * a file name, a config value or nft's error text), line breaks included, are escaped, so a
+ * line cannot move the cursor, recolour the terminal or forge a second log line.
  */
+import { escapeControl } from "../config/diagnostics.ts";
+
 export type Level = "error" | "warning" | "notice" | "info" | "debug";
 const PRIORITY: Record<Level, number> = { error: 3, warning: 4, notice: 5, info: 6, debug: 7 };
 
@@ -12,17 +14,17 @@ export interface Logger {
   log(level: Level, message: string): void;
 }
 
-/** Escapes control characters except tab; newlines split a message into lines before this. */
-export function sanitizeLine(line: string): string {
-  return line.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-}
+/** Escapes control characters except tab, line breaks included. */
+export const sanitizeLine = escapeControl;
 
-/** Formats one message as the lines written: `<N>` prefixed, or `level: ` on a terminal. */
+/**
+ * Formats one message as the line written: `<N>` prefixed, or `level: ` on a terminal. One
+ * call is one line, whatever the message holds: a line break in a config value (a name echoed
+ * by a diagnostic) is escaped, so it can never start a journal entry of the writer's choosing.
+ */
 export function formatLog(level: Level, message: string, syslogPrefix: boolean): string {
-  return message
-    .split(/\r?\n/)
-    .map((line) => (syslogPrefix ? `<${PRIORITY[level]}>${sanitizeLine(line)}\n` : `${level === "info" ? "" : `${level}: `}${sanitizeLine(line)}\n`))
-    .join("");
+  const line = sanitizeLine(message);
+  return syslogPrefix ? `<${PRIORITY[level]}>${line}\n` : `${level === "info" ? "" : `${level}: `}${line}\n`;
 }
 
 export function stderrLogger(opts: { syslogPrefix?: boolean; debug?: boolean } = {}): Logger {

@@ -27,11 +27,20 @@ export interface Diagnostic {
   path?: string;
 }
 
-/** Formats a diagnostic the way compilers do: `file:line:col: error[CODE]: message (resource path)`. */
+/**
+ * Formats a diagnostic the way compilers do: `file:line:col: error[CODE]: message (resource path)`.
+ * Always one line: control characters and line breaks from the config (a name, a value, a file
+ * name) are escaped, so a diagnostic can neither forge a second line nor steer a terminal.
+ */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.file ? `${d.file}:${d.line ?? 1}:${d.column ?? 1}: ` : "";
   const origin = [d.resource, d.path].filter(Boolean).join(" ");
-  return `${where}${d.severity}[${d.code}]: ${d.message}${origin ? ` (${origin})` : ""}`;
+  return escapeControl(`${where}${d.severity}[${d.code}]: ${d.message}${origin ? ` (${origin})` : ""}`);
+}
+
+/** Escapes control characters (tab excepted) and Unicode line separators as \xNN / \uNNNN. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => (c.charCodeAt(0) > 0xff ? `\\u${c.charCodeAt(0).toString(16)}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {

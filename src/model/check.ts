@@ -109,7 +109,9 @@ export class Checker {
     for (const [k, v] of Object.entries(value)) {
       // `key:` with nothing after it is an empty value, as Go's decoder reads it.
       const s = v === null ? "" : this.string(v, [...path, k]);
-      if (s !== undefined) out[k] = s;
+      // defineProperty: a key named __proto__ stays a key (and fails the key checks) instead
+      // of silently setting the object's prototype.
+      if (s !== undefined) Object.defineProperty(out, k, { value: s, enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

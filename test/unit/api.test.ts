@@ -28,7 +28,8 @@ function samples(text: string): Map<string, number> {
 }
 
 describe("bad requests get 4xx JSON, never a 500 or a stack", () => {
-  const cases: Array<{ name: string; method: string; path: string; body?: string; status: number; error: string; allow?: string }> = [
+  const json = { "content-type": "application/json" };
+  const cases: Array<{ name: string; method: string; path: string; body?: string; headers?: Record<string, string>; status: number; error: string; allow?: string }> = [
     { name: "unknown path", method: "GET", path: "/nope", status: 404, error: "not found" },
     { name: "trailing slash", method: "GET", path: "/status/", status: 404, error: "not found" },
     { name: "traversal-looking path", method: "GET", path: "/status/../../etc/passwd", status: 404, error: "not found" },
@@ -39,13 +40,15 @@ describe("bad requests get 4xx JSON, never a 500 or a stack", () => {
     // Bun's HTTP parser refuses unregistered method tokens (e.g. BREW) before the app sees them.
     { name: "a method the API does not use", method: "PROPFIND", path: "/metrics", status: 405, error: "method not allowed", allow: "GET, HEAD, OPTIONS" },
     { name: "TRACE", method: "TRACE", path: "/healthz", status: 405, error: "method not allowed", allow: "GET, HEAD, OPTIONS" },
-    { name: "huge body", method: "POST", path: "/reload", body: "x".repeat(70 * 1024), status: 413, error: "request body too large" },
+    { name: "huge body", method: "POST", path: "/reload", body: "x".repeat(70 * 1024), headers: json, status: 413, error: "request body too large" },
+    { name: "POST /reload as text/plain (a cross-origin form can send it)", method: "POST", path: "/reload", body: "{}", headers: { "content-type": "text/plain" }, status: 415, error: "unsupported media type" },
+    { name: "POST /reload without a content type", method: "POST", path: "/reload", status: 415, error: "unsupported media type" },
   ];
 
   for (const c of cases) {
     test(c.name, async () => {
       const { app, kernel } = setup();
-      const res = await app.request(c.path, { method: c.method, body: c.body });
+      const res = await app.request(c.path, { method: c.method, body: c.body, headers: c.headers });
       expect(res.status).toBe(c.status);
       expect(res.headers.get("content-type")).toContain("application/json");
       const body = (await res.json()) as { error: string };
@@ -77,7 +80,7 @@ describe("bad requests get 4xx JSON, never a 500 or a stack", () => {
 
   test("POST /reload while stopping is 503 and does not reload", async () => {
     const { app, kernel } = setup(() => ({ stopping: true }));
-    const res = await app.request("/reload", { method: "POST" });
+    const res = await app.request("/reload", { method: "POST", headers: { "content-type": "application/json" } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as any).error).toBe("shutting down");
     expect(kernel.applied).toEqual([]);
@@ -168,8 +171,10 @@ describe("/status", () => {
 });
 
 describe("log lines", () => {
-  test("one <N>-prefixed line per line of a message; control characters escaped; no colour", () => {
-    expect(formatLog("warning", "drift: x\nsecond", true)).toBe("<4>drift: x\n<4>second\n");
+  test("one <N>-prefixed line per message; control characters and line breaks escaped; no colour", () => {
+    // A line break never starts a second entry: a config value cannot forge one (issue 18, finding 9).
+    expect(formatLog("warning", "bad name \"x\n<6>applied generation 42\"", true)).toBe("<4>bad name \"x\\x0a<6>applied generation 42\"\n");
+    expect(formatLog("warning", "a\r\nb\u2028c", false)).toBe("warning: a\\x0d\\x0ab\\u2028c\n");
     expect(formatLog("notice", "restored", true)).toBe("<5>restored\n");
     expect(formatLog("info", "applied", true)).toBe("<6>applied\n");
     expect(formatLog("error", "bad \x1b[31mred\x1b[0m file\r", true)).toBe("<3>bad \\x1b[31mred\\x1b[0m file\\x0d\n");
