@@ -101,6 +101,10 @@ const OUTSIDE_TABLE: Record<string, { file: string; why: string }> = {
   READ_ERROR: { file: "src/config/read-dir.ts", why: "file-system errors while reading the config dir; loadConfig takes file contents" },
   INSECURE_PERMISSIONS: { file: "src/config/read-dir.ts", why: "owner and mode checks on real files; loadConfig takes file contents" },
   FILE_TOO_LARGE: { file: "src/config/read-dir.ts", why: "stat-based size limit (256 MiB) before reading; loadConfig takes file contents" },
+  INSECURE_PATH: { file: "src/config/read-dir.ts", why: "owner and mode of the directories on the way to the config dir and symlink targets" },
+  DIRECTORY_LOOP: { file: "src/config/read-dir.ts", why: "a directory reached twice while walking (symlink loops)" },
+  TOO_MANY_FILES: { file: "src/config/read-dir.ts", why: "cap on files and directories walked (10,000)" },
+  CONFIG_TOO_LARGE: { file: "src/config/read-dir.ts", why: "cap on bytes read across all files (512 MiB)" },
 };
 
 /** Quoted UPPER_SNAKE strings that are not hostwall codes: names from the yaml library. */
