@@ -6,12 +6,17 @@
  * installed; without root they skip and say why, except under CI=true, where they must run.
  */
 import { $ } from "bun";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ensureSystemTools } from "./system-deps.ts";
 
 const bun = process.execPath;
 // As root, install what the kernel tests need; in CI they must run, never skip.
 if (process.getuid?.() === 0) await ensureSystemTools({ install: true });
-const env = { ...process.env, ...(process.env.CI === "true" ? { HOSTWALL_REQUIRE_KERNEL_TESTS: "1" } : {}) };
+// Agents started by tests keep their last good ruleset here, not in the machine's /var/lib/hostwall.
+const stateDir = process.env.HOSTWALL_STATE_DIR ?? mkdtempSync(join(tmpdir(), "hw-test-state-"));
+const env = { ...process.env, HOSTWALL_STATE_DIR: stateDir, ...(process.env.CI === "true" ? { HOSTWALL_REQUIRE_KERNEL_TESTS: "1" } : {}) };
 const build = await $`${bun} run scripts/build.ts`.nothrow();
 if (build.exitCode !== 0) {
   console.error("build failed");

@@ -13,6 +13,7 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { netnsInode } from "./lock.ts";
 import type { ExpectedTable } from "./shape.ts";
 
 /** The last ruleset the agent applied from a valid config. */
@@ -46,11 +47,13 @@ export interface StateStore {
   save(record: LastGood): Promise<void>;
 }
 
-const FILE = "last-good.json";
+/** One record per network namespace (an agent per namespace, lock.ts): `last-good-netns-<inode>.json`. */
+const fileName = () => `last-good-netns-${netnsInode()}.json`;
 /** The top-level lines the renderer writes (render.ts): create, delete and define hostwall's tables. */
 const OWN_TOP_LEVEL = /^(?:table (?:netdev|inet) hostwall \{\}|delete table (?:netdev|inet) hostwall|table (?:netdev|inet) hostwall \{(?: comment "hostwall generation \d+ hash [0-9a-f]{16}";)?|\})$/;
 
 export function stateStore(dir: string): StateStore {
+  const FILE = fileName();
   const path = join(dir, FILE);
   const uid = process.getuid?.() ?? 0;
   const checkDir = async (create: boolean): Promise<boolean> => {
