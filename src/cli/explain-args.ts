@@ -150,7 +150,8 @@ function icmpFlags(value: (name: string) => string | undefined, family: Family, 
   if (type === undefined) {
     throw new UsageError(`--icmp-type needs an ${icmpName} type 0-255 or one of ${Object.keys(names).join(", ")}; got ${JSON.stringify(typeText)}`);
   }
-  if (codeText === undefined) return { type };
+  // A real ICMP packet always carries a code: without --icmp-code it is 0, what ping sends.
+  if (codeText === undefined) return { type, code: 0 };
   const code = byte(codeText);
   if (code === undefined) throw new UsageError(`--icmp-code needs a code 0-255, got ${JSON.stringify(codeText)}`);
   return { type, code };

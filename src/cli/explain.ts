@@ -12,6 +12,7 @@ import { Evaluator, type Packet, type Reason } from "../explain/evaluate.ts";
 import { formatExplanation } from "../explain/format.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import type { Direction, Model, Origin } from "../model/types.ts";
+import { nearest } from "../model/check.ts";
 import type { Io } from "./commands.ts";
 
 export interface ExplainOptions {
@@ -36,9 +37,32 @@ export function explainPacket(opts: ExplainOptions, io: Io): number {
   if (nodes.length > 0 && !nodes.includes(opts.node)) {
     io.err(`hostwall: note: no HostEndpoint belongs to node ${opts.node} (the files name ${nodes.join(", ")}); --node NAME explains for another node\n`);
   }
+  for (const note of interfaceNotes(opts)) io.err(`hostwall: note: ${note}\n`);
   if (opts.json) io.out(JSON.stringify({ node: opts.node, packet: opts.packet, ...explanation }, null, 2) + "\n");
   else io.out(`node: ${opts.node}\n${formatExplanation(explanation, { packet: opts.packet, locate: locator(opts.model) })}\n`);
   return 0;
+}
+
+/**
+ * A packet on an interface no HostEndpoint of this node governs is untouched, which is right
+ * when meant and a silent wrong answer after a typo (`--in eth9`): name the interfaces that are
+ * governed, and the nearest one.
+ */
+function interfaceNotes(opts: ExplainOptions): string[] {
+  const heps = opts.model.hostEndpoints.filter((h) => h.node === opts.node);
+  if (heps.length === 0 || heps.some((h) => h.interfaceName === "*")) return [];
+  const governed = new Set(heps.flatMap((h) => (h.interfaceName ? [h.interfaceName] : [])));
+  for (const [name, list] of opts.addresses) {
+    const mine = new Set(list.map(formatCidr));
+    if (heps.some((h) => h.interfaceName === undefined && h.expectedIPs.some((ip) => mine.has(formatCidr(ip))))) governed.add(name);
+  }
+  const names = [...governed].sort();
+  return [opts.packet.inInterface, opts.packet.outInterface]
+    .filter((i): i is string => i !== undefined && !governed.has(i))
+    .map((i) => {
+      const near = nearest(i, names);
+      return `no HostEndpoint of node ${opts.node} governs ${i}${names.length > 0 ? ` (governed: ${names.join(", ")}${near ? `; did you mean ${near}?` : ""})` : ""}`;
+    });
 }
 
 const where = (o: Origin) => `${o.file}:${o.line}:${o.column}`;

@@ -5,6 +5,9 @@
  * and that an invalid config gives exactly the diagnostics of `hostwall check`.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs, UsageError } from "../../src/cli/args.ts";
 import { runCommand, type Io } from "../../src/cli/commands.ts";
 import { packetFromFlags } from "../../src/cli/explain-args.ts";
@@ -40,7 +43,7 @@ describe("flags → packet", () => {
     [`--in eth0 ${V6} --proto tcp --dnat [2001:db8::1]`, { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 6, conntrack: "new", dnat: { dst: "2001:db8::1" } }],
     // ICMP: the type implies the family's ICMP; names as nft spells them.
     [`--in eth0 ${V4} --icmp-type echo-request --icmp-code 0`, { direction: "ingress", inInterface: "eth0", family: 4, src: "192.0.2.20", dst: "192.0.2.10", protocol: 1, icmpType: 8, icmpCode: 0, conntrack: "new" }],
-    [`--in eth0 ${V6} --proto icmpv6 --icmp-type nd-neighbor-solicit`, { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 58, icmpType: 135, conntrack: "new" }],
+    [`--in eth0 ${V6} --proto icmpv6 --icmp-type nd-neighbor-solicit`, { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 58, icmpType: 135, icmpCode: 0, conntrack: "new" }],
     [`--in eth0 ${V6} --icmp-type 255 --icmp-code 255 --state related`, { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 58, icmpType: 255, icmpCode: 255, conntrack: "related" }],
     [`--out lo ${V4} --proto 47 --state INVALID`, { direction: "egress", outInterface: "lo", family: 4, src: "192.0.2.20", dst: "192.0.2.10", protocol: 47, conntrack: "invalid" }],
     [`--in=eth0 --src=192.0.2.20 --dst=192.0.2.10 --proto=tcp --dport=22`, { direction: "ingress", inInterface: "eth0", family: 4, src: "192.0.2.20", dst: "192.0.2.10", protocol: 6, dstPort: 22, conntrack: "new" }],
@@ -147,9 +150,34 @@ describe("hostwall explain against rules/", () => {
   ];
   test.each(cases)("%s → %s", async (argv, want) => {
     const r = await explain(RULES, argv, ["--json"]);
-    expect(r.stderr).toBe("");
+    // A packet on an interface without an endpoint gets a note naming the governed ones (a typo is the usual cause).
+    expect(r.stderr).toBe(argv.includes("eth1") ? "hostwall: note: no HostEndpoint of node jasper governs eth1 (governed: eth0; did you mean eth0?)\n" : "");
     expect(r.code).toBe(0);
     expect(decided(JSON.parse(r.stdout))).toBe(want);
+  });
+
+  test("--icmp-type without --icmp-code is the code-0 packet ping sends", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hw-explain-icmp-"));
+    try {
+      writeFileSync(join(dir, "a.yaml"), `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: h, labels: {role: h}}
+spec: {node: jasper, interfaceName: eth0}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: ping}
+spec:
+  selector: role == 'h'
+  ingress: [{action: Allow, protocol: ICMP, icmp: {type: 8, code: 0}}]
+`);
+      const implicit = await explain(dir, "--in eth0 --src 192.0.2.20 --dst 192.0.2.10 --icmp-type echo-request", ["--json"]);
+      const explicit = await explain(dir, "--in eth0 --src 192.0.2.20 --dst 192.0.2.10 --icmp-type echo-request --icmp-code 0", ["--json"]);
+      expect(decided(JSON.parse(implicit.stdout))).toBe("allow normal ping#0");
+      expect(decided(JSON.parse(implicit.stdout))).toBe(decided(JSON.parse(explicit.stdout)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the text names the verdict, the deciding rule with its file and nft comment, and every step", async () => {
