@@ -23,6 +23,7 @@ import { mapNftErrors, type NftListing, type NftRunner } from "../nft/runner.ts"
 import { TABLE } from "../nft/names.ts";
 import { parseStamp, stampScript, type TableStamp } from "../nft/render.ts";
 import type { LastGood, StateStore } from "./state.ts";
+import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import type { Logger } from "./log.ts";
 import { APPLY_BUCKETS, Histogram, ruleSamples, type RuleSample } from "./metrics.ts";
 import { expectedTables, findDrift, observedTables, type ExpectedTable } from "./shape.ts";
@@ -147,6 +148,8 @@ export class Agent {
   private listing?: Promise<NftListing>;
   /** Drift repairs that restored the script in force because the new config was rejected. */
   private restores = 0;
+  /** The config as last applied (or found unchanged), to say what the next apply changes. */
+  private snap?: Snapshot;
   /** The first attempt has looked at the kernel. */
   private started = false;
   /**
@@ -326,8 +329,14 @@ export class Agent {
       this.applied = { source, at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan!, interfaces).split(",") };
       this.expected = expectedTables(built.ruleset!);
     };
+    const snap = snapshot(read.files, built.ruleset, built.plan.endpoints.map((ep) => `${ep.hep.meta.name}@${ep.interfaceName}`));
+    const files = describeFiles(this.snap, snap);
+    const wasRejected = this.lastAttempt?.ok === false;
     if (!force && this.applied?.hash === hash) {
       this.plan = built.plan;
+      this.snap = snap;
+      if (wasRejected) this.deps.logger.log("notice", `config valid again (${reason}${files ? `; ${files}` : ""}): generation ${this.generation} stays in force, nothing to change`);
+      else if (files) this.deps.logger.log("info", `${reason} (${files}): the compiled ruleset is unchanged; nothing applied`);
       return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
     }
     // A restarted agent whose tables are still in force with this very content adopts them:
@@ -359,7 +368,13 @@ export class Agent {
     this.applyCount++;
     this.applyDurations.observe(durationMs / 1000);
     done("config", script, durationMs);
-    this.deps.logger.log("info", `applied generation ${this.generation} (${reason}): ${built.plan.endpoints.length} endpoint(s), ${script.length} bytes, ${durationMs} ms`);
+    const change = describeChange(this.snap, snap);
+    const before = this.snap?.endpoints.length;
+    this.snap = snap;
+    this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${script.length} bytes, ${durationMs} ms`);
+    const enforced = built.plan.endpoints.length;
+    if (enforced === 0) this.deps.logger.log("warning", `generation ${this.generation} enforces no endpoint on node ${this.deps.node}: nothing is protected (see the NO_ENDPOINT_ON_NODE warning, or hostwall plan)`);
+    else if (before !== undefined && enforced < before) this.deps.logger.log("warning", `generation ${this.generation} enforces ${enforced} endpoint(s), ${before - enforced} fewer than before`);
     await this.observe();
     await this.saveLastGood();
     return (this.lastAttempt = { at, ok: true, reason, diagnostics });

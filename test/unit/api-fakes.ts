@@ -5,7 +5,8 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent } from "../../src/agent/agent.ts";
+import { Agent, type BootPolicy } from "../../src/agent/agent.ts";
+import type { LastGood, StateStore } from "../../src/agent/state.ts";
 import { memoryLogger } from "../../src/agent/log.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
@@ -107,9 +108,9 @@ export function fakeKernel() {
 }
 
 /** An agent on the fake kernel, in-memory files, interfaces and addresses, and a fake clock. */
-export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean } = {}) {
+export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean; state?: StateStore; bootPolicy?: BootPolicy; kernel?: ReturnType<typeof fakeKernel> } = {}) {
   const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>() };
-  const { kernel, runner: kernelRunner } = fakeKernel();
+  const { kernel, runner: kernelRunner } = opts.kernel ?? fakeKernel();
   const runner = opts.runner ?? kernelRunner;
   const logger = memoryLogger();
   let t = 0;
@@ -124,6 +125,25 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
     now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, t)),
     clock: () => (t += 1) * 1000,
     logger,
+    state: opts.state,
+    bootPolicy: opts.bootPolicy,
   });
   return { agent, kernel, runner, state, logger };
+}
+
+/** A state store in memory (state.ts has the file-backed one). */
+export function memoryState(): StateStore & { record?: LastGood; saves: number } {
+  const store = {
+    path: "/var/lib/hostwall/last-good-netns-1.json",
+    record: undefined as LastGood | undefined,
+    saves: 0,
+    async load() {
+      return store.record ? structuredClone(store.record) : undefined;
+    },
+    async save(r: LastGood) {
+      store.saves++;
+      store.record = structuredClone(r);
+    },
+  };
+  return store;
 }

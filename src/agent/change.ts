@@ -1,0 +1,101 @@
+/**
+ * What an apply changes, in one log line an operator can read (issue 11: "config changed"
+ * should say which files and what). Pure: two snapshots in, text out.
+ *
+ * A snapshot keeps, per config file, a hash of its text; per policy and profile, the rules it
+ * compiled to (so a policy counts as changed when its nft rules change, whatever changed in
+ * its YAML); the endpoints; and every set's elements (sets are compared by identity first, so
+ * an unchanged million-entry set costs one comparison of two arrays, not a hash set).
+ */
+import { createHash } from "node:crypto";
+import type { SourceFile } from "../config/parse.ts";
+import type { NftRuleset } from "../nft/ir.ts";
+
+export interface Snapshot {
+  /** Config file path → hash of its text. */
+  files: Map<string, string>;
+  /** `gnp/<name>` or `pro/<name>` → its rules as compiled. */
+  policies: Map<string, string>;
+  /** Endpoint names with their interface. */
+  endpoints: string[];
+  /** Set name → elements. */
+  sets: Map<string, readonly string[]>;
+}
+
+export function snapshot(files: readonly SourceFile[], ruleset: NftRuleset, endpoints: string[]): Snapshot {
+  const policies = new Map<string, string>();
+  const sets = new Map<string, readonly string[]>();
+  for (const table of ruleset.tables) {
+    // A set used in both tables is copied into each with the same name and elements: count it once.
+    for (const set of table.sets) sets.set(set.name, set.elements);
+    for (const chain of table.chains) {
+      for (const rule of chain.rules) {
+        const owner = /^((?:gnp|pro)\/[^/]+)\//.exec(rule.origin?.id ?? "")?.[1];
+        if (owner) policies.set(owner, `${policies.get(owner) ?? ""}${table.family} ${chain.name}: ${rule.statements.join(" ")}\n`);
+      }
+    }
+  }
+  return { files: new Map(files.map((f) => [f.path, createHash("sha256").update(f.text).digest("hex")])), policies, endpoints: [...endpoints].sort(), sets };
+}
+
+/** Config files added, changed and removed: `files: +a.yaml ~b.yaml -c.yaml`; undefined when none changed. */
+export function describeFiles(before: Snapshot | undefined, after: Snapshot): string | undefined {
+  if (!before) return undefined;
+  const parts: string[] = [];
+  for (const [path, hash] of after.files) {
+    const old = before.files.get(path);
+    if (old === undefined) parts.push(`+${path}`);
+    else if (old !== hash) parts.push(`~${path}`);
+  }
+  for (const path of before.files.keys()) if (!after.files.has(path)) parts.push(`-${path}`);
+  return parts.length > 0 ? `files ${limit(parts)}` : undefined;
+}
+
+/** `policies +allow-web ~deny-list, endpoints 1 → 2, set entries +1 -0`; "no rule changed" when nothing did. */
+export function describeChange(before: Snapshot | undefined, after: Snapshot): string {
+  if (!before) return `${after.policies.size} polic${after.policies.size === 1 ? "y" : "ies"}/profiles, ${after.endpoints.length} endpoint(s), ${countEntries(after)} set entries`;
+  const parts: string[] = [];
+  const policies: string[] = [];
+  for (const [name, text] of after.policies) {
+    const old = before.policies.get(name);
+    if (old === undefined) policies.push(`+${name}`);
+    else if (old !== text) policies.push(`~${name}`);
+  }
+  for (const name of before.policies.keys()) if (!after.policies.has(name)) policies.push(`-${name}`);
+  if (policies.length > 0) parts.push(`policies ${limit(policies)}`);
+  if (before.endpoints.join(",") !== after.endpoints.join(",")) parts.push(`endpoints ${before.endpoints.length} → ${after.endpoints.length} (${after.endpoints.join(", ") || "none"})`);
+  const { added, removed } = entryChanges(before.sets, after.sets);
+  if (added + removed > 0) parts.push(`set entries +${added} -${removed}`);
+  return parts.length > 0 ? parts.join(", ") : "no policy, endpoint or set entry changed";
+}
+
+function entryChanges(before: Map<string, readonly string[]>, after: Map<string, readonly string[]>): { added: number; removed: number } {
+  let added = 0;
+  let removed = 0;
+  for (const [name, elements] of after) {
+    const old = before.get(name);
+    if (old === elements || (old && sameArray(old, elements))) continue;
+    const oldSet = new Set(old ?? []);
+    const newSet = new Set(elements);
+    for (const e of newSet) if (!oldSet.has(e)) added++;
+    for (const e of oldSet) if (!newSet.has(e)) removed++;
+  }
+  for (const [name, elements] of before) if (!after.has(name)) removed += new Set(elements).size;
+  return { added, removed };
+}
+
+function sameArray(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function countEntries(s: Snapshot): number {
+  let n = 0;
+  for (const elements of s.sets.values()) n += elements.length;
+  return n;
+}
+
+function limit(items: string[], max = 6): string {
+  return items.length > max ? `${items.slice(0, max).join(" ")} (+${items.length - max} more)` : items.join(" ");
+}

@@ -1,0 +1,65 @@
+/**
+ * The state dir (src/agent/state.ts): the last good ruleset survives a restart, is written
+ * atomically with mode 0600, and is refused when anyone but root could have written it or
+ * when it would touch more than hostwall's tables.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stateStore, type LastGood } from "../../src/agent/state.ts";
+
+const record = (script = 'table inet hostwall {}\ndelete table inet hostwall\ntable inet hostwall { comment "hostwall generation 3 hash 0123456789abcdef";\n\tchain c {\n\t}\n}\n'): LastGood => ({
+  format: 1, node: "jasper", generation: 3, hash: "0123456789abcdef", at: "2026-01-01T00:00:00.000Z", script, expected: [], resources: { HostEndpoint: 1 }, interfaces: ["eth0"],
+});
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "hw-state-test-"));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("state dir", () => {
+  test("save then load returns the record; the file is 0600 and no temporary file is left", async () => {
+    const dir = join(tempDir(), "state");
+    const store = stateStore(dir);
+    expect(await store.load()).toBeUndefined();
+    await store.save(record());
+    expect(await store.load()).toEqual(record());
+    expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+    expect(lstatSync(store.path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual([store.path.split("/").at(-1)!]);
+  });
+
+  test("a state dir that is a symlink, or writable by others, is refused for load and save", async () => {
+    const base = tempDir();
+    const real = join(base, "real");
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, join(base, "link"));
+    await expect(stateStore(join(base, "link")).load()).rejects.toThrow(/not a directory \(a symlink is refused\)/);
+    await expect(stateStore(join(base, "link")).save(record())).rejects.toThrow(/symlink/);
+    chmodSync(real, 0o777);
+    await expect(stateStore(real).save(record())).rejects.toThrow(/world-writable/);
+    chmodSync(real, 0o770);
+    await expect(stateStore(real).load()).rejects.toThrow(/group-writable/);
+  });
+
+  test("a record file that is a symlink is never followed; one whose script touches other tables is refused", async () => {
+    const dir = tempDir();
+    const store = stateStore(dir);
+    const elsewhere = join(tempDir(), "x.json");
+    writeFileSync(elsewhere, JSON.stringify(record()));
+    symlinkSync(elsewhere, store.path);
+    await expect(store.load()).rejects.toThrow(/cannot open/);
+    rmSync(store.path);
+    writeFileSync(store.path, JSON.stringify(record("flush ruleset\n")), { mode: 0o600 });
+    await expect(store.load()).rejects.toThrow(/touches more than hostwall's tables \("flush ruleset"\)/);
+    writeFileSync(store.path, "{", { mode: 0o600 });
+    await expect(store.load()).rejects.toThrow(/not valid JSON/);
+    expect(existsSync(store.path)).toBe(true);
+  });
+});
