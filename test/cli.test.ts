@@ -110,7 +110,7 @@ describe("hostwall binary", () => {
 
   test("status and reload say when the agent is unreachable", async () => {
     const r = await hostwall(["status", "--api", "http://127.0.0.1:9"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("cannot reach the agent at http://127.0.0.1:9");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("hostwall: cannot reach the agent: http://127.0.0.1:9: connection refused");
   });
 });

@@ -2,15 +2,17 @@
  * The local status API (DESIGN.md §6), a hono app built by a factory so tests drive it with
  * `app.request()` and no socket.
  *
- * Every answer is JSON except /metrics and /ruleset (text). A bad request gets a 4xx with a
- * JSON body: unknown path 404, known path with another method 405 (with `Allow`), a body
- * over 64 KiB 413. An unexpected exception is logged and answered with a plain 500 JSON body,
- * never a stack trace.
+ * One app per listener: the control socket may do everything, a TCP listener only reads
+ * (api-guard.ts says who may ask what, and why). Every answer is JSON except /metrics and
+ * /ruleset (text). A bad request gets a 4xx with a JSON body: wrong Host 421, POST on a
+ * read-only listener 403, unknown path 404, known path with another method 405 (with
+ * `Allow`), a POST that is not application/json 415, a body over 64 KiB 413. An unexpected
+ * exception is logged and answered with a plain 500 JSON body, never a stack trace.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Agent, RuleCounters } from "./agent.ts";
+import { endpointIndex, guard, type ApiAccess } from "./api-guard.ts";
 import type { Logger } from "./log.ts";
 import { MetricsWriter } from "./metrics.ts";
 
@@ -31,35 +33,26 @@ export interface ApiDeps {
   configDir: string;
   /** Live service state, for /status and /metrics. */
   service?: () => ServiceState;
-  /** Where unexpected errors are logged. */
+  /** Where unexpected errors and refused oversized bodies are logged. */
   logger?: Logger;
 }
 
-/** Paths and their methods; GET also answers HEAD. */
-const ROUTES: Record<string, string[]> = {
-  "/healthz": ["GET", "HEAD"],
-  "/readyz": ["GET", "HEAD"],
-  "/status": ["GET", "HEAD"],
-  "/metrics": ["GET", "HEAD"],
-  "/ruleset": ["GET", "HEAD"],
-  "/reload": ["POST"],
-};
+/** The listener an app serves. */
+export interface ApiListener {
+  /** "control" (the unix socket: everything, the default) or "read-only" (TCP). */
+  access: ApiAccess;
+  /** The TCP listen hostname: accepted in Host when it is a name. */
+  listenHost?: string;
+  /** The control socket's path, named in a read-only listener's 403 answer and the index. */
+  controlSocket?: string;
+}
 
-const MAX_BODY_BYTES = 64 * 1024;
-
-export function createApi(deps: ApiDeps): Hono {
+export function createApi(deps: ApiDeps, listener: ApiListener = { access: "control" }): Hono {
   const { agent } = deps;
   const app = new Hono();
-  app.use("*", async (c, next) => {
-    const allowed = ROUTES[c.req.path];
-    if (allowed && !allowed.includes(c.req.method)) {
-      const allow = [...allowed, "OPTIONS"].join(", ");
-      if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: allow });
-      return c.json({ error: "method not allowed", method: c.req.method, path: c.req.path, allow: allowed }, 405, { Allow: allow });
-    }
-    await next();
-  });
-  app.use("*", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: "request body too large", limitBytes: MAX_BODY_BYTES }, 413) }));
+  const guardOptions = { ...listener, logger: deps.logger };
+  app.use("*", guard(guardOptions));
+  app.get("/", (c) => c.json(endpointIndex(guardOptions)));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => (agent.applied ? c.json({ status: "ready", generation: agent.generation }) : c.json({ status: "not ready", reason: "no ruleset applied yet" }, 503)));
   app.get("/status", (c) => c.json(statusDocument(deps)));

@@ -1,19 +1,29 @@
 /**
  * [I/O] Serving the status API on TCP or a unix socket (DESIGN.md §6).
  *
- * Unix sockets: a socket file left behind by a killed agent makes the next listen fail with
- * EADDRINUSE (reference/bun.md §6), so an existing path is removed, but only when it is a
- * socket and nobody answers on it: a live agent is never displaced, and a mistyped
- * `--listen unix:/etc/passwd` never deletes a file. The socket is created under umask 0177
- * (mode 0600: only the agent's user, root, may talk to the agent), and the mode is checked
- * afterwards. Bun's development error pages (with stack traces) are off.
+ * The unix socket is the control socket (POST /reload), so nobody but root may reach it or
+ * swap it. Its directory must be a real directory (lstat: not a symlink) owned by root or by
+ * us and writable by nobody else; it is created (0750) when missing, refused otherwise. In
+ * such a directory no other user can replace the socket with a symlink, and still the socket
+ * path is never followed or chmod-ed: it is created under umask 0177 (mode 0600) and then
+ * checked with lstat (a socket, ours, 0600, in the directory that was checked); anything
+ * else closes the server and fails the start.
+ *
+ * A socket file left behind by a killed agent makes the next listen fail with EADDRINUSE
+ * (reference/bun.md §6), so an existing path is removed, but only when it is a socket and
+ * nobody answers on it: a live agent is never displaced, and a mistyped `--socket /etc/passwd`
+ * never deletes a file. Bun's development error pages (with stack traces) are off.
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
-import { connect } from "node:net";
+import { lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
+import { connect, isIP } from "node:net";
 import { dirname } from "node:path";
 import type { ListenAddress } from "../cli/args.ts";
 
-const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Bun's own limit sits above the API's 64 KiB (api.ts): the app refuses larger bodies with a
+ * JSON 413 and one log line; this only bounds what Bun buffers for a request nobody reads.
+ */
+const BUN_MAX_BODY_BYTES = 1024 * 1024;
 
 export type ApiServer = ReturnType<typeof Bun.serve>;
 
@@ -21,37 +31,100 @@ export function describeListen(l: ListenAddress): string {
   return l.kind === "tcp" ? `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}` : l.kind === "unix" ? `unix:${l.path}` : "off";
 }
 
+/** True for a TCP hostname only this machine can reach: localhost, 127.0.0.0/8, ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  if (h === "localhost" || h === "::1" || h === "::ffff:127.0.0.1") return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+
+/** The warning `hostwall run` logs for a TCP listener other machines can reach; else undefined. */
+export function exposureWarning(l: ListenAddress): string | undefined {
+  if (l.kind !== "tcp" || isLoopbackHost(l.hostname)) return undefined;
+  return `the status API on ${describeListen(l)} is reachable from the network: it is read-only (POST /reload only on the control socket), but /status and /ruleset show the whole policy; under systemd allow only the scrapers with IPAddressAllow= in a drop-in`;
+}
+
 /** Starts serving `fetch` on the address; undefined for `off`. Throws with a clear message. */
 export async function listen(address: ListenAddress, fetch: (req: Request) => Response | Promise<Response>): Promise<ApiServer | undefined> {
-  const common = {
+  if (address.kind === "off") return undefined;
+  if (address.kind === "tcp") return Bun.serve({ ...serveOptions(fetch), hostname: address.hostname, port: address.port });
+  return listenUnix(address.path, fetch);
+}
+
+function serveOptions(fetch: (req: Request) => Response | Promise<Response>) {
+  return {
     fetch,
     development: false,
-    maxRequestBodySize: MAX_BODY_BYTES,
+    maxRequestBodySize: BUN_MAX_BODY_BYTES,
     error: () => Response.json({ error: "internal error" }, { status: 500 }),
   };
-  if (address.kind === "off") return undefined;
-  if (address.kind === "tcp") return Bun.serve({ ...common, hostname: address.hostname, port: address.port });
-  const path = address.path;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+}
+
+async function listenUnix(path: string, fetch: (req: Request) => Response | Promise<Response>): Promise<ApiServer> {
+  const dir = dirname(path);
+  const dirStat = checkSocketDir(dir);
   await removeStaleSocket(path);
   const old = process.umask(0o177);
   let server: ApiServer;
   try {
-    server = Bun.serve({ ...common, unix: path });
+    server = Bun.serve({ ...serveOptions(fetch), unix: path });
   } finally {
     process.umask(old);
   }
-  if ((statSync(path).mode & 0o777) !== 0o600) chmodSync(path, 0o600);
+  try {
+    verifySocket(path, dirStat);
+  } catch (e) {
+    await server.stop(true);
+    throw e;
+  }
   return server;
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
-  let st;
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    st = lstatSync(path);
-  } catch {
-    return; // nothing there
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
   }
+}
+
+/**
+ * The control socket's directory: created (0750) when missing, else it must be a real
+ * directory owned by root or by us and not writable by group or others. Returns its lstat.
+ */
+export function checkSocketDir(dir: string): Stats {
+  let st = lstatOrUndefined(dir);
+  if (!st) {
+    try {
+      mkdirSync(dir, { mode: 0o750 }); // one level: the directory above must exist
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot create the socket directory ${dir}: ${(e as Error).message}`);
+    }
+    st = lstatSync(dir);
+  }
+  const fix = "use a directory only root can write (the default /run/hostwall), or --socket off";
+  if (st.isSymbolicLink()) throw new Error(`the socket directory ${dir} is a symlink; ${fix}`);
+  if (!st.isDirectory()) throw new Error(`the socket directory ${dir} is not a directory; ${fix}`);
+  const euid = process.geteuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== euid) throw new Error(`the socket directory ${dir} is owned by uid ${st.uid}, not root; ${fix}`);
+  if (st.mode & 0o022) throw new Error(`the socket directory ${dir} is writable by ${st.mode & 0o020 ? "its group" : "others"} (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}); ${fix}`);
+  return st;
+}
+
+/** After binding: the path is our socket, mode 0600, in the directory that was checked. */
+function verifySocket(path: string, dirStat: Stats): void {
+  const dir = lstatOrUndefined(dirname(path));
+  if (!dir || dir.dev !== dirStat.dev || dir.ino !== dirStat.ino) throw new Error(`the socket directory ${dirname(path)} was replaced while binding; not serving`);
+  const st = lstatOrUndefined(path);
+  const euid = process.geteuid?.() ?? 0;
+  if (!st || !st.isSocket()) throw new Error(`${path} is not the socket just bound (replaced while binding?); not serving`);
+  if (st.uid !== euid || (st.mode & 0o777) !== 0o600) throw new Error(`${path} has owner ${st.uid} and mode ${(st.mode & 0o777).toString(8)}, not ${euid} and 600; not serving`);
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  const st = lstatOrUndefined(path);
+  if (!st) return; // nothing there
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; not removing it`);
   if (await socketAnswers(path)) throw new Error(`another process is listening on ${path}`);
   unlinkSync(path); // stale socket from a crashed or killed run

@@ -6,7 +6,8 @@
  *   ip monitor link address ▶ debounce ──▶ interfaces changed? ──▶ agent.reload(...)
  *   every 30 s (resync) ───────────────▶ interfaces changed? ──▶ agent.reload(...)
  *   every 10 s (drift) ──▶ agent.checkDrift() ──▶ forced re-apply on drift
- *   HTTP ──▶ hono app (api.ts)
+ *   control socket (unix, 0600) ──▶ hono app, everything (api.ts)
+ *   --listen HOST:PORT (TCP) ──────▶ hono app, read-only (GET; POST answers 403)
  *
  * Interfaces: on kernels before 6.16 netdev chains exist only for interfaces present at apply
  * time (a missing device is refused), so any appearance, disappearance or rename of a
@@ -26,7 +27,7 @@ import type { ListenAddress } from "../cli/args.ts";
 import type { Agent } from "./agent.ts";
 import { createApi, type ApiDeps, type ServiceState } from "./api.ts";
 import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./links.ts";
-import { describeListen, listen, type ApiServer } from "./listen.ts";
+import { describeListen, exposureWarning, listen, type ApiServer } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import { watchDir } from "./watch.ts";
 
@@ -35,7 +36,10 @@ export interface ServiceOptions {
   logger: Logger;
   /** version, node and configDir for the API. */
   api: Pick<ApiDeps, "version" | "node" | "configDir">;
+  /** The --listen address: TCP is read-only; a unix socket is the control socket. */
   listen: ListenAddress;
+  /** The control socket's path, served beside a TCP (or no) --listen; undefined: none. */
+  socket?: string;
   /** Watch the config dir (default true). */
   watchConfig?: boolean;
   /** Replace how links are listed and monitored (tests), or false for no link monitor. */
@@ -49,8 +53,10 @@ export interface ServiceOptions {
 }
 
 export interface Service {
-  /** The API server, unless listening is off. */
+  /** The --listen server, unless it is off. */
   server?: ApiServer;
+  /** The control socket's server when it is not the --listen one (--socket). */
+  control?: ApiServer;
   state(): ServiceState;
   /** Graceful shutdown; resolves when in-flight requests and a running apply are done. */
   stop(): Promise<void>;
@@ -67,9 +73,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ...(monitor ? { linkMonitor: { state: monitor.state, events: monitor.events, addressEvents: monitor.addressEvents, restarts: monitor.restarts } } : {}),
   });
 
-  const app = createApi({ ...opts.api, agent, service: state, logger });
-  const server = await listen(opts.listen, (req) => app.fetch(req));
-  if (server) logger.log("info", `status API on ${describeListen(opts.listen)}`);
+  const { server, control } = await startListeners(opts, { ...opts.api, agent, service: state, logger });
 
   const watcher =
     opts.watchConfig === false
@@ -153,6 +157,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   return {
     server,
+    control,
     state,
     async stop() {
       stopping = true;
@@ -161,8 +166,41 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       clearInterval(resync);
       if (drift) clearInterval(drift);
       if (burst) clearTimeout(burst);
-      await server?.stop();
+      await Promise.all([server?.stop(), control?.stop()]);
       await agent.idle();
     },
   };
+}
+
+/**
+ * The control socket first (so a TCP listener never runs without the socket it points to),
+ * then the --listen address; if that fails the control socket is closed again. Errors name
+ * the address.
+ */
+async function startListeners(opts: ServiceOptions, deps: ApiDeps): Promise<{ server?: ApiServer; control?: ApiServer }> {
+  const { logger } = opts;
+  const controlPath = opts.listen.kind === "unix" ? opts.listen.path : opts.socket;
+  let control: ApiServer | undefined;
+  if (opts.socket !== undefined) {
+    const app = createApi(deps, { access: "control" });
+    control = await listen({ kind: "unix", path: opts.socket }, (req) => app.fetch(req)).catch((e: Error) => {
+      throw new Error(`cannot serve the control socket ${opts.socket}: ${e.message}`);
+    });
+    logger.log("info", `control socket (status API and POST /reload) on unix:${opts.socket}`);
+  }
+  const l = opts.listen;
+  const app = createApi(deps, l.kind === "tcp" ? { access: "read-only", listenHost: l.hostname, controlSocket: controlPath } : { access: "control" });
+  let server: ApiServer | undefined;
+  try {
+    server = await listen(l, (req) => app.fetch(req));
+  } catch (e) {
+    await control?.stop(true);
+    throw new Error(`cannot listen on ${describeListen(l)}: ${(e as Error).message}`);
+  }
+  if (l.kind === "tcp") {
+    logger.log("info", `status API (read-only) on ${describeListen(l)}`);
+    const warning = exposureWarning(l);
+    if (warning) logger.log("warning", warning);
+  } else if (l.kind === "unix") logger.log("info", `control socket (status API and POST /reload) on unix:${l.path}`);
+  return { server, control };
 }

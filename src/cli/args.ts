@@ -16,7 +16,7 @@ export class UsageError extends Error {}
 export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "proto", "sport", "dport", "icmp-type", "icmp-code", "state", "dnat"];
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "api", "nft", ...PACKET_FLAGS]);
+const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", ...PACKET_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
@@ -52,15 +52,43 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 /** A listen address: TCP host:port, a unix socket path, or off. */
 export type ListenAddress = { kind: "tcp"; hostname: string; port: number } | { kind: "unix"; path: string } | { kind: "off" };
 
-export function parseListen(text: string): ListenAddress {
+/** `--listen` (and the forms `--api` shares): HOST:PORT, [V6]:PORT, unix:/PATH or off. */
+export function parseListen(text: string, flag = "--listen"): ListenAddress {
   if (text === "off") return { kind: "off" };
-  if (text.startsWith("unix:")) {
-    const path = text.slice(5);
-    if (!path.startsWith("/")) throw new UsageError(`--listen unix: needs an absolute path, got "${path}"`);
-    return { kind: "unix", path };
-  }
-  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  if (text.startsWith("unix:")) return { kind: "unix", path: absolutePath(text.slice(5), `${flag} unix:`) };
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/\[\]]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new UsageError(`--listen must be HOST:PORT, [V6]:PORT, unix:/PATH or off; got "${text}"`);
+  if (!m || port < 1 || port > 65535) throw new UsageError(`${flag} must be HOST:PORT, [V6]:PORT, unix:/PATH or off; got "${text}"`);
   return { kind: "tcp", hostname: m[1] ?? m[2]!, port };
+}
+
+function absolutePath(path: string, what: string): string {
+  if (!path.startsWith("/")) throw new UsageError(`${what} needs an absolute path, got "${path}"`);
+  return path;
+}
+
+/**
+ * Where `hostwall run` serves the API. A TCP listener serves the read-only endpoints; the
+ * control socket (a unix socket, mode 0600) serves everything, POST /reload included.
+ *
+ *   --listen HOST:PORT [--socket PATH|off]   read-only TCP, and the control socket (default on)
+ *   --listen unix:/PATH                      that socket is the control socket; no TCP, no --socket
+ *   --listen off [--socket PATH|off]         the control socket only (or, with off, no API)
+ */
+export interface ApiListeners {
+  /** The --listen address; a unix one is the control socket. */
+  listen: ListenAddress;
+  /** The control socket served next to a TCP (or no) --listen; undefined: none. */
+  socket?: string;
+}
+
+export function apiListeners(listen: string, socket: string | undefined, defaultSocket: string): ApiListeners {
+  const l = parseListen(listen);
+  if (l.kind === "unix") {
+    if (socket !== undefined) throw new UsageError(`--listen ${listen} is the control socket already; give either --listen unix:/PATH or --socket, not both`);
+    return { listen: l };
+  }
+  const s = socket ?? defaultSocket;
+  if (s === "off") return { listen: l };
+  return { listen: l, socket: absolutePath(s.startsWith("unix:") ? s.slice(5) : s, "--socket") };
 }

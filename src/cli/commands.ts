@@ -12,7 +12,8 @@ import { spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, VERSION } from "../version.ts";
-import { PACKET_FLAGS, parseListen, UsageError, type ParsedArgs } from "./args.ts";
+import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
+import { apiCommand, DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
@@ -26,7 +27,6 @@ export interface Io {
 
 const DEFAULT_CONFIG_DIR = "/etc/hostwall";
 const DEFAULT_LISTEN = "127.0.0.1:9099";
-const DEFAULT_API = "http://127.0.0.1:9099";
 
 const HELP: Record<string, string> = {
   "": `hostwall — Calico v3 host-endpoint policy from files, enforced with nftables
@@ -49,12 +49,21 @@ common flags:
   --node NAME        this node's name (env HOSTWALL_NODE, default the hostname)
   --help             help for a command
 `,
-  run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--nft PATH]
+  run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--socket PATH]
+                    [--nft PATH]
 
 Loads the config dir, applies it atomically, then watches the dir and re-applies on change;
 SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   --once          apply once and exit: 0 applied, 1 invalid config, 2 apply failed
-  --listen ADDR   status API: HOST:PORT (default ${DEFAULT_LISTEN}), unix:/PATH, or off
+  --listen ADDR   the HTTP status API: HOST:PORT or [V6]:PORT (default ${DEFAULT_LISTEN}) is
+                  read-only (GET /, /status, /metrics, ...; POST answers 403) and checks Host;
+                  an address other than loopback is warned about (reachable from the network).
+                  unix:/PATH serves everything on that socket, which is then the control
+                  socket (and --socket is not allowed); off: no HTTP listener
+  --socket PATH   the control socket, the only place that takes POST /reload (hostwall
+                  reload): mode 0600, in a directory owned by root that nobody else may write
+                  (created 0750 if missing); default ${DEFAULT_SOCKET}; off: none.
+                  --listen off --socket off: no API at all
   --nft PATH      the nft binary (default: nft from PATH)
 `,
   check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
@@ -84,8 +93,24 @@ explains the config dir, not the ruleset in force (hostwall status says what is 
                     steps, logs, notrack}
 Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
 `,
-  status: `usage: hostwall status [--json] [--api URL]\n\nAsks the running agent (GET /status, default ${DEFAULT_API}; --api unix:/PATH for a unix socket).\n`,
-  reload: `usage: hostwall reload [--api URL]\n\nAsks the running agent to reload now (POST /reload; --api as for status).\n`,
+  status: `usage: hostwall status [--json] [--api ADDR]
+
+Asks the running agent what is in force (GET /status). Without --api: the control socket
+${DEFAULT_SOCKET}, or ${DEFAULT_TCP_API} when the socket cannot be reached (no agent
+there, or not root); when neither answers it says what it tried.
+  --api ADDR   HOST:PORT, [V6]:PORT, http://HOST:PORT or unix:/PATH (the forms of --listen)
+  --json       the /status document as JSON
+Exit 0 healthy (a ruleset in force and the last attempt ok), 1 the last attempt failed or
+nothing is in force, 2 the agent unreachable or refusing, or a usage error.
+`,
+  reload: `usage: hostwall reload [--json] [--api ADDR]
+
+Asks the running agent to re-read the config dir and apply it now (POST /reload). Only the
+control socket takes it (default ${DEFAULT_SOCKET}, root only); a TCP listener answers
+403. --api as for status.
+Exit 0 applied or unchanged, 1 rejected (the ruleset in force stays; diagnostics printed),
+2 the agent unreachable or refusing, or a usage error.
+`,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
   version: "usage: hostwall version\n",
 };
@@ -118,7 +143,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), listen: parseListen(str(args.flags.listen) ?? DEFAULT_LISTEN), nftPath: nft, debug: Boolean(args.flags.debug) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, debug: Boolean(args.flags.debug) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {
@@ -130,7 +155,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     }
     case "status":
     case "reload":
-      return apiCommand(command, str(args.flags.api) ?? DEFAULT_API, Boolean(args.flags.json), io);
+      return apiCommand(command, { api: str(args.flags.api), json: Boolean(args.flags.json) }, io);
   }
   return 2;
 }
@@ -195,48 +220,4 @@ function formatPlan(doc: ReturnType<typeof planDocument>): string {
   }
   for (const n of doc.notApplied) lines.push(`${n.resource}: ${n.reason}`);
   return lines.join("\n") + "\n";
-}
-
-/** `--api URL`: http://HOST:PORT, or unix:/PATH for an agent listening on a unix socket. */
-function apiTarget(api: string, path: string): { url: string; init: RequestInit & { unix?: string } } {
-  if (api.startsWith("unix:")) return { url: `http://localhost${path}`, init: { unix: api.slice(5) } };
-  return { url: api.replace(/\/$/, "") + path, init: {} };
-}
-
-async function apiCommand(command: "status" | "reload", api: string, json: boolean, io: Io): Promise<number> {
-  const { url, init } = apiTarget(api, command === "status" ? "/status" : "/reload");
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, method: command === "status" ? "GET" : "POST", signal: AbortSignal.timeout(command === "status" ? 5000 : 120_000) });
-  } catch (e) {
-    io.err(`hostwall: cannot reach the agent at ${api}: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const body = (await res.json().catch(() => null)) as Record<string, any> | null;
-  if (!body) {
-    io.err(`hostwall: ${url} answered ${res.status} without JSON\n`);
-    return 1;
-  }
-  if (json) {
-    io.out(JSON.stringify(body, null, 2) + "\n");
-    return res.ok ? 0 : 1;
-  }
-  if (typeof body.error === "string") {
-    io.err(`hostwall: the agent answered ${res.status}: ${body.error}\n`);
-    return 1;
-  }
-  const attempt = command === "status" ? body.lastAttempt : body.attempt;
-  if (command === "status") {
-    io.out(`node ${body.node}, generation ${body.generation}, applied ${body.applied ? `${body.applied.at} (${body.applied.hash})` : "never"}\n`);
-    for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
-    if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
-    if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);
-  } else {
-    io.out(`generation ${body.generation}\n`);
-  }
-  if (attempt) {
-    io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);
-    printDiagnostics(attempt.diagnostics ?? [], io);
-  }
-  return res.ok ? 0 : 1;
 }

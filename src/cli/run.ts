@@ -12,7 +12,6 @@ import { readConfigDir } from "../config/read-dir.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { Agent, type Attempt } from "../agent/agent.ts";
 import { stderrLogger } from "../agent/log.ts";
-import { describeListen } from "../agent/listen.ts";
 import { sdNotify } from "../agent/notify.ts";
 import { startService, type Service } from "../agent/service.ts";
 import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
@@ -25,6 +24,8 @@ export interface RunOptions {
   node: string;
   once: boolean;
   listen: ListenAddress;
+  /** The control socket served beside a TCP (or no) --listen; undefined: none. */
+  socket?: string;
   nftPath: string;
   debug: boolean;
 }
@@ -107,10 +108,10 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
   }
 
   try {
-    service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen });
+    service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen, socket: opts.socket });
   } catch (e) {
     removeHandlers();
-    io.err(`hostwall: cannot listen on ${describeListen(opts.listen)}: ${(e as Error).message}\n`);
+    io.err(`hostwall: ${(e as Error).message}\n`);
     return 1;
   }
   ready = true;

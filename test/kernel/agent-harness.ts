@@ -34,6 +34,8 @@ export function writeConfig(dir: string, name: string, text: string): void {
 
 export interface AgentHandle {
   proc: Proc;
+  /** The agent's control socket (in a temp dir of its own, removed when the agent exits): POST /reload. */
+  socket: string;
   /** Everything the agent printed on stderr so far. */
   log(): string;
   /** GET a path of the API inside the namespace; null when unreachable. */
@@ -44,7 +46,10 @@ export interface AgentHandle {
 
 export function startAgent(ns: Ns, opts: { configDir: string; node?: string; port?: number; extraArgs?: string[] }): AgentHandle {
   const port = opts.port ?? 9099;
-  const proc = ns.spawn([BINARY, "run", "--config-dir", opts.configDir, "--node", opts.node ?? "jasper", "--listen", `127.0.0.1:${port}`, ...(opts.extraArgs ?? [])]);
+  const socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
+  const socket = join(socketDir, "api.sock");
+  const proc = ns.spawn([BINARY, "run", "--config-dir", opts.configDir, "--node", opts.node ?? "jasper", "--listen", `127.0.0.1:${port}`, "--socket", socket, ...(opts.extraArgs ?? [])]);
+  void proc.exited.then(() => rmSync(socketDir, { recursive: true, force: true }));
   let log = "";
   void (async () => {
     const stream = proc.sub.stderr as ReadableStream<Uint8Array> | undefined;
@@ -60,6 +65,7 @@ export function startAgent(ns: Ns, opts: { configDir: string; node?: string; por
   };
   return {
     proc,
+    socket,
     log: () => log,
     get,
     status: async () => {

@@ -57,7 +57,7 @@ describe.skipIf(!enabled)("operating the agent", () => {
     await startServers(lab.host, { tcp: [22, 80, 8080], udp: [] });
     configDir = makeConfigDir(join(REPO, "rules"));
     // As systemd runs it: CapabilityBoundingSet=CAP_NET_ADMIN, NoNewPrivileges=yes.
-    proc = lab.host.spawn(["setpriv", "--bounding-set=-all,+net_admin", "--inh-caps=-all", "--no-new-privs", BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099"]);
+    proc = lab.host.spawn(["setpriv", "--bounding-set=-all,+net_admin", "--inh-caps=-all", "--no-new-privs", BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099", "--socket", "off"]);
     void (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of proc.sub.stderr as ReadableStream<Uint8Array>) log += decoder.decode(chunk);

@@ -170,7 +170,7 @@ export async function setupSemLab(topic: string): Promise<SemLab> {
       spec,
       async apply(yaml: string) {
         writeConfig(dir, "hostwall.yaml", yaml);
-        const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--max-time", "20", "-w", "\n%{http_code}", "http://127.0.0.1:9099/reload"], { timeoutMs: 25_000 });
+        const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--unix-socket", agent.socket, "-H", "Content-Type: application/json", "--max-time", "20", "-w", "\n%{http_code}", "http://localhost/reload"], { timeoutMs: 25_000 });
         if (r.code !== 0) throw new Error(`POST /reload failed (curl exit ${r.code}); agent log:\n${agent.log()}`);
         const cut = r.stdout.lastIndexOf("\n");
         const body = JSON.parse(r.stdout.slice(0, cut));

@@ -228,7 +228,7 @@ describe.skipIf(!enabled)("VLAN-tagged frames at a HostEndpoint's untracked stag
   /** Make the agent apply `yaml` as its only config file (POST /reload); throws unless applied. */
   async function apply(yaml: string): Promise<void> {
     writeConfig(configDir!, "hostwall.yaml", yaml);
-    const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--max-time", "20", "-w", "\n%{http_code}", "http://127.0.0.1:9099/reload"], { timeoutMs: 25_000 });
+    const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--unix-socket", agent.socket, "-H", "Content-Type: application/json", "--max-time", "20", "-w", "\n%{http_code}", "http://localhost/reload"], { timeoutMs: 25_000 });
     if (r.code !== 0) throw new Error(`POST /reload failed (curl exit ${r.code}); agent log:\n${agent.log()}`);
     const body = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf("\n")));
     if (!body.ok) throw new Error(`agent refused the config: ${JSON.stringify(body.attempt?.diagnostics)}`);

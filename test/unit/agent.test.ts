@@ -161,10 +161,10 @@ describe("status API", () => {
   test("POST /reload answers with the attempt; failures are 422 with diagnostics", async () => {
     const { agent, state } = setup();
     const app = createApi({ agent, version: "x", node: "jasper", configDir: "/etc/hostwall" });
-    const ok = await app.request("/reload", { method: "POST" });
+    const ok = await app.request("/reload", { method: "POST", headers: { "content-type": "application/json" } });
     expect(ok.status).toBe(200);
     state.files = [{ path: "/etc/hostwall/x.yaml", text: "kind: Nope\n" }];
-    const bad = await app.request("/reload", { method: "POST" });
+    const bad = await app.request("/reload", { method: "POST", headers: { "content-type": "application/json" } });
     expect(bad.status).toBe(422);
     const body = (await bad.json()) as any;
     expect(body.ok).toBe(false);

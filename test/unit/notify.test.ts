@@ -98,7 +98,7 @@ describe("sd_notify", () => {
     chmodSync(nft, 0o755);
     const socket = join(dir, "notify.sock");
     const r = receiver(socket);
-    const agent = Bun.spawn([BINARY, "run", "--config-dir", config, "--node", "test", "--listen", "off", "--nft", nft], {
+    const agent = Bun.spawn([BINARY, "run", "--config-dir", config, "--node", "test", "--listen", "off", "--socket", "off", "--nft", nft], {
       env: { ...process.env, NOTIFY_SOCKET: socket },
       stdout: "ignore",
       stderr: "pipe",

@@ -1,0 +1,139 @@
+/**
+ * `hostwall status` and `hostwall reload`: ask the running agent over its API.
+ *
+ * Without --api both go to the control socket (root only, mode 0600); `status` falls back to
+ * the read-only TCP listener when the socket cannot be reached (no agent there, or a user
+ * who is not root), and says what it tried when neither answers. --api takes every form
+ * --listen takes and http:// URLs.
+ *
+ * Exit codes, the same convention as the other commands (0 good, 1 a bad outcome, 2 could
+ * not ask): status 0 healthy (a ruleset in force and the last attempt ok), 1 the last attempt
+ * failed or nothing is in force, 2 unreachable, refused or a usage error; reload 0 applied or
+ * unchanged, 1 rejected (the ruleset in force stays), 2 unreachable or refused.
+ */
+import { formatDiagnostic, type Diagnostic } from "../config/diagnostics.ts";
+import { parseListen, UsageError } from "./args.ts";
+import type { Io } from "./commands.ts";
+
+/** The control socket `hostwall run` serves by default (the unit's RuntimeDirectory). */
+export const DEFAULT_SOCKET = "/run/hostwall/api.sock";
+/** The read-only TCP listener `hostwall run` serves by default. */
+export const DEFAULT_TCP_API = "http://127.0.0.1:9099";
+
+/** Where to ask: a base URL, over a unix socket when `unix` is set. */
+export interface ApiTarget {
+  /** How the target is named in messages: unix:/PATH or http://HOST:PORT. */
+  label: string;
+  /** http://HOST:PORT without a trailing slash (http://localhost for a unix socket). */
+  base: string;
+  unix?: string;
+}
+
+/** `--api`: HOST:PORT, [V6]:PORT, unix:/PATH or http://HOST[:PORT][/]. */
+export function parseApiTarget(text: string): ApiTarget {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new UsageError(`--api: "${text}" is not a URL`);
+    }
+    if (url.protocol !== "http:") throw new UsageError(`--api: the agent serves plain HTTP on loopback or a unix socket; use http://HOST:PORT or unix:/PATH, not ${url.protocol}//`);
+    if (url.username || url.password || url.search || url.hash || (url.pathname !== "/" && url.pathname !== "")) throw new UsageError(`--api takes http://HOST:PORT without a path, query or user; got "${text}"`);
+    return { label: url.origin, base: url.origin };
+  }
+  const l = parseListen(text, "--api");
+  if (l.kind === "off") throw new UsageError(`--api must be HOST:PORT, [V6]:PORT, http://HOST:PORT or unix:/PATH; got "off"`);
+  if (l.kind === "unix") return { label: `unix:${l.path}`, base: "http://localhost", unix: l.path };
+  const base = `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`;
+  return { label: base, base };
+}
+
+/** Why a request got no answer, in words (Bun's messages talk about URLs and typos). */
+function unreachable(target: ApiTarget, e: unknown): string {
+  const code = (e as { code?: string }).code;
+  const why =
+    code === "ENOENT" ? "no such socket"
+    : code === "EACCES" ? "permission denied (the control socket is root's; run as root)"
+    : code === "ECONNREFUSED" ? "connection refused (no agent listening)"
+    : (e as Error).name === "TimeoutError" ? "no answer in time"
+    : ((e as Error).message ?? String(e));
+  return `${target.label}: ${why}`;
+}
+
+type Answer = { target: ApiTarget; res: Response; body: Record<string, any> | null };
+
+/** Asks the first target that answers; undefined (and a message on stderr) when none does. */
+async function ask(command: "status" | "reload", targets: readonly ApiTarget[], io: Io): Promise<Answer | undefined> {
+  const failures: string[] = [];
+  for (const target of targets) {
+    const init: RequestInit & { unix?: string } =
+      command === "status"
+        ? { method: "GET", signal: AbortSignal.timeout(5000) }
+        : { method: "POST", headers: { "content-type": "application/json" }, body: "{}", signal: AbortSignal.timeout(120_000) };
+    if (target.unix) init.unix = target.unix;
+    let res: Response;
+    try {
+      res = await fetch(target.base + (command === "status" ? "/status" : "/reload"), init);
+    } catch (e) {
+      failures.push(unreachable(target, e));
+      continue;
+    }
+    return { target, res, body: (await res.json().catch(() => null)) as Record<string, any> | null };
+  }
+  io.err(`hostwall: cannot reach the agent: ${failures.join("; ")}\n`);
+  return undefined;
+}
+
+export interface ApiCommandOptions {
+  /** --api; without it the control socket, and for status the TCP listener after it. */
+  api?: string;
+  json: boolean;
+  /** The defaults (tests): DEFAULT_SOCKET and DEFAULT_TCP_API. */
+  defaultSocket?: string;
+  defaultTcp?: string;
+}
+
+export async function apiCommand(command: "status" | "reload", opts: ApiCommandOptions, io: Io): Promise<number> {
+  const socket = parseApiTarget(`unix:${opts.defaultSocket ?? DEFAULT_SOCKET}`);
+  const targets = opts.api !== undefined ? [parseApiTarget(opts.api)] : command === "status" ? [socket, parseApiTarget(opts.defaultTcp ?? DEFAULT_TCP_API)] : [socket];
+  const answer = await ask(command, targets, io);
+  if (!answer) return 2;
+  const { target, res, body } = answer;
+  if (!body) {
+    io.err(`hostwall: the agent at ${target.label} answered ${res.status} without JSON\n`);
+    return 2;
+  }
+  const expected = command === "status" ? res.status === 200 : res.status === 200 || res.status === 422;
+  if (!expected) {
+    if (opts.json) io.out(JSON.stringify(body, null, 2) + "\n");
+    io.err(`hostwall: the agent at ${target.label} answered ${res.status}: ${body.error ?? "unexpected answer"}${body.hint ? ` (${body.hint})` : ""}\n`);
+    return 2;
+  }
+  const code = command === "status" ? (body.applied && body.lastAttempt?.ok === true ? 0 : 1) : res.status === 200 ? 0 : 1;
+  if (opts.json) {
+    io.out(JSON.stringify(body, null, 2) + "\n");
+    return code;
+  }
+  if (command === "status") printStatus(body, io);
+  else io.out(`generation ${body.generation}\n`);
+  const attempt = command === "status" ? body.lastAttempt : body.attempt;
+  if (attempt) {
+    io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);
+    for (const d of (attempt.diagnostics ?? []) as Diagnostic[]) io.err(formatDiagnostic(d) + "\n");
+  }
+  if (code !== 0) io.err(`hostwall: ${unhealthy(command, body)}\n`);
+  return code;
+}
+
+function unhealthy(command: "status" | "reload", body: Record<string, any>): string {
+  if (command === "reload") return "the agent rejected the config; what was in force stays in force";
+  return body.applied ? `the last attempt failed; generation ${body.generation} stays in force` : "no ruleset is in force";
+}
+
+function printStatus(body: Record<string, any>, io: Io): void {
+  io.out(`node ${body.node}, generation ${body.generation}, applied ${body.applied ? `${body.applied.at} (${body.applied.hash})` : "never"}\n`);
+  for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
+  if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
+  if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);
+}
