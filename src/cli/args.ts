@@ -16,7 +16,7 @@ export class UsageError extends Error {}
 export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "proto", "sport", "dport", "icmp-type", "icmp-code", "state", "dnat"];
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", ...PACKET_FLAGS]);
+const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", ...PACKET_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

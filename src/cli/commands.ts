@@ -17,6 +17,7 @@ import { apiCommand, DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
+import type { BootPolicy } from "../agent/agent.ts";
 import { planDocument } from "./plan.ts";
 
 export interface Io {
@@ -26,6 +27,9 @@ export interface Io {
 }
 
 const DEFAULT_CONFIG_DIR = "/etc/hostwall";
+const DEFAULT_STATE_DIR = "/var/lib/hostwall";
+/** The lock of the one agent per network namespace (env HOSTWALL_RUN_DIR). */
+const DEFAULT_RUN_DIR = "/run/hostwall";
 const DEFAULT_LISTEN = "127.0.0.1:9099";
 
 const HELP: Record<string, string> = {
@@ -50,7 +54,7 @@ common flags:
   --help             help for a command
 `,
   run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--socket PATH]
-                    [--nft PATH]
+                    [--nft PATH] [--state-dir DIR|off] [--boot-policy open|failsafe]
 
 Loads the config dir, applies it atomically, then watches the dir and re-applies on change;
 SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
@@ -64,7 +68,12 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
                   reload): mode 0600, in a directory owned by root that nobody else may write
                   (created 0750 if missing); default ${DEFAULT_SOCKET}; off: none.
                   --listen off --socket off: no API at all
-  --nft PATH      the nft binary (default: nft from PATH)
+  --state-dir DIR the last good ruleset, applied at start when the config is rejected and
+                  no hostwall ruleset is in the kernel (env HOSTWALL_STATE_DIR, default
+                  ${DEFAULT_STATE_DIR}; off: keep none)
+  --boot-policy P what a rejected config at start enforces when there is neither: open
+                  (default: nothing) or failsafe (failsafe ports only, the rest denied)
+  --nft PATH      the nft binary, an absolute path (default /usr/sbin/nft)
 `,
   check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
   compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
@@ -85,7 +94,7 @@ explains the config dir, not the ruleset in force (hostwall status says what is 
                     icmpv6 is implied by --icmp-type)
   --sport, --dport  ports (tcp, udp, sctp, udplite); one not given is a port no rule names
   --icmp-type T     a number 0-255 or a name (echo-request, nd-neighbor-solicit, ...)
-  --icmp-code C     0-255, with --icmp-type
+  --icmp-code C     0-255, with --icmp-type (default 0, as ping's echo-request)
   --state S         conntrack state in the tracked stages (default new: a first packet)
   --dnat A[:PORT]   the destination after DNAT ([V6]:PORT for IPv6): pre-DNAT policies see
                     --dst and --dport, later stages this
@@ -128,7 +137,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
   if (foreign) throw new UsageError(`--${foreign} is not a flag of hostwall ${command}${command === "explain" ? "" : " (it describes a packet for hostwall explain)"}`);
   const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
-  const nft = str(args.flags.nft) ?? "nft";
+  const nft = str(args.flags.nft) ?? "/usr/sbin/nft";
   switch (command) {
     case "version":
       return version(io);
@@ -143,7 +152,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, debug: Boolean(args.flags.debug) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {
@@ -158,6 +167,17 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return apiCommand(command, { api: str(args.flags.api), json: Boolean(args.flags.json) }, io);
   }
   return 2;
+}
+
+/** `--state-dir DIR|off` (env HOSTWALL_STATE_DIR) and `--boot-policy open|failsafe` of `run`. */
+function stateFlags(flags: ParsedArgs["flags"], env: Io["env"]): { stateDir?: string; bootPolicy: BootPolicy; runDir: string } {
+  const dir = str(flags["state-dir"]) ?? env.HOSTWALL_STATE_DIR ?? DEFAULT_STATE_DIR;
+  if (dir !== "off" && !dir.startsWith("/")) throw new UsageError(`--state-dir needs an absolute path or off, got "${dir}"`);
+  const policy = str(flags["boot-policy"]) ?? "open";
+  if (policy !== "open" && policy !== "failsafe") throw new UsageError(`--boot-policy must be open or failsafe, got "${policy}"`);
+  const runDir = env.HOSTWALL_RUN_DIR ?? DEFAULT_RUN_DIR;
+  if (!runDir.startsWith("/")) throw new UsageError(`HOSTWALL_RUN_DIR needs an absolute path, got "${runDir}"`);
+  return { stateDir: dir === "off" ? undefined : dir, bootPolicy: policy, runDir };
 }
 
 const EXPLAIN_FLAGS = new Set(["config-dir", "node", "json", "help", ...PACKET_FLAGS]);

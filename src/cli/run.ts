@@ -10,8 +10,10 @@
  */
 import { readConfigDir } from "../config/read-dir.ts";
 import { spawnRunner } from "../nft/runner.ts";
-import { Agent, type Attempt } from "../agent/agent.ts";
-import { stderrLogger } from "../agent/log.ts";
+import { Agent, type Attempt, type BootPolicy } from "../agent/agent.ts";
+import { stateStore } from "../agent/state.ts";
+import { stderrLogger, type Logger } from "../agent/log.ts";
+import { lockAgent, type AgentLock } from "../agent/lock.ts";
 import { sdNotify } from "../agent/notify.ts";
 import { startService, type Service } from "../agent/service.ts";
 import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
@@ -28,6 +30,12 @@ export interface RunOptions {
   socket?: string;
   nftPath: string;
   debug: boolean;
+  /** Where the last good ruleset is kept; undefined: nowhere (`--state-dir off`). */
+  stateDir?: string;
+  /** What a rejected config at start enforces when nothing else can be. */
+  bootPolicy: BootPolicy;
+  /** Where the one-agent-per-namespace lock lives (lock.ts). */
+  runDir: string;
 }
 
 /** After SIGTERM, give in-flight requests and a running apply this long (TimeoutStopSec is 15 s). */
@@ -35,6 +43,22 @@ const STOP_DEADLINE_MS = 10_000;
 
 export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
   const logger = stderrLogger({ debug: opts.debug });
+  // Before anything is applied: a second agent would fight the first one for the tables.
+  let lock: AgentLock;
+  try {
+    lock = lockAgent(opts.runDir);
+  } catch (e) {
+    io.err(`hostwall: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    return await runLocked(opts, io, logger);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<number> {
   let ready = false;
   const runner = spawnRunner(opts.nftPath);
   // Asked once, beside the first attempt's config reading (the agent awaits it before building).
@@ -54,6 +78,8 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
     now: () => new Date(),
     clock: () => performance.now(),
     logger,
+    state: opts.stateDir ? stateStore(opts.stateDir) : undefined,
+    bootPolicy: opts.bootPolicy,
     onAttempt: (attempt) => {
       if (ready) sdNotify(`STATUS=${statusLine(agent, attempt)}`);
     },
