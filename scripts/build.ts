@@ -2,6 +2,8 @@
  * Builds the single binary dist/hostwall with `bun build --compile`: version and commit baked
  * in, .env and bunfig.toml autoloading off (a root daemon must not read files from its CWD),
  * bytecode for a faster start. Never strip the result: stripping turns it into plain bun.
+ * No compile option stops the runtime from acting on BUN_OPTIONS, BUN_BE_BUN and the like
+ * (`compile.execArgv` only adds flags): the binary refuses them itself (src/cli/environment.ts).
  */
 import { $ } from "bun";
 import pkg from "../package.json";

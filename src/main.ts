@@ -1,9 +1,21 @@
 /**
- * hostwall's entry point: the only place that calls process.exit. Output written just before
+ * hostwall's entry point: the only place that ends the process. Output written just before
  * exiting is flushed first (Bun can drop a large stdout write followed by exit()).
+ *
+ * First of all it refuses a tampered runtime (src/cli/environment.ts): with BUN_OPTIONS and the
+ * like set, every command exits 2 before reading config or spawning anything.
  */
+import { writeSync } from "node:fs";
+import { checkToolFlags, exitNow, refusal, runtimeHooksIn } from "./cli/environment.ts";
 import { parseArgs, UsageError } from "./cli/args.ts";
 import { runCommand } from "./cli/commands.ts";
+
+const hooks = runtimeHooksIn(process.env);
+if (hooks.length > 0) {
+  // Synchronous, because exitNow skips the runtime's exit path (and its stream flushing).
+  writeSync(2, refusal(hooks));
+  exitNow(2);
+}
 
 async function main(): Promise<number> {
   const io = {
@@ -12,7 +24,9 @@ async function main(): Promise<number> {
     env: process.env,
   };
   try {
-    return await runCommand(parseArgs(process.argv.slice(2)), io);
+    const args = parseArgs(process.argv.slice(2));
+    checkToolFlags(args);
+    return await runCommand(args, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`hostwall: ${e.message}\n`);

@@ -11,6 +11,7 @@
  * turns the hints into the changes worth logging (appeared, removed, renamed, up, down) by
  * remembering ifindex → name.
  */
+import { IP_PATH, TOOL_ENV } from "./system.ts";
 
 /** One link notification, as `ip -o monitor link` / `ip -o link show` print it. */
 export interface LinkEvent {
@@ -201,8 +202,8 @@ export function monitorLinks(opts: LinkMonitorOptions): LinkMonitor {
 }
 
 /** `ip -o monitor link address` as a LineProcess. */
-export function spawnIpMonitor(): LineProcess {
-  const proc = Bun.spawn(["ip", "-o", "monitor", "link", "address"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+export function spawnIpMonitor(ip = IP_PATH): LineProcess {
+  const proc = Bun.spawn([ip, "-o", "monitor", "link", "address"], { env: { ...TOOL_ENV }, stdin: "ignore", stdout: "pipe", stderr: "ignore" });
   return {
     lines: readLines(proc.stdout),
     exited: proc.exited,
@@ -213,8 +214,8 @@ export function spawnIpMonitor(): LineProcess {
 }
 
 /** `ip -o link show`, parsed; empty if it fails. */
-export async function listLinks(): Promise<LinkEvent[]> {
-  const proc = Bun.spawn(["ip", "-o", "link", "show"], { stdin: "ignore", stdout: "pipe", stderr: "ignore", timeout: 5000 });
+export async function listLinks(ip = IP_PATH): Promise<LinkEvent[]> {
+  const proc = Bun.spawn([ip, "-o", "link", "show"], { env: { ...TOOL_ENV }, stdin: "ignore", stdout: "pipe", stderr: "ignore", timeout: 5000 });
   const text = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) return [];
   return text.split("\n").flatMap((l) => parseLinkLine(l) ?? []);

@@ -9,6 +9,19 @@ import { hostname } from "node:os";
 import { parseAddress, type Cidr } from "../model/cidr.ts";
 import type { NftRunner } from "../nft/runner.ts";
 
+/**
+ * `ip` by absolute path, never through PATH: where Debian's iproute2 installs it (/sbin/ip,
+ * also /bin/ip), which merged-/usr systems (Debian 12, Fedora, Arch) reach as well.
+ */
+export const IP_PATH = "/sbin/ip";
+
+/**
+ * The whole environment of the tools hostwall runs (ip, and nft in src/nft/runner.ts): they
+ * need nothing from the agent's own, and get nothing of it (no LD_*, no locale surprises in
+ * the messages hostwall reports).
+ */
+export const TOOL_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" });
+
 export function listInterfaces(): Set<string> {
   const names = new Set<string>();
   let text = "";
@@ -33,11 +46,11 @@ export function systemHostname(): string {
  * ~2 ms: it runs per attempt, and per resync or debounced link/address burst only when an
  * endpoint is bound by expectedIPs.
  */
-export function listAddresses(): Map<string, Cidr[]> {
+export function listAddresses(ip = IP_PATH): Map<string, Cidr[]> {
   const out = new Map<string, Cidr[]>();
   let parsed: { ifname?: string; addr_info?: { local?: string }[] }[] = [];
   try {
-    const r = Bun.spawnSync(["ip", "-j", "addr", "show"], { stdout: "pipe", stderr: "ignore", timeout: 5000 });
+    const r = Bun.spawnSync([ip, "-j", "addr", "show"], { env: { ...TOOL_ENV }, stdout: "pipe", stderr: "ignore", timeout: 5000 });
     if (r.exitCode === 0) parsed = JSON.parse(r.stdout.toString());
   } catch {
     return out;
