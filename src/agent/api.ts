@@ -54,13 +54,25 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
   app.use("*", guard(guardOptions));
   app.get("/", (c) => c.json(endpointIndex(guardOptions)));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => (agent.applied ? c.json({ status: "ready", generation: agent.generation }) : c.json({ status: "not ready", reason: "no ruleset applied yet" }, 503)));
+  // Ready means a hostwall ruleset is in force, whoever applied it: this agent, or the one
+  // before it (found in the kernel at start while this one's config is rejected).
+  app.get("/readyz", (c) =>
+    agent.applied || agent.inKernel
+      ? c.json({ status: "ready", generation: agent.generation, source: agent.applied?.source ?? "kernel" })
+      : c.json({ status: "not ready", reason: "no hostwall ruleset is in force" }, 503),
+  );
   app.get("/status", (c) => c.json(statusDocument(deps)));
-  app.get("/ruleset", (c) => (agent.applied ? c.text(agent.applied.script) : c.text("no ruleset applied yet\n", 404)));
+  app.get("/ruleset", (c) => {
+    if (agent.applied) return c.text(agent.applied.script);
+    const k = agent.inKernel;
+    if (k) return c.text(`# hostwall's tables found in the kernel at start are in force (${k.stamp ? `generation ${k.stamp.generation}, hash ${k.stamp.hash}` : "unstamped"}); this agent has not applied a ruleset (its config is rejected, see /status); \`nft list table inet hostwall\` shows them\n`);
+    return c.text("no hostwall ruleset is in force\n", 404);
+  });
   app.get("/metrics", async (c) => c.text(renderMetrics(deps, await agent.ruleCounters()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   app.post("/reload", async (c) => {
     if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation }, 503);
-    const attempt = await agent.reload("POST /reload", { force: true });
+    // Not forced: an unchanged result is not applied again (counters keep counting); drift is the drift check's job.
+    const attempt = await agent.reload("POST /reload");
     return c.json({ ok: attempt.ok, generation: agent.generation, attempt }, attempt.ok ? 200 : 422);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
@@ -81,8 +93,11 @@ export function statusDocument(deps: ApiDeps) {
     node: deps.node,
     configDir: deps.configDir,
     generation: agent.generation,
-    applied: applied ? { at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
+    applied: applied ? { source: applied.source, at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
+    inKernel: agent.inKernel ? { tables: agent.inKernel.tables, generation: agent.inKernel.stamp?.generation ?? null, hash: agent.inKernel.stamp?.hash ?? null } : null,
+    ...(agent.boot ? { boot: agent.boot } : {}),
     lastAttempt: agent.lastAttempt ?? null,
+    enforcedEndpoints: agent.endpoints().filter((ep) => ep.active).length,
     endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
     kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
@@ -100,7 +115,9 @@ export function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     .family("hostwall_applies_total", "counter", "Successful applies.", [[{}, agent.applyCount]])
     .family("hostwall_apply_failures_total", "counter", "Attempts that were rejected (invalid config or kernel refusal).", [[{}, agent.failureCount]])
     .histogram("hostwall_apply_duration_seconds", "Duration of successful applies: read, build, nft check and nft apply.", agent.applyDurations)
-    .family("hostwall_last_apply_duration_ms", "gauge", "Duration of the last successful apply.", [[{}, applied?.durationMs ?? 0]])
+    .family("hostwall_last_apply_duration_seconds", "gauge", "Duration of the last successful apply.", [[{}, (applied?.durationMs ?? 0) / 1000]])
+    .family("hostwall_ruleset_in_force", "gauge", "1 if a hostwall ruleset is in force (applied by this agent, or found in the kernel at start), 0 if not.", [[{}, applied || agent.inKernel ? 1 : 0]])
+    .family("hostwall_endpoints_enforced", "gauge", "HostEndpoints of this node enforced now (0: nothing is protected).", [[{}, agent.endpoints().filter((ep) => ep.active).length]])
     .family("hostwall_last_apply_timestamp_seconds", "gauge", "When the ruleset in force was applied (0: never).", [[{}, applied ? Date.parse(applied.at) / 1000 : 0]])
     .family("hostwall_last_attempt_ok", "gauge", "1 if the last attempt applied (or found nothing to change), 0 if it was rejected.", [[{}, agent.lastAttempt?.ok ? 1 : 0]])
     .family("hostwall_resources", "gauge", "Resources in force by kind.", Object.entries(applied?.resources ?? {}).map(([kind, n]) => [{ kind }, n]))

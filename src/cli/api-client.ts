@@ -110,7 +110,8 @@ export async function apiCommand(command: "status" | "reload", opts: ApiCommandO
     io.err(`hostwall: the agent at ${target.label} answered ${res.status}: ${body.error ?? "unexpected answer"}${body.hint ? ` (${body.hint})` : ""}\n`);
     return 2;
   }
-  const code = command === "status" ? (body.applied && body.lastAttempt?.ok === true ? 0 : 1) : res.status === 200 ? 0 : 1;
+  const inForce = Boolean(body.applied || body.inKernel);
+  const code = command === "status" ? (inForce && body.lastAttempt?.ok === true ? 0 : 1) : res.status === 200 ? 0 : 1;
   if (opts.json) {
     io.out(JSON.stringify(body, null, 2) + "\n");
     return code;
@@ -128,11 +129,19 @@ export async function apiCommand(command: "status" | "reload", opts: ApiCommandO
 
 function unhealthy(command: "status" | "reload", body: Record<string, any>): string {
   if (command === "reload") return "the agent rejected the config; what was in force stays in force";
-  return body.applied ? `the last attempt failed; generation ${body.generation} stays in force` : "no ruleset is in force";
+  if (body.applied || body.inKernel) return `the last attempt failed; generation ${body.generation} stays in force`;
+  return "no hostwall ruleset is in force";
 }
 
 function printStatus(body: Record<string, any>, io: Io): void {
-  io.out(`node ${body.node}, generation ${body.generation}, applied ${body.applied ? `${body.applied.at} (${body.applied.hash})` : "never"}\n`);
+  const source: Record<string, string> = { config: "", kernel: ", found in the kernel at start", "last-good": ", the last good ruleset restored at start", failsafe: ", the failsafe-only ruleset (--boot-policy failsafe)" };
+  const applied = body.applied
+    ? `in force since ${body.applied.at} (${body.applied.hash}${source[body.applied.source] ?? ""})`
+    : body.inKernel
+      ? `in force: hostwall's tables found in the kernel at start (${body.inKernel.generation !== null ? `generation ${body.inKernel.generation}` : "unstamped"})`
+      : "no hostwall ruleset in force";
+  io.out(`node ${body.node}, generation ${body.generation}, ${applied}\n`);
+  if (body.boot) io.out(`at start: ${body.boot.detail}\n`);
   for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
   if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
   if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);

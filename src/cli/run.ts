@@ -109,10 +109,11 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   };
   const onTerm = () => void stop("SIGTERM");
   const onInt = () => void stop("SIGINT");
+  // During the first apply too: the reload queues behind it, so an edit made meanwhile (before
+  // the watcher runs) is not lost.
   const onHup = () => {
-    if (!service) return logger.log("info", "SIGHUP during startup: the first apply is running already");
-    logger.log("info", "SIGHUP: reloading");
-    void agent.reload("SIGHUP", { force: true });
+    logger.log("info", service ? "SIGHUP: reloading" : "SIGHUP during startup: reloading after the first attempt");
+    void agent.reload("SIGHUP");
   };
   if (!opts.once) {
     process.on("SIGTERM", onTerm);
@@ -142,6 +143,9 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   }
   ready = true;
   sdNotify(`READY=1\nSTATUS=${statusLine(agent, first)}\nMAINPID=${process.pid}`);
+  // The watcher runs from now on: an edit made during the first attempt would be missed, so
+  // read once more (an unchanged result applies nothing and logs nothing).
+  void agent.reload("config changed during startup");
 
   const code = await new Promise<number>((resolve) => (finish = resolve));
   removeHandlers();

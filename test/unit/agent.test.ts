@@ -150,7 +150,8 @@ describe("status API", () => {
     expect((await app.request("/readyz")).status).toBe(200);
     const status = (await (await app.request("/status")).json()) as any;
     expect(status).toMatchObject({ version: "1.2.3", node: "jasper", configDir: "/etc/hostwall", generation: 1, lastAttempt: { ok: true, diagnostics: [] } });
-    expect(Object.keys(status.applied).sort()).toEqual(["at", "durationMs", "hash", "resources"]);
+    expect(Object.keys(status.applied).sort()).toEqual(["at", "durationMs", "hash", "resources", "source"]);
+    expect(status).toMatchObject({ applied: { source: "config" }, inKernel: null, enforcedEndpoints: 1 });
     expect(status.endpoints[0]).toMatchObject({ name: "production-host", interface: "eth0", active: true });
     expect(await (await app.request("/ruleset")).text()).toContain("table netdev hostwall {");
     const metrics = await (await app.request("/metrics")).text();

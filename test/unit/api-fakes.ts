@@ -131,6 +131,9 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
   return { agent, kernel, runner, state, logger };
 }
 
+/** One more deny-list entry: a config change that really changes the ruleset (a reload of an unchanged config applies nothing). */
+export const MORE_DENY: SourceFile = { path: "/etc/hostwall/50-more.yaml", text: "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: more, labels: {dos-deny-list: 'true'}}\nspec: {nets: [198.51.100.7/32]}\n" };
+
 /** A state store in memory (state.ts has the file-backed one). */
 export function memoryState(): StateStore & { record?: LastGood; saves: number } {
   const store = {

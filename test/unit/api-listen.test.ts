@@ -14,7 +14,7 @@ import { startService } from "../../src/agent/service.ts";
 import { watchDir } from "../../src/agent/watch.ts";
 import { parseArgs } from "../../src/cli/args.ts";
 import { runCommand } from "../../src/cli/commands.ts";
-import { fakeAgent } from "./api-fakes.ts";
+import { fakeAgent, MORE_DENY } from "./api-fakes.ts";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -94,7 +94,7 @@ describe("unix socket", () => {
   });
 
   test("hostwall status and reload reach an agent on a unix socket (--api unix:/PATH)", async () => {
-    const { app, agent } = appFor();
+    const { app, agent, state } = appFor();
     await agent.reload("startup");
     const path = join(tempDir(), "run", "api.sock"); // the parent is created
     const server = (await listen({ kind: "unix", path }, (r) => app.fetch(r)))!;
@@ -105,6 +105,10 @@ describe("unix socket", () => {
       expect(await runCommand(parseArgs(["status", "--api", `unix:${path}`]), io)).toBe(0);
       expect(out.join("")).toContain("node jasper, generation 1");
       expect(out.join("")).toContain("production-host on eth0: active");
+      // An unchanged config applies nothing; a changed one is generation 2.
+      expect(await runCommand(parseArgs(["reload", "--api", `unix:${path}`]), io)).toBe(0);
+      expect(agent.generation).toBe(1);
+      state.files = [...state.files, MORE_DENY];
       expect(await runCommand(parseArgs(["reload", "--api", `unix:${path}`]), io)).toBe(0);
       expect(agent.generation).toBe(2);
       const nope = join(path, "..", "nope.sock");
@@ -120,6 +124,7 @@ describe("graceful shutdown", () => {
   test("an in-flight reload finishes, new connections are refused, the watcher stops, the rules stay", async () => {
     const f = fakeAgent();
     await f.agent.reload("startup");
+    f.state.files = [...f.state.files, MORE_DENY];
     const apply = f.runner.apply.bind(f.runner);
     let appliedAt = Infinity;
     f.runner.apply = async (script, opts) => {

@@ -17,7 +17,7 @@ import { startService, type Service } from "../../src/agent/service.ts";
 import { apiCommand, parseApiTarget } from "../../src/cli/api-client.ts";
 import { apiListeners, parseArgs, UsageError } from "../../src/cli/args.ts";
 import { runCommand } from "../../src/cli/commands.ts";
-import { fakeAgent } from "./api-fakes.ts";
+import { fakeAgent, MORE_DENY } from "./api-fakes.ts";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -186,6 +186,7 @@ describe("over real sockets: the service's two listeners", () => {
       const plain = await fetch("http://localhost/reload", { unix: socket, method: "POST", headers: { "content-type": "text/plain" }, body: "{}" } as RequestInit);
       expect(plain.status).toBe(415);
       expect(f.kernel.applied.length).toBe(1);
+      f.state.files = [...f.state.files, MORE_DENY];
       const ok = await fetch("http://localhost/reload", { unix: socket, ...JSON_POST } as RequestInit);
       expect([ok.status, ((await ok.json()) as any).generation]).toEqual([200, 2]);
       expect(log.lines.filter((l) => l.startsWith("warning"))).toEqual([]);
@@ -298,7 +299,7 @@ describe("hostwall status and reload (issue #11 items 5, 9)", () => {
         return { code, ...c };
       };
       const never = await status();
-      expect([never.code, never.err]).toEqual([1, "hostwall: no ruleset is in force\n"]);
+      expect([never.code, never.err]).toEqual([1, "hostwall: no hostwall ruleset is in force\n"]);
       await a.f.agent.reload("startup");
       expect((await status()).code).toBe(0);
       a.f.state.files = [{ path: "/etc/hostwall/x.yaml", text: "kind: Nope\n" }];
