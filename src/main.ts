@@ -1,6 +1,7 @@
 /**
- * hostwall's entry point: the only place that ends the process. Output written just before
- * exiting is flushed first (Bun can drop a large stdout write followed by exit()).
+ * hostwall's entry point: the only place that ends the process. Every command writes through
+ * src/output.ts, and all of it is flushed before the process exits, through pipes, files and
+ * terminals alike.
  *
  * First of all it refuses a tampered runtime (src/cli/environment.ts): with BUN_OPTIONS and the
  * like set, every command exits 2 before reading config or spawning anything.
@@ -9,6 +10,7 @@ import { writeSync } from "node:fs";
 import { checkToolFlags, exitNow, refusal, runtimeHooksIn } from "./cli/environment.ts";
 import { parseArgs, UsageError } from "./cli/args.ts";
 import { runCommand } from "./cli/commands.ts";
+import { flushOutput, writeErr, writeOut } from "./output.ts";
 
 const hooks = runtimeHooksIn(process.env);
 if (hooks.length > 0) {
@@ -19,8 +21,8 @@ if (hooks.length > 0) {
 
 async function main(): Promise<number> {
   const io = {
-    out: (t: string) => void process.stdout.write(t),
-    err: (t: string) => void process.stderr.write(t),
+    out: writeOut,
+    err: writeErr,
     env: process.env,
   };
   try {
@@ -38,5 +40,5 @@ async function main(): Promise<number> {
 }
 
 const code = await main();
-await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
+await flushOutput();
 process.exit(code);

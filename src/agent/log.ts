@@ -6,6 +6,7 @@
  * line cannot move the cursor, recolour the terminal or forge a second log line.
  */
 import { escapeControl } from "../config/diagnostics.ts";
+import { writeErr } from "../output.ts";
 
 export type Level = "error" | "warning" | "notice" | "info" | "debug";
 const PRIORITY: Record<Level, number> = { error: 3, warning: 4, notice: 5, info: 6, debug: 7 };
@@ -32,7 +33,7 @@ export function stderrLogger(opts: { syslogPrefix?: boolean; debug?: boolean } =
   return {
     log(level, message) {
       if (level === "debug" && !opts.debug) return;
-      process.stderr.write(formatLog(level, message, prefix));
+      writeErr(formatLog(level, message, prefix));
     },
   };
 }
