@@ -4,6 +4,8 @@
  * given twice and a value flag followed by another flag instead of its value.
  */
 
+import { nearest } from "../model/check.ts";
+
 export interface ParsedArgs {
   command?: string;
   flags: Record<string, string | true>;
@@ -17,7 +19,7 @@ export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "prot
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
 const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", ...PACKET_FLAGS]);
-const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version"]);
+const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const out: ParsedArgs = { flags: {}, positional: [] };
@@ -25,6 +27,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const arg = argv[i]!;
     if (arg === "-h") {
       out.flags.help = true;
+      continue;
+    }
+    if (arg === "-V" || arg === "-v") {
+      out.flags.version = true;
       continue;
     }
     if (!arg.startsWith("--")) {
@@ -43,7 +49,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     } else if (SWITCHES.has(name) && eq < 0) {
       out.flags[name] = true;
     } else {
-      throw new UsageError(`unknown flag ${arg}`);
+      const near = nearest(name, [...VALUE_FLAGS, ...SWITCHES]);
+      throw new UsageError(`unknown flag ${arg}${near ? `; did you mean --${near}?` : ""}`);
     }
   }
   return out;

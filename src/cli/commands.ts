@@ -4,7 +4,7 @@
  * commands directly.
  */
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
-import { readConfigDir } from "../config/read-dir.ts";
+import { readSources } from "./sources.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
 import type { Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
@@ -13,7 +13,9 @@ import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, VERSION } from "../version.ts";
 import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
-import { apiCommand, DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
+import { apiCommand, DEFAULT_SOCKET } from "./api-client.ts";
+import { COMMAND_FLAGS, DEFAULT_CONFIG_DIR, DEFAULT_LISTEN, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, HELP } from "./help.ts";
+import { nearest } from "../model/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
@@ -26,115 +28,28 @@ export interface Io {
   env: Record<string, string | undefined>;
 }
 
-const DEFAULT_CONFIG_DIR = "/etc/hostwall";
-const DEFAULT_STATE_DIR = "/var/lib/hostwall";
-/** The lock of the one agent per network namespace (env HOSTWALL_RUN_DIR). */
-const DEFAULT_RUN_DIR = "/run/hostwall";
-const DEFAULT_LISTEN = "127.0.0.1:9099";
-
-const HELP: Record<string, string> = {
-  "": `hostwall — Calico v3 host-endpoint policy from files, enforced with nftables
-
-usage: hostwall <command> [flags]
-
-commands:
-  run [--once]       load, apply, watch the config dir and serve the status API
-  check              validate the config dir; exit 1 if anything is wrong
-  compile            print the nft script this node would apply (no root needed)
-  plan [--json]      which policies and profiles apply to each HostEndpoint of this node
-  explain [--json]   which stage, tier, policy and rule decide one packet, and the verdict
-  status [--json]    ask the running agent what is in force
-  reload             ask the running agent to re-read the config dir now
-  flush              remove hostwall's nft tables (stops enforcement)
-  version            print version and build info
-
-common flags:
-  --config-dir DIR   config directory (env HOSTWALL_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})
-  --node NAME        this node's name (env HOSTWALL_NODE, default the hostname)
-  --help             help for a command
-`,
-  run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--socket PATH]
-                    [--nft PATH] [--state-dir DIR|off] [--boot-policy open|failsafe]
-
-Loads the config dir, applies it atomically, then watches the dir and re-applies on change;
-SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
-  --once          apply once and exit: 0 applied, 1 invalid config, 2 apply failed
-  --listen ADDR   the HTTP status API: HOST:PORT or [V6]:PORT (default ${DEFAULT_LISTEN}) is
-                  read-only (GET /, /status, /metrics, ...; POST answers 403) and checks Host;
-                  an address other than loopback is warned about (reachable from the network).
-                  unix:/PATH serves everything on that socket, which is then the control
-                  socket (and --socket is not allowed); off: no HTTP listener
-  --socket PATH   the control socket, the only place that takes POST /reload (hostwall
-                  reload): mode 0600, in a directory owned by root that nobody else may write
-                  (created 0750 if missing); default ${DEFAULT_SOCKET}; off: none.
-                  --listen off --socket off: no API at all
-  --state-dir DIR the last good ruleset, applied at start when the config is rejected and
-                  no hostwall ruleset is in the kernel (env HOSTWALL_STATE_DIR, default
-                  ${DEFAULT_STATE_DIR}; off: keep none)
-  --boot-policy P what a rejected config at start enforces when there is neither: open
-                  (default: nothing) or failsafe (failsafe ports only, the rest denied)
-  --nft PATH      the nft binary, an absolute path (default /usr/sbin/nft)
-`,
-  check: "usage: hostwall check [--config-dir DIR] [--node NAME]\n\nValidates every file; prints one diagnostic per line (file:line:col: severity[CODE]: message). Exit 0 valid, 1 invalid.\n",
-  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
-  plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
-  explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
-         (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
-         --proto P [--sport N] [--dport N] [--icmp-type T] [--icmp-code C]
-         [--state new|established|related|invalid] [--dnat ADDR[:PORT]]
-
-Loads the config dir as check does, then prints the verdict this node gives one packet and
-every stage it passes (untracked, preDNAT, normal, forward) with the tier, policy and rule,
-failsafe, profile, end of tier or default that decided, and the Log rules it hits. It
-explains the config dir, not the ruleset in force (hostwall status says what is in force).
-  --in IFACE        arrives on IFACE for a host process (ingress)
-  --out IFACE       a host process sends it out of IFACE (egress); --in and --out: forwarded
-  --src, --dst      addresses (plain, no /prefix); their IP version is the packet's
-  --proto P         tcp, udp, icmp, icmpv6, sctp, udplite or a number 1-255 (icmp or
-                    icmpv6 is implied by --icmp-type)
-  --sport, --dport  ports (tcp, udp, sctp, udplite); one not given is a port no rule names
-  --icmp-type T     a number 0-255 or a name (echo-request, nd-neighbor-solicit, ...)
-  --icmp-code C     0-255, with --icmp-type (default 0, as ping's echo-request)
-  --state S         conntrack state in the tracked stages (default new: a first packet)
-  --dnat A[:PORT]   the destination after DNAT ([V6]:PORT for IPv6): pre-DNAT policies see
-                    --dst and --dport, later stages this
-  --json            the explanation as JSON: {node, packet, verdict, denyAction, decidedBy,
-                    steps, logs, notrack}
-Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
-`,
-  status: `usage: hostwall status [--json] [--api ADDR]
-
-Asks the running agent what is in force (GET /status). Without --api: the control socket
-${DEFAULT_SOCKET}, or ${DEFAULT_TCP_API} when the socket cannot be reached (no agent
-there, or not root); when neither answers it says what it tried.
-  --api ADDR   HOST:PORT, [V6]:PORT, http://HOST:PORT or unix:/PATH (the forms of --listen)
-  --json       the /status document as JSON
-Exit 0 healthy (a ruleset in force and the last attempt ok), 1 the last attempt failed or
-nothing is in force, 2 the agent unreachable or refusing, or a usage error.
-`,
-  reload: `usage: hostwall reload [--json] [--api ADDR]
-
-Asks the running agent to re-read the config dir and apply it now (POST /reload). Only the
-control socket takes it (default ${DEFAULT_SOCKET}, root only); a TCP listener answers
-403. --api as for status.
-Exit 0 applied or unchanged, 1 rejected (the ruleset in force stays; diagnostics printed),
-2 the agent unreachable or refusing, or a usage error.
-`,
-  flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
-  version: "usage: hostwall version\n",
-};
-
 export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
   const command = args.command ?? "";
   if (args.flags.version && !args.command) return version(io);
-  if (!(command in HELP)) throw new UsageError(`unknown command "${command}"; see hostwall --help`);
+  if (command === "help") {
+    // `hostwall help [COMMAND]`
+    const topic = args.positional[0] ?? "";
+    if (args.positional.length > 1 || !(topic in HELP)) throw new UsageError(`no help for "${args.positional.join(" ")}"${suggest(topic, Object.keys(COMMAND_FLAGS))}; see hostwall help`);
+    io.out(HELP[topic]!);
+    return 0;
+  }
+  if (!(command in HELP)) throw new UsageError(`unknown command "${command}"${suggest(command, Object.keys(COMMAND_FLAGS))}; see hostwall help`);
   if (args.flags.help || command === "") {
     io.out(HELP[command]!);
     return command === "" && !args.flags.help ? 2 : 0;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
-  const foreign = Object.keys(args.flags).find((f) => (command === "explain" ? !EXPLAIN_FLAGS.has(f) : PACKET_FLAGS.includes(f)));
-  if (foreign) throw new UsageError(`--${foreign} is not a flag of hostwall ${command}${command === "explain" ? "" : " (it describes a packet for hostwall explain)"}`);
+  const takes = COMMAND_FLAGS[command]!;
+  for (const flag of Object.keys(args.flags)) {
+    if (takes.includes(flag)) continue;
+    const why = PACKET_FLAGS.includes(flag) ? " (it describes a packet for hostwall explain)" : suggest(flag, takes, "--");
+    throw new UsageError(`--${flag} is not a flag of hostwall ${command}${why}; see hostwall help ${command}`);
+  }
+  if (args.positional.length > 0 && command !== "check") throw new UsageError(`unexpected argument "${args.positional[0]}"; see hostwall help ${command}`);
   const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
   const nft = str(args.flags.nft) ?? "/usr/sbin/nft";
@@ -144,11 +59,11 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     case "check":
     case "compile":
     case "plan":
-      return offline(command, { configDir, node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json) }, io);
+      return offline(command, { paths: args.positional.length > 0 ? args.positional : [configDir], node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json), strict: Boolean(args.flags.strict) }, io);
     case "explain": {
       // Flags first: a usage error costs no load of a large config dir.
       const packet = packetFromFlags(args.flags);
-      const loaded = await load({ configDir, node, all: true }, io);
+      const loaded = await load({ paths: [configDir], node, all: true }, io);
       return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
     }
     case "run":
@@ -180,7 +95,11 @@ function stateFlags(flags: ParsedArgs["flags"], env: Io["env"]): { stateDir?: st
   return { stateDir: dir === "off" ? undefined : dir, bootPolicy: policy, runDir };
 }
 
-const EXPLAIN_FLAGS = new Set(["config-dir", "node", "json", "help", ...PACKET_FLAGS]);
+/** `; did you mean "x"?` for the nearest candidate, or nothing. */
+function suggest(word: string, candidates: readonly string[], prefix = ""): string {
+  const near = word ? nearest(word, candidates) : undefined;
+  return near ? `; did you mean ${prefix}${near}?` : "";
+}
 
 function str(v: string | true | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
@@ -195,26 +114,48 @@ function printDiagnostics(diagnostics: readonly Diagnostic[], io: Io): void {
   for (const d of diagnostics) io.err(formatDiagnostic(d) + "\n");
 }
 
+interface LoadOptions {
+  /** The config dir, or the files and directories given to check. */
+  paths: string[];
+  node: string;
+  /** Netdev chains for every endpoint, present or not. */
+  all: boolean;
+  /** check --json: diagnostics go to stdout as JSON, not to stderr as lines. */
+  json?: boolean;
+  /** check --strict: warnings fail too. */
+  strict?: boolean;
+}
+
 /**
- * Reads and builds the config dir for this node, the one loading path of check, compile, plan
- * and explain: prints every diagnostic, and returns undefined (exit 1) when there are errors.
+ * Reads and builds the config for this node, the one loading path of check, compile, plan and
+ * explain: prints every diagnostic, and returns undefined (exit 1) when there are errors (or,
+ * with `strict`, warnings).
  */
-async function load(opts: { configDir: string; node: string; all: boolean }, io: Io): Promise<{ built: BuildResult; addresses: Map<string, Cidr[]> } | undefined> {
-  const read = await readConfigDir(opts.configDir);
+async function load(opts: LoadOptions, io: Io): Promise<{ built: BuildResult; addresses: Map<string, Cidr[]> } | undefined> {
+  const read = await readSources(opts.paths);
   const addresses = listAddresses();
   const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];
-  printDiagnostics(diagnostics, io);
-  if (hasErrors(diagnostics)) {
-    const n = diagnostics.filter((d) => d.severity === "error").length;
-    io.err(`hostwall: ${n} error${n === 1 ? "" : "s"} in ${opts.configDir}; nothing would be applied\n`);
+  if (opts.json) io.out(JSON.stringify(diagnostics.map(diagnosticJson), null, 2) + "\n");
+  else printDiagnostics(diagnostics, io);
+  const where = opts.paths.join(", ");
+  const errors = diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = diagnostics.length - errors;
+  if (errors > 0 || (opts.strict && warnings > 0)) {
+    const what = errors > 0 ? `${errors} error${errors === 1 ? "" : "s"}` : `${warnings} warning${warnings === 1 ? "" : "s"} (--strict)`;
+    io.err(`hostwall: ${what} in ${where}; nothing would be applied\n`);
     return undefined;
   }
   return { built, addresses };
 }
 
-async function offline(command: "check" | "compile" | "plan", opts: { configDir: string; node: string; all: boolean; json: boolean }, io: Io): Promise<number> {
-  const loaded = await load(opts, io);
+/** One diagnostic as check --json prints it: every field, absent ones as null. */
+function diagnosticJson(d: Diagnostic) {
+  return { file: d.file ?? null, line: d.line ?? null, column: d.column ?? null, severity: d.severity, code: d.code, message: d.message, resource: d.resource ?? null, path: d.path ?? null };
+}
+
+async function offline(command: "check" | "compile" | "plan", opts: LoadOptions, io: Io): Promise<number> {
+  const loaded = await load({ ...opts, json: command === "check" && opts.json }, io);
   if (!loaded) return 1;
   const { built } = loaded;
   if (command === "compile") io.out(built.script!.text);
@@ -223,7 +164,8 @@ async function offline(command: "check" | "compile" | "plan", opts: { configDir:
     io.out(opts.json ? JSON.stringify(doc, null, 2) + "\n" : formatPlan(doc));
   } else {
     const total = Object.values(built.model.counts).reduce((a, b) => a + b, 0);
-    io.err(`hostwall: ${opts.configDir} is valid: ${total} resource${total === 1 ? "" : "s"}, ${built.plan!.endpoints.length} endpoint(s) on node ${opts.node}\n`);
+    const warnings = built.diagnostics.filter((d) => d.severity === "warning").length;
+    io.err(`hostwall: ${opts.paths.join(", ")} is valid: ${total} resource${total === 1 ? "" : "s"}, ${built.plan!.endpoints.length} endpoint(s) on node ${opts.node}${warnings > 0 ? `, ${warnings} warning${warnings === 1 ? "" : "s"}` : ""}\n`);
   }
   return 0;
 }

@@ -106,8 +106,8 @@ describe("usage errors name the flag", () => {
       }
       return "accepted";
     };
-    expect(await refused(["explain", "--in", "eth0", ...V4.split(" "), "--proto", "tcp", "--listen", "off"])).toBe("--listen is not a flag of hostwall explain");
-    expect(await refused(["check", "--config-dir", RULES, "--dport", "80"])).toBe("--dport is not a flag of hostwall check (it describes a packet for hostwall explain)");
+    expect(await refused(["explain", "--in", "eth0", ...V4.split(" "), "--proto", "tcp", "--listen", "off"])).toBe("--listen is not a flag of hostwall explain; see hostwall help explain");
+    expect(await refused(["check", "--config-dir", RULES, "--dport", "80"])).toBe("--dport is not a flag of hostwall check (it describes a packet for hostwall explain); see hostwall help check");
   });
 });
 

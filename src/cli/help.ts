@@ -1,0 +1,132 @@
+/**
+ * Usage texts, and the flags each command takes: every flag a command takes is in its help,
+ * and any other flag is a usage error (exit 2) with the nearest flag it does take.
+ */
+import { DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
+import { PACKET_FLAGS } from "./args.ts";
+
+export const DEFAULT_CONFIG_DIR = "/etc/hostwall";
+export const DEFAULT_STATE_DIR = "/var/lib/hostwall";
+/** The lock of the one agent per network namespace (env HOSTWALL_RUN_DIR). */
+export const DEFAULT_RUN_DIR = "/run/hostwall";
+export const DEFAULT_LISTEN = "127.0.0.1:9099";
+
+const CONFIG = ["config-dir", "node"];
+/** Flags per command (`help` is every command's). */
+export const COMMAND_FLAGS: Record<string, readonly string[]> = {
+  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy"],
+  check: [...CONFIG, "json", "strict"],
+  compile: [...CONFIG, "all-interfaces"],
+  plan: [...CONFIG, "json"],
+  explain: [...CONFIG, "json", ...PACKET_FLAGS],
+  status: ["api", "json"],
+  reload: ["api", "json"],
+  flush: ["nft"],
+  version: [],
+  help: [],
+};
+
+export const HELP: Record<string, string> = {
+  "": `hostwall — Calico v3 host-endpoint policy from files, enforced with nftables
+
+usage: hostwall <command> [flags]
+
+commands:
+  run [--once]       load, apply, watch the config dir and serve the status API
+  check              validate the config dir; exit 1 if anything is wrong
+  compile            print the nft script this node would apply (no root needed)
+  plan [--json]      which policies and profiles apply to each HostEndpoint of this node
+  explain [--json]   which stage, tier, policy and rule decide one packet, and the verdict
+  status [--json]    ask the running agent what is in force
+  reload             ask the running agent to re-read the config dir now
+  flush              remove hostwall's nft tables (stops enforcement)
+  version, -V        print version and build info
+  help [COMMAND], -h usage of hostwall or of one command
+
+common flags:
+  --config-dir DIR   config directory (env HOSTWALL_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})
+  --node NAME        this node's name (env HOSTWALL_NODE, default the hostname)
+  --help             help for a command
+`,
+  run: `usage: hostwall run [--once] [--config-dir DIR] [--node NAME] [--listen ADDR] [--socket PATH]
+                    [--nft PATH] [--state-dir DIR|off] [--boot-policy open|failsafe]
+
+Loads the config dir, applies it atomically, then watches the dir and re-applies on change;
+SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
+  --once          apply once and exit: 0 applied, 1 invalid config, 2 apply failed
+  --listen ADDR   the HTTP status API: HOST:PORT or [V6]:PORT (default ${DEFAULT_LISTEN}) is
+                  read-only (GET /, /status, /metrics, ...; POST answers 403) and checks Host;
+                  an address other than loopback is warned about (reachable from the network).
+                  unix:/PATH serves everything on that socket, which is then the control
+                  socket (and --socket is not allowed); off: no HTTP listener
+  --socket PATH   the control socket, the only place that takes POST /reload (hostwall
+                  reload): mode 0600, in a directory owned by root that nobody else may write
+                  (created 0750 if missing); default ${DEFAULT_SOCKET}; off: none.
+                  --listen off --socket off: no API at all
+  --state-dir DIR the last good ruleset, applied at start when the config is rejected and
+                  no hostwall ruleset is in the kernel (env HOSTWALL_STATE_DIR, default
+                  ${DEFAULT_STATE_DIR}; off: keep none)
+  --boot-policy P what a rejected config at start enforces when there is neither: open
+                  (default: nothing) or failsafe (failsafe ports only, the rest denied)
+  --nft PATH      the nft binary, an absolute path (default /usr/sbin/nft)
+  --debug         log debug lines too
+`,
+  check: `usage: hostwall check [--config-dir DIR | PATH...] [--node NAME] [--json] [--strict]
+
+Validates the config dir (or the files and directories given) as the agent would, for this
+node; prints one diagnostic per line (file:line:col: severity[CODE]: message).
+  PATH...    files and directories to check instead of the config dir
+  --json     the diagnostics as a JSON array on stdout: {file, line, column, severity,
+             code, message, resource, path}
+  --strict   warnings fail too (a config that applies but does less than it says)
+Exit 0 valid, 1 invalid (or, with --strict, any warning), 2 on a usage error.
+`,
+  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
+  plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
+  explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
+         (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
+         --proto P [--sport N] [--dport N] [--icmp-type T] [--icmp-code C]
+         [--state new|established|related|invalid] [--dnat ADDR[:PORT]]
+
+Loads the config dir as check does, then prints the verdict this node gives one packet and
+every stage it passes (untracked, preDNAT, normal, forward) with the tier, policy and rule,
+failsafe, profile, end of tier or default that decided, and the Log rules it hits. It
+explains the config dir, not the ruleset in force (hostwall status says what is in force).
+  --in IFACE        arrives on IFACE for a host process (ingress)
+  --out IFACE       a host process sends it out of IFACE (egress); --in and --out: forwarded
+  --src, --dst      addresses (plain, no /prefix); their IP version is the packet's
+  --proto P         tcp, udp, icmp, icmpv6, sctp, udplite or a number 1-255 (icmp or
+                    icmpv6 is implied by --icmp-type)
+  --sport, --dport  ports (tcp, udp, sctp, udplite); one not given is a port no rule names
+  --icmp-type T     a number 0-255 or a name (echo-request, nd-neighbor-solicit, ...)
+  --icmp-code C     0-255, with --icmp-type (default 0, as ping's echo-request)
+  --state S         conntrack state in the tracked stages (default new: a first packet)
+  --dnat A[:PORT]   the destination after DNAT ([V6]:PORT for IPv6): pre-DNAT policies see
+                    --dst and --dport, later stages this
+  --json            the explanation as JSON: {node, packet, verdict, denyAction, decidedBy,
+                    steps, logs, notrack}
+Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
+`,
+  status: `usage: hostwall status [--json] [--api ADDR]
+
+Asks the running agent what is in force (GET /status). Without --api: the control socket
+${DEFAULT_SOCKET}, or ${DEFAULT_TCP_API} when the socket cannot be reached (no agent
+there, or not root); when neither answers it says what it tried.
+  --api ADDR   HOST:PORT, [V6]:PORT, http://HOST:PORT or unix:/PATH (the forms of --listen)
+  --json       the /status document as JSON
+Exit 0 healthy (a ruleset in force and the last attempt ok), 1 the last attempt failed or
+nothing is in force, 2 the agent unreachable or refusing, or a usage error.
+`,
+  reload: `usage: hostwall reload [--json] [--api ADDR]
+
+Asks the running agent to re-read the config dir and apply it now (POST /reload). Only the
+control socket takes it (default ${DEFAULT_SOCKET}, root only); a TCP listener answers
+403. --api as for status.
+Exit 0 applied or unchanged, 1 rejected (the ruleset in force stays; diagnostics printed),
+2 the agent unreachable or refusing, or a usage error.
+`,
+  flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
+  version: "usage: hostwall version (or -V)\n\nPrints the version, the commit it was built from and the Bun runtime.\n",
+  help: "usage: hostwall help [COMMAND] (or -h, or COMMAND --help)\n",
+};
+
