@@ -13,6 +13,9 @@
  */
 import { IP_PATH, TOOL_ENV } from "./system.ts";
 
+/** How long a monitor killed by SIGTERM/SIGINT waits for the agent's own stop before it restarts. */
+const SIGNAL_GRACE_MS = 250;
+
 /** One link notification, as `ip -o monitor link` / `ip -o link show` print it. */
 export interface LinkEvent {
   /** An RTM_DELLINK (`Deleted …`). */
@@ -192,6 +195,10 @@ export function monitorLinks(opts: LinkMonitorOptions): LinkMonitor {
     })().catch(() => undefined);
     const code = await proc.exited;
     await reading;
+    // Killed by SIGTERM/SIGINT: most likely the same signal that is stopping the agent (a
+    // terminal's Ctrl-C, a whole process group), which may reach us a moment after the
+    // child's exit. Give stop() that moment, so a shutdown logs no restart.
+    if (!stopped && (code === 143 || code === 130)) await Bun.sleep(SIGNAL_GRACE_MS);
     if (stopped) return;
     if (clock() - started > 60_000) backoff = first;
     retry(`the link monitor exited (code ${code})`);
