@@ -14,6 +14,9 @@ import type { SourceFile } from "../../src/config/parse.ts";
 import { planDocument } from "../../src/cli/plan.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
 import { redistribute } from "../support/shuffle.ts";
+import { refuseUpdateGoldenInCi } from "../support/update-golden.ts";
+
+refuseUpdateGoldenInCi();
 
 const ROOT = import.meta.dir;
 const REPO = join(ROOT, "../..");

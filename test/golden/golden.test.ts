@@ -22,6 +22,9 @@ import { parseAddress, type Cidr } from "../../src/model/cidr.ts";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { redistribute } from "../support/shuffle.ts";
+import { refuseUpdateGoldenInCi } from "../support/update-golden.ts";
+
+refuseUpdateGoldenInCi();
 
 const ROOT = import.meta.dir;
 const REPO = join(ROOT, "../..");
