@@ -11,7 +11,7 @@ import { renderFlush } from "../nft/render.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
-import { COMMIT, VERSION } from "../version.ts";
+import { COMMIT, SOURCE_HASH, VERSION } from "../version.ts";
 import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
 import { apiCommand, DEFAULT_SOCKET } from "./api-client.ts";
 import { COMMAND_FLAGS, DEFAULT_CONFIG_DIR, DEFAULT_LISTEN, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, HELP } from "./help.ts";
@@ -106,7 +106,7 @@ function str(v: string | true | undefined): string | undefined {
 }
 
 function version(io: Io): number {
-  io.out(`hostwall ${VERSION} (commit ${COMMIT}, bun ${Bun.version})\n`);
+  io.out(`hostwall ${VERSION} (commit ${COMMIT}, source ${SOURCE_HASH}, bun ${Bun.version})\n`);
   return 0;
 }
 
