@@ -2,7 +2,7 @@
  * Helper program for the kernel-test lab, run inside a lab namespace with
  * `ip netns exec <ns> bun test/kernel/echo.ts <mode>`. Two modes:
  *
- *   serve --tcp 22,80 --udp 53   TCP listeners (send a banner, echo data) and UDP echo
+ *   serve --tcp 22,80 --udp 53   TCP listeners (greet with `hostwall-lab PORT\n`, echo data) and UDP echo
  *                                servers on `::` (dual stack, so IPv4 and IPv6), one
  *                                JSON line `{"ready":true}` once every socket is bound.
  *   probe                        a prober driven by JSON lines on stdin: each request
@@ -12,6 +12,8 @@
  *                                passing probe at about a millisecond instead of a process
  *                                start per probe.
  *
+ * A probe is answered only by a whole exchange: TCP the server's greeting and the echo of a
+ * token sent after it, UDP the full echo of our own datagram, ping an ICMP echo reply.
  * Both modes exit when stdin closes, so a crashed test never leaves them behind.
  */
 
@@ -94,10 +96,14 @@ async function drainStdin(): Promise<void> {
   }
 }
 
-/** Resolves with the first value; the timer turns silence into `false`. */
+/**
+ * Resolves with the first value; the timer turns silence into `false`, with the detail
+ * `timeoutDetail()` gives at that moment (how far the exchange got).
+ */
 function withTimeout(
   timeoutMs: number,
   run: (done: (ok: boolean, detail?: string) => void) => () => void,
+  timeoutDetail: () => string = () => "timeout",
 ): Promise<{ ok: boolean; detail?: string }> {
   return new Promise((resolve) => {
     let settled = false;
@@ -109,22 +115,60 @@ function withTimeout(
       cleanup();
       resolve({ ok, detail });
     };
-    const timer = setTimeout(() => done(false, "timeout"), timeoutMs);
+    const timer = setTimeout(() => done(false, timeoutDetail()), timeoutMs);
     cleanup = run(done);
     if (settled) cleanup();
   });
 }
 
+/** The first line every lab TCP server sends (serve above); the port is the server's own. */
+const GREETING = /^hostwall-lab \d{1,5}$/;
+
+/**
+ * A TCP probe passes only after a whole exchange: the handshake, the server's greeting line
+ * (so the server accepted the connection, which needs the client's ACK), then a random token
+ * sent and echoed back in full (data both ways after the handshake). A ruleset that lets the
+ * SYN and SYN-ACK through but drops the client's later packets fails it.
+ */
 function probeTcp(req: ProbeRequest) {
-  return withTimeout(req.timeoutMs, (done) => {
-    // node:net hands back the socket at once, so a probe that times out in SYN-SENT is
-    // destroyed (its fd closed) instead of retransmitting SYNs into later tests for minutes.
-    // "connect" fires only after the three-way handshake, i.e. a SYN-ACK came back.
-    const sock = connect({ host: req.addr, port: req.port ?? 0 });
-    sock.once("connect", () => done(true));
-    sock.once("error", (err: NodeJS.ErrnoException) => done(false, err.code === "ECONNREFUSED" ? "Connection refused" : err.message));
-    return () => sock.destroy();
-  });
+  const token = `hw-${req.id}-${crypto.randomUUID()}\n`;
+  let stage: "handshake" | "greeting" | "echo" = "handshake";
+  let received = Buffer.alloc(0);
+  const progress = () =>
+    stage === "handshake" ? "timeout" : stage === "greeting" ? "timeout: connected, no greeting" : `timeout: greeted, echo incomplete (${received.length}/${token.length} bytes)`;
+  return withTimeout(
+    req.timeoutMs,
+    (done) => {
+      // node:net hands back the socket at once, so a probe that times out in SYN-SENT is
+      // destroyed (its fd closed, the connect abandoned without retransmits) instead of
+      // retransmitting SYNs into later tests. "connect" fires once a SYN-ACK came back.
+      const sock = connect({ host: req.addr, port: req.port ?? 0 });
+      sock.once("connect", () => (stage = "greeting"));
+      sock.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (stage === "greeting") {
+          const nl = received.indexOf(10);
+          if (nl < 0) {
+            if (received.length > 64) done(false, `no greeting line: ${JSON.stringify(received.toString("latin1"))}`);
+            return;
+          }
+          const line = received.subarray(0, nl).toString("latin1");
+          if (!GREETING.test(line)) return done(false, `unexpected greeting ${JSON.stringify(line)}`);
+          received = received.subarray(nl + 1);
+          stage = "echo";
+          sock.write(token);
+        }
+        if (stage === "echo" && received.length >= token.length) {
+          const echo = received.toString("latin1");
+          done(echo === token, echo === token ? undefined : `wrong echo ${JSON.stringify(echo)}`);
+        }
+      });
+      sock.once("error", (err: NodeJS.ErrnoException) => done(false, err.code === "ECONNREFUSED" ? "Connection refused" : err.message));
+      sock.once("close", () => done(false, `closed by the server during the ${stage}`));
+      return () => sock.destroy();
+    },
+    progress,
+  );
 }
 
 function probeUdp(req: ProbeRequest) {

@@ -1,11 +1,18 @@
 /**
- * Servers and probes for lab namespaces, both backed by `echo.ts`.
+ * Servers and probes for lab namespaces, both backed by `echo.ts`: the one probes module of
+ * the kernel tests.
  *
- * A probe is answered only when a real reply came back: a completed TCP handshake, the
- * full echo of our own UDP datagram, or an ICMP echo reply. Each namespace gets one
+ * A probe is answered only when a whole exchange came back: for TCP the server's greeting
+ * and the echo of a token sent after it (data both ways after the handshake), for UDP the
+ * full echo of our own datagram, for ping an ICMP echo reply. Each namespace gets one
  * long-lived prober process (started on first use, stopped by `Ns.close()` / lab.destroy),
  * so a passing probe costs about a millisecond and a dropped one costs its timeout.
- * Run many probes at once with {@link probeAll}.
+ * Run many probes at once with {@link probeAll}; check them against expectations with
+ * {@link expectProbes} (throws) or {@link probeReport} (returns the mismatches).
+ *
+ * The default timeout (800 ms) is below TCP's initial retransmission timeout (1 s): a
+ * dropped TCP probe sends exactly one SYN, a dropped UDP probe one datagram, a dropped ping
+ * one echo request. So a rule that drops probes counts exactly one packet per probe.
  */
 
 import { fileURLToPath } from "node:url";
@@ -15,7 +22,8 @@ import { readLines as streamLines } from "../../src/agent/links";
 const ECHO = fileURLToPath(new URL("./echo.ts", import.meta.url));
 /** The bun running the tests (the repo's node_modules/.bin/bun under `bun test`). */
 const BUN = process.execPath;
-const DEFAULT_PROBE_TIMEOUT_MS = 1000;
+/** Default probe timeout: below TCP's 1 s initial RTO, so a dropped TCP probe sends one SYN. */
+export const PROBE_TIMEOUT_MS = 800;
 
 /** One probe to run. */
 export interface ProbeSpec {
@@ -28,7 +36,7 @@ export interface ProbeSpec {
   port?: number;
   /** UDP datagram size in bytes; above the MTU (1500) it leaves as IP fragments. */
   size?: number;
-  /** Give up after this long (default 1000 ms). */
+  /** Give up after this long (default {@link PROBE_TIMEOUT_MS}). */
   timeoutMs?: number;
 }
 
@@ -38,7 +46,10 @@ export interface ProbeResult extends ProbeSpec {
   ok: boolean;
   /** Milliseconds the prober spent. */
   ms: number;
-  /** Why it failed ("timeout", "Connection refused", ...). */
+  /**
+   * Why it failed: "timeout" (no answer at all), "timeout: connected, no greeting",
+   * "timeout: greeted, echo incomplete (…)", "Connection refused", ...
+   */
   detail?: string;
 }
 
@@ -79,7 +90,7 @@ async function waitReady(proc: Proc, what: string, onLine: (line: string) => voi
 }
 
 /**
- * Start TCP listeners (they send a banner and echo) and UDP echo servers on `::`
+ * Start TCP listeners (they send the greeting line `hostwall-lab PORT` and echo) and UDP echo servers on `::`
  * (IPv4 and IPv6) inside `ns`. Resolves once every socket is bound.
  */
 export async function startServers(
@@ -122,7 +133,7 @@ class Prober {
 
   run(spec: ProbeSpec): Promise<{ ok: boolean; ms: number; detail?: string }> {
     const id = this.nextId++;
-    const timeoutMs = spec.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    const timeoutMs = spec.timeoutMs ?? PROBE_TIMEOUT_MS;
     const req = { id, kind: spec.kind, addr: spec.addr, port: spec.port, size: spec.size, timeoutMs };
     return new Promise((resolve) => {
       // The prober enforces timeoutMs itself; this backstop only guards against a hung prober.
@@ -176,7 +187,7 @@ export async function probe(spec: ProbeSpec): Promise<ProbeResult> {
   return { ...spec, ...(await prober.run(spec)) };
 }
 
-/** True if `addr:port` completed a TCP handshake from `from` within the timeout. */
+/** True if a TCP connection from `from` to `addr:port` got the greeting and the echo of a token within the timeout. */
 export async function probeTcp(from: Ns, addr: string, port: number, timeoutMs?: number): Promise<boolean> {
   return (await probe({ from, kind: "tcp", addr, port, timeoutMs })).ok;
 }
@@ -199,6 +210,50 @@ export async function ping(from: Ns, addr: string, timeoutMs?: number): Promise<
 /** Run probes concurrently; results in the order given. */
 export function probeAll(specs: ProbeSpec[]): Promise<ProbeResult[]> {
   return Promise.all(specs.map(probe));
+}
+
+/** One expectation: a probe and whether it must be answered. */
+export type Expected = [ProbeSpec, boolean];
+
+/**
+ * Runs the probes at once and compares each outcome with its expectation. Resolves with
+ * the results and a report: "" when every outcome matched, else the mismatches and then
+ * every probe (expected → got). Afterwards the senders' connects still in SYN-SENT are
+ * aborted (see {@link abortPendingConnects}).
+ */
+export async function probeReport(expected: Expected[]): Promise<{ report: string; results: ProbeResult[] }> {
+  const results = await probeAll(expected.map(([spec]) => spec));
+  await abortPendingConnects([...new Set(results.map((r) => r.from))]);
+  const want = (i: number) => (expected[i]![1] ? "answered" : "no reply");
+  const wrong = results.filter((r, i) => r.ok !== expected[i]![1]);
+  const report = wrong.length === 0
+    ? ""
+    : `unexpected:\n${formatProbes(wrong)}\nall (expected → got):\n${results.map((r, i) => `${want(i)} → ${formatProbes([r])}`).join("\n")}`;
+  return { report, results };
+}
+
+/** {@link probeReport}, throwing an Error with the report unless every outcome matched. */
+export async function expectProbes(expected: Expected[]): Promise<ProbeResult[]> {
+  const { report, results } = await probeReport(expected);
+  if (report) throw new Error(report);
+  return results;
+}
+
+/**
+ * A safety net for abandoned connects: the prober closes a TCP probe's socket at its
+ * timeout (the kernel then forgets a SYN-SENT connect), but should one survive, the kernel
+ * would retransmit its SYN for about two minutes into whatever ruleset a later test
+ * applied: stray packets in its counters and Log lines. So {@link probeReport} destroys the
+ * senders' pending connects to lab addresses (`ss -K`, in lab namespaces only).
+ */
+export async function abortPendingConnects(nss: Ns[]): Promise<void> {
+  const filter = ["(", "dst", "192.0.2.0/24", "or", "dst", "198.51.100.0/24", "or", "dst", "203.0.113.0/24", "or", "dst", "2001:db8::/32", ")"];
+  await Promise.all(
+    nss.map(async (ns) => {
+      const r = await ns.exec(["ss", "-K", "-tn", "state", "syn-sent", ...filter]);
+      if (r.code !== 0) throw new Error(`ss -K in ${ns.name}: ${r.stderr}`);
+    }),
+  );
 }
 
 /** A readable table of probe results, for test failure messages. */

@@ -53,7 +53,16 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
       ports: [9000]`),
       ),
     );
-    const [in0, out0] = [await s.packets("gnp/untracked-tcp/ingress/0", { family: "netdev" }), await s.packets("gnp/untracked-tcp/egress/0")];
+    const counters = () =>
+      Promise.all([
+        s.packets("gnp/untracked-tcp/ingress/0", { family: "netdev" }),
+        s.packets("gnp/untracked-tcp/egress/0"),
+        s.packets("gnp/untracked-udp/ingress/0", { family: "netdev" }),
+        s.packets("gnp/untracked-udp/egress/0"),
+      ]);
+    const before = await counters();
+    // Each TCP probe is a whole exchange (probe.ts): handshake, the server's greeting, a token
+    // and its echo, then the close.
     await s.expectReach([
       ...tcp("client", "host", 8443, true),
       ...both("client", "udp", "host", 6000, true),
@@ -61,10 +70,15 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
       ...tcp("client", "host", 8080, false),
       ...both("client", "udp", "host", 5353, false),
     ]);
-    // Every packet passes the untracked rules (no conntrack shortcut): at least SYN and ACK in,
-    // SYN-ACK out, per connection.
-    expect((await s.packets("gnp/untracked-tcp/ingress/0", { family: "netdev" })) - in0).toBeGreaterThanOrEqual(4);
-    expect((await s.packets("gnp/untracked-tcp/egress/0")) - out0).toBeGreaterThanOrEqual(2);
+    const [tcpIn, tcpOut, udpIn, udpOut] = (await counters()).map((n, i) => n - before[i]!);
+    expect([udpIn, udpOut]).toEqual([2, 2]); // one datagram and its echo per family
+    // Every TCP packet passes the untracked rules (no conntrack shortcut). Per connection at
+    // least SYN, the handshake's ACK and the token in, SYN-ACK, greeting and echo out; at most
+    // also an ACK of the greeting, of the echo and of the server's FIN, and the FIN in (7), and
+    // an ACK of the token and the FIN out (6). Not exact: whether an ACK rides on data or
+    // leaves alone depends on delayed-ACK timing, and the close may trail the probe's answer.
+    // Measured here: 12 in, 10 out.
+    expect(tcpIn >= 6 && tcpIn <= 14 && tcpOut >= 6 && tcpOut <= 12 ? "" : `in ${tcpIn}, out ${tcpOut}`).toBe("");
     expect(await conntrackEntries(8443)).toEqual([]);
     expect(await conntrackEntries(6000)).toEqual([]);
     expect((await conntrackEntries(9000)).length).toBeGreaterThanOrEqual(2);
@@ -72,10 +86,12 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
 
   test("a one-sided untracked Allow (ingress only) does not carry a connection", async () => {
     await s.apply(docs(hep("eth0"), symmetric("ingress-only", "TCP", 8443, { egress: false }), symmetric("ingress-only-udp", "UDP", 6000, { egress: false })));
-    const in0 = await s.packets("gnp/ingress-only/ingress/0", { family: "netdev" });
+    const counters = () => Promise.all([s.packets("gnp/ingress-only/ingress/0", { family: "netdev" }), s.packets("gnp/ingress-only-udp/ingress/0", { family: "netdev" })]);
+    const before = await counters();
     await s.expectReach([...tcp("client", "host", 8443, false), ...both("client", "udp", "host", 6000, false)]);
-    // The SYN was allowed in; the SYN-ACK found no egress allow.
-    expect((await s.packets("gnp/ingress-only/ingress/0", { family: "netdev" })) - in0).toBeGreaterThanOrEqual(2);
+    // The SYNs and the datagrams were allowed in (one each per family: the probes give up before
+    // TCP retransmits); the SYN-ACKs and the echoes found no egress allow.
+    expect((await counters()).map((n, i) => n - before[i]!)).toEqual([2, 2]);
   });
 
   test("an untracked Allow skips the pre-DNAT and normal stages (their Deny rules never see the packet)", async () => {
