@@ -9,6 +9,7 @@ import { Agent, type BootPolicy } from "../../src/agent/agent.ts";
 import type { LastGood, StateStore } from "../../src/agent/state.ts";
 import { memoryLogger } from "../../src/agent/log.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
+import { readConfigDir } from "../../src/config/read-dir.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
 import type { NftRunner } from "../../src/nft/runner.ts";
 import { fakeKernel } from "./fake-nft.ts";
@@ -21,17 +22,27 @@ export const exampleFiles = (): SourceFile[] => readdirSync(RULES).map((f) => ({
 /** A script without the generation stamps on its table lines (render.ts stampScript). */
 export const unstamped = (script: string) => script.replace(/ comment "hostwall generation \d+ hash [0-9a-f]+";$/gm, "");
 
-/** An agent on the fake kernel, in-memory files, interfaces and addresses, and a fake clock. */
-export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean; state?: StateStore; bootPolicy?: BootPolicy; kernel?: ReturnType<typeof fakeKernel> } = {}) {
-  const state = { files: opts.files ?? exampleFiles(), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>() };
+/**
+ * An agent on the fake kernel, in-memory files, interfaces and addresses, and a fake clock.
+ * With `configDir`, each attempt reads that real directory (read-dir.ts) and adds
+ * `state.files` to what it holds. `state.reads` counts the attempts' config reads.
+ */
+export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean; state?: StateStore; bootPolicy?: BootPolicy; kernel?: ReturnType<typeof fakeKernel>; configDir?: string } = {}) {
+  const state = { files: opts.files ?? (opts.configDir ? [] : exampleFiles()), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>(), reads: 0 };
+  const dir = opts.configDir;
   const { kernel, runner: kernelRunner } = opts.kernel ?? fakeKernel();
   const runner = opts.runner ?? kernelRunner;
   const logger = memoryLogger();
   let t = 0;
   const agent = new Agent({
     node: "jasper",
-    configDir: "/etc/hostwall",
-    readConfig: () => ({ files: state.files, diagnostics: [] }),
+    configDir: dir ?? "/etc/hostwall",
+    readConfig: async () => {
+      state.reads++;
+      if (!dir) return { files: state.files, diagnostics: [] };
+      const read = await readConfigDir(dir);
+      return { files: [...read.files, ...state.files], diagnostics: read.diagnostics };
+    },
     listInterfaces: () => state.interfaces,
     listAddresses: () => state.addresses,
     runner,

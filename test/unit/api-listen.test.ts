@@ -5,7 +5,7 @@
  * connections are refused, the watcher stops, the rules stay.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../../src/agent/api.ts";
@@ -14,7 +14,10 @@ import { startService } from "../../src/agent/service.ts";
 import { watchDir } from "../../src/agent/watch.ts";
 import { parseArgs } from "../../src/cli/args.ts";
 import { runCommand } from "../../src/cli/commands.ts";
+import { parseScript } from "../support/nft-script.ts";
 import { fakeAgent, MORE_DENY } from "./api-fakes.ts";
+
+const RULES = join(import.meta.dir, "../../rules");
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -121,20 +124,15 @@ describe("unix socket", () => {
 });
 
 describe("graceful shutdown", () => {
+  /** A deny-list entry in a file of its own: a change of the ruleset. */
+  const denyFile = (name: string, net: string) => `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: ${name}, labels: {dos-deny-list: 'true'}}\nspec: {nets: [${net}]}\n`;
+
   test("an in-flight reload finishes, new connections are refused, the watcher stops, the rules stay", async () => {
-    const f = fakeAgent();
-    await f.agent.reload("startup");
-    f.state.files = [...f.state.files, MORE_DENY];
-    const apply = f.runner.apply.bind(f.runner);
-    let appliedAt = Infinity;
-    f.runner.apply = async (script, opts) => {
-      if (opts?.check) return apply(script, opts);
-      await Bun.sleep(300); // a slow kernel
-      const r = await apply(script, opts);
-      appliedAt = performance.now();
-      return r;
-    };
+    // The agent reads a real config dir, which the service watches.
     const configDir = tempDir();
+    for (const f of readdirSync(RULES)) copyFileSync(join(RULES, f), join(configDir, f));
+    const f = fakeAgent({ configDir });
+    expect((await f.agent.reload("startup")).ok).toBe(true);
     const socket = join(tempDir(), "api.sock");
     const service = await startService({
       agent: f.agent,
@@ -145,26 +143,59 @@ describe("graceful shutdown", () => {
       links: false,
       driftCheckMs: 0,
     });
+    // The watcher works: an edit in the dir is applied (generation 2).
+    const editedAt = performance.now();
+    writeFileSync(join(configDir, "60-watched.yaml"), denyFile("watched", "198.51.100.8/32"));
+    const deadline = Date.now() + 5000;
+    while (f.agent.generation < 2 && Date.now() < deadline) await Bun.sleep(10);
+    expect([f.agent.generation, f.agent.lastAttempt?.reason]).toEqual([2, "config changed"]);
+    const watchLatency = performance.now() - editedAt;
+
+    // A slow kernel: the POST /reload below is still applying when stop() is called.
+    const apply = f.runner.apply.bind(f.runner);
+    let appliedAt = Infinity;
+    f.runner.apply = async (script, opts) => {
+      if (opts?.check) return apply(script, opts);
+      await Bun.sleep(300);
+      const r = await apply(script, opts);
+      appliedAt = performance.now();
+      return r;
+    };
+    f.state.files = [MORE_DENY]; // in memory: the watcher does not see it
     const base = `http://127.0.0.1:${service.server!.port}`;
     const control = { unix: socket, method: "POST", headers: { "content-type": "application/json" } } as RequestInit;
     const inFlight = fetch("http://localhost/reload", control).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
-    const deadline = Date.now() + 3000;
-    while (!f.agent.busy && Date.now() < deadline) await Bun.sleep(5); // the reload is in its apply now
+    const busyBy = Date.now() + 3000;
+    while (!f.agent.busy && Date.now() < busyBy) await Bun.sleep(5); // the reload is in its apply now
     expect(f.agent.busy).toBe(true);
     await service.stop();
     expect(performance.now()).toBeGreaterThanOrEqual(appliedAt); // stop() waited for the apply
     const answer = await inFlight;
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ ok: true, generation: 2 });
+    expect(answer.body).toMatchObject({ ok: true, generation: 3 });
     expect(fetch(`${base}/healthz`)).rejects.toThrow();
     expect(fetch("http://localhost/healthz", { unix: socket } as RequestInit)).rejects.toThrow();
-    // The watcher is stopped: a config edit now changes nothing.
-    writeFileSync(join(configDir, "new.yaml"), "kind: Nope\n");
-    await Bun.sleep(400);
-    expect(f.kernel.applied.length).toBe(2);
-    // The rules stay: the tables are in the kernel and nothing flushed them.
-    expect(f.kernel.tables.map((t) => `${t.family} ${t.name}`)).toEqual(["netdev hostwall", "inet hostwall"]);
-    expect(f.kernel.applied.some((s) => !/^table inet hostwall \{/m.test(s))).toBe(false);
+
+    // The watcher is stopped: an edit like the one above, which changes the ruleset, starts no
+    // attempt (no config read, no nft call) in several times the time the first one took.
+    const reads = f.state.reads;
+    const calls = f.kernel.calls.length;
+    writeFileSync(join(configDir, "70-unwatched.yaml"), denyFile("unwatched", "198.51.100.9/32"));
+    await Bun.sleep(Math.max(1000, 4 * watchLatency));
+    expect([f.state.reads, f.kernel.calls.length, f.agent.generation]).toEqual([reads, calls, 3]);
+
+    // The rules stay: both tables hold generation 3, and no call ever removed them: no nft
+    // command, and every script applied redefines both tables it deletes.
+    expect(f.kernel.tables.map((t) => `${t.family} ${t.name} ${t.comment?.split(" hash")[0]}`)).toEqual(["netdev hostwall hostwall generation 3", "inet hostwall hostwall generation 3"]);
+    expect(f.kernel.callsOf("command")).toEqual([]);
+    const applies = f.kernel.callsOf("apply");
+    expect(applies.map((c) => c.ok)).toEqual([true, true, true]);
+    for (const { script } of applies) {
+      const parsed = parseScript(script);
+      if (!parsed.ok) throw new Error("the fake applied a malformed script");
+      const kinds = (kind: string) => parsed.statements.filter((x) => x.kind === kind).map((x) => `${x.family} ${x.name}`);
+      expect(kinds("define")).toEqual(kinds("delete"));
+    }
   });
 });
 
