@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
 import { compileRuleset } from "../../src/nft/compile.ts";
 import { renderScript } from "../../src/nft/render.ts";
+import { parseScript } from "../support/nft-script.ts";
 
 const HOSTILE = `x"; delete table inet keepme; add table inet pwned; #`;
 const yaml = (selector: string, extra = "") => `
@@ -34,19 +35,51 @@ spec:
       source: {selector: ${JSON.stringify(selector)}}
 ${extra}`;
 
-/** Every quoted string in the script holds only inert characters; nothing hostile survives. */
+/** The only lines a script may have outside a table definition (render.ts). */
+const TOP_LEVEL = /^(table (netdev|inet) hostwall \{\}|delete table (netdev|inet) hostwall|table (netdev|inet) hostwall \{( comment "[^"\n]*";)?|\})$/;
+
+/**
+ * Every line is one the renderer writes: top-level lines only from TOP_LEVEL, everything else
+ * indented inside a table and in the grammar of test/support/nft-script.ts (sets and chains
+ * balanced, only hostwall's tables, references resolved, no command inside a chain); every
+ * quoted string holds only inert characters; nothing hostile survives.
+ */
 function expectInert(script: string): void {
-  for (const m of script.matchAll(/"([^"\n]*)"/g)) expect(m[1]!).toMatch(/^[A-Za-z0-9 _.,:=/@+%-]*$/);
-  const quotes = script.split("\n").map((line) => (line.match(/"/g) ?? []).length % 2);
+  const lines = script.split("\n");
+  expect(lines.pop()).toBe("");
+  for (const line of lines) {
+    if (line.startsWith("\t")) continue;
+    expect(line).toMatch(TOP_LEVEL);
+  }
+  const parsed = parseScript(script);
+  expect(parsed.ok ? [] : parsed.problems).toEqual([]);
+  for (const m of script.matchAll(/"([^"]*)"/g)) expect(m[1]!).toMatch(/^[A-Za-z0-9 _.,:=/@+%-]*$/);
+  const quotes = lines.map((line) => (line.match(/"/g) ?? []).length % 2);
   expect(quotes.every((odd) => odd === 0)).toBe(true);
   expect(script).not.toContain("$");
-  // Outside quotes, the only commands are hostwall's own and `;` only ends a base chain's hook line.
-  for (const line of script.split("\n").map((l) => l.replace(/"[^"\n]*"/g, '""').trim())) {
-    if (/^(delete )?table /.test(line)) expect(line).toMatch(/^(table (netdev|inet) hostwall \{\}?|delete table (netdev|inet) hostwall)$/);
-    if (line.includes(";")) expect(line).toMatch(/^type filter hook \w+( device "")? priority -?\d+; policy accept;$/);
+  // Outside quotes, `;` only ends a base chain's hook line (and a table's stamp comment).
+  for (const line of lines.map((l) => l.replace(/"[^"\n]*"/g, '""').trim())) {
+    if (line.includes(";")) expect(line).toMatch(/^(type filter hook \w+( device "")? priority -?\d+; policy accept;|table (netdev|inet) hostwall \{ comment "";)$/);
     expect(line).not.toContain("#");
   }
 }
+
+describe("the check itself", () => {
+  const script = buildRuleset({ files: [{ path: "a.yaml", text: yaml("role == 'bad'") }], node: "jasper" }).script!.text;
+  const lines = script.split("\n");
+  const rule = lines.findIndex((l) => l.includes("@sel-"));
+  const injected: [string, string[]][] = [
+    ["add table at the top", ["add table inet pwned", ...lines]],
+    ["flush ruleset at the top", ["flush ruleset", ...lines]],
+    ["a foreign table", ["table inet keepme {}", "delete table inet keepme", ...lines]],
+    ["flush ruleset in a chain", [...lines.slice(0, rule), "\t\tflush ruleset", ...lines.slice(rule)]],
+    ["a top-level line between tables", [...lines.slice(0, lines.indexOf("}") + 1), "add table inet pwned", ...lines.slice(lines.indexOf("}") + 1)]],
+    ["an unindented line in a chain", [...lines.slice(0, rule), "counter accept", ...lines.slice(rule)]],
+    ["a second statement on a rule line", lines.map((l, i) => (i === rule ? `${l}; add table inet pwned` : l))],
+  ];
+  test("the renderer's script passes", () => expectInert(script));
+  for (const [name, bad] of injected) test(`refuses ${name}`, () => expect(() => expectInert(bad.join("\n"))).toThrow());
+});
 
 describe("hostile text", () => {
   test("a selector literal with quotes, semicolons and newlines becomes an inert set comment", () => {
