@@ -11,7 +11,11 @@
  * numbers, negated), ICMP type/code (negated), ipVersion, nets/notNets, selector/notSelector
  * with namespaceSelector, numeric/range/named ports (negated) on either side, every action.
  * Invalid combinations are redrawn (the validator decides), so every set is a config hostwall
- * accepts.
+ * accepts by construction; that the validator and the loader got it right is checked on its
+ * own: each scenario keeps the generated documents and the rejected draws with their codes, and
+ * differential-gen.test.ts pins how many first draws the validator accepts and compares the
+ * loaded model, selector members and policy lists with what the documents say
+ * (differential-check.ts, which shares no code with the loader, selectors or CIDRs).
  *
  * Port assumption: a probe's client-side port is ephemeral (Linux 32768-60999). Every port
  * and range the generator writes stays below 32768, so any ephemeral port gets the same
@@ -132,7 +136,7 @@ export class Rng {
 // ---------------------------------------------------------------------------------------
 // YAML (a small block-style writer: readable failure reports, valid YAML 1.2).
 
-type Yaml = string | number | boolean | undefined | Yaml[] | { [k: string]: Yaml };
+export type Yaml = string | number | boolean | undefined | Yaml[] | { [k: string]: Yaml };
 
 function scalar(v: string | number | boolean): string {
   if (typeof v !== "string") return String(v);
@@ -233,6 +237,10 @@ export interface Scenario {
   probes: ProbeDef[];
   /** How many draws were rejected by the validator before this one. */
   redraws: number;
+  /** The generated documents (what the YAML says), for checks independent of the loader. */
+  docs: Yaml[];
+  /** Each draw the validator rejected before this one (avoided draws excluded), with its error codes. */
+  rejected: Array<{ docs: Yaml[]; codes: string[] }>;
 }
 
 function genDocs(r: Rng): Yaml[] {
@@ -376,14 +384,19 @@ function rulesOf(docs: Yaml[]): Record<string, Yaml>[] {
 /** The scenario of one seed: a valid config and a random subset of probes. */
 export function scenario(seed: number, probeCount = 16, avoid: readonly string[] = []): Scenario {
   const r = new Rng(seed);
+  const rejected: Scenario["rejected"] = [];
   for (let redraws = 0; redraws < 200; redraws++) {
     const docs = genDocs(r);
     if (avoid.some((a) => DOC_AVOIDABLE[a]?.(docs))) continue;
     if (avoid.length > 0 && rulesOf(docs).some((rule) => avoid.some((a) => AVOIDABLE[a]?.(rule)))) continue;
     const yaml = docs.map((d) => toYaml(d)).join("\n---\n") + "\n";
     const { model, diagnostics } = loadConfig([{ path: "differential.yaml", text: yaml }], { node: NODE });
-    if (diagnostics.some((d) => d.severity === "error")) continue;
-    return { seed, yaml, model, probes: r.some(allProbes(), probeCount, probeCount), redraws };
+    const errors = diagnostics.filter((d) => d.severity === "error");
+    if (errors.length > 0) {
+      rejected.push({ docs, codes: [...new Set(errors.map((d) => d.code))].sort() });
+      continue;
+    }
+    return { seed, yaml, model, probes: r.some(allProbes(), probeCount, probeCount), redraws, docs, rejected };
   }
   throw new Error(`seed ${seed}: no valid config in 200 draws${avoid.length ? ` avoiding ${avoid.join(", ")}` : ""}`);
 }
