@@ -5,12 +5,18 @@
  * reported, so the positioned parse runs lazily, on the first `locate` call, and maps the
  * n-th resource of one parse to the n-th of the other (both flatten the same way).
  *
- * Trade-offs, documented in the README: Bun's parser lets a duplicate mapping key win
- * silently where the positioned parser reports it, and its syntax errors carry no position,
- * so any syntax error falls back to the positioned parser for the whole file.
+ * Bun's parser lets a duplicate mapping key win silently and has no YAML 1.1 lint, so one
+ * pass of key-scan.ts over the text finds both (DUPLICATE_KEY at the key, naming its first
+ * place; AMBIGUOUS_SCALAR notes), as the positioned parser would (bench/key-scan.bench.ts
+ * measures its cost). The resources are still read, with the last value of a repeated key,
+ * as parse.ts does. A file the scanner cannot model, and any syntax error (Bun's carry no
+ * position), fall back to the positioned parser for the whole file.
  */
 import type { Diagnostic } from "./diagnostics.ts";
+import { scanKeys } from "./key-scan.ts";
 import { parseFile, type RawResource, type SourceFile } from "./parse.ts";
+import { duplicateKeyMessage } from "./yaml-errors.ts";
+import { plainYaml11Note } from "./yaml11.ts";
 
 /** Files at least this large take the fast path. */
 export const FAST_PATH_BYTES = 1 << 20;
@@ -23,6 +29,17 @@ export function parseLargeFile(file: SourceFile): { resources: RawResource[]; di
   } catch {
     return undefined; // let the positioned parser report the error where it is
   }
+  const scan = scanKeys(file.text);
+  if (!scan.ok) return undefined;
+  const pos = linePositions(file.text);
+  const diagnostics: Diagnostic[] = [];
+  for (const dup of scan.duplicates) {
+    diagnostics.push({ code: "DUPLICATE_KEY", severity: "error", message: duplicateKeyMessage(dup, pos(dup.firstOffset)), file: file.path, ...pos(dup.offset) });
+  }
+  for (const plain of scan.plains) {
+    const note = plainYaml11Note(plain.source, plain.offset);
+    if (note) diagnostics.push({ code: "AMBIGUOUS_SCALAR", severity: "warning", message: note.message, file: file.path, ...pos(note.offset) });
+  }
   let positioned: RawResource[] | undefined;
   const items = flatten(value);
   const resources = items.map((item, i): RawResource => ({
@@ -33,7 +50,26 @@ export function parseLargeFile(file: SourceFile): { resources: RawResource[]; di
       return positioned[i]?.locate(path, opts) ?? { line: 1, column: 1 };
     },
   }));
-  return { resources, diagnostics: [] };
+  return { resources, diagnostics };
+}
+
+/** Offset → 1-based line and column; the index of line starts is built on the first call. */
+function linePositions(text: string): (offset: number) => { line: number; column: number } {
+  let starts: number[] | undefined;
+  return (offset) => {
+    if (!starts) {
+      starts = [0];
+      for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
+    }
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - starts[lo]! + 1 };
+  };
 }
 
 /** Documents, top-level sequences, typed `<Kind>List`s and `kind: List` → resources, as parse.ts does. */

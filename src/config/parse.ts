@@ -4,8 +4,11 @@
  * Every file may hold one resource, a `---` stream, a top-level sequence of resources, a typed
  * `<Kind>List` or a generic `kind: List` (DESIGN.md §2). Each resource keeps the YAML node it
  * came from, so the validator can turn a field path into file:line:column without the parser
- * knowing anything about Calico. YAML 1.2 core schema, duplicate keys are errors, warnings are
- * errors (strict like calicoctl), aliases are capped against expansion bombs. Plain scalars a
+ * knowing anything about Calico. YAML 1.2 core schema, duplicate keys are errors (DUPLICATE_KEY,
+ * found in yaml-errors.ts, naming the key and its first place; the document is still checked,
+ * with the last value, as Bun's parser on the fast path reads it), warnings are errors (strict
+ * like calicoctl), syntax errors name the key path they are under, aliases are capped against
+ * expansion bombs. Plain scalars a
  * YAML 1.1 reader (calicoctl's Go library) reads differently get a positioned note (yaml11.ts);
  * diagnostics about one character of a string can be placed on it (scalar-offsets.ts).
  */
@@ -13,6 +16,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar
 import type { Diagnostic } from "./diagnostics.ts";
 import { scalarCharOffset } from "./scalar-offsets.ts";
 import { lintYaml11 } from "./yaml11.ts";
+import { duplicateKeyMessage, duplicateKeys, underPath } from "./yaml-errors.ts";
 
 /** A configuration file as read from disk. */
 export interface SourceFile {
@@ -63,17 +67,21 @@ export function parseFile(file: SourceFile): { resources: RawResource[]; diagnos
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
-  const docs = parseAllDocuments(file.text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: "1.2" });
+  const docs = parseAllDocuments(file.text, { lineCounter, prettyErrors: false, uniqueKeys: false, version: "1.2" });
   if (!Array.isArray(docs)) return { resources, diagnostics }; // an empty stream
   for (const doc of docs) {
     for (const problem of [...doc.errors, ...doc.warnings]) {
+      const at = problem.pos[0];
       diagnostics.push({
         code: "YAML_SYNTAX",
         severity: "error",
-        message: `${problem.message.split("\n")[0]} (${problem.code})${syntaxHint(file.text, problem.code, problem.pos[0])}`,
+        message: `${problem.message.split("\n")[0]} (${problem.code})${underPath(doc.contents, at)}${syntaxHint(file.text, problem.code, at)}`,
         file: file.path,
-        ...pos(problem.pos[0]),
+        ...pos(at),
       });
+    }
+    for (const dup of duplicateKeys(doc.contents)) {
+      diagnostics.push({ code: "DUPLICATE_KEY", severity: "error", message: duplicateKeyMessage(dup, pos(dup.firstOffset)), file: file.path, ...pos(dup.offset) });
     }
     if (doc.errors.length > 0 || doc.contents === null) continue;
     for (const note of lintYaml11(doc, file.text)) {
@@ -155,7 +163,7 @@ function mapKey(key: unknown): unknown {
 function nodeAt(root: Node, path: FieldPath): unknown {
   let node: unknown = root;
   for (const seg of path) {
-    if (isMap(node)) node = node.items.find((p) => keyMatches(mapKey(p.key), seg))?.value;
+    if (isMap(node)) node = node.items.findLast((p) => keyMatches(mapKey(p.key), seg))?.value;
     else if (isSeq(node) && typeof seg === "number") node = node.items[seg];
     else return undefined;
   }
@@ -175,7 +183,8 @@ function offsetOf(root: Node, path: FieldPath, opts: LocateOptions, text: string
     const seg = path[i]!;
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((p) => keyMatches(mapKey(p.key), seg));
+      // The last of repeated keys: the one whose value toJS (and Bun's parser) kept.
+      const pair = node.items.findLast((p) => keyMatches(mapKey(p.key), seg));
       if (!pair) return offset;
       const keyNode = pair.key as Node | null;
       if (last && opts.key && keyNode?.range) return keyNode.range[0];

@@ -43,16 +43,23 @@ export function lintYaml11(doc: Document, text: string): Yaml11Note[] {
 
 function noteFor(node: Scalar, text: string): Yaml11Note | undefined {
   if (node.type !== Scalar.PLAIN || !node.range) return undefined;
-  const source = text.slice(node.range[0], node.range[1]);
+  return plainYaml11Note(text.slice(node.range[0], node.range[1]), node.range[0], () => node.value);
+}
+
+/**
+ * The note for one plain scalar as written at `offset`, or undefined. `value12` gives its YAML
+ * 1.2 value (the parsed node's; parsed here from the source when not given).
+ */
+export function plainYaml11Note(source: string, offset: number, value12: () => unknown = () => parse(source, { version: "1.2" })): Yaml11Note | undefined {
   const c = source.charCodeAt(0);
   // Cheap pre-check: every form starts with a digit, a sign, or one of the boolean letters.
   if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || "yYnNoO".includes(source[0] ?? ""))) return undefined;
-  const v12 = node.value;
   if (BOOLEAN.test(source)) {
     const v11 = /^(?:y|yes|on)$/i.test(source);
-    return { offset: node.range[0], source, message: `plain ${source} is the string "${source}" in YAML 1.2, which hostwall reads, but the boolean ${v11} for ${GO_READERS}: quote it ('${source}') if you mean the string, or write ${v11}` };
+    return { offset, source, message: `plain ${source} is the string "${source}" in YAML 1.2, which hostwall reads, but the boolean ${v11} for ${GO_READERS}: quote it ('${source}') if you mean the string, or write ${v11}` };
   }
   if (!LEADING_ZERO.test(source) && !SEXAGESIMAL.test(source) && !ONE_ONE_NUMBER.test(source)) return undefined;
+  const v12 = value12();
   let v11: unknown;
   try {
     v11 = parse(source, { version: "1.1" });
@@ -67,5 +74,5 @@ function noteFor(node: Scalar, text: string): Yaml11Note | undefined {
     : `quote it ('${source}') if you mean the string${typeof v11 === "number" ? `, or write ${v11} if you mean the number` : ""}`;
   // Go's YAML library never implemented base 60; PyYAML and other strict 1.1 readers do.
   const readers = SEXAGESIMAL.test(source) ? "strict YAML 1.1 readers such as PyYAML" : GO_READERS;
-  return { offset: node.range[0], source, message: `plain ${source} is ${reading12} in YAML 1.2, which hostwall reads, but ${reading11} for ${readers}: ${fix}` };
+  return { offset, source, message: `plain ${source} is ${reading12} in YAML 1.2, which hostwall reads, but ${reading11} for ${readers}: ${fix}` };
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { parseFile } from "../../src/config/parse.ts";
 import { validateResources } from "../../src/model/validate.ts";
 
@@ -38,6 +39,34 @@ describe("large-file fast path", () => {
     const fast = parseLargeFile({ path: "big.yaml", text })!;
     const { diagnostics } = validateResources(fast.resources, { node: "n" });
     expect(diagnostics.map((d) => [d.code, d.line, d.column, d.path])).toEqual([["INVALID_CIDR", 8 + 54_321, 7, `spec.nets[54321]`]]);
+  });
+
+  test("a duplicate key in a 200k-line file is reported at its line, naming the key and its first place (issue #11)", () => {
+    const tier = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t\nspec:\n  order: 10\n  defaultAction: Pass\n  order: 20\n";
+    const text = `${bigNetworkSet("dup", 200_000)}---\n${tier}`;
+    expect(text.split("\n").length).toBeGreaterThan(200_000);
+    const line = 8 + 200_000 + 8; // the set's 7 header lines and 200,000 entries, ---, then the tier's 8th line
+    const { diagnostics, model } = loadConfig([{ path: "big.yaml", text }], { node: "n" });
+    expect(diagnostics.map((d) => [d.code, d.line, d.column])).toEqual([["DUPLICATE_KEY", line, 3]]);
+    expect(diagnostics[0]!.message).toContain(`"order" is already defined at line ${line - 2}, column 3 of this mapping (under spec)`);
+    // Read as the positioned parser reads it: the last value, the rest of the file still checked.
+    expect(model.tiers.find((t) => t.meta.name === "t")?.order).toBe(20);
+    expect(model.networkSets[0]!.nets.length).toBe(200_000);
+  });
+
+  test("the fast path reports what the positioned parser reports: duplicates and YAML 1.1 notes", () => {
+    const text = bigNetworkSet("notes", 60_000).replace("labels: {deny: 'true'}", "labels: {deny: on, deny: 'true'}").replace("    - 10.0.0.7/32", "    - 10.0.0.7/32\n    - 0o17\n    - 010");
+    const fast = parseLargeFile({ path: "big.yaml", text })!;
+    const slow = parseFile({ path: "big.yaml", text });
+    const shape = (ds: { code: string; line?: number; column?: number; message: string }[]) => ds.map((d) => [d.code, d.line, d.column, d.message]);
+    expect(shape(fast.diagnostics).map((d) => d.slice(0, 3))).toEqual([["DUPLICATE_KEY", 5, 22], ["AMBIGUOUS_SCALAR", 5, 18], ["AMBIGUOUS_SCALAR", 17, 7]]);
+    expect(shape(fast.diagnostics).sort()).toEqual(shape(slow.diagnostics).sort());
+  });
+
+  test("a construct the key scanner does not model falls back to the positioned parser", () => {
+    const text = bigNetworkSet("four", 60_000).replace("metadata:\n  name: four", "metadata:\n  &m name: four");
+    expect(parseLargeFile({ path: "big.yaml", text })).toBeUndefined();
+    expect(loadConfig([{ path: "big.yaml", text }], { node: "n" }).diagnostics).toEqual([]);
   });
 
   test("a syntax error falls back to the positioned parser", () => {
