@@ -4,12 +4,16 @@
  */
 import { $ } from "bun";
 
-const TOOLS: Record<string, string> = { nft: "nftables", ip: "iproute2", ping: "iputils-ping", curl: "curl" };
+/** Tool → the Debian package that provides it: what the lab needs. */
+export const TOOLS: Record<string, string> = { nft: "nftables", ip: "iproute2", ping: "iputils-ping", curl: "curl" };
+/** What the whole test suite needs: the lab's tools, and systemd-analyze for the unit-file checks (ops-systemd.test.ts). */
+export const TEST_TOOLS: Record<string, string> = { ...TOOLS, "systemd-analyze": "systemd" };
 
-export async function ensureSystemTools(opts: { install: boolean }): Promise<{ ok: boolean; missing: string[] }> {
-  const missing = Object.keys(TOOLS).filter((tool) => !Bun.which(tool, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` }));
+export async function ensureSystemTools(opts: { install: boolean; tools?: Record<string, string> }): Promise<{ ok: boolean; missing: string[] }> {
+  const tools = opts.tools ?? TOOLS;
+  const missing = Object.keys(tools).filter((tool) => !Bun.which(tool, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` }));
   if (missing.length === 0) return { ok: true, missing };
-  const packages = [...new Set(missing.map((t) => TOOLS[t]!))];
+  const packages = [...new Set(missing.map((t) => tools[t]!))];
   const canInstall = opts.install && process.getuid?.() === 0 && Bun.which("apt-get");
   if (!canInstall) {
     console.error(`missing tools: ${missing.join(", ")}; install them with:\n  sudo apt-get update && sudo apt-get install -y ${packages.join(" ")}`);
