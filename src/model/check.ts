@@ -137,6 +137,18 @@ function quoteHint(value: unknown, source: string | undefined): string {
   return "";
 }
 
+/**
+ * `; did you mean "Ingress"?` when `value` is a string close to one of a closed set of values
+ * (a case-only difference, or up to two edits), else "".
+ */
+export function didYouMean(value: unknown, options: readonly string[]): string {
+  if (typeof value !== "string" || value === "") return "";
+  // Values are compared without case: `tpc` is two edits from `tcp`, so TCP is suggested.
+  const lower = options.map((o) => o.toLowerCase());
+  const i = lower.indexOf(nearest(value.toLowerCase(), lower) ?? "");
+  return i >= 0 && options[i] !== value ? `; did you mean ${options[i]}?` : "";
+}
+
 /** Suggests a known field for a typo (edit distance ≤ 2, or a case-only difference). */
 export function nearest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -5,7 +5,7 @@
  */
 import type { FieldPath } from "../config/parse.ts";
 import { parseCidr } from "./cidr.ts";
-import type { Checker, Obj } from "./check.ts";
+import { didYouMean, type Checker, type Obj } from "./check.ts";
 import type { FailsafePort, FelixSettings } from "./types.ts";
 
 const tcp = (port: number): FailsafePort => ({ protocol: "tcp", port });
@@ -53,7 +53,7 @@ export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<
   if (rate !== undefined) {
     const m = /^([1-9][0-9]{0,3})\/(second|minute|hour|day)$/.exec(rate);
     if (m) out.logRateLimit = { rate: Number(m[1]), unit: m[2] as "second" };
-    else ck.error("INVALID_RATE_LIMIT", [...path, "logActionRateLimit"], `logActionRateLimit "${rate}" must look like 10/second (1-9999 per second, minute, hour or day)`);
+    else ck.error("INVALID_RATE_LIMIT", [...path, "logActionRateLimit"], `logActionRateLimit "${rate}" must look like 10/second (1-9999 per second, minute, hour or day)${rateHint(rate)}`);
   }
   const burst = ck.number(spec.logActionRateLimitBurst, [...path, "logActionRateLimitBurst"]);
   if (burst !== undefined) {
@@ -64,13 +64,22 @@ export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<
     const deny = ck.string(spec[field], [...path, field]);
     if (deny === undefined) continue;
     if (deny === "Drop" || deny === "Reject") out.filterDenyAction = deny;
-    else ck.error("INVALID_VALUE", [...path, field], `${field} must be Drop or Reject, got "${deny}"`);
+    else ck.error("INVALID_VALUE", [...path, field], `${field} must be Drop or Reject, got "${deny}"${didYouMean(deny, ["Drop", "Reject"])}`);
   }
   const v6 = ck.bool(spec.ipv6Support, [...path, "ipv6Support"]);
   if (v6 !== undefined) out.ipv6Support = v6;
   const noInvalid = ck.bool(spec.disableConntrackInvalidCheck, [...path, "disableConntrackInvalidCheck"]);
   if (noInvalid !== undefined) out.conntrackInvalidCheck = !noInvalid;
   return out;
+}
+
+/** `10/sec`, `10/Minute`, `10 / hour`: the unit meant. */
+function rateHint(rate: string): string {
+  const m = /^\s*([1-9][0-9]{0,3})\s*\/\s*([A-Za-z]+)\s*$/.exec(rate);
+  if (!m) return "";
+  const units = ["second", "minute", "hour", "day"];
+  const unit = units.find((u) => u.startsWith(m[2]!.toLowerCase()) || u === m[2]!.toLowerCase().replace(/s$/, "")) ?? units.find((u) => didYouMean(m[2], [u]) !== "");
+  return unit ? `; did you mean ${m[1]}/${unit}?` : "";
 }
 
 function readFailsafe(ck: Checker, value: unknown, path: FieldPath): FailsafePort[] {
@@ -81,7 +90,7 @@ function readFailsafe(ck: Checker, value: unknown, path: FieldPath): FailsafePor
     if (!o) return;
     const proto = (ck.string(o.protocol, [...at, "protocol"]) ?? "tcp").toLowerCase();
     if (proto !== "tcp" && proto !== "udp") {
-      ck.error("INVALID_PROTOCOL", [...at, "protocol"], `failsafe protocol must be TCP or UDP, got "${String(o.protocol)}"`);
+      ck.error("INVALID_PROTOCOL", [...at, "protocol"], `failsafe protocol must be TCP or UDP, got "${String(o.protocol)}"${didYouMean(o.protocol, ["TCP", "UDP"])}`);
       return;
     }
     const port = ck.number(o.port, [...at, "port"]);

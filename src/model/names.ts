@@ -7,9 +7,14 @@
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
-/** DNS-1123 subdomain: dot-separated DNS labels, ≤ 253 characters. */
+/**
+ * DNS-1123 subdomain as Kubernetes and Calico check it: dot-separated parts of lower-case
+ * letters, digits and '-' (each starting and ending with a letter or digit), ≤ 253 characters
+ * in all. Like Calico's nameRegex and Kubernetes' IsDNS1123Subdomain, no 63-character limit
+ * per part: a 253-character name in one part is valid.
+ */
 export function isDnsSubdomain(name: string): boolean {
-  return name.length > 0 && name.length <= 253 && name.split(".").every((part) => DNS_LABEL.test(part) && part.length <= 63);
+  return name.length > 0 && name.length <= 253 && name.split(".").every((part) => DNS_LABEL.test(part));
 }
 
 /** DNS-1123 label: ≤ 63 characters, no dots. */
@@ -17,10 +22,13 @@ export function isDnsLabel(name: string): boolean {
   return name.length <= 63 && DNS_LABEL.test(name);
 }
 
-/** GlobalNetworkPolicy names: a DNS label optionally preceded by exactly one `label.`. */
+/**
+ * GlobalNetworkPolicy names (Calico's globalNetworkPolicyNameRegex and the 253 limit): a label
+ * form optionally preceded by exactly one `label.`, with no 63-character limit per part.
+ */
 export function isPolicyName(name: string): boolean {
   const parts = name.split(".");
-  return name.length <= 253 && parts.length <= 2 && parts.every((p) => isDnsLabel(p));
+  return name.length > 0 && name.length <= 253 && parts.length <= 2 && parts.every((p) => DNS_LABEL.test(p));
 }
 
 /** NetworkPolicy names: like GlobalNetworkPolicy, or a subdomain behind `knp.default.` / `ossg.default.` (Kubernetes-derived policies). */

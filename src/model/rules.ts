@@ -6,7 +6,7 @@
 import type { FieldPath } from "../config/parse.ts";
 import { parseCidr, isCatchAll, type Cidr } from "./cidr.ts";
 import { parseSelector, mentionsGlobal, type Selector } from "./selector.ts";
-import type { Checker, Obj } from "./check.ts";
+import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readAnnotations } from "./meta.ts";
 import { isPortName, placeholderHint } from "./names.ts";
 import type { Action, EntityRule, IcmpMatch, Port, Protocol, Rule } from "./types.ts";
@@ -42,8 +42,7 @@ function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefine
   let ok = true;
   const action = ck.string(o.action, [...path, "action"], { required: true });
   if (action !== undefined && !ACTIONS.includes(action as Action)) {
-    const hint = ACTIONS.find((a) => a.toLowerCase() === action.toLowerCase());
-    ck.error("INVALID_ACTION", [...path, "action"], `action "${action}" is not one of Allow, Deny, Log, Pass${hint ? `; did you mean ${hint}?` : ""}`);
+    ck.error("INVALID_ACTION", [...path, "action"], `action "${action}" is not one of Allow, Deny, Log, Pass${didYouMean(action, ACTIONS)}`);
     ok = false;
   }
   if (o.http !== undefined) {
@@ -65,7 +64,7 @@ function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefine
   if (o.ipVersion !== undefined) {
     if (o.ipVersion === 4 || o.ipVersion === 6) ipVersion = o.ipVersion;
     else {
-      ck.error("INVALID_IP_VERSION", [...path, "ipVersion"], `ipVersion must be 4 or 6, got ${String(o.ipVersion)}`);
+      ck.error("INVALID_IP_VERSION", [...path, "ipVersion"], `ipVersion must be 4 or 6, got ${JSON.stringify(o.ipVersion)}${ipVersionHint(o.ipVersion)}`);
       ok = false;
     }
   }
@@ -99,9 +98,16 @@ function readProtocol(ck: Checker, value: unknown, path: FieldPath): Protocol | 
   }
   const known = PROTOCOL_NAMES[value];
   if (known) return known;
-  const hint = Object.keys(PROTOCOL_NAMES).find((k) => k.toLowerCase() === value.toLowerCase());
-  ck.error("INVALID_PROTOCOL", path, `protocol "${value}" is not one of TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or 1-255${hint ? `; did you mean ${hint}? (names are case-sensitive)` : ""}`);
+  const hint = didYouMean(value, Object.keys(PROTOCOL_NAMES));
+  const caseOnly = hint !== "" && Object.keys(PROTOCOL_NAMES).some((k) => k.toLowerCase() === value.toLowerCase());
+  ck.error("INVALID_PROTOCOL", path, `protocol "${value}" is not one of TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or 1-255${hint}${caseOnly ? " (names are case-sensitive)" : ""}`);
   return undefined;
+}
+
+/** `"4"`, `v6`, `IPv4`: the family meant, written as the number ipVersion takes. */
+function ipVersionHint(value: unknown): string {
+  const m = typeof value === "string" ? /^(?:ip)?v?([46])$/i.exec(value.trim()) : null;
+  return m ? `; did you mean ${m[1]} (a number, without quotes)?` : "";
 }
 
 function readIcmp(ck: Checker, value: unknown, path: FieldPath): IcmpMatch | undefined {

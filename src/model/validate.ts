@@ -10,12 +10,13 @@
 import type { Diagnostic } from "../config/diagnostics.ts";
 import type { FieldPath, RawResource } from "../config/parse.ts";
 import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
-import { Checker, type Obj } from "./check.ts";
+import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "./names.ts";
-import { readRules, readSelector } from "./rules.ts";
-import type { Direction, EndpointPort, FelixSettings, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
+import { readPolicy, readStagedPolicy } from "./policy.ts";
+import { readRules } from "./rules.ts";
+import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
 
 const API_VERSION = "projectcalico.org/v3";
 /** Where each profile name stood in the YAML list (non-string entries are skipped in the model). */
@@ -47,10 +48,10 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     const kind = ck.string(doc.kind, ["kind"], { required: true });
     if (kind === undefined) continue;
     if (!KINDS.includes(kind)) {
-      ck.error("UNKNOWN_KIND", ["kind"], `unknown kind "${kind}"; hostwall reads ${KINDS.slice(0, 8).join(", ")}`);
+      ck.error("UNKNOWN_KIND", ["kind"], `unknown kind "${kind}"${didYouMean(kind, KINDS) || `; hostwall reads ${KINDS.slice(0, 8).join(", ")}`}`);
       continue;
     }
-    if (doc.apiVersion !== API_VERSION) ck.error("INVALID_API_VERSION", ["apiVersion"], `apiVersion must be ${API_VERSION}, got ${JSON.stringify(doc.apiVersion ?? null)}`);
+    if (doc.apiVersion !== API_VERSION) ck.error("INVALID_API_VERSION", ["apiVersion"], `apiVersion must be ${API_VERSION}, got ${JSON.stringify(doc.apiVersion ?? null)}${apiVersionHint(doc.apiVersion)}`);
     const meta = readMeta(ck, kind, doc.metadata);
     if (!meta) continue;
     ck.resource = `${kind}/${meta.namespace ? `${meta.namespace}/` : ""}${meta.name}`;
@@ -64,12 +65,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     const spec = doc.spec ?? {};
     if (STAGED.has(kind)) {
       ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced; hostwall validates it and ignores it`);
-      if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") {
-        const { stagedAction, ...rest } = (typeof spec === "object" && spec !== null ? spec : {}) as Obj;
-        if (stagedAction !== undefined && !["Set", "Delete", "Learn", "Ignore"].includes(String(stagedAction))) ck.error("INVALID_VALUE", ["spec", "stagedAction"], `stagedAction must be Set, Delete, Learn or Ignore, got ${JSON.stringify(stagedAction)}`);
-        if (stagedAction === "Delete") checkStagedDelete(ck, rest);
-        else readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
-      }
+      if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") readStagedPolicy(ck, kind, meta, spec);
       continue;
     }
     const track = <T extends object>(r: T | undefined): T | undefined => (r && checkers.set(r, ck), r);
@@ -92,6 +88,13 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   return { model, diagnostics };
 }
 
+/** The Kubernetes CRD group (`crd.projectcalico.org/v1`) or another version of the API. */
+function apiVersionHint(value: unknown): string {
+  if (typeof value !== "string") return "";
+  if (/^crd\.projectcalico\.org\//.test(value)) return `; ${value} is the Kubernetes CRD form, which calicoctl and hostwall do not read: write ${API_VERSION}`;
+  return didYouMean(value, [API_VERSION]);
+}
+
 /**
  * A document without apiVersion and kind is not a resource. Listing its keys as unknown fields
  * would bury the point; a flat mapping of scalars is usually a labels snippet copied from a guide.
@@ -104,14 +107,6 @@ function notAResource(ck: Checker, value: unknown): boolean {
   const hint = flat ? "; it looks like labels: put them under metadata.labels of a resource such as a HostEndpoint, with values quoted ('true')" : "";
   ck.error("MISSING_FIELD", ["kind"], `this document has no apiVersion and kind, so it is not a Calico resource${hint}`);
   return true;
-}
-
-/** With stagedAction Delete every spec field except tier must be empty (Calico compares with a zero spec). */
-function checkStagedDelete(ck: Checker, spec: Obj): void {
-  for (const [field, v] of Object.entries(spec)) {
-    const zero = v === null || v === false || v === "" || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
-    if (field !== "tier" && !zero) ck.error("INVALID_VALUE", ["spec", field], `with stagedAction Delete only spec.tier may be set; remove ${field}`, { key: true });
-  }
 }
 
 function push<T>(list: T[], item: T | undefined): void {
@@ -158,7 +153,7 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
     // numorstring.Protocol reads a digit string as the number.
     const proto = typeof o.protocol === "string" && /^[0-9]+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
     const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
-    if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}`);
+    if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}${didYouMean(proto, ["TCP", "UDP", "SCTP"])}`);
     const port = ck.number(o.port, [...at, "port"]);
     if (o.port === undefined || o.port === null) ck.error("MISSING_FIELD", [...at, "port"], "a named port needs a port number");
     else if (port === undefined) return;
@@ -187,64 +182,6 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   return { kind, meta, nets };
 }
 
-const POLICY_FIELDS = ["tier", "order", "selector", "namespaceSelector", "serviceAccountSelector", "types", "ingress", "egress", "doNotTrack", "preDNAT", "applyOnForward", "performanceHints"];
-
-function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", meta: Meta, value: unknown): GlobalNetworkPolicy | undefined {
-  const allowed = kind === "NetworkPolicy" ? POLICY_FIELDS.filter((f) => !["namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"].includes(f)) : POLICY_FIELDS;
-  const spec = ck.object(value, ["spec"], allowed);
-  if (!spec) return undefined;
-  const tier = ck.string(spec.tier, ["spec", "tier"]) ?? "default";
-  const order = ck.number(spec.order, ["spec", "order"]);
-  for (const field of ["selector", "namespaceSelector", "serviceAccountSelector"] as const) {
-    if (typeof spec[field] === "string" && (spec[field] as string).includes("global(")) ck.error("SELECTOR_GLOBAL", ["spec", field], `global() is not allowed in a policy's ${field}`);
-  }
-  const selector = readSelector(ck, spec.selector ?? "", ["spec", "selector"], "selector");
-  const namespaced = Boolean(spec.namespaceSelector || spec.serviceAccountSelector) || kind === "NetworkPolicy";
-  readSelector(ck, spec.namespaceSelector, ["spec", "namespaceSelector"], "namespaceSelector");
-  readSelector(ck, spec.serviceAccountSelector, ["spec", "serviceAccountSelector"], "serviceAccountSelector");
-  const ingress = readRules(ck, spec.ingress, ["spec", "ingress"]);
-  const egress = readRules(ck, spec.egress, ["spec", "egress"]);
-  const flag = (field: string) => (allowed.includes(field) ? (ck.bool(spec[field], ["spec", field]) ?? false) : false);
-  const doNotTrack = flag("doNotTrack");
-  const preDNAT = flag("preDNAT");
-  const applyOnForward = flag("applyOnForward");
-  const types = readTypes(ck, spec);
-  const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
-  hints.forEach(({ value: h, index: i }) => {
-    if (h !== "AssumeNeededOnEveryNode") ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode`);
-    else if (hints.findIndex((o) => o.value === h) < hints.findIndex((o) => o.index === i)) ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `${h} is listed twice`);
-  });
-  if (doNotTrack && preDNAT) ck.error("POLICY_FLAGS", ["spec", "preDNAT"], "doNotTrack and preDNAT cannot both be true");
-  if (preDNAT && (egress.length > 0 || types?.includes("egress"))) ck.error("PREDNAT_EGRESS", ["spec", spec.egress !== undefined ? "egress" : "types"], "a preDNAT policy can only have ingress rules and types [Ingress]");
-  if ((doNotTrack || preDNAT) && !applyOnForward) ck.error("NEEDS_APPLY_ON_FORWARD", ["spec", doNotTrack ? "doNotTrack" : "preDNAT"], `${doNotTrack ? "doNotTrack" : "preDNAT"} policies must also set applyOnForward: true`);
-  if (selector === undefined || types === undefined) return undefined;
-  return { kind, meta, tier, order, selector, namespaced, types, ingress, egress, doNotTrack, preDNAT, applyOnForward };
-}
-
-/** `types` as written, or Calico's default: [Ingress] unless there are only egress rules. */
-function readTypes(ck: Checker, spec: Obj): Direction[] | undefined {
-  if (spec.types === undefined || (Array.isArray(spec.types) && spec.types.length === 0)) {
-    const hasIngress = Array.isArray(spec.ingress) && spec.ingress.length > 0;
-    const hasEgress = Array.isArray(spec.egress) && spec.egress.length > 0;
-    if (hasEgress && hasIngress) return ["ingress", "egress"];
-    return hasEgress ? ["egress"] : ["ingress"];
-  }
-  const names = ck.stringList(spec.types, ["spec", "types"]);
-  const out: Direction[] = [];
-  let ok = true;
-  names.forEach(({ value: t, index: i }) => {
-    const d = t === "Ingress" ? "ingress" : t === "Egress" ? "egress" : undefined;
-    if (!d) {
-      ck.error("INVALID_TYPES", ["spec", "types", i], `types entries are Ingress or Egress, got "${t}"`);
-      ok = false;
-    } else if (out.includes(d)) {
-      ck.error("INVALID_TYPES", ["spec", "types", i], `${t} is listed twice`);
-      ok = false;
-    } else out.push(d);
-  });
-  return ok ? out : undefined;
-}
-
 function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefined {
   const spec = ck.object(value, ["spec"], ["labelsToApply", "ingress", "egress"]);
   if (!spec) return undefined;
@@ -266,7 +203,7 @@ function readTier(ck: Checker, meta: Meta, value: unknown): Tier | undefined {
   const order = ck.number(spec.order, ["spec", "order"]) ?? pinned?.order ?? DEFAULT_TIER_ORDER;
   const action = ck.string(spec.defaultAction, ["spec", "defaultAction"]) ?? pinned?.defaultAction ?? "Deny";
   if (action !== "Deny" && action !== "Pass") {
-    ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"`);
+    ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"${didYouMean(action, ["Deny", "Pass"])}`);
     return undefined;
   }
   if (pinned && order !== pinned.order) ck.error("INVALID_VALUE", ["spec", "order"], `the ${meta.name} tier must have order ${pinned.order}`);

@@ -21,6 +21,7 @@ import { nameCases } from "./fixtures/validate/names.ts";
 import { policyCases } from "./fixtures/validate/policies.ts";
 import { portCases } from "./fixtures/validate/ports.ts";
 import { ruleCases } from "./fixtures/validate/rules.ts";
+import { suggestionCases } from "./fixtures/validate/suggestions.ts";
 import { tierCases } from "./fixtures/validate/tiers.ts";
 import { fixedBugs, knownBugs } from "./fixtures/validate/todo.ts";
 import { validCases } from "./fixtures/validate/valid.ts";
@@ -37,6 +38,7 @@ const TABLE: Case[] = [
   ...fileCases,
   ...hintCases,
   ...constraintCases,
+  ...suggestionCases,
   ...validCases,
 ];
 
