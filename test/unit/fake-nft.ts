@@ -19,7 +19,8 @@ export type FakeTable = ListedTable & { comment?: string };
 
 /** One call of the runner, in order. */
 export type NftCall =
-  | { op: "check" | "apply"; script: string; ok: boolean; stderr: string }
+  | { op: "check"; script: string; ok: boolean; stderr: string }
+  | { op: "apply"; script: string; ok: boolean; stderr: string }
   | { op: "command"; args: string[] }
   | { op: "list" | "tables"; ok: boolean };
 
