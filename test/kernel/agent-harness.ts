@@ -3,9 +3,10 @@
  * tests and the README's lab: a private config dir, the agent process, and bounded helpers to
  * ask its API and wait for conditions.
  */
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { isConfigFileName } from "../../src/config/read-dir.ts";
 import type { Ns, Proc } from "./netns";
 
 export const REPO = join(import.meta.dir, "../..");
@@ -24,12 +25,19 @@ export function makeConfigDir(from?: string): string {
   return dir;
 }
 
-/** Writes a config file atomically (temp file + rename), the way editors and config tools do. */
+/**
+ * Writes a config file atomically, the way editors and config tools do: the text goes to a
+ * temp file in the same dir whose name the reader skips (hidden, `.tmp`), which is then
+ * renamed over the file. A reload at any moment sees the old file or the new one, never a
+ * half-written one and never the temp file (test/unit/watch.test.ts).
+ */
 export function writeConfig(dir: string, name: string, text: string): void {
-  const tmp = join(dir, `.${name}.tmp`);
-  writeFileSync(tmp, text, { mode: 0o644 });
-  cpSync(tmp, join(dir, name));
-  rmSync(tmp);
+  if (basename(name) !== name) throw new Error(`writeConfig takes a file name, not a path: ${name}`);
+  const tmp = `.${name}.tmp`;
+  if (isConfigFileName(tmp)) throw new Error(`writeConfig: the reader would read the temp file ${tmp}`);
+  writeFileSync(join(dir, tmp), text, { mode: 0o644 });
+  chmodSync(join(dir, tmp), 0o644); // whatever the umask
+  renameSync(join(dir, tmp), join(dir, name));
 }
 
 export interface AgentHandle {

@@ -1,0 +1,166 @@
+/**
+ * The config watcher (src/agent/watch.ts) on a real temp dir, with the reader (read-dir.ts)
+ * run the way the agent runs it when the watcher fires. Editors save by writing a temp file
+ * and renaming it over the config file: each save is one reload that sees the new content and
+ * none of the temp files, and a read in the middle of a save never sees a temp file either.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readConfigDir } from "../../src/config/read-dir.ts";
+import { watchDir, type WatchOptions } from "../../src/agent/watch.ts";
+import { writeConfig } from "../kernel/agent-harness.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh config dir holding x.yaml. */
+function configDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "hw-watch-"));
+  dirs.push(dir);
+  writeFileSync(join(dir, "x.yaml"), "a: 1\n", { mode: 0o644 });
+  return dir;
+}
+
+/** What the agent's reload would read: file names (relative) and texts, and diagnostic codes. */
+async function read(dir: string): Promise<{ files: [string, string][]; codes: string[] }> {
+  const r = await readConfigDir(dir);
+  return { files: r.files.map((f) => [f.path.slice(dir.length + 1), f.text]), codes: r.diagnostics.map((d) => d.code) };
+}
+
+/** A watcher whose every firing reads the dir, as the agent does; `fired` holds those reads. */
+function watched(dir: string, opts: Partial<WatchOptions> = {}) {
+  const fired: Promise<Awaited<ReturnType<typeof read>>>[] = [];
+  const errors: string[] = [];
+  const w = watchDir({ dir, debounceMs: 100, maxWaitMs: 2000, resyncMs: 0, onChange: () => void fired.push(read(dir)), onError: (m) => void errors.push(m), ...opts });
+  return { fired, errors, close: () => w.close() };
+}
+
+/** Waits until `n` firings happened (or `timeoutMs`), then a quiet period that must add none. */
+async function settle(fired: unknown[], n: number, quietMs = 400, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (fired.length < n && Date.now() < deadline) await Bun.sleep(10);
+  await Bun.sleep(quietMs);
+}
+
+type Save = { name: string; save(dir: string, text: string, midway: (dir: string) => Promise<void>): Promise<void> };
+
+/** How editors and tools replace x.yaml; `midway` runs while the save is half done. */
+const SAVES: Save[] = [
+  {
+    // vim with 'writebackup' (the default): swap file, original renamed to the backup, new file written, backup removed.
+    name: "vim (swap file, rename to x.yaml~, write, remove backup)",
+    async save(dir, text, midway) {
+      writeFileSync(join(dir, ".x.yaml.swp"), "b0VIM swap");
+      renameSync(join(dir, "x.yaml"), join(dir, "x.yaml~"));
+      await midway(dir);
+      writeFileSync(join(dir, "x.yaml"), text, { mode: 0o644 });
+      unlinkSync(join(dir, "x.yaml~"));
+      unlinkSync(join(dir, ".x.yaml.swp"));
+    },
+  },
+  {
+    // Emacs: a lock symlink .#x.yaml (dangling, and named like a config file but hidden), the
+    // original renamed to the backup x.yaml~, the new file written, the lock removed.
+    name: "emacs (lock symlink .#x.yaml, rename to x.yaml~, write)",
+    async save(dir, text, midway) {
+      symlinkSync("root@jasper.4242:1767225600", join(dir, ".#x.yaml"));
+      renameSync(join(dir, "x.yaml"), join(dir, "x.yaml~"));
+      await midway(dir);
+      writeFileSync(join(dir, "x.yaml"), text, { mode: 0o644 });
+      unlinkSync(join(dir, ".#x.yaml"));
+    },
+  },
+  {
+    // Ansible's copy/template (atomic_move): a hidden temp named after the file, so it ends in .yaml.
+    name: "ansible (.ansible_tmpXXXXXXXXx.yaml renamed over)",
+    async save(dir, text, midway) {
+      writeFileSync(join(dir, ".ansible_tmpk2j4h1x0x.yaml"), text, { mode: 0o644 });
+      await midway(dir);
+      renameSync(join(dir, ".ansible_tmpk2j4h1x0x.yaml"), join(dir, "x.yaml"));
+    },
+  },
+  {
+    name: "an editor writing x.yaml~ and renaming it over",
+    async save(dir, text, midway) {
+      writeFileSync(join(dir, "x.yaml~"), text, { mode: 0o644 });
+      await midway(dir);
+      renameSync(join(dir, "x.yaml~"), join(dir, "x.yaml"));
+    },
+  },
+  {
+    name: "a swap-named temp renamed over (.x.yaml.swp)",
+    async save(dir, text, midway) {
+      writeFileSync(join(dir, ".x.yaml.swp"), text, { mode: 0o644 });
+      await midway(dir);
+      renameSync(join(dir, ".x.yaml.swp"), join(dir, "x.yaml"));
+    },
+  },
+  {
+    // GNU sed -i writes ./sedXXXXXX next to the file and renames it over.
+    name: "sed -i (the real sed)",
+    async save(dir, text, midway) {
+      await midway(dir);
+      const r = Bun.spawnSync(["sed", "-i", `s/^a: 1$/${text.trim()}/`, join(dir, "x.yaml")]);
+      if (r.exitCode !== 0) throw new Error(`sed -i failed: ${r.stderr.toString()}`);
+    },
+  },
+  {
+    name: "the kernel tests' writeConfig (.x.yaml.tmp renamed over)",
+    async save(dir, text, midway) {
+      await midway(dir);
+      writeConfig(dir, "x.yaml", text);
+    },
+  },
+];
+
+describe("saves by rename", () => {
+  for (const s of SAVES) {
+    test(`${s.name}: one reload, the new content, no temp file read, none left`, async () => {
+      const dir = configDir();
+      const before = statSync(join(dir, "x.yaml")).ino;
+      const w = watched(dir);
+      try {
+        await Bun.sleep(50);
+        const midway: Awaited<ReturnType<typeof read>>[] = [];
+        await s.save(dir, "a: 2\n", async (d) => void midway.push(await read(d)));
+        await settle(w.fired, 1);
+        expect(await Promise.all(w.fired)).toEqual([{ files: [["x.yaml", "a: 2\n"]], codes: [] }]);
+        // Half-way through, the reader sees the old file or none (vim's backup is x.yaml~), never a temp file.
+        expect(midway.length).toBe(1);
+        expect(midway[0]!.files.every(([name, text]) => name === "x.yaml" && text === "a: 1\n")).toBe(true);
+        expect(midway[0]!.codes).toEqual([]);
+        expect(readdirSync(dir).filter((f) => f !== "x.yaml~")).toEqual(["x.yaml"]); // emacs keeps its backup
+        expect(statSync(join(dir, "x.yaml")).ino).not.toBe(before); // replaced, not written in place
+      } finally {
+        w.close();
+      }
+    });
+  }
+});
+
+describe("writeConfig (test/kernel/agent-harness.ts)", () => {
+  test("replaces the file by rename: a reader holding the old file keeps the old text; mode 0644; no temp left", () => {
+    const dir = configDir();
+    const path = join(dir, "x.yaml");
+    const before = statSync(path).ino;
+    const fd = openSync(path, "r");
+    try {
+      writeConfig(dir, "x.yaml", "a: 333\n");
+      const buf = Buffer.alloc(64);
+      expect(buf.subarray(0, readSync(fd, buf, 0, 64, 0)).toString()).toBe("a: 1\n"); // written in place, this would be the new text
+    } finally {
+      closeSync(fd);
+    }
+    const after = statSync(path);
+    expect([after.ino === before, after.mode & 0o777, readFileSync(path, "utf8")]).toEqual([false, 0o644, "a: 333\n"]);
+    expect(readdirSync(dir)).toEqual(["x.yaml"]);
+  });
+
+  test("takes a file name, not a path", () => {
+    expect(() => writeConfig(configDir(), "sub/x.yaml", "a: 1\n")).toThrow("writeConfig takes a file name, not a path: sub/x.yaml");
+  });
+});
