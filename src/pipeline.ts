@@ -7,7 +7,7 @@
  * the agent and the golden tests all run exactly the same code.
  */
 import { hasErrors, type Diagnostic } from "./config/diagnostics.ts";
-import { loadConfig } from "./config/load.ts";
+import { loadConfig, refusedFiles } from "./config/load.ts";
 import type { SourceFile } from "./config/parse.ts";
 import type { Cidr } from "./model/cidr.ts";
 import type { Model } from "./model/types.ts";
@@ -25,6 +25,12 @@ export interface BuildInput {
   interfaces?: ReadonlySet<string>;
   /** Addresses of the interfaces present now, for endpoints bound by expectedIPs. */
   addresses?: ReadonlyMap<string, readonly Cidr[]>;
+  /**
+   * The diagnostics of reading the config dir (read-dir.ts), not repeated in the result: the
+   * files their errors name were not read, so what those files define is unknown and nothing
+   * is reported as missing because of them.
+   */
+  readDiagnostics?: readonly Diagnostic[];
 }
 
 export interface BuildResult {
@@ -41,8 +47,9 @@ export interface BuildResult {
 }
 
 export function buildRuleset(input: BuildInput): BuildResult {
-  const { model, diagnostics } = loadConfig(input.files, { node: input.node });
-  if (hasErrors(diagnostics)) return { diagnostics, model };
+  const { model, diagnostics } = loadConfig(input.files, { node: input.node, refused: refusedFiles(input.readDiagnostics ?? []) });
+  // A file that could not be read is an error (all or nothing): nothing is compiled without it.
+  if (hasErrors(diagnostics) || hasErrors(input.readDiagnostics ?? [])) return { diagnostics, model };
   const resolved = resolvePlan(model, input.node, { addresses: input.addresses });
   diagnostics.push(...resolved.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics, model };

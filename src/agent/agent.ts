@@ -310,7 +310,7 @@ export class Agent {
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
-    const built = buildRuleset({ files: read.files, node: this.deps.node, interfaces: this.absent ? undefined : interfaces, addresses });
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, interfaces: this.absent ? undefined : interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
       const attempt = this.fail(diags, what, at, reason);

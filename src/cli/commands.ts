@@ -134,7 +134,7 @@ interface LoadOptions {
 async function load(opts: LoadOptions, io: Io): Promise<{ built: BuildResult; addresses: Map<string, Cidr[]> } | undefined> {
   const read = await readSources(opts.paths);
   const addresses = listAddresses();
-  const built = buildRuleset({ files: read.files, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
+  const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];
   if (opts.json) io.out(JSON.stringify(diagnostics.map(diagnosticJson), null, 2) + "\n");
   else printDiagnostics(diagnostics, io);

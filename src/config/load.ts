@@ -13,7 +13,25 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
 }
 
-export function loadConfig(files: readonly SourceFile[], opts: { node: string }): LoadResult {
+export interface LoadOptions {
+  /** This node's name. */
+  node: string;
+  /**
+   * Files or directories the reader refused (see refusedFiles): their resources are unknown,
+   * so references to them are not reported as undefined, one by one.
+   */
+  refused?: readonly string[];
+}
+
+/**
+ * The files and directories that errors of reading the config dir (read-dir.ts) name: each
+ * was not read, or not all of it (a cap stops the walk there).
+ */
+export function refusedFiles(readDiagnostics: readonly Diagnostic[]): string[] {
+  return [...new Set(readDiagnostics.filter((d) => d.severity === "error" && d.file !== undefined).map((d) => d.file!))].sort();
+}
+
+export function loadConfig(files: readonly SourceFile[], opts: LoadOptions): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const raws: RawResource[] = [];
   for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
@@ -22,7 +40,7 @@ export function loadConfig(files: readonly SourceFile[], opts: { node: string })
     raws.push(...parsed.resources);
     diagnostics.push(...parsed.diagnostics);
   }
-  const validated = validateResources(raws, opts);
+  const validated = validateResources(raws, { node: opts.node, refused: opts.refused });
   diagnostics.push(...validated.diagnostics);
   return { model: validated.model, diagnostics: sortDiagnostics(foldYaml11Notes(diagnostics)) };
 }

@@ -15,6 +15,7 @@ import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "./names.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
+import { checkReferences, DEFAULT_ALLOW_PROFILE } from "./references.ts";
 import { readRules } from "./rules.ts";
 import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
 
@@ -24,11 +25,13 @@ const profileIndexes = new WeakMap<string[], number[]>();
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
 export const DEFAULT_TIER_ORDER = 1_000_000;
-export const DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow";
+export { DEFAULT_ALLOW_PROFILE };
 
 export interface ValidateOptions {
   /** This node's name: selects the `node.<name>` FelixConfiguration. */
   node: string;
+  /** Files or directories that could not be read: references to what they define are not reported one by one (references.ts). */
+  refused?: readonly string[];
 }
 
 export function validateResources(raws: readonly RawResource[], opts: ValidateOptions): { model: Model; diagnostics: Diagnostic[] } {
@@ -84,7 +87,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
   }
   model.felix = Object.assign({ ...DEFAULT_FELIX }, ...felixDefault, ...felixNode);
   addImplicitTier(model);
-  checkReferences(model, checkers);
+  checkReferences(model, { checkers, profileIndexes, refused: opts.refused ?? [] }, diagnostics);
   return { model, diagnostics };
 }
 
@@ -214,20 +217,5 @@ function readTier(ck: Checker, meta: Meta, value: unknown): Tier | undefined {
 function addImplicitTier(model: Model): void {
   if (!model.tiers.some((t) => t.meta.name === "default")) {
     model.tiers.push({ kind: "Tier", meta: { name: "default", labels: {}, origin: { file: "(built-in)", line: 1, column: 1 } }, order: DEFAULT_TIER_ORDER, defaultAction: "Deny" });
-  }
-}
-
-/** Cross-resource checks: policies name existing tiers; missing profiles warn (they deny). */
-function checkReferences(model: Model, checkers: Map<object, Checker>): void {
-  const tiers = new Set(model.tiers.map((t) => t.meta.name));
-  for (const p of model.policies) {
-    if (!tiers.has(p.tier)) checkers.get(p)?.error("UNKNOWN_TIER", ["spec", "tier"], `tier "${p.tier}" is not defined; add a Tier resource or remove spec.tier`);
-  }
-  const profiles = new Set([...model.profiles.map((p) => p.meta.name), DEFAULT_ALLOW_PROFILE]);
-  for (const h of model.hostEndpoints) {
-    const indexes = profileIndexes.get(h.profiles);
-    h.profiles.forEach((name, i) => {
-      if (!profiles.has(name)) checkers.get(h)?.warn("MISSING_PROFILE", ["spec", "profiles", indexes?.[i] ?? i], `profile "${name}" is not defined; like Calico, hostwall treats it as deny-all`);
-    });
   }
 }

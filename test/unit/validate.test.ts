@@ -72,7 +72,7 @@ function numbered(c: Case): string {
 }
 
 function check(c: Case): void {
-  const { model, diagnostics } = loadConfig(filesOf(c), { node: c.node ?? "node1" });
+  const { model, diagnostics } = loadConfig(filesOf(c), { node: c.node ?? "node1", refused: c.refused });
   const { got, want } = compare(c, diagnostics);
   if (!Bun.deepEquals(got, want)) {
     console.error(`${c.name}\n${numbered(c)}\n-- actual:\n${diagnostics.map(formatDiagnostic).join("\n")}`);
