@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLab, enableNetnsLogging, formatProbes, kernelTestGate, kmsgCursor, loadNft, probeAll, readKernelLog, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, enableNetnsLogging, kernelTestGate, kmsgCursor, loadNft, expectProbes, readKernelLog, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, type AgentHandle } from "./agent-harness";
 
 const TAG = `hw-ft-${process.pid.toString(36)}`;
@@ -55,11 +55,6 @@ describe.skipIf(!enabled)("kernel features", () => {
     });
   }
 
-  async function expectProbes(expected: [ProbeSpec, boolean][]): Promise<void> {
-    const results = await probeAll(expected.map(([spec]) => spec));
-    const wrong = results.filter((r, i) => r.ok !== expected[i]![1]);
-    expect(wrong.length === 0 ? "" : `unexpected:\n${formatProbes(wrong)}\nall:\n${formatProbes(results)}`).toBe("");
-  }
 
   const to = (kind: ProbeSpec["kind"], family: 4 | 6, port?: number, size?: number): ProbeSpec => ({
     from: lab.client,

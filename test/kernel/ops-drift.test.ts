@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createLab, formatProbes, kernelTestGate, nftCounter, probeAll, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, kernelTestGate, nftCounter, expectProbes, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
 import type { Proc } from "./netns";
 
@@ -45,11 +45,6 @@ describe.skipIf(!enabled)("operating the agent", () => {
   const metrics = async () => samples((await api("/metrics")).body);
   const nft = (...args: string[]) => runOk(["ip", "netns", "exec", lab.host.name, "nft", ...args]);
   const reach = (from: "client" | "attacker", port: number): ProbeSpec => ({ from: lab[from], kind: "tcp", addr: lab.addr.host.v4, port });
-  async function expectProbes(expected: [ProbeSpec, boolean][]): Promise<void> {
-    const results = await probeAll(expected.map(([spec]) => spec));
-    const wrong = results.filter((r, i) => r.ok !== expected[i]![1]);
-    expect(wrong.length === 0 ? "" : `unexpected:\n${formatProbes(wrong)}`).toBe("");
-  }
 
   beforeAll(async () => {
     await sweepStaleLabs("hw-op-");

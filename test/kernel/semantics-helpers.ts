@@ -15,7 +15,8 @@
  *
  * A scenario is a complete config: {@link SemLab.apply} writes it as the only file of the
  * agent's config dir and forces a reload (`POST /reload`), failing the test unless the
- * agent applied it. Probes are then checked all at once against exact expectations.
+ * agent applied it. Probes are then checked all at once against exact expectations
+ * (probe.ts probeReport; a dropped probe costs PROBE_TIMEOUT_MS, a passing one milliseconds).
  *
  * A test file calls {@link useSemLab} once in its describe block (the lab's beforeAll and
  * afterAll hooks, netns logging on request) and writes its expectations as {@link Row}s,
@@ -24,7 +25,7 @@
  */
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, expect } from "bun:test";
-import { createLab, enableNetnsLogging, formatProbes, loadNft, nftCounter, probeAll, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
+import { createLab, enableNetnsLogging, loadNft, nftCounter, PROBE_TIMEOUT_MS, probeReport, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 /** Where probes come from. */
@@ -45,8 +46,6 @@ export const SERVER_PORTS: Record<"host" | "client" | "attacker" | "backend", { 
 };
 
 export const NODE = "jasper";
-/** A dropped probe costs this long; passing ones take a few milliseconds. */
-export const PROBE_TIMEOUT_MS = 800;
 
 export interface SemLab {
   tag: string;
@@ -110,23 +109,6 @@ export async function pinNeighbours(lab: Lab): Promise<void> {
   }
 }
 
-/**
- * The prober gives up on a TCP probe at its timeout, but the kernel keeps the abandoned
- * connect in SYN-SENT and retransmits the SYN for about two minutes, into whatever
- * ruleset a later scenario applied: stray packets in its counters and Log lines. So after
- * every probe batch the lab's pending connects to lab addresses are destroyed (`ss -K`,
- * in the lab namespaces only).
- */
-export async function abortPendingConnects(nss: Ns[]): Promise<void> {
-  const filter = ["(", "dst", "192.0.2.0/24", "or", "dst", "198.51.100.0/24", "or", "dst", "203.0.113.0/24", "or", "dst", "2001:db8::/32", ")"];
-  await Promise.all(
-    nss.map(async (ns) => {
-      const r = await ns.exec(["ss", "-K", "-tn", "state", "syn-sent", ...filter]);
-      if (r.code !== 0) throw new Error(`ss -K in ${ns.name}: ${r.stderr}`);
-    }),
-  );
-}
-
 /** Create the lab, servers and agent. `topic` names the tag: `hw-s<topic>-<pid36>`. */
 export async function setupSemLab(topic: string): Promise<SemLab> {
   const prefix = `hw-s${topic}-`;
@@ -152,16 +134,7 @@ export async function setupSemLab(topic: string): Promise<SemLab> {
       const [from, kind, family, to, port] = row;
       return { from: nodeOf(from), kind, addr: addrOf(lab, to, family), port, timeoutMs };
     };
-    const reachRows = async (rows: Row[], timeoutMs?: number): Promise<{ text: string; results: ProbeResult[] }> => {
-      const results = await probeAll(rows.map((r) => spec(r, timeoutMs)));
-      await abortPendingConnects([...new Set(results.map((r) => r.from))]);
-      const wrong = results.filter((r, i) => r.ok !== rows[i]![5]);
-      const expected = (i: number) => (rows[i]![5] ? "answered" : "no reply");
-      const text = wrong.length === 0
-        ? ""
-        : `unexpected:\n${formatProbes(wrong)}\nall (expected → got):\n${results.map((r, i) => `${expected(i)} → ${formatProbes([r])}`).join("\n")}`;
-      return { text, results };
-    };
+    const reachRows = (rows: Row[], timeoutMs?: number) => probeReport(rows.map((r) => [spec(r, timeoutMs), r[5]]));
     const sem: SemLab = {
       tag,
       lab,
@@ -181,11 +154,11 @@ export async function setupSemLab(topic: string): Promise<SemLab> {
         return body.attempt;
       },
       async reach(rows, timeoutMs) {
-        return (await reachRows(rows, timeoutMs)).text;
+        return (await reachRows(rows, timeoutMs)).report;
       },
       async expectReach(rows, timeoutMs) {
-        const { text, results } = await reachRows(rows, timeoutMs);
-        expect(text).toBe("");
+        const { report, results } = await reachRows(rows, timeoutMs);
+        expect(report).toBe("");
         return results;
       },
       async packets(comment, where = {}) {

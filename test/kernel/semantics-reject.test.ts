@@ -7,8 +7,8 @@
  * (Drop) is the control: the same denies time out.
  */
 import { describe, expect, test } from "bun:test";
-import { formatProbes, kernelTestGate, probeAll, type Ns, type ProbeResult } from "./lab";
-import { abortPendingConnects, both, docs, felix, gnp, hep, PROBE_TIMEOUT_MS, useSemLab, DENY_8081_ALLOW_8080, type Probe } from "./semantics-helpers";
+import { abortPendingConnects, formatProbes, kernelTestGate, PROBE_TIMEOUT_MS, probeAll, type Ns, type ProbeResult } from "./lab";
+import { both, docs, felix, gnp, hep, useSemLab, DENY_8081_ALLOW_8080, type Probe } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
 
@@ -98,7 +98,10 @@ ${DENY_8081_ALLOW_8080}`),
     );
     const before = await s.packets("gnp/deny-8081/ingress/0");
     await expectOutcomes([...tcpIn(8080, "answered"), ...tcpIn(8081, "refused"), ...tcpIn(80, "refused")]);
-    expect((await s.packets("gnp/deny-8081/ingress/0")) - before).toBeGreaterThanOrEqual(2);
+    // One SYN per probe, except that an IPv6 SYN whose ICMPv6 error was lost to the client's
+    // socket lock (see windowMs) is retransmitted once after 1 s: 2 or 3, not knowable exactly.
+    const rejected = (await s.packets("gnp/deny-8081/ingress/0")) - before;
+    expect(rejected >= 2 && rejected <= 3 ? "" : `${rejected} SYNs rejected by deny-8081`).toBe("");
   });
 
   test("egress denies of the host's own connections reject", async () => {
@@ -186,7 +189,10 @@ ${DENY_8081_ALLOW_8080}`),
       ...both("host", "tcp", "client", 8081, "dropped"), // untracked egress (raw output)
       ["host", "tcp", 4, "client", 8080, "answered"],
     ]);
-    expect((await s.packets("gnp/untracked-deny/ingress/0", { family: "netdev" })) - u0).toBeGreaterThanOrEqual(3);
-    expect((await s.packets("gnp/prednat-deny/ingress/0")) - p0).toBeGreaterThanOrEqual(3);
+    // Dropped silently, so each IPv4 probe (800 ms) sends one SYN and the IPv6 one (1600 ms
+    // window) two: the first and its retransmission after TCP's initial 1 s RTO (the next
+    // comes at 3 s). 8080 and 8081: IPv4 and IPv6 to the host, IPv4 to the backend.
+    expect((await s.packets("gnp/untracked-deny/ingress/0", { family: "netdev" })) - u0).toBe(4);
+    expect((await s.packets("gnp/prednat-deny/ingress/0")) - p0).toBe(4);
   });
 });
