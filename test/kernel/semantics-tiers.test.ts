@@ -62,7 +62,7 @@ describe.skipIf(!enabled)("tiers, Pass, end of tier, ordering, profiles", () => 
     await s.apply(config(10));
     const z0 = await s.packets("gnp/z-deny/ingress/0");
     await s.expectReach([...tcpIn(8080, false), ...tcpIn(80, true)]);
-    expect((await s.packets("gnp/z-deny/ingress/0")) - z0).toBeGreaterThanOrEqual(2);
+    expect((await s.packets("gnp/z-deny/ingress/0")) - z0).toBe(2); // one SYN per family: a dropped probe gives up before TCP retransmits
     await s.apply(config(30));
     await s.expectReach([...tcpIn(8080, true), ...tcpIn(80, true)]);
   });
@@ -107,9 +107,10 @@ describe.skipIf(!enabled)("tiers, Pass, end of tier, ordering, profiles", () => 
     await s.apply(config("Deny 8080"));
     const [p1, p2, p3] = await Promise.all(["gnp/p1/ingress/0", "gnp/p2/ingress/0", "gnp/p3/ingress/0"].map((c) => s.packets(c)));
     await s.expectReach([...tcpIn(8080, false), ...tcpIn(80, true)]);
-    expect((await s.packets("gnp/p1/ingress/0")) - p1!).toBeGreaterThanOrEqual(2);
+    // The 8080 SYNs, one per family (dropped probes give up before TCP retransmits).
+    expect((await s.packets("gnp/p1/ingress/0")) - p1!).toBe(2);
     expect((await s.packets("gnp/p2/ingress/0")) - p2!).toBe(0); // skipped after Pass
-    expect((await s.packets("gnp/p3/ingress/0")) - p3!).toBeGreaterThanOrEqual(2);
+    expect((await s.packets("gnp/p3/ingress/0")) - p3!).toBe(2);
     await s.apply(config("Allow 8080"));
     await s.expectReach([...tcpIn(8080, true), ...tcpIn(80, true)]);
   });
