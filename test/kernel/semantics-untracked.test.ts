@@ -70,7 +70,7 @@ describe.skipIf(!enabled)("untracked and pre-DNAT policy", () => {
       ...tcp("client", "host", 8080, false),
       ...both("client", "udp", "host", 5353, false),
     ]);
-    const [tcpIn, tcpOut, udpIn, udpOut] = (await counters()).map((n, i) => n - before[i]!);
+    const [tcpIn = 0, tcpOut = 0, udpIn, udpOut] = (await counters()).map((n, i) => n - before[i]!);
     expect([udpIn, udpOut]).toEqual([2, 2]); // one datagram and its echo per family
     // Every TCP packet passes the untracked rules (no conntrack shortcut). Per connection at
     // least SYN, the handshake's ACK and the token in, SYN-ACK, greeting and echo out; at most
