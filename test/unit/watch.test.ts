@@ -5,7 +5,7 @@
  * none of the temp files, and a read in the middle of a save never sees a temp file either.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readConfigDir } from "../../src/config/read-dir.ts";
@@ -163,4 +163,115 @@ describe("writeConfig (test/kernel/agent-harness.ts)", () => {
   test("takes a file name, not a path", () => {
     expect(() => writeConfig(configDir(), "sub/x.yaml", "a: 1\n")).toThrow("writeConfig takes a file name, not a path: sub/x.yaml");
   });
+});
+
+describe("debounce and max-wait", () => {
+  /** A watcher that records when it fired, relative to `t0`. */
+  function timed(dir: string, opts: Partial<WatchOptions>) {
+    const t0 = performance.now();
+    const fires: number[] = [];
+    const w = watchDir({ dir, resyncMs: 0, onChange: () => void fires.push(performance.now() - t0), ...opts });
+    return { fires, since: () => performance.now() - t0, close: () => w.close() };
+  }
+  /** Writes x.yaml every `everyMs` until `forMs` passed; returns when the first and the last write happened. */
+  async function burst(dir: string, since: () => number, everyMs: number, forMs: number): Promise<{ first: number; last: number }> {
+    const first = since();
+    let last = first;
+    for (let i = 0; since() - first < forMs; i++) {
+      writeFileSync(join(dir, "x.yaml"), `a: ${i}\n`);
+      last = since();
+      await Bun.sleep(everyMs);
+    }
+    return { first, last };
+  }
+
+  test("events closer together than the debounce are one reload, a quiet period after the last", async () => {
+    const dir = configDir();
+    const w = timed(dir, { debounceMs: 150, maxWaitMs: 10_000 });
+    try {
+      await Bun.sleep(50);
+      const { last } = await burst(dir, w.since, 50, 400); // 9 writes, 50 ms apart
+      await settle(w.fires, 1, 500);
+      expect(w.fires.length).toBe(1);
+      expect(w.fires[0]! - last).toBeGreaterThanOrEqual(140); // not before the quiet period (timer slack: 10 ms)
+      // A second burst after the quiet period is a second reload.
+      writeFileSync(join(dir, "x.yaml"), "a: second\n");
+      await settle(w.fires, 2, 500);
+      expect(w.fires.length).toBe(2);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("a burst longer than max-wait reloads during the burst, every max-wait, and once after it", async () => {
+    const dir = configDir();
+    const w = timed(dir, { debounceMs: 100, maxWaitMs: 300 });
+    try {
+      await Bun.sleep(50);
+      const { first, last } = await burst(dir, w.since, 40, 1200); // writes 40 ms apart: the debounce alone would never fire
+      await settle(w.fires, 0, 500);
+      const during = w.fires.filter((t) => t <= last);
+      const after = w.fires.filter((t) => t > last);
+      expect(during.length).toBeGreaterThanOrEqual(2); // 1200 / 300: 3 or 4, fewer when the machine is slow
+      expect(during.length).toBeLessThanOrEqual(5);
+      expect(during[0]! - first).toBeGreaterThanOrEqual(290);
+      expect(after.length).toBe(1);
+    } finally {
+      w.close();
+    }
+  });
+});
+
+describe("the config dir removed and re-created", () => {
+  /** The dir (inside a root we own) with x.yaml, watched; removed half a second later. */
+  async function removed(resyncMs: number) {
+    const root = mkdtempSync(join(tmpdir(), "hw-watch-root-"));
+    dirs.push(root);
+    const dir = join(root, "hostwall");
+    mkdirSync(dir, { mode: 0o755 });
+    writeFileSync(join(dir, "x.yaml"), "a: 1\n", { mode: 0o644 });
+    const w = watched(dir, { resyncMs });
+    await Bun.sleep(50);
+    rmSync(dir, { recursive: true });
+    await settle(w.fired, 1);
+    return { dir, w };
+  }
+
+  test("the removal is one reload, which finds the dir missing (READ_ERROR: the agent keeps the ruleset in force)", async () => {
+    const { w } = await removed(0);
+    try {
+      expect(await Promise.all(w.fired)).toEqual([{ files: [], codes: ["READ_ERROR"] }]);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("with the resync on, the re-created dir's content is read within a resync period", async () => {
+    const { dir, w } = await removed(200);
+    try {
+      mkdirSync(dir, { mode: 0o755 });
+      writeFileSync(join(dir, "x.yaml"), "a: 2\n", { mode: 0o644 });
+      await settle(w.fired, 2, 300, 3000);
+      expect((await Promise.all(w.fired)).at(-1)).toEqual({ files: [["x.yaml", "a: 2\n"]], codes: [] });
+    } finally {
+      w.close();
+    }
+  });
+
+  // Known bug: Bun's fs.watch reports no error when the watched dir is removed, so watch.ts never
+  // re-arms (its onError path is dead), and edits in the re-created dir are only seen by the
+  // resync tick (30 s in the agent), not within the debounce. `bun test --todo` runs this.
+  test.todo("the watch re-arms on the re-created dir: an edit there is read within the debounce, without the resync", async () => {
+    const { dir, w } = await removed(0);
+    try {
+      mkdirSync(dir, { mode: 0o755 });
+      writeFileSync(join(dir, "x.yaml"), "a: 2\n", { mode: 0o644 });
+      await Bun.sleep(1500); // the watcher may retry arming once a second
+      writeFileSync(join(dir, "x.yaml"), "a: 3\n", { mode: 0o644 });
+      await settle(w.fired, 2, 300, 3000);
+      expect((await Promise.all(w.fired)).at(-1)).toEqual({ files: [["x.yaml", "a: 3\n"]], codes: [] });
+    } finally {
+      w.close();
+    }
+  }, 10_000);
 });
