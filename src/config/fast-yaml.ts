@@ -13,7 +13,7 @@
  * position), fall back to the positioned parser for the whole file.
  */
 import type { Diagnostic } from "./diagnostics.ts";
-import { scanKeys } from "./key-scan.ts";
+import { findPath, scanKeys } from "./key-scan.ts";
 import { parseFile, type RawResource, type SourceFile } from "./parse.ts";
 import { duplicateKeyMessage } from "./yaml-errors.ts";
 import { plainYaml11Note } from "./yaml11.ts";
@@ -41,11 +41,19 @@ export function parseLargeFile(file: SourceFile): { resources: RawResource[]; di
     if (note) diagnostics.push({ code: "AMBIGUOUS_SCALAR", severity: "warning", message: note.message, file: file.path, ...pos(note.offset) });
   }
   let positioned: RawResource[] | undefined;
-  const items = flatten(value);
+  // Bun's parser gives one value for one document and an array for several.
+  const docs = scan.docs >= 2 && Array.isArray(value) ? value : [value];
+  const items = docs.flatMap((v, doc) => flatten(v, doc, []));
   const resources = items.map((item, i): RawResource => ({
-    value: item,
+    value: item.value,
     file: file.path,
     locate(path, opts) {
+      // Most positions (a bad entry among a million, a resource's start) are found by one
+      // scan that stops at them; anything else costs the positioned parse, once.
+      if (opts?.at === undefined) {
+        const offset = findPath(file.text, item.doc, [...item.prefix, ...path], opts?.key);
+        if (offset !== undefined) return pos(offset);
+      }
       positioned ??= parseFile(file).resources;
       return positioned[i]?.locate(path, opts) ?? { line: 1, column: 1 };
     },
@@ -72,13 +80,16 @@ function linePositions(text: string): (offset: number) => { line: number; column
   };
 }
 
-/** Documents, top-level sequences, typed `<Kind>List`s and `kind: List` → resources, as parse.ts does. */
-function flatten(value: unknown): unknown[] {
+/**
+ * A document's value → its resources, as parse.ts unwraps them (top-level sequences, typed
+ * `<Kind>List`s and `kind: List`), each with its document and path from the document's root.
+ */
+function flatten(value: unknown, doc: number, prefix: (string | number)[]): { value: unknown; doc: number; prefix: (string | number)[] }[] {
   if (value === null || value === undefined) return [];
-  if (Array.isArray(value)) return value.flatMap(flatten);
+  if (Array.isArray(value)) return value.flatMap((v, i) => flatten(v, doc, [...prefix, i]));
   if (typeof value === "object") {
     const v = value as Record<string, unknown>;
-    if (typeof v.kind === "string" && /List$/.test(v.kind) && Array.isArray(v.items)) return v.items.flatMap(flatten);
+    if (typeof v.kind === "string" && /List$/.test(v.kind) && Array.isArray(v.items)) return v.items.flatMap((item, i) => flatten(item, doc, [...prefix, "items", i]));
   }
-  return [value];
+  return [{ value, doc, prefix }];
 }

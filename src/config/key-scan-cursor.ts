@@ -16,6 +16,21 @@ export class Unsupported extends Error {
   }
 }
 
+/** What findPath looks for: the node at `path` (keys and indexes from the root of document `doc`), or its key. */
+export interface Target {
+  /** 0-based document index, counted as Bun's parser and the positioned parser count them. */
+  doc: number;
+  /** Path from the document's root. */
+  path: FieldPath;
+  /** The key's offset instead of the value's. */
+  key: boolean;
+}
+
+/** Thrown to stop a findPath scan: the target's offset, or -1 when it cannot be in the rest of the text. */
+export class Found {
+  constructor(readonly offset: number) {}
+}
+
 /** A block or flow collection being scanned: a mapping (keys seen) or a sequence (entry index). */
 export interface Frame {
   /** A mapping (else a sequence). */
@@ -41,6 +56,15 @@ export class Cursor {
   readonly plains: { offset: number; source: string }[] = [];
   pos = 0;
   lineStart = 0;
+  /** Set by findPath: the node to find; absent when scanning for duplicates. */
+  target?: Target;
+  /** Index of the document being scanned (-1 before the first). */
+  doc = -1;
+  /**
+   * The target's value is on the lines after its key or `-`, if the next node is nested there
+   * (deeper than `col`, or a `- ` at `col` after a key); else it is empty, at `offset`.
+   */
+  answerNext?: { offset: number; col: number; sameColumnSequence: boolean };
 
   constructor(readonly text: string) {
     if (text.charCodeAt(0) === 0xfeff) this.pos = 1;
@@ -183,6 +207,38 @@ export class Cursor {
       }
     }
     return { id: `s:${display}`, display };
+  }
+
+  /** Whether the node at `path()` (in the current document) is the target; the path is built only then. */
+  isTarget(path: () => FieldPath): boolean {
+    const t = this.target;
+    if (t === undefined || this.doc !== t.doc) return false;
+    const p = path();
+    return p.length === t.path.length && p.every((seg, i) => seg === t.path[i]);
+  }
+
+  /**
+   * The target's node starts at `offset`; when nothing follows there, on the next line if that
+   * is nested under `col` (see answerNext), else it is empty and placed at `offset`, as the
+   * positioned parser places an empty value.
+   */
+  foundAt(offset: number, col: number, sameColumnSequence: boolean): void {
+    const c = this.at(offset);
+    if (this.eol(c) || c === 35) this.answerNext = { offset, col, sameColumnSequence };
+    else throw new Found(offset);
+  }
+
+  /** Called where a block node starts at `col` (`dash`: with `- `): answers a pending target. */
+  nodeStart(col: number, dash: boolean): void {
+    const a = this.answerNext;
+    if (!a) return;
+    const nested = col > a.col || (a.sameColumnSequence && dash && col === a.col);
+    throw new Found(nested ? this.pos : a.offset);
+  }
+
+  /** The end of a document or of the text: a pending target's value was empty. */
+  documentEnd(): void {
+    if (this.answerNext) throw new Found(this.answerNext.offset);
   }
 
   /** Notes a plain scalar text[offset, end) if a YAML 1.1 reader might read it differently; its index in `plains`, or -1. */

@@ -5,9 +5,10 @@
  * repeat a key. Collections, aliases, anchors or tags as keys are not modelled (Unsupported).
  */
 import type { FieldPath } from "./parse.ts";
-import { CR, type Cursor, type Frame, isFlowIndicator, LF, plainId, SP, TAB } from "./key-scan-cursor.ts";
+import { CR, type Cursor, Found, type Frame, isFlowIndicator, LF, plainId, SP, TAB } from "./key-scan-cursor.ts";
 
-type FlowFrame = Frame & { pending?: { id: string; display: string; offset: number }; expectKey: boolean };
+/** `pending`: a key read, not yet recorded; `nodeNext`: the next token starts an entry of a sequence or a mapping's value. */
+type FlowFrame = Frame & { pending?: { id: string; display: string; offset: number }; expectKey: boolean; nodeNext: boolean };
 
 /** Scans from the `{` or `[` at `cur.pos` past its matching bracket; `base` is the collection's path. */
 export function scanFlow(cur: Cursor, base: FieldPath): void {
@@ -16,7 +17,11 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
   const path = () => [...base, ...cur.path(stack, stack.length - 1)];
   const closeEntry = () => {
     const top = stack[stack.length - 1]!;
-    if (top.map && top.pending) cur.addKey(top, top.pending.id, top.pending.display, top.pending.offset, path);
+    const key = top.pending;
+    if (top.map && key) {
+      cur.addKey(top, key.id, key.display, key.offset, path);
+      if (cur.target?.key && cur.isTarget(() => [...path(), key.display])) throw new Found(key.offset);
+    }
     top.pending = undefined;
   };
   for (;;) {
@@ -31,9 +36,13 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
       cur.skipToEol();
       continue;
     }
+    if (top?.nodeNext && c !== 44 && c !== 93 && c !== 125) {
+      top.nodeNext = false;
+      if (cur.target && !cur.target.key && cur.isTarget(() => [...base, ...cur.path(stack)])) throw new Found(cur.pos);
+    }
     if (c === 123 || c === 91 /* { [ */) {
       if (top?.map && top.expectKey) cur.fail("a collection as a key");
-      stack.push({ map: c === 123, col: -1, keys: new Map(), index: 0, expectKey: true });
+      stack.push({ map: c === 123, col: -1, keys: new Map(), index: 0, expectKey: true, nodeNext: c === 91 });
       cur.pos++;
       continue;
     }
@@ -51,7 +60,10 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
     if (c === 44 /* , */) {
       closeEntry();
       if (top.map) top.expectKey = true;
-      else top.index++;
+      else {
+        top.index++;
+        top.nodeNext = true;
+      }
       cur.pos++;
       continue;
     }
@@ -61,6 +73,7 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
       if (!top.expectKey || !top.pending) cur.fail("an empty or second key in a flow mapping");
       closeEntry();
       top.expectKey = false;
+      top.nodeNext = true;
       continue;
     }
     if (c === 63 && cur.blank(t.charCodeAt(cur.pos + 1))) cur.fail("an explicit key");

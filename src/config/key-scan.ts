@@ -15,22 +15,43 @@
  * Everything it accepts, Bun has already parsed, so it never needs to diagnose bad syntax.
  */
 import type { DuplicateKey } from "./yaml-errors.ts";
-import { Cursor, CR, type Frame, LF, plainId, SP, TAB, Unsupported } from "./key-scan-cursor.ts";
+import type { FieldPath } from "./parse.ts";
+import { Cursor, CR, Found, type Frame, LF, plainId, SP, TAB, Unsupported } from "./key-scan-cursor.ts";
 import { scanFlow } from "./key-scan-flow.ts";
 
 export type KeyScan =
-  | { ok: true; duplicates: DuplicateKey[]; plains: { offset: number; source: string }[] }
+  | { ok: true; duplicates: DuplicateKey[]; plains: { offset: number; source: string }[]; docs: number }
   | { ok: false; why: string; offset: number };
 
 export function scanKeys(text: string): KeyScan {
   const s = new Scanner(text);
   try {
     s.run();
-    return { ok: true, duplicates: s.duplicates, plains: s.plains };
+    return { ok: true, duplicates: s.duplicates, plains: s.plains, docs: s.doc + 1 };
   } catch (e) {
     if (e instanceof Unsupported) return { ok: false, why: e.why, offset: e.offset };
     throw e;
   }
+}
+
+/**
+ * Offset of the node at `path` in document `doc` (or of its key), found by the same scan,
+ * stopping there: positions for diagnostics in a big file without the positioned parser.
+ * Undefined when the path is not there as written (keys compare as written: `010`, not 10)
+ * or the text is one the scanner does not model; the caller then asks the positioned parser.
+ * Sequence entries and mapping values, block or flow; keys in block mappings.
+ */
+export function findPath(text: string, doc: number, path: FieldPath, key = false): number | undefined {
+  const s = new Scanner(text);
+  s.target = { doc, path, key };
+  try {
+    s.run();
+  } catch (e) {
+    if (e instanceof Found) return e.offset >= 0 ? e.offset : undefined;
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+  return undefined;
 }
 
 class Scanner extends Cursor {
@@ -39,9 +60,16 @@ class Scanner extends Cursor {
   private openPlain = false;
   /** Index in `plains` of that scalar, if it was noted; dropped when a next line continues it. */
   private pendingPlain = -1;
+  /** A document is open (content or `---` seen since the last `...`). */
+  private docOpen = false;
+  /** The next block node is the first of its document (findPath of a document's root). */
+  private docFirst = false;
+  /** The value after the key just read is findPath's target. */
+  private valueTarget = false;
 
   run(): void {
     while (this.pos < this.text.length) this.line();
+    if (this.target) this.documentEnd();
   }
 
   private line(): void {
@@ -59,6 +87,9 @@ class Scanner extends Cursor {
     if (c === 35) return this.endLine();
     const col = this.pos - this.lineStart;
     if (col === 0 && (this.marker("---") || this.marker("..."))) {
+      if (this.target) this.documentEnd();
+      if (this.at() === 45) this.openDocument();
+      else this.docOpen = false;
       this.pos += 3;
       this.frames = [];
       this.openPlain = false;
@@ -67,7 +98,15 @@ class Scanner extends Cursor {
       return this.endLine();
     }
     if (col === 0 && c === 37 /* % */) this.fail("a directive");
+    if (!this.docOpen) this.openDocument();
     this.blockNode(col);
+  }
+
+  private openDocument(): void {
+    this.doc++;
+    this.docOpen = true;
+    this.docFirst = true;
+    if (this.target && this.doc > this.target.doc) throw new Found(-1);
   }
 
   private marker(m: string): boolean {
@@ -86,6 +125,11 @@ class Scanner extends Cursor {
     }
     this.openPlain = false;
     this.pendingPlain = -1;
+    if (this.target) {
+      this.nodeStart(col, this.at() === 45 && this.blank(this.at(this.pos + 1)));
+      if (this.docFirst && this.isTarget(() => [])) throw new Found(this.pos);
+    }
+    this.docFirst = false;
     let dashCol = -1;
     while (this.at() === 45 /* - */ && this.blank(this.at(this.pos + 1))) {
       this.sequenceEntry(col);
@@ -93,6 +137,7 @@ class Scanner extends Cursor {
       this.pos++;
       this.skipSpaces();
       col = this.pos - this.lineStart;
+      if (this.target && this.isTarget(() => this.path(this.frames))) this.foundAt(this.pos, dashCol, false);
       const c = this.at();
       if (this.eol(c) || c === 35) return this.endLine();
     }
@@ -156,6 +201,10 @@ class Scanner extends Cursor {
       this.skipProperties();
       c = this.at();
     }
+    if (this.valueTarget) {
+      this.valueTarget = false;
+      this.foundAt(this.pos, keyCol, true);
+    }
     if (this.eol(c) || c === 35) return this.endLine();
     if (c === 34 || c === 39) {
       this.skipQuoted();
@@ -197,6 +246,10 @@ class Scanner extends Cursor {
       frames.push(top);
     }
     this.addKey(top, id, display, offset, () => this.path(frames, frames.length - 1));
+    if (this.target && this.isTarget(() => [...this.path(frames, frames.length - 1), display])) {
+      if (this.target.key) throw new Found(offset);
+      this.valueTarget = true;
+    }
   }
 
   /** A `-` at `col`: the next entry of the sequence there, or the first of a new one. */

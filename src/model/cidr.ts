@@ -48,7 +48,8 @@ export interface Cidr {
 export type CidrErrorCode = "INVALID_CIDR" | "CIDR_HOST_BITS";
 
 /** Result of parsing: a Cidr, or an error code with a message for humans. */
-export type CidrParse = { ok: true; cidr: Cidr } | { ok: false; code: CidrErrorCode; message: string };
+/** `hostBits`: lax mode cleared set host bits (`10.0.0.1/8` read as 10.0.0.0/8). */
+export type CidrParse = { ok: true; cidr: Cidr; hostBits?: true } | { ok: false; code: CidrErrorCode; message: string };
 
 /** Every error code, for tests that check they were all exercised. */
 export const CIDR_ERROR_CODES: readonly CidrErrorCode[] = ["INVALID_CIDR", "CIDR_HOST_BITS"];
@@ -109,8 +110,9 @@ export function parseCidr(text: string, mode: "strict" | "lax"): CidrParse {
     prefix = scanned;
   }
   const cidr = makeCidr(family, prefix, r0, r1, r2, r3);
-  if (mode === "strict" && (cidr.a0 !== r0 || cidr.a1 !== r1 || cidr.a2 !== r2 || cidr.a3 !== r3)) {
-    return { ok: false, code: "CIDR_HOST_BITS", message: `host bits set: did you mean ${formatCidr(cidr)}?` };
+  if (cidr.a0 !== r0 || cidr.a1 !== r1 || cidr.a2 !== r2 || cidr.a3 !== r3) {
+    if (mode === "strict") return { ok: false, code: "CIDR_HOST_BITS", message: `host bits set: did you mean ${formatCidr(cidr)}?` };
+    return { ok: true, cidr, hostBits: true };
   }
   return { ok: true, cidr };
 }

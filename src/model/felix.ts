@@ -5,6 +5,7 @@
  */
 import type { FieldPath } from "../config/parse.ts";
 import { parseCidr } from "./cidr.ts";
+import { hostBitsMessage } from "./host-bits.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import type { FailsafePort, FelixSettings } from "./types.ts";
 
@@ -111,6 +112,7 @@ function readFailsafe(ck: Checker, value: unknown, path: FieldPath): FailsafePor
         return;
       }
       entry.net = parsed.cidr;
+      if (parsed.hostBits) ck.warn("NET_HOST_BITS", [...at, "net"], hostBitsMessage(netText, parsed.cidr));
     }
     out.push(entry);
   });

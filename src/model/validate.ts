@@ -10,6 +10,7 @@
 import type { Diagnostic } from "../config/diagnostics.ts";
 import type { FieldPath, RawResource } from "../config/parse.ts";
 import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
+import { hostBitsMessage } from "./host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
@@ -172,6 +173,7 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   if (spec.allowedEgressDomains !== undefined) ck.error("NOT_SUPPORTED", ["spec", "allowedEgressDomains"], "domain-based network sets are a Calico Enterprise feature");
   const nets: Cidr[] = [];
   const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
+  let hostBits = 0;
   for (let i = 0; i < items.length; i++) {
     const text = items[i];
     if (typeof text !== "string") {
@@ -179,11 +181,18 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
       continue;
     }
     const parsed = parseCidr(text, "lax");
-    if (parsed.ok) nets.push(parsed.cidr);
-    else ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${placeholderHint(text)}`);
+    if (!parsed.ok) ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${placeholderHint(text)}`);
+    else {
+      nets.push(parsed.cidr);
+      if (parsed.hostBits && ++hostBits <= MAX_HOST_BITS_WARNINGS) ck.warn("NET_HOST_BITS", ["spec", "nets", i], hostBitsMessage(text, parsed.cidr));
+    }
   }
+  if (hostBits > MAX_HOST_BITS_WARNINGS) ck.warn("NET_HOST_BITS", ["spec", "nets"], `and ${hostBits - MAX_HOST_BITS_WARNINGS} more entries with host bits set, each read as its whole network`);
   return { kind, meta, nets };
 }
+
+/** Host-bit warnings per network set before one summary: a generated million-entry set must not print a million lines. */
+const MAX_HOST_BITS_WARNINGS = 5;
 
 function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefined {
   const spec = ck.object(value, ["spec"], ["labelsToApply", "ingress", "egress"]);

@@ -2,7 +2,8 @@
  * The large-file fast path must read exactly what the positioned parser reads, and still
  * report diagnostics at the right line and column.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
+import * as parseModule from "../../src/config/parse.ts";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { parseFile } from "../../src/config/parse.ts";
@@ -61,6 +62,20 @@ describe("large-file fast path", () => {
     const shape = (ds: { code: string; line?: number; column?: number; message: string }[]) => ds.map((d) => [d.code, d.line, d.column, d.message]);
     expect(shape(fast.diagnostics).map((d) => d.slice(0, 3))).toEqual([["DUPLICATE_KEY", 5, 22], ["AMBIGUOUS_SCALAR", 5, 18], ["AMBIGUOUS_SCALAR", 17, 7]]);
     expect(shape(fast.diagnostics).sort()).toEqual(shape(slow.diagnostics).sort());
+  });
+
+  test("warnings on a big set's entries are placed by one scan, without the positioned parser (issue #11 item 7)", () => {
+    const text = bigNetworkSet("hostbits", 60_000).replace("    - 10.0.200.7/32", "    - 10.0.200.7/24");
+    const spy = spyOn(parseModule, "parseFile");
+    try {
+      const fast = parseLargeFile({ path: "big.yaml", text })!;
+      const { diagnostics, model } = validateResources(fast.resources, { node: "n" });
+      expect(diagnostics.map((d) => [d.code, d.line, d.column, d.path])).toEqual([["NET_HOST_BITS", 8 + 200 * 256 + 7, 7, "spec.nets[51207]"]]);
+      expect(model.networkSets[0]!.meta.origin.line).toBe(1);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test("a construct the key scanner does not model falls back to the positioned parser", () => {

@@ -7,7 +7,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { parseAllDocuments } from "yaml";
-import { scanKeys } from "../../src/config/key-scan.ts";
+import { isMap, isScalar, isSeq, type Node } from "yaml";
+import { findPath, scanKeys } from "../../src/config/key-scan.ts";
 import { duplicateKeys } from "../../src/config/yaml-errors.ts";
 import { lintYaml11, plainYaml11Note } from "../../src/config/yaml11.ts";
 
@@ -125,6 +126,63 @@ describe("key-scan", () => {
     expect(compared).toBeGreaterThan(2000);
     expect(unsupported).toBeLessThan(compared / 10);
     expect(withDups).toBeGreaterThan(500);
+  });
+});
+
+/** Every node of every document with its path (keys as written), value offset and key offset. */
+function nodes(text: string): { doc: number; path: (string | number)[]; value: number; key?: number }[] {
+  const out: { doc: number; path: (string | number)[]; value: number; key?: number }[] = [];
+  const docs = parseAllDocuments(text, { version: "1.2", uniqueKeys: false });
+  (Array.isArray(docs) ? docs : []).forEach((d, doc) => {
+    const walk = (node: unknown, path: (string | number)[], key?: number) => {
+      // -1: no value node (a flow key without a value); kept so that repeated keys are seen.
+      out.push({ doc, path, value: (node as Node | null)?.range?.[0] ?? -1, key });
+      if (isMap(node)) {
+        for (const p of node.items) if (isScalar(p.key) && typeof p.key.source === "string") walk(p.value, [...path, p.key.source], p.key.range?.[0]);
+      } else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, i]));
+    };
+    walk(d.contents, []);
+  });
+  return out;
+}
+
+describe("findPath", () => {
+  test("finds what the positioned parser finds, or says it cannot (generated documents)", () => {
+    let found = 0;
+    let total = 0;
+    for (let seed = 1; seed <= 600; seed++) {
+      const text = generate(seed);
+      if (!reference(text) || !bunReads(text) || !scanKeys(text).ok) continue;
+      const all = nodes(text);
+      // Under a repeated key the path is ambiguous (findPath answers the first; the config is rejected anyway).
+      const id = (doc: number, path: (string | number)[]) => `${doc}:${JSON.stringify(path)}`;
+      const count = new Map<string, number>();
+      for (const n of all) count.set(id(n.doc, n.path), (count.get(id(n.doc, n.path)) ?? 0) + 1);
+      const ambiguous = (n: (typeof all)[number]) => n.path.some((_, i) => (count.get(id(n.doc, n.path.slice(0, i + 1))) ?? 0) > 1);
+      for (const n of all.filter((x) => !ambiguous(x))) {
+        total++;
+        const at = findPath(text, n.doc, n.path);
+        if (at !== undefined && n.value >= 0) {
+          found++;
+          if (at !== n.value) console.error(`seed ${seed} ${JSON.stringify(n)} got ${at}:\n${text}`);
+          expect(at).toBe(n.value);
+        }
+        if (n.key !== undefined) {
+          const k = findPath(text, n.doc, n.path, true);
+          if (k !== undefined) expect(k).toBe(n.key);
+        }
+      }
+    }
+    expect(found).toBeGreaterThan(total * 0.8);
+  });
+
+  test("a network set's entries, block or flow, and a resource's start", () => {
+    const block = "a: 1\n---\napiVersion: v3\nspec:\n  nets:\n  - 10.0.0.1/32\n  -   \"10.0.0.2/32\"\n";
+    expect([findPath(block, 1, ["spec", "nets", 1]), findPath(block, 1, []), findPath(block, 1, ["spec", "nets"]), findPath(block, 1, ["spec"], true)]).toEqual([block.indexOf('"10.0.0.2'), block.indexOf("apiVersion"), block.indexOf("- 10"), block.indexOf("spec")]);
+    const json = '{"spec": {"nets": [\n "10.0.0.1/32",\n "10.0.0.2/32"]}}';
+    expect(findPath(json, 0, ["spec", "nets", 1])).toBe(json.indexOf('"10.0.0.2'));
+    expect(findPath(json, 0, ["spec", "nets", 2])).toBeUndefined();
+    expect(findPath(block, 2, [])).toBeUndefined();
   });
 });
 
