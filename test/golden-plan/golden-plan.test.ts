@@ -6,31 +6,25 @@
  * is also planned with its documents shuffled across files: the document must not change.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
 import { planDocument } from "../../src/cli/plan.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
+import { goldenSource } from "../support/golden-source.ts";
 import { redistribute } from "../support/shuffle.ts";
 import { refuseUpdateGoldenInCi } from "../support/update-golden.ts";
 
 refuseUpdateGoldenInCi();
 
 const ROOT = import.meta.dir;
-const REPO = join(ROOT, "../..");
 const NODE = "jasper";
 const INTERFACES = new Set(["eth0", "lo"]);
 
-function caseFiles(dir: string): SourceFile[] {
-  const sourceFile = join(dir, "source.txt");
-  const from = existsSync(sourceFile) && readFileSync(sourceFile, "utf8").trim() === "rules/" ? join(REPO, "rules") : dir;
-  return readdirSync(from)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => ({ path: f, text: readFileSync(join(from, f), "utf8") }));
-}
+/** The case's YAML (test/support/golden-source.ts), named as the documents were pinned: by file name. */
+const caseFiles = (dir: string): SourceFile[] => goldenSource(dir, { node: NODE, paths: "names" }).files;
 
 function planJson(files: SourceFile[]): string {
   const { model, diagnostics } = loadConfig(files, { node: NODE });
