@@ -1,7 +1,9 @@
 /**
  * The pure pipeline of DESIGN.md §7, from files to an nft script:
  *
- *   parse (YAML with positions) → validate + default → resolve → compile (nft IR) → render
+ *   parse (YAML with positions) → validate + default → resolve → lint → compile (nft IR) → render
+ *
+ * The lints (src/lint/) warn about a valid config that enforces nothing or less than meant.
  *
  * No I/O: files, the node name and the interfaces that exist are inputs, so `compile`, `check`,
  * the agent and the golden tests all run exactly the same code.
@@ -15,6 +17,7 @@ import { compileRuleset } from "./nft/compile.ts";
 import type { NftRuleset } from "./nft/ir.ts";
 import { renderScript, type RenderedScript } from "./nft/render.ts";
 import { resolvePlan, type Plan } from "./resolve/resolve.ts";
+import { lintConfig } from "./lint/lint.ts";
 
 export interface BuildInput {
   /** Config files. */
@@ -53,6 +56,7 @@ export function buildRuleset(input: BuildInput): BuildResult {
   const resolved = resolvePlan(model, input.node, { addresses: input.addresses });
   diagnostics.push(...resolved.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics, model };
+  diagnostics.push(...lintConfig({ model, plan: resolved.plan, node: input.node, files: input.files.length, addresses: input.addresses }));
   // The compiler and renderer throw only on their own bugs (two objects of one name, an
   // identifier they should never have produced): that is a rejected config, never a crash.
   try {

@@ -124,5 +124,6 @@ function lazyOrigin(ck: Checker): Origin {
     get column() {
       return where().column;
     },
+    locate: (path, opts) => ck.raw.locate(path, opts),
   };
 }

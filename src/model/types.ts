@@ -3,6 +3,7 @@
  * DNS-1123, CIDRs are parsed, selectors are parsed ASTs, defaults (types, tier, order) are
  * filled in. Later stages never see raw user text except through these types.
  */
+import type { FieldPath, LocateOptions } from "../config/parse.ts";
 import type { Cidr } from "./cidr.ts";
 import type { Selector } from "./selector.ts";
 
@@ -14,6 +15,8 @@ export interface Origin {
   line: number;
   /** 1-based column. */
   column: number;
+  /** A resource's origin: the position of a field path below the resource (for warnings about the valid model). */
+  locate?(path: FieldPath, opts?: LocateOptions): { line: number; column: number };
 }
 
 /** metadata of any resource. */

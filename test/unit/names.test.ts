@@ -83,7 +83,7 @@ spec: {node: ${NODE}, expectedIPs: [192.0.2.10]}
     for (const iface of ['e"}*', "*", "a b", "x{y}"]) {
       const addresses = new Map([[iface, [address("192.0.2.10")]], ["eth0", [address("192.0.2.99")]]]);
       const built = buildRuleset({ files: [{ path: "a.yaml", text }], node: NODE, addresses });
-      expect(built.diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(["warning UNSUPPORTED_INTERFACE_NAME"]);
+      expect(built.diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(["warning UNSUPPORTED_INTERFACE_NAME", "warning NO_ENDPOINT_ON_NODE"]);
       expect(built.plan!.endpoints).toEqual([]);
       expect(built.script!.text).not.toContain("/any");
     }
