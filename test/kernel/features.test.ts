@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLab, enableNetnsLogging, kernelTestGate, kmsgCursor, loadNft, expectProbes, readKernelLog, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, enableNetnsLogging, expectProbes, kernelTestGate, kmsgCursor, loadNft, nftCounter, readKernelLog, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, type AgentHandle } from "./agent-harness";
 
 const TAG = `hw-ft-${process.pid.toString(36)}`;
@@ -178,14 +178,47 @@ spec:
   }
 }
 `);
+    // An observation table around hostwall's raw-prerouting chain (priority -300): before it
+    // the SYNs to 80 carry the bit, after it they go on without it.
+    const observe = (after: string) => `table inet hwobs {
+  chain before {
+    type filter hook prerouting priority -350; policy accept;
+    tcp dport 80 meta mark & 0x00010000 == 0x00010000 counter comment "marked-before"
+  }
+  chain after {
+    type filter hook prerouting priority -250; policy accept;
+    tcp dport 80 counter comment "seen-after"
+    tcp dport 80 meta mark & 0x00010000 == 0x00010000 counter comment "marked-after"
+${after}  }
+}
+`;
+    const obs = async (comment: string) => (await nftCounter(lab.host, { family: "inet", table: "hwobs", comment })).packets;
     try {
+      await loadNft(lab.host, observe(""));
       await expectProbes([
         [to("tcp", 4, 80), false],
         [to("tcp", 6, 80), false],
         [to("tcp", 4, 22), true], // failsafe
       ]);
+      // One SYN per family (a dropped probe gives up before TCP retransmits): marked on arrival,
+      // past hostwall's raw chain without the bit.
+      expect([await obs("marked-before"), await obs("seen-after"), await obs("marked-after")]).toEqual([2, 2, 0]);
+
+      // Control: the same bit set after hostwall's raw chain (as if it had not cleared it)
+      // lets the same probes through: the drops above come from the clearing.
+      await lab.host.exec(["nft", "delete", "table", "inet", "hwobs"]);
+      await loadNft(lab.host, observe("    tcp dport 80 meta mark set meta mark | 0x00010000\n"));
+      await expectProbes([
+        [to("tcp", 4, 80), true],
+        [to("tcp", 6, 80), true],
+      ]);
+      // Every packet of both connections is marked on arrival: per connection at least SYN, ACK
+      // and the token, at most 7 (which ACKs ride on data depends on delayed-ACK timing).
+      const marked = (await obs("marked-before")) - 2;
+      expect(marked >= 6 && marked <= 14 ? "" : `${marked} marked packets`).toBe("");
     } finally {
       await lab.host.exec(["nft", "delete", "table", "netdev", "hwmark"]);
+      await lab.host.exec(["nft", "delete", "table", "inet", "hwobs"]);
     }
   });
 
