@@ -14,8 +14,7 @@ import { join } from "node:path";
 import { refusal, RUNTIME_HOOKS } from "../src/cli/environment.ts";
 
 const REPO = join(import.meta.dir, "..");
-/** The binary under test: dist/hostwall (npm test builds it), or HOSTWALL_BINARY. */
-const BINARY = process.env.HOSTWALL_BINARY ?? join(REPO, "dist/hostwall");
+import { runHostwall } from "./support/cli.ts";
 const RULES = join(REPO, "rules");
 
 let dir: string;
@@ -35,17 +34,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function hostwall(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([BINARY, ...args], {
-    stdout: "pipe",
-    stderr: "pipe",
-    // The agent's state and lock go to the temp dir, never to this machine's /var/lib or /run.
-    env: { PATH: process.env.PATH ?? "", HOSTWALL_STATE_DIR: at("state"), HOSTWALL_RUN_DIR: at("run"), ...env },
-    timeout: 20_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+/** The agent's state and lock go to the temp dir, never to this machine's /var/lib or /run. */
+const hostwall = (args: string[], env: Record<string, string> = {}) => runHostwall(args, { env: { HOSTWALL_STATE_DIR: at("state"), HOSTWALL_RUN_DIR: at("run"), ...env } });
 
 const applyOnce = () => ["run", "--once", "--config-dir", RULES, "--node", "jasper", "--listen", "off", "--nft", nft];
 const clean = (...names: string[]) => {

@@ -3,33 +3,13 @@
  * against the kernel lives in test/kernel; here the nft binary is replaced where it matters.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { RULES, runHostwall, tempConfigDirs } from "./support/cli.ts";
 
-const REPO = join(import.meta.dir, "..");
-const BINARY = join(REPO, "dist/hostwall");
-const RULES = join(REPO, "rules");
-const dirs: string[] = [];
+const configs = tempConfigDirs();
+const hostwall = (args: string[], env: Record<string, string> = {}) => runHostwall(args, { env });
+const configDir = (files: Record<string, string>, mode?: number) => configs.make(files, mode);
 
-async function hostwall(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([BINARY, ...args], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", ...env }, timeout: 20_000 });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-function configDir(files: Record<string, string>, mode = 0o644): string {
-  const dir = mkdtempSync(join(tmpdir(), "hostwall-cli-"));
-  chmodSync(dir, 0o755);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode });
-  for (const name of Object.keys(files)) chmodSync(join(dir, name), mode);
-  dirs.push(dir);
-  return dir;
-}
-
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => configs.remove());
 
 const BAD = `apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy

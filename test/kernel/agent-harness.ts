@@ -7,10 +7,13 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, renameSync, rmSync, writeF
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { isConfigFileName } from "../../src/config/read-dir.ts";
+import { apiGet, reloadOrThrow } from "../support/agent-api.ts";
 import type { Ns, Proc } from "./netns";
 
-export const REPO = join(import.meta.dir, "../..");
-export const BINARY = join(REPO, "dist/hostwall");
+import { BINARY, REPO } from "../support/binary.ts";
+
+/** The binary under test and the repo root, from their one definition (test/support/binary.ts). */
+export { BINARY, REPO };
 
 /** A config dir the agent accepts (root-owned, not group/world-writable), filled from `from`. */
 export function makeConfigDir(from?: string): string {
@@ -50,6 +53,8 @@ export interface AgentHandle {
   get(path: string): Promise<{ status: number; body: string } | null>;
   /** GET /status as JSON. */
   status(): Promise<any>;
+  /** POST /reload on the control socket; the attempt, or a throw naming the diagnostics (test/support/agent-api.ts). */
+  reload(): Promise<any>;
 }
 
 export function startAgent(ns: Ns, opts: { configDir: string; node?: string; port?: number; extraArgs?: string[] }): AgentHandle {
@@ -65,12 +70,7 @@ export function startAgent(ns: Ns, opts: { configDir: string; node?: string; por
     const decoder = new TextDecoder();
     for await (const chunk of stream) log += decoder.decode(chunk);
   })();
-  const get = async (path: string) => {
-    const r = await ns.exec(["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}", `http://127.0.0.1:${port}${path}`], { timeoutMs: 5000 });
-    if (r.code !== 0) return null;
-    const cut = r.stdout.lastIndexOf("\n");
-    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
-  };
+  const get = (path: string) => apiGet(ns, port, path);
   return {
     proc,
     socket,
@@ -81,6 +81,7 @@ export function startAgent(ns: Ns, opts: { configDir: string; node?: string; por
       if (!r) throw new Error(`agent API unreachable; agent log:\n${log}`);
       return JSON.parse(r.body);
     },
+    reload: () => reloadOrThrow(ns, socket, () => log),
   };
 }
 

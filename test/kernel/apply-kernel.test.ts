@@ -6,20 +6,24 @@
  *   and stdin, and the kernel holds the whole set, element for element.
  * - `hostwall flush` deletes exactly hostwall's two tables; other tables (and their handles)
  *   stay; a second flush is a no-op that succeeds.
+ * - The shared scaffolding (test/support/agent-api.ts, metrics.ts) against a real agent:
+ *   writeConfig + POST /reload over the control socket, and every line of /metrics parsed.
  * - The unit tests' fake nft (test/unit/fake-nft.ts) agrees with `nft -c`: what its grammar
  *   accepts the kernel accepts, and the broken scripts it refuses the kernel refuses too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
 import { stampScript } from "../../src/nft/render.ts";
 import { buildFailsafeRuleset, buildRuleset } from "../../src/pipeline.ts";
 import { fakeNftBinary, type FakeNftBinary } from "../support/fake-nft-bin.ts";
+import { parseMetrics } from "../support/metrics.ts";
 import { realNftCheck } from "../support/nft-check.ts";
 import { parseScript } from "../support/nft-script.ts";
-import { BINARY, makeConfigDir, REPO } from "./agent-harness";
+import { BINARY, makeConfigDir, REPO, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 import { loadNft } from "./kernel";
 import { createNs, deleteNs, kernelTestGate, sweepStaleLabs, type Ns } from "./netns";
 
@@ -119,6 +123,46 @@ describe.skipIf(!enabled)("the real kernel", () => {
     expect(await nft(ns, "list", "tables")).toBe("table inet keepme\ntable ip keepme4\n");
     expect(await others()).toBe(before);
   }, 60_000);
+});
+
+describe.skipIf(!enabled)("the shared agent scaffolding against the real agent", () => {
+  let ns: Ns;
+  let agent: AgentHandle | undefined;
+  let configDir = "";
+  const stateDir = mkdtempSync(join(tmpdir(), "hw-ak-state-"));
+
+  beforeAll(async () => {
+    ns = await createNs(`${TAG}-api`);
+    configDir = makeConfigDir(RULES);
+    agent = startAgent(ns, { configDir, extraArgs: ["--state-dir", stateDir] });
+    await waitFor("the first apply (/readyz 200)", async () => (await agent!.get("/readyz"))?.status === 200, 15_000);
+  });
+
+  afterAll(async () => {
+    await ns?.close();
+    await deleteNs(`${TAG}-api`);
+    rmSync(configDir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test("writeConfig + agent.reload() apply over the control socket; a rejected config throws with its diagnostics", async () => {
+    writeConfig(configDir, "50-more.yaml", "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: more, labels: {dos-deny-list: 'true'}}\nspec: {nets: [198.51.100.7/32]}\n");
+    expect(await agent!.reload()).toMatchObject({ ok: true, reason: "POST /reload" });
+    expect((await agent!.status()).generation).toBe(2);
+    writeConfig(configDir, "50-more.yaml", "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: more}\nspec: {nets: [198.51.100.300/32]}\n");
+    await expect(agent!.reload()).rejects.toThrow(/POST \/reload: 422, the agent refused the config:\nerror INVALID_CIDR: /);
+    await Bun.sleep(200);
+    expect((await agent!.status()).generation).toBe(2);
+  }, 30_000);
+
+  test("parseMetrics reads every line of the real /metrics page", async () => {
+    const page = await agent!.get("/metrics");
+    expect(page?.status).toBe(200);
+    const m = parseMetrics(page!.body);
+    expect(m.get("hostwall_generation")).toBe(2);
+    expect(m.get('hostwall_rule_packets_total{kind="gnp",policy="dos-mitigation",direction="ingress",rule="0",table="netdev",chain="gnp-dos-mitigation-in"}')).toBe(0);
+    expect(page!.body.split("\n").filter((l) => l && !l.startsWith("#")).length).toBe(m.size);
+  });
 });
 
 describe.skipIf(!enabled)("the fake nft agrees with nft -c", () => {

@@ -46,7 +46,7 @@ import { pinNeighbours } from "./semantics-helpers";
 
 const TAG_PREFIX = "hw-df-";
 const TAG = `${TAG_PREFIX}${process.pid.toString(36)}`;
-const HOSTWALL = process.env.HOSTWALL_BINARY ?? BINARY;
+const HOSTWALL = BINARY;
 const PROBES = Number(process.env.HOSTWALL_DIFF_PROBES ?? 16);
 const AVOID = (process.env.HOSTWALL_DIFF_AVOID ?? "").split(",").filter(Boolean);
 const HUNT = process.env.HOSTWALL_DIFF_HUNT === "1";

@@ -38,7 +38,7 @@ describe.skipIf(!enabled)("tools by absolute path", () => {
 
   test("run --once applies with /usr/sbin/nft and /sbin/ip whatever PATH holds", async () => {
     const env = [`PATH=${join(dir, "evil")}:/usr/sbin:/usr/bin:/sbin:/bin`, `HOSTWALL_STATE_DIR=${join(dir, "state")}`, `HOSTWALL_RUN_DIR=${join(dir, "run")}`];
-    const r = await ns.exec(["/usr/bin/env", "-i", ...env, process.env.HOSTWALL_BINARY ?? BINARY, "run", "--once", "--config-dir", config, "--node", "jasper", "--listen", "off"], { timeoutMs: 30_000 });
+    const r = await ns.exec(["/usr/bin/env", "-i", ...env, BINARY, "run", "--once", "--config-dir", config, "--node", "jasper", "--listen", "off"], { timeoutMs: 30_000 });
     expect([r.code, r.stderr]).toEqual([0, expect.stringContaining("<6>applied generation 1 (startup)")]);
     expect([existsSync(join(dir, "nft-impostor-ran")), existsSync(join(dir, "ip-impostor-ran"))]).toEqual([false, false]);
     const tables = await ns.exec(["nft", "list", "tables"]);

@@ -8,10 +8,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BINARY } from "../support/binary.ts";
 
 const REPO = join(import.meta.dir, "../..");
 const UNIT = join(REPO, "systemd/hostwall.service");
-const BINARY = join(REPO, "dist/hostwall");
 const INSTALL = join(REPO, "scripts/install.sh");
 
 const analyze = Bun.which("systemd-analyze", { PATH: `${process.env.PATH}:/usr/bin:/bin` });

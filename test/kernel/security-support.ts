@@ -11,7 +11,6 @@
  * it is the data probe: connect, read the lab server's banner, send a token, read it back.
  */
 import { connect } from "node:net";
-import { isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BINARY } from "./agent-harness";
 import type { ExecResult, Ns, Proc } from "./netns";
@@ -20,12 +19,7 @@ const SELF = fileURLToPath(import.meta.url);
 const BUN = process.execPath;
 
 /** The hostwall binary the tests run. */
-export const HOSTWALL = (() => {
-  const b = process.env.HOSTWALL_TEST_BINARY;
-  if (b === undefined || b === "") return BINARY;
-  if (!isAbsolute(b)) throw new Error(`HOSTWALL_TEST_BINARY must be an absolute path, got ${JSON.stringify(b)}`);
-  return b;
-})();
+export const HOSTWALL = BINARY; // HOSTWALL_TEST_BINARY is honoured by test/support/binary.ts
 
 const known = new Map<string, Promise<boolean>>();
 

@@ -1,17 +1,18 @@
 /**
- * Running hostwall as a user does, for CLI tests: the built binary (dist/hostwall, what
- * `npm test` builds first) or the CLI entry src/main.ts under this bun (always the current
+ * Running hostwall as a user does, for CLI tests (the one CLI runner): the binary under test
+ * (test/support/binary.ts) or the CLI entry src/main.ts under this bun (always the current
  * source), and config dirs in temp directories with the permissions the agent demands.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BINARY as BINARY_PATH, REPO } from "./binary.ts";
 
-export const REPO = join(import.meta.dir, "../..");
+export { REPO };
 /** The example config dir shipped with hostwall. */
 export const RULES = join(REPO, "rules");
-/** Argument vectors that start hostwall. */
-export const BINARY: readonly string[] = [join(REPO, "dist/hostwall")];
+/** Argument vectors that start hostwall: the binary under test (test/support/binary.ts), or src/main.ts under this bun. */
+export const BINARY: readonly string[] = [BINARY_PATH];
 export const ENTRY: readonly string[] = [process.execPath, join(REPO, "src/main.ts")];
 
 export interface CliResult {

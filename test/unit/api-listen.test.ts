@@ -85,14 +85,14 @@ describe("unix socket", () => {
     const path = join(dir, "api.sock");
     const first = (await listen({ kind: "unix", path }, (r) => app.fetch(r)))!;
     try {
-      expect(listen({ kind: "unix", path }, (r) => app.fetch(r))).rejects.toThrow(`another process is listening on ${path}`);
+      await expect(listen({ kind: "unix", path }, (r) => app.fetch(r))).rejects.toThrow(`another process is listening on ${path}`);
       expect((await fetch("http://localhost/healthz", { unix: path } as RequestInit)).status).toBe(200);
     } finally {
       await first.stop();
     }
     const file = join(dir, "precious");
     writeFileSync(file, "keep me");
-    expect(listen({ kind: "unix", path: file }, (r) => app.fetch(r))).rejects.toThrow(`${file} exists and is not a socket; not removing it`);
+    await expect(listen({ kind: "unix", path: file }, (r) => app.fetch(r))).rejects.toThrow(`${file} exists and is not a socket; not removing it`);
     expect(readFileSync(file, "utf8")).toBe("keep me");
   });
 
@@ -173,8 +173,8 @@ describe("graceful shutdown", () => {
     const answer = await inFlight;
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ ok: true, generation: 3 });
-    expect(fetch(`${base}/healthz`)).rejects.toThrow();
-    expect(fetch("http://localhost/healthz", { unix: socket } as RequestInit)).rejects.toThrow();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    await expect(fetch("http://localhost/healthz", { unix: socket } as RequestInit)).rejects.toThrow();
 
     // The watcher is stopped: an edit like the one above, which changes the ruleset, starts no
     // attempt (no config read, no nft call) in several times the time the first one took.

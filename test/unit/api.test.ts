@@ -8,23 +8,13 @@ import { createApi, type ServiceState } from "../../src/agent/api.ts";
 import { formatLog, memoryLogger } from "../../src/agent/log.ts";
 import { escapeLabel, Histogram, parseOrigin } from "../../src/agent/metrics.ts";
 import { fakeAgent } from "./api-fakes.ts";
+import { parseMetrics as samples } from "../support/metrics.ts";
 
 function setup(service?: () => ServiceState) {
   const f = fakeAgent();
   const logger = memoryLogger();
   const app = createApi({ agent: f.agent, version: "1.2.3", node: "jasper", configDir: "/etc/hostwall", service, logger });
   return { ...f, app, apiLog: logger };
-}
-
-/** The samples of a Prometheus text page: `name{labels}` → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const cut = line.lastIndexOf(" ");
-    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
-  }
-  return out;
 }
 
 describe("bad requests get 4xx JSON, never a 500 or a stack", () => {

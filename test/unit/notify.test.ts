@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dlopen, FFIType } from "bun:ffi";
 import { sdNotify, sockaddrUn } from "../../src/agent/notify.ts";
+import { BINARY } from "../support/binary.ts";
 
-const BINARY = join(import.meta.dir, "../../dist/hostwall");
 const libc = dlopen("libc.so.6", {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
