@@ -41,7 +41,8 @@ const IMPLEMENTED = [
 export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<FelixSettings> {
   const out: Partial<FelixSettings> = {};
   for (const key of Object.keys(spec)) {
-    if (!IMPLEMENTED.includes(key)) ck.warn("UNIMPLEMENTED_FIELD", [...path, key], `FelixConfiguration field "${key}" is not implemented by hostwall and is ignored`, { key: true });
+    // A typo of an implemented field is ignored too: say which field it is close to.
+    if (!IMPLEMENTED.includes(key)) ck.warn("UNIMPLEMENTED_FIELD", [...path, key], `FelixConfiguration field "${key}" is not implemented by hostwall and is ignored${didYouMean(key, IMPLEMENTED)}`, { key: true });
   }
   if (spec.failsafeInboundHostPorts !== undefined) out.failsafeInbound = readFailsafe(ck, spec.failsafeInboundHostPorts, [...path, "failsafeInboundHostPorts"]);
   if (spec.failsafeOutboundHostPorts !== undefined) out.failsafeOutbound = readFailsafe(ck, spec.failsafeOutboundHostPorts, [...path, "failsafeOutboundHostPorts"]);

@@ -16,7 +16,7 @@ import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "./names.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
-import { checkReferences, DEFAULT_ALLOW_PROFILE } from "./references.ts";
+import { checkReferences } from "./references.ts";
 import { readRules } from "./rules.ts";
 import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
 
@@ -26,7 +26,6 @@ const profileIndexes = new WeakMap<string[], number[]>();
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
 export const DEFAULT_TIER_ORDER = 1_000_000;
-export { DEFAULT_ALLOW_PROFILE };
 
 export interface ValidateOptions {
   /** This node's name: selects the `node.<name>` FelixConfiguration. */
