@@ -314,8 +314,13 @@ export class Agent {
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
       const attempt = this.fail(diags, what, at, reason);
-      if (first && !this.applied) await this.bootFallback(interfaces);
-      else if (restore && this.applied) await this.restoreApplied();
+      // The attempt has failed and is counted once: what follows only logs its own failures.
+      try {
+        if (first && !this.applied) await this.bootFallback(interfaces);
+        else if (restore && this.applied) await this.restoreApplied();
+      } catch (e) {
+        this.deps.logger.log("error", `cannot ${this.applied ? `restore generation ${this.generation}` : "enforce anything at start"}: ${(e as Error).message}`);
+      }
       return attempt;
     };
     for (const d of diagnostics) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));

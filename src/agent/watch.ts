@@ -10,6 +10,9 @@
 import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 
+/** How often the watched directory itself is checked (removed, re-created, replaced). */
+const DIR_CHECK_MS = 1000;
+
 export interface WatchOptions {
   /** Directory to watch, recursively. */
   dir: string;
@@ -68,10 +71,26 @@ export function watchDir(opts: WatchOptions): { close(): void } {
     const wait = Math.max(0, Math.min(debounceMs, firstEventAt + maxWaitMs - now));
     timer = setTimeout(fire, wait);
   };
+  // The inode of the directory the watch is on: Bun's fs.watch reports nothing when the dir is
+  // removed (or replaced), so a cheap stat every second notices and re-arms on the new one.
+  let armedIno: number | undefined;
+  const dirIno = (): number | undefined => {
+    try {
+      return statSync(opts.dir).ino;
+    } catch {
+      return undefined;
+    }
+  };
   const arm = () => {
     if (closed) return;
     try {
-      watcher = watch(opts.dir, { recursive: true }, hint);
+      armedIno = dirIno();
+      watcher = watch(opts.dir, { recursive: true }, () => {
+        // The dir itself gone: its inode may be reused at once by a re-created dir, so the
+        // guard below must not compare against the old number.
+        if (dirIno() === undefined) armedIno = undefined;
+        hint();
+      });
       watcher.on("error", (e) => {
         opts.onError?.(`watch failed: ${e.message}; retrying`);
         watcher?.close();
@@ -87,6 +106,17 @@ export function watchDir(opts: WatchOptions): { close(): void } {
   };
   arm();
   signature = treeSignature(opts.dir);
+  const guard = setInterval(() => {
+    const ino = dirIno();
+    if (ino === armedIno) return;
+    // Removed, re-created or replaced: what the reload sees changed, and the watch is stale.
+    watcher?.close();
+    watcher = undefined;
+    if (rearm) clearTimeout(rearm);
+    if (ino === undefined) armedIno = undefined;
+    else arm();
+    hint();
+  }, DIR_CHECK_MS);
   const resyncMs = opts.resyncMs ?? 30_000;
   const resync =
     resyncMs > 0
@@ -101,6 +131,7 @@ export function watchDir(opts: WatchOptions): { close(): void } {
       if (timer) clearTimeout(timer);
       if (rearm) clearTimeout(rearm);
       if (resync) clearInterval(resync);
+      clearInterval(guard);
     },
   };
 }

@@ -261,7 +261,7 @@ describe("the config dir removed and re-created", () => {
   // Known bug: Bun's fs.watch reports no error when the watched dir is removed, so watch.ts never
   // re-arms (its onError path is dead), and edits in the re-created dir are only seen by the
   // resync tick (30 s in the agent), not within the debounce. `bun test --todo` runs this.
-  test.todo("the watch re-arms on the re-created dir: an edit there is read within the debounce, without the resync", async () => {
+  test("the watch re-arms on the re-created dir: an edit there is read within the debounce, without the resync", async () => {
     const { dir, w } = await removed(0);
     try {
       mkdirSync(dir, { mode: 0o755 });
