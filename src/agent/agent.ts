@@ -150,6 +150,8 @@ export class Agent {
   private restores = 0;
   /** The config as last applied (or found unchanged), to say what the next apply changes. */
   private snap?: Snapshot;
+  /** The warnings of the last attempt, as logged. */
+  private warned = new Set<string>();
   /** The first attempt has looked at the kernel. */
   private started = false;
   /**
@@ -323,7 +325,10 @@ export class Agent {
       }
       return attempt;
     };
-    for (const d of diagnostics) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));
+    // Warnings are logged when they first appear, not again at every attempt with the same config.
+    const warnings = new Set(diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic));
+    for (const w of warnings) if (!this.warned.has(w)) this.deps.logger.log("warning", w);
+    this.warned = warnings;
     if (hasErrors(diagnostics) || !built.script || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
     const hash = scriptHash(built.script.text);

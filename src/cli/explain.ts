@@ -32,11 +32,7 @@ export interface ExplainOptions {
 export function explainPacket(opts: ExplainOptions, io: Io): number {
   const interfaceAddresses = Object.fromEntries([...opts.addresses].map(([name, list]) => [name, list.map(formatCidr)]));
   const explanation = new Evaluator(opts.model, opts.node, { interfaceAddresses }).evaluate(opts.packet);
-  // The usual slip: --node defaults to the hostname, and the files name another node.
-  const nodes = [...new Set(opts.model.hostEndpoints.map((h) => h.node))].sort();
-  if (nodes.length > 0 && !nodes.includes(opts.node)) {
-    io.err(`hostwall: note: no HostEndpoint belongs to node ${opts.node} (the files name ${nodes.join(", ")}); --node NAME explains for another node\n`);
-  }
+  // A node the files give no endpoint is the pipeline's NO_ENDPOINT_ON_NODE warning, printed by the load.
   for (const note of interfaceNotes(opts)) io.err(`hostwall: note: ${note}\n`);
   if (opts.json) io.out(JSON.stringify({ node: opts.node, packet: opts.packet, ...explanation }, null, 2) + "\n");
   else io.out(`node: ${opts.node}\n${formatExplanation(explanation, { packet: opts.packet, locate: locator(opts.model) })}\n`);

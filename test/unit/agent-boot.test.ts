@@ -130,3 +130,13 @@ describe("what the log says", () => {
     expect(f.logger.lines).toContain("warning: generation 3 enforces no endpoint on node jasper: nothing is protected (see the NO_ENDPOINT_ON_NODE warning, or hostwall plan)");
   });
 });
+
+describe("warnings in the log", () => {
+  test("a warning is logged when it appears, not again at every attempt with the same config", async () => {
+    const f = fakeAgent({ files: exampleFiles().map((file) => (file.path.includes("host-endpoint") ? { ...file, text: file.text.replace("node: jasper", "node: other") } : file)) });
+    await f.agent.reload("startup");
+    await f.agent.reload("SIGHUP");
+    await f.agent.reload("config changed");
+    expect(f.logger.lines.filter((l) => l.includes("warning[NO_ENDPOINT_ON_NODE]")).length).toBe(1);
+  });
+});
