@@ -20,14 +20,21 @@ import { plainYaml11Note } from "./yaml11.ts";
 
 /** Files at least this large take the fast path. */
 export const FAST_PATH_BYTES = 1 << 20;
+/** A syntax error in a file up to this size is located by the positioned parser (~4 s at the limit). */
+export const POSITIONED_FALLBACK_BYTES = 8 << 20;
 
 export function parseLargeFile(file: SourceFile): { resources: RawResource[]; diagnostics: Diagnostic[] } | undefined {
   if (file.text.length < FAST_PATH_BYTES) return undefined;
   let value: unknown;
   try {
     value = Bun.YAML.parse(file.text);
-  } catch {
-    return undefined; // let the positioned parser report the error where it is
+  } catch (e) {
+    // Let the positioned parser report the error where it is, unless the file is so large that
+    // finding the place would block the agent for many seconds (and a gigabyte).
+    if (file.text.length <= POSITIONED_FALLBACK_BYTES) return undefined;
+    const mb = (file.text.length / 1048576).toFixed(1);
+    const message = `${String((e as Error).message).replace(/^YAML Parse error: /, "")}; the file is ${mb} MiB, too large to locate the error (that would take the positioned parser ~0.5 s and ~60 MB per MiB): check it with a YAML linter, or split it into files under ${POSITIONED_FALLBACK_BYTES / 1048576} MiB`;
+    return { resources: [], diagnostics: [{ code: "YAML_SYNTAX", severity: "error", message, file: file.path, line: 1, column: 1 }] };
   }
   const scan = scanKeys(file.text);
   if (!scan.ok) return undefined;

@@ -5,6 +5,7 @@
 import { sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
 import { parseFile, type RawResource, type SourceFile } from "./parse.ts";
 import { parseLargeFile } from "./fast-yaml.ts";
+import { MAX_DEPTH, tooDeep } from "./depth.ts";
 import { validateResources } from "../model/validate.ts";
 import type { Model } from "../model/types.ts";
 
@@ -35,6 +36,11 @@ export function loadConfig(files: readonly SourceFile[], opts: LoadOptions): Loa
   const diagnostics: Diagnostic[] = [];
   const raws: RawResource[] = [];
   for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const deep = tooDeep(file.text);
+    if (deep !== undefined) {
+      diagnostics.push({ code: "YAML_TOO_DEEP", severity: "error", message: `nested more than ${MAX_DEPTH} levels deep here: no Calico resource nests that deep, and the YAML parsers would take minutes on it; the file is not read`, file: file.path, ...offsetPosition(file.text, deep) });
+      continue;
+    }
     // Large files (million-entry network sets) take Bun's native parser; see fast-yaml.ts.
     const parsed = parseLargeFile(file) ?? parseFile(file);
     raws.push(...parsed.resources);
@@ -65,4 +71,15 @@ function foldYaml11Notes(diagnostics: Diagnostic[]): Diagnostic[] {
     else out.push(d);
   }
   return out;
+}
+
+/** 1-based line and column of an offset (one pass; only for a diagnostic). */
+function offsetPosition(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf("\n"); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, column: offset - start + 1 };
 }
