@@ -14,6 +14,7 @@ import { createLab, kernelTestGate, nftCounter, expectProbes, runOk, startServer
 import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
 import type { Proc } from "./netns";
 import { createNftShim, type NftShim } from "./nft-shim";
+import { apiGet } from "../support/agent-api";
 import { parseMetrics as samples } from "../support/metrics.ts";
 
 const TAG = `hw-op-${process.pid.toString(36)}`;
@@ -35,10 +36,9 @@ describe.skipIf(!enabled)("operating the agent", () => {
   let shimLog = "";
 
   const api = async (path: string) => {
-    const r = await lab.host.exec(["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { timeoutMs: 5000 });
-    if (r.code !== 0) throw new Error(`API unreachable (${path}); agent log:\n${log}`);
-    const cut = r.stdout.lastIndexOf("\n");
-    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+    const r = await apiGet(lab.host, 9099, path);
+    if (!r) throw new Error(`API unreachable (${path}); agent log:\n${log}`);
+    return r;
   };
   const status = async () => JSON.parse((await api("/status")).body);
   const metrics = async () => samples((await api("/metrics")).body);

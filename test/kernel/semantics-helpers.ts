@@ -27,6 +27,7 @@ import { rmSync } from "node:fs";
 import { afterAll, beforeAll, expect } from "bun:test";
 import { createLab, enableNetnsLogging, loadNft, nftCounter, PROBE_TIMEOUT_MS, probeReport, startServers, sweepStaleLabs, type Lab, type Ns, type ProbeResult, type ProbeSpec } from "./lab";
 import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
+import { reloadOrThrow } from "../support/agent-api";
 
 /** Where probes come from. */
 export type From = "client" | "attacker" | "backend" | "host";
@@ -143,15 +144,11 @@ export async function setupSemLab(topic: string): Promise<SemLab> {
       spec,
       async apply(yaml: string) {
         writeConfig(dir, "hostwall.yaml", yaml);
-        const r = await lab.host.exec(["curl", "-s", "-X", "POST", "--unix-socket", agent.socket, "-H", "Content-Type: application/json", "--max-time", "20", "-w", "\n%{http_code}", "http://localhost/reload"], { timeoutMs: 25_000 });
-        if (r.code !== 0) throw new Error(`POST /reload failed (curl exit ${r.code}); agent log:\n${agent.log()}`);
-        const cut = r.stdout.lastIndexOf("\n");
-        const body = JSON.parse(r.stdout.slice(0, cut));
-        if (!body.ok) {
-          const diags = (body.attempt?.diagnostics ?? []).map((d: any) => `${d.severity} ${d.code}: ${d.message} (${d.resource ?? ""} ${d.path ?? ""} line ${d.line ?? "?"})`);
-          throw new Error(`agent refused the scenario config:\n${diags.join("\n")}\n--- config ---\n${yaml}`);
+        try {
+          return await reloadOrThrow(lab.host, agent.socket, agent.log);
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n--- config ---\n${yaml}`);
         }
-        return body.attempt;
       },
       async reach(rows, timeoutMs) {
         return (await reachRows(rows, timeoutMs)).report;
