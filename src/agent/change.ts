@@ -41,13 +41,7 @@ export function snapshot(files: readonly SourceFile[], ruleset: NftRuleset, endp
 /** Config files added, changed and removed: `files: +a.yaml ~b.yaml -c.yaml`; undefined when none changed. */
 export function describeFiles(before: Snapshot | undefined, after: Snapshot): string | undefined {
   if (!before) return undefined;
-  const parts: string[] = [];
-  for (const [path, hash] of after.files) {
-    const old = before.files.get(path);
-    if (old === undefined) parts.push(`+${path}`);
-    else if (old !== hash) parts.push(`~${path}`);
-  }
-  for (const path of before.files.keys()) if (!after.files.has(path)) parts.push(`-${path}`);
+  const parts = keyChanges(before.files, after.files);
   return parts.length > 0 ? `files ${limit(parts)}` : undefined;
 }
 
@@ -55,18 +49,24 @@ export function describeFiles(before: Snapshot | undefined, after: Snapshot): st
 export function describeChange(before: Snapshot | undefined, after: Snapshot): string {
   if (!before) return `${after.policies.size} polic${after.policies.size === 1 ? "y" : "ies"}/profiles, ${after.endpoints.length} endpoint(s), ${countEntries(after)} set entries`;
   const parts: string[] = [];
-  const policies: string[] = [];
-  for (const [name, text] of after.policies) {
-    const old = before.policies.get(name);
-    if (old === undefined) policies.push(`+${name}`);
-    else if (old !== text) policies.push(`~${name}`);
-  }
-  for (const name of before.policies.keys()) if (!after.policies.has(name)) policies.push(`-${name}`);
+  const policies = keyChanges(before.policies, after.policies);
   if (policies.length > 0) parts.push(`policies ${limit(policies)}`);
   if (before.endpoints.join(",") !== after.endpoints.join(",")) parts.push(`endpoints ${before.endpoints.length} → ${after.endpoints.length} (${after.endpoints.join(", ") || "none"})`);
   const { added, removed } = entryChanges(before.sets, after.sets);
   if (added + removed > 0) parts.push(`set entries +${added} -${removed}`);
   return parts.length > 0 ? parts.join(", ") : "no policy, endpoint or set entry changed";
+}
+
+/** `+key` added, `~key` changed, `-key` removed. */
+function keyChanges(before: Map<string, string>, after: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [key, value] of after) {
+    const old = before.get(key);
+    if (old === undefined) out.push(`+${key}`);
+    else if (old !== value) out.push(`~${key}`);
+  }
+  for (const key of before.keys()) if (!after.has(key)) out.push(`-${key}`);
+  return out;
 }
 
 function entryChanges(before: Map<string, readonly string[]>, after: Map<string, readonly string[]>): { added: number; removed: number } {

@@ -14,9 +14,10 @@
  * nobody answers on it: a live agent is never displaced, and a mistyped `--socket /etc/passwd`
  * never deletes a file. Bun's development error pages (with stack traces) are off.
  */
-import { lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
+import { unlinkSync, type Stats } from "node:fs";
 import { connect, isIP } from "node:net";
 import { dirname } from "node:path";
+import { ensurePrivateDir, lstatOrUndefined } from "./private-dir.ts";
 import type { ListenAddress } from "../cli/args.ts";
 
 /**
@@ -80,36 +81,12 @@ async function listenUnix(path: string, fetch: (req: Request) => Response | Prom
   return server;
 }
 
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
-
 /**
  * The control socket's directory: created (0750) when missing, else it must be a real
  * directory owned by root or by us and not writable by group or others. Returns its lstat.
  */
 export function checkSocketDir(dir: string): Stats {
-  let st = lstatOrUndefined(dir);
-  if (!st) {
-    try {
-      mkdirSync(dir, { mode: 0o750 }); // one level: the directory above must exist
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot create the socket directory ${dir}: ${(e as Error).message}`);
-    }
-    st = lstatSync(dir);
-  }
-  const fix = "use a directory only root can write (the default /run/hostwall), or --socket off";
-  if (st.isSymbolicLink()) throw new Error(`the socket directory ${dir} is a symlink; ${fix}`);
-  if (!st.isDirectory()) throw new Error(`the socket directory ${dir} is not a directory; ${fix}`);
-  const euid = process.geteuid?.() ?? 0;
-  if (st.uid !== 0 && st.uid !== euid) throw new Error(`the socket directory ${dir} is owned by uid ${st.uid}, not root; ${fix}`);
-  if (st.mode & 0o022) throw new Error(`the socket directory ${dir} is writable by ${st.mode & 0o020 ? "its group" : "others"} (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}); ${fix}`);
-  return st;
+  return ensurePrivateDir(dir, { what: "the socket directory", mode: 0o750, fix: "use a directory only root can write (the default /run/hostwall), or --socket off" });
 }
 
 /** After binding: the path is our socket, mode 0600, in the directory that was checked. */

@@ -11,8 +11,9 @@
  * holder writes its pid into the file, so the second agent can say who holds it.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { ensurePrivateDir } from "./private-dir.ts";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -43,16 +44,8 @@ export interface AgentLock {
  * directory). `dir` is created 0755 when missing.
  */
 export function lockAgent(dir: string): AgentLock {
-  const uid = process.getuid?.() ?? 0;
-  try {
-    mkdirSync(dir, { mode: 0o755 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot create ${dir}: ${(e as Error).message}`);
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory (a symlink is refused)`);
-  if (st.uid !== 0 && st.uid !== uid) throw new Error(`${dir} is owned by uid ${st.uid}, not root`);
-  if (st.mode & 0o022) throw new Error(`${dir} is ${st.mode & 0o002 ? "world" : "group"}-writable (mode ${(st.mode & 0o777).toString(8)})`);
+  const uid = process.geteuid?.() ?? 0;
+  ensurePrivateDir(dir, { what: "the run dir", mode: 0o755 });
   const path = join(dir, `agent-netns-${netnsInode()}.lock`);
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | O_CLOEXEC, 0o600);
   const fst = fstatSync(fd);

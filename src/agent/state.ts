@@ -11,9 +11,10 @@
  * one. It is read through one descriptor opened with O_NOFOLLOW and checked with fstat.
  */
 import { constants } from "node:fs";
-import { lstat, mkdir, open, rename, unlink } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { netnsInode } from "./lock.ts";
+import { ensurePrivateDir, lstatOrUndefined, untrusted } from "./private-dir.ts";
 import type { ExpectedTable } from "./shape.ts";
 
 /** The last ruleset the agent applied from a valid config. */
@@ -55,26 +56,15 @@ const OWN_TOP_LEVEL = /^(?:table (?:netdev|inet) hostwall \{\}|delete table (?:n
 export function stateStore(dir: string): StateStore {
   const FILE = fileName();
   const path = join(dir, FILE);
-  const uid = process.getuid?.() ?? 0;
-  const checkDir = async (create: boolean): Promise<boolean> => {
-    let st;
-    try {
-      st = await lstat(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      if (!create) return false;
-      await mkdir(dir, { mode: 0o700 });
-      st = await lstat(dir);
-    }
-    if (!st.isDirectory()) throw new Error(`state dir ${dir} is not a directory (a symlink is refused)`);
-    if (st.uid !== 0 && st.uid !== uid) throw new Error(`state dir ${dir} is owned by uid ${st.uid}, not root`);
-    if (st.mode & 0o022) throw new Error(`state dir ${dir} is ${st.mode & 0o002 ? "world" : "group"}-writable (mode ${(st.mode & 0o777).toString(8)}); run chmod go-w`);
+  const checkDir = (create: boolean): boolean => {
+    if (!create && !lstatOrUndefined(dir)) return false;
+    ensurePrivateDir(dir, { what: "the state dir", mode: 0o700 });
     return true;
   };
   return {
     path,
     async load() {
-      if (!(await checkDir(false))) return undefined;
+      if (!checkDir(false)) return undefined;
       let fh;
       try {
         fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -83,17 +73,15 @@ export function stateStore(dir: string): StateStore {
         throw new Error(`cannot open ${path}: ${(e as Error).message}`);
       }
       try {
-        const st = await fh.stat();
-        if (!st.isFile()) throw new Error(`${path} is not a regular file`);
-        if (st.uid !== 0 && st.uid !== uid) throw new Error(`${path} is owned by uid ${st.uid}, not root`);
-        if (st.mode & 0o022) throw new Error(`${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`);
+        const problem = untrusted(await fh.stat(), "file");
+        if (problem) throw new Error(`${path} ${problem}`);
         return parseRecord(await fh.readFile("utf8"), path);
       } finally {
         await fh.close();
       }
     },
     async save(record) {
-      await checkDir(true);
+      checkDir(true);
       const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
       await unlink(tmp).catch(() => undefined);
       const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);

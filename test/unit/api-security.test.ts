@@ -214,11 +214,11 @@ describe("the control socket is created safely (finding 6)", () => {
 
   test("a socket directory writable by others, or a symlink, is refused", async () => {
     const root = tempDir();
-    for (const [name, mode] of [["world", 0o777], ["sticky", 0o1777], ["group", 0o770]] as const) {
+    for (const [name, mode, who] of [["world", 0o777, "world"], ["sticky", 0o1777, "world"], ["group", 0o770, "group"]] as const) {
       const dir = join(root, name);
       mkdirSync(dir);
       chmodSync(dir, mode);
-      await expect(listen({ kind: "unix", path: join(dir, "api.sock") }, fetchOk)).rejects.toThrow(`the socket directory ${dir} is writable by`);
+      await expect(listen({ kind: "unix", path: join(dir, "api.sock") }, fetchOk)).rejects.toThrow(`the socket directory ${dir} is ${who}-writable`);
     }
     const real = join(root, "real");
     mkdirSync(real, { mode: 0o700 });
