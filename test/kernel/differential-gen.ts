@@ -415,6 +415,9 @@ export interface Expectation {
   requestResult: Explanation;
   reply?: Packet;
   replyResult?: Explanation;
+  /** TCP only, when it decides: the client's ACK and data after the reply (probe.ts needs the whole exchange). */
+  followUp?: Packet;
+  followUpResult?: Explanation;
 }
 
 /**
@@ -423,6 +426,7 @@ export interface Expectation {
  * request: tracked requests make the reply established; a request allowed by an untracked
  * policy left no conntrack entry, so the reply is new (UDP) or invalid (a TCP SYN-ACK or an
  * ICMP echo reply cannot start a connection); the untracked stage sees the reply either way.
+ * A TCP probe is a whole exchange (probe.ts), so its client's ACK and data must pass too.
  */
 export function expectProbe(ev: Evaluator, p: ProbeDef): Expectation {
   const src = addressOf(p.from, p.to, p.family);
@@ -454,7 +458,15 @@ export function expectProbe(ev: Evaluator, p: ProbeDef): Expectation {
     conntrack: replyCt,
   };
   const replyResult = ev.evaluate(reply);
-  return { answered: replyResult.verdict !== "deny", request, requestResult, reply, replyResult };
+  const answered = replyResult.verdict !== "deny";
+  // A TCP probe also needs the client's ACK and data (probe.ts). They take the request's path
+  // and get its verdict, except when the request was conntracked and the reply (allowed
+  // untracked) was not: conntrack still holds the connection in SYN_SENT and takes the
+  // client's ACK as invalid.
+  if (!answered || p.kind !== "tcp" || requestResult.notrack || !replyResult.notrack) return { answered, request, requestResult, reply, replyResult };
+  const followUp: Packet = { ...request, conntrack: "invalid" };
+  const followUpResult = ev.evaluate(followUp);
+  return { answered: followUpResult.verdict !== "deny", request, requestResult, reply, replyResult, followUp, followUpResult };
 }
 
 export function evaluatorFor(s: Scenario, options?: ConstructorParameters<typeof Evaluator>[2]): Evaluator {

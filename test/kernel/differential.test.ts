@@ -139,6 +139,9 @@ function report(s: Scenario, p: ProbeDef, e: Expectation, got: ProbeResult, know
   if (e.reply && e.replyResult) {
     lines.push(`  reply ${JSON.stringify(e.reply)}`, ...formatExplanation(e.replyResult).split("\n").map((l) => `    ${l}`));
   }
+  if (e.followUp && e.followUpResult) {
+    lines.push(`  the client's ACK and data ${JSON.stringify(e.followUp)}`, ...formatExplanation(e.followUpResult).split("\n").map((l) => `    ${l}`));
+  }
   return lines.join("\n");
 }
 
