@@ -23,7 +23,8 @@
  */
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { Evaluator, type Explanation, type Packet } from "../../src/explain/evaluate.ts";
+import { Evaluator } from "../../src/explain/evaluate.ts";
+import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import type { Model } from "../../src/model/types.ts";
 
 export const NODE = "jasper";
@@ -491,8 +492,17 @@ export const KNOWN_ISSUES: Record<string, string> = {
   "star-forward": 'the "*" endpoint\'s applyOnForward policies also govern forwarded traffic of interfaces that named endpoints claim (Calico: only unclaimed interfaces)',
 };
 
+/** A deep copy of plain data that keeps functions (origins locate lazily) by reference: structuredClone refuses them. */
+function deepCopy<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(deepCopy) as T;
+  if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepCopy(v)])) as T;
+  }
+  return value;
+}
+
 function stripModel(model: Model, edit: (rule: Model["policies"][number]["ingress"][number]) => void): Model {
-  const copy = structuredClone(model);
+  const copy = deepCopy(model);
   for (const owner of [...copy.policies, ...copy.profiles]) for (const rule of [...owner.ingress, ...owner.egress]) edit(rule);
   return copy;
 }
