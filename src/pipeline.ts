@@ -9,7 +9,7 @@
  * the agent and the golden tests all run exactly the same code.
  */
 import { hasErrors, type Diagnostic } from "./config/diagnostics.ts";
-import { loadConfig, refusedFiles } from "./config/load.ts";
+import { loadConfig, refusedFiles } from "./model/load.ts";
 import type { SourceFile } from "./config/parse.ts";
 import type { Cidr } from "./model/cidr.ts";
 import type { Model } from "./model/types.ts";

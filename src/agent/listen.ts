@@ -18,7 +18,6 @@ import { unlinkSync, type Stats } from "node:fs";
 import { connect, isIP } from "node:net";
 import { dirname } from "node:path";
 import { ensurePrivateDir, lstatOrUndefined } from "./private-dir.ts";
-import type { ListenAddress } from "../cli/args.ts";
 
 /**
  * Bun's own limit sits above the API's 64 KiB (api.ts): the app refuses larger bodies with a
@@ -27,6 +26,9 @@ import type { ListenAddress } from "../cli/args.ts";
 const BUN_MAX_BODY_BYTES = 1024 * 1024;
 
 export type ApiServer = ReturnType<typeof Bun.serve>;
+
+/** A listen address: TCP host:port, a unix socket path, or off (parsed from --listen in cli/args.ts). */
+export type ListenAddress = { kind: "tcp"; hostname: string; port: number } | { kind: "unix"; path: string } | { kind: "off" };
 
 export function describeListen(l: ListenAddress): string {
   return l.kind === "tcp" ? `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}` : l.kind === "unix" ? `unix:${l.path}` : "off";

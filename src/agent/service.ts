@@ -23,11 +23,10 @@
  * connections and lets in-flight requests finish, a running apply completes; the ruleset in
  * force stays (fail closed).
  */
-import type { ListenAddress } from "../cli/args.ts";
 import type { Agent } from "./agent.ts";
 import { createApi, type ApiDeps, type ServiceState } from "./api.ts";
 import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./links.ts";
-import { describeListen, exposureWarning, listen, type ApiServer } from "./listen.ts";
+import { describeListen, exposureWarning, listen, type ApiServer, type ListenAddress } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import { watchDir } from "./watch.ts";
 

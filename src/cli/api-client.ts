@@ -13,7 +13,7 @@
  */
 import { formatDiagnostic, type Diagnostic } from "../config/diagnostics.ts";
 import { parseListen, UsageError } from "./args.ts";
-import type { Io } from "./commands.ts";
+import type { Io } from "./io.ts";
 
 /** The control socket `hostwall run` serves by default (the unit's RuntimeDirectory). */
 export const DEFAULT_SOCKET = "/run/hostwall/api.sock";

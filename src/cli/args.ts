@@ -4,6 +4,7 @@
  * given twice and a value flag followed by another flag instead of its value.
  */
 
+import type { ListenAddress } from "../agent/listen.ts";
 import { nearest } from "../model/check.ts";
 
 export interface ParsedArgs {
@@ -55,9 +56,6 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   }
   return out;
 }
-
-/** A listen address: TCP host:port, a unix socket path, or off. */
-export type ListenAddress = { kind: "tcp"; hostname: string; port: number } | { kind: "unix"; path: string } | { kind: "off" };
 
 /** `--listen` (and the forms `--api` shares): HOST:PORT, [V6]:PORT, unix:/PATH or off. */
 export function parseListen(text: string, flag = "--listen"): ListenAddress {

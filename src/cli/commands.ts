@@ -21,12 +21,7 @@ import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
 import type { BootPolicy } from "../agent/agent.ts";
 import { planDocument } from "./plan.ts";
-
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  env: Record<string, string | undefined>;
-}
+import type { Io } from "./io.ts";
 
 export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
   const command = args.command ?? "";

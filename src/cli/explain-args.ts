@@ -9,7 +9,7 @@
  * That is what a real packet with an ephemeral source port looks like, so --sport is rarely
  * needed.
  */
-import type { ConntrackState, Packet } from "../explain/evaluate.ts";
+import type { ConntrackState, Packet } from "../explain/explanation.ts";
 import { formatCidr, parseAddress, type Family } from "../model/cidr.ts";
 import { UsageError } from "./args.ts";
 

@@ -8,12 +8,13 @@
  * differential test), so this explains Calico's semantics as hostwall enforces them, not by
  * reading nft; the nft comment printed beside a rule is where its counter lives.
  */
-import { Evaluator, type Packet, type Reason } from "../explain/evaluate.ts";
+import { Evaluator } from "../explain/evaluate.ts";
+import type { Packet, Reason } from "../explain/explanation.ts";
 import { formatExplanation } from "../explain/format.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import type { Direction, Model, Origin } from "../model/types.ts";
 import { nearest } from "../model/check.ts";
-import type { Io } from "./commands.ts";
+import type { Io } from "./io.ts";
 
 export interface ExplainOptions {
   /** The validated model of the config dir. */

@@ -18,8 +18,8 @@ import { sdNotify } from "../agent/notify.ts";
 import { startService, type Service } from "../agent/service.ts";
 import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
 import { VERSION } from "../version.ts";
-import type { ListenAddress } from "./args.ts";
-import type { Io } from "./commands.ts";
+import type { ListenAddress } from "../agent/listen.ts";
+import type { Io } from "./io.ts";
 
 export interface RunOptions {
   configDir: string;

@@ -14,7 +14,8 @@
  */
 import type { Diagnostic } from "./diagnostics.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { parseFile, type RawResource, type SourceFile } from "./parse.ts";
+import { parseFile, type SourceFile } from "./parse.ts";
+import type { RawResource } from "./resource.ts";
 import { duplicateKeyMessage } from "./yaml-errors.ts";
 import { plainYaml11Note } from "./yaml11.ts";
 

@@ -4,7 +4,7 @@
  * how keys compare. Anything the scanner does not model is thrown as Unsupported.
  */
 import { parse } from "yaml";
-import type { FieldPath } from "./parse.ts";
+import type { FieldPath } from "./resource.ts";
 import type { DuplicateKey } from "./yaml-errors.ts";
 
 export class Unsupported extends Error {

@@ -4,7 +4,7 @@
  * with a null value), is a key; in a flow sequence `a: b` is a one-pair mapping, which cannot
  * repeat a key. Collections, aliases, anchors or tags as keys are not modelled (Unsupported).
  */
-import type { FieldPath } from "./parse.ts";
+import type { FieldPath } from "./resource.ts";
 import { CR, type Cursor, Found, type Frame, isFlowIndicator, LF, plainId, SP, TAB } from "./key-scan-cursor.ts";
 
 /** `pending`: a key read, not yet recorded; `nodeNext`: the next token starts an entry of a sequence or a mapping's value. */

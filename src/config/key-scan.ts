@@ -15,7 +15,7 @@
  * Everything it accepts, Bun has already parsed, so it never needs to diagnose bad syntax.
  */
 import type { DuplicateKey } from "./yaml-errors.ts";
-import type { FieldPath } from "./parse.ts";
+import type { FieldPath } from "./resource.ts";
 import { Cursor, CR, Found, type Frame, LF, plainId, SP, TAB, Unsupported } from "./key-scan-cursor.ts";
 import { scanFlow } from "./key-scan-flow.ts";
 

@@ -9,7 +9,7 @@
  * `10`, `"1"` is not `1`); collections as keys never equal anything.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, type Node } from "yaml";
-import type { FieldPath } from "./parse.ts";
+import type { FieldPath } from "./resource.ts";
 
 /** A key that repeats an earlier key of the same mapping. */
 export interface DuplicateKey {

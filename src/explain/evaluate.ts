@@ -29,110 +29,8 @@
  */
 import { cidrContains, formatCidr, parseAddress, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
-import type { Action, Direction, EntityRule, FailsafePort, GlobalNetworkPolicy, HostEndpoint, IcmpMatch, Model, Port, Profile, Rule, Tier } from "../model/types.ts";
-
-// ---------------------------------------------------------------------------------------
-// Public types.
-
-/** Where the packet goes relative to this host. */
-export type PacketDirection = "ingress" | "egress" | "forward";
-
-/** Conntrack state of the packet as the tracked stages see it. */
-export type ConntrackState = "new" | "established" | "related" | "invalid";
-
-/** One packet, as the evaluator needs it. */
-export interface Packet {
-  /** ingress: arrives on `inInterface` for a host process; egress: a host process sends it out of `outInterface`; forward: in `inInterface`, out `outInterface`. */
-  direction: PacketDirection;
-  /** Interface the packet arrives on (ingress, forward). */
-  inInterface?: string;
-  /** Interface the packet leaves by (egress, forward). */
-  outInterface?: string;
-  /** IP version. */
-  family: 4 | 6;
-  /** Source address (plain address, no prefix). */
-  src: string;
-  /** Destination address. */
-  dst: string;
-  /** IANA protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...). */
-  protocol: number;
-  /** Source port (TCP, UDP, SCTP, UDPLite). */
-  srcPort?: number;
-  /** Destination port. */
-  dstPort?: number;
-  /** ICMP / ICMPv6 type. */
-  icmpType?: number;
-  /** ICMP / ICMPv6 code. */
-  icmpCode?: number;
-  /** Conntrack state in the tracked stages; default "new" (the first packet of a flow). */
-  conntrack?: ConntrackState;
-  /** The destination after DNAT: the pre-DNAT stage sees `dst`/`dstPort`, later stages this. */
-  dnat?: { dst: string; dstPort?: number };
-}
-
-export type Stage = "untracked" | "preDNAT" | "normal" | "forward";
-
-/** What decided one step. */
-export type Reason =
-  | { kind: "no-endpoint"; interface: string }
-  | { kind: "ipv6-disabled" }
-  | { kind: "conntrack"; state: ConntrackState }
-  | { kind: "accept-mark"; from: Stage }
-  | { kind: "failsafe"; list: "inbound" | "outbound"; reverse: boolean; protocol: "tcp" | "udp"; port: number; net?: string }
-  | { kind: "rule"; tier: string; policy: string; ruleIndex: number; action: Action }
-  | { kind: "end-of-tier"; tier: string }
-  | { kind: "fall-through"; tiers: number }
-  | { kind: "profile-rule"; profile: string; ruleIndex: number; action: Action }
-  | { kind: "default-allow-profile" }
-  | { kind: "missing-profile"; profile: string }
-  | { kind: "no-profile-matched" }
-  | { kind: "forward-default-allow" };
-
-/** One stage of one endpoint side, evaluated. */
-export interface Step {
-  stage: Stage | "dispatch";
-  /** Which side of the endpoint: ingress chains ("from endpoint") or egress chains ("to endpoint"). */
-  side: Direction;
-  /** Interface of this side. */
-  interface: string;
-  /** The HostEndpoint whose chains ran (undefined: no endpoint). */
-  endpoint?: string;
-  /**
-   * allow: accepted with the accept mark (later stages of this side skipped, or final);
-   * deny: dropped/rejected; accept: plain accept of this hook only (failsafe or conntrack in
-   * untracked/pre-DNAT), the next stage still runs; none: no verdict, the next stage runs.
-   */
-  outcome: "allow" | "deny" | "accept" | "none";
-  reason: Reason;
-}
-
-/** A Log rule that matched. */
-export interface LogHit {
-  stage: Stage;
-  side: Direction;
-  /** Policy or profile name. */
-  owner: string;
-  kind: "gnp" | "pro";
-  tier: string;
-  ruleIndex: number;
-  /** The configured prefix with %t %k %n %p substituted (without the ": " nft appends). */
-  prefix: string;
-}
-
-export interface Explanation {
-  /** allow: Calico accepts it; deny: Calico drops or rejects it; none: Calico gives no verdict (untouched or passed through). */
-  verdict: "allow" | "deny" | "none";
-  /** How a deny is carried out (reference §2.5, §10.11). */
-  denyAction?: "drop" | "reject";
-  /** The step that made the verdict. */
-  decidedBy: Step;
-  /** Every step evaluated, in packet order. */
-  steps: Step[];
-  /** Log rules hit on the way, in order. */
-  logs: LogHit[];
-  /** The packet was allowed by an untracked policy, so it is not conntracked (`notrack`). */
-  notrack: boolean;
-}
+import type { Direction, EntityRule, FailsafePort, GlobalNetworkPolicy, HostEndpoint, IcmpMatch, Model, Port, Profile, Rule, Tier } from "../model/types.ts";
+import type { ConntrackState, Explanation, LogHit, Packet, Reason, Stage, Step } from "./explanation.ts";
 
 export interface EvaluatorOptions {
   /**
@@ -718,7 +616,3 @@ export function evaluatePacket(model: Model, node: string, packet: Packet, optio
   return new Evaluator(model, node, options).evaluate(packet);
 }
 
-// ---------------------------------------------------------------------------------------
-// Text: in ./format.ts, re-exported for the callers that import it from here.
-
-export { describeReason, formatExplanation } from "./format.ts";

@@ -15,7 +15,7 @@
  * indexes, not files.
  */
 import type { Direction } from "../model/types.ts";
-import type { Explanation, LogHit, Packet, Reason, Step } from "./evaluate.ts";
+import type { Explanation, LogHit, Packet, Reason, Step } from "./explanation.ts";
 
 export interface FormatOptions {
   /** The packet explained, printed first as the evaluator took it. */

@@ -10,7 +10,7 @@
  *   named-port sets themselves (resolve/sets.ts).
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath } from "../config/parse.ts";
+import type { FieldPath } from "../config/resource.ts";
 import { matchesSelector } from "../model/selector.ts";
 import type { Direction, HostEndpoint, Model, Port, Rule } from "../model/types.ts";
 import { namedPortProtocol, sideSelectors } from "../resolve/resolve.ts";

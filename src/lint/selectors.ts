@@ -9,7 +9,7 @@
  * label keys nothing has (with the nearest key that exists), or the values a key does have.
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath } from "../config/parse.ts";
+import type { FieldPath } from "../config/resource.ts";
 import { didYouMean } from "../model/check.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { Model } from "../model/types.ts";

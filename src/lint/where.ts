@@ -3,7 +3,7 @@
  * where they came from (Origin.locate), so a warning lands on the field it is about.
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath, LocateOptions } from "../config/parse.ts";
+import type { FieldPath, LocateOptions } from "../config/resource.ts";
 import { formatPath } from "../model/check.ts";
 import type { Meta } from "../model/types.ts";
 

@@ -4,7 +4,7 @@
  * one pass. Unknown fields are errors, as calicoctl parses strictly.
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath, LocateOptions, RawResource } from "../config/parse.ts";
+import type { FieldPath, LocateOptions, RawResource } from "../config/resource.ts";
 
 export type Obj = Record<string, unknown>;
 

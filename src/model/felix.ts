@@ -3,7 +3,7 @@
  * `default` applies everywhere, `node.<name>` overrides it on that node. Fields Calico has but
  * hostwall does not implement are warnings, never errors, so a Calico config file still loads.
  */
-import type { FieldPath } from "../config/parse.ts";
+import type { FieldPath } from "../config/resource.ts";
 import { parseCidr } from "./cidr.ts";
 import { hostBitsMessage } from "./host-bits.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";

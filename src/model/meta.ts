@@ -4,7 +4,7 @@
  * the hints cover what people write by mistake: a selector where labels belong, a `<placeholder>`
  * left in a name, upper case and underscores.
  */
-import type { FieldPath } from "../config/parse.ts";
+import type { FieldPath } from "../config/resource.ts";
 import type { Checker } from "./check.ts";
 import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "./names.ts";
 import { parseSelector, type Selector } from "./selector.ts";

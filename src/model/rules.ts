@@ -3,7 +3,7 @@
  * validator or CRD constraint; the hints cover the mistakes people actually make (lower-case
  * protocol names, unmasked CIDRs, numeric ports without a protocol).
  */
-import type { FieldPath } from "../config/parse.ts";
+import type { FieldPath } from "../config/resource.ts";
 import { parseCidr, isCatchAll, type Cidr } from "./cidr.ts";
 import { parseSelector, mentionsGlobal, type Selector } from "./selector.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";

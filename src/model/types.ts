@@ -3,7 +3,7 @@
  * DNS-1123, CIDRs are parsed, selectors are parsed ASTs, defaults (types, tier, order) are
  * filled in. Later stages never see raw user text except through these types.
  */
-import type { FieldPath, LocateOptions } from "../config/parse.ts";
+import type { FieldPath, LocateOptions } from "../config/resource.ts";
 import type { Cidr } from "./cidr.ts";
 import type { Selector } from "./selector.ts";
 

@@ -8,7 +8,7 @@
  * `projectcalico-default-allow` profile.
  */
 import type { Diagnostic } from "../config/diagnostics.ts";
-import type { FieldPath, RawResource } from "../config/parse.ts";
+import type { FieldPath, RawResource } from "../config/resource.ts";
 import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
 import { hostBitsMessage } from "./host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";

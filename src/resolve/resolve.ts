@@ -12,7 +12,7 @@ import type { Direction, FelixSettings, GlobalNetworkPolicy, HostEndpoint, Model
 import type { Diagnostic } from "../config/diagnostics.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../model/references.ts";
 import { isInterfaceName } from "../model/names.ts";
-import { computeSets, effectiveLabels, profileRefs, type AddressSet, type NamedPortSet } from "./sets.ts";
+import { computeSets, effectiveLabels, profileRefs, type AddressSet, type NamedPortSet, type ProfileRef } from "./sets.ts";
 
 export { labelledEndpoints, namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "./sets.ts";
 
@@ -25,9 +25,6 @@ export interface TierPlan {
   /** Applicable policies in evaluation order. */
   policies: GlobalNetworkPolicy[];
 }
-
-/** A profile reference resolved: a defined profile, the built-in allow, or a missing one (deny-all). */
-export type ProfileRef = { kind: "profile"; profile: Profile } | { kind: "default-allow" } | { kind: "missing"; name: string };
 
 /** Stage → direction → ordered tiers. */
 export interface StagePlans {

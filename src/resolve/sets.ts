@@ -9,7 +9,6 @@ import { normalizeCidrs, type Cidr } from "../model/cidr.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../model/references.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { EntityRule, HostEndpoint, Model, Profile, Rule } from "../model/types.ts";
-import type { ProfileRef } from "./resolve.ts";
 
 const NAMESPACE_LABEL = "projectcalico.org/namespace";
 
@@ -55,6 +54,9 @@ export function namedPortProtocol(rule: Rule): number {
 export function namedPortKey(selectorKey: string | undefined, name: string, protocol: number | undefined): string {
   return `${selectorKey ?? "*"}|${name}|${protocol ?? "any"}`;
 }
+
+/** A profile reference resolved: a defined profile, the built-in allow, or a missing one (deny-all). */
+export type ProfileRef = { kind: "profile"; profile: Profile } | { kind: "default-allow" } | { kind: "missing"; name: string };
 
 /** An endpoint's profile names resolved: defined, the built-in allow, or missing (deny-all). */
 export function profileRefs(hep: HostEndpoint, profiles: Map<string, Profile>): ProfileRef[] {

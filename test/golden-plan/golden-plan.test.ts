@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import type { SourceFile } from "../../src/config/parse.ts";
 import { planDocument } from "../../src/cli/plan.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";

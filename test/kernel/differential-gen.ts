@@ -22,7 +22,7 @@
  * verdict as the representative {@link EPHEMERAL}.
  */
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import { Evaluator } from "../../src/explain/evaluate.ts";
 import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import type { Model } from "../../src/model/types.ts";

@@ -7,8 +7,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
-import { Evaluator, formatExplanation, sideSelectors, type EvaluatorOptions, type Explanation, type Packet } from "../../src/explain/evaluate.ts";
+import { loadConfig } from "../../src/model/load.ts";
+import { Evaluator, sideSelectors, type EvaluatorOptions } from "../../src/explain/evaluate.ts";
+import type { Explanation, Packet } from "../../src/explain/explanation.ts";
+import { formatExplanation } from "../../src/explain/format.ts";
 import { canonicalSelector } from "../../src/model/selector.ts";
 
 const NODE = "jasper";

@@ -9,9 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, UsageError } from "../../src/cli/args.ts";
-import { runCommand, type Io } from "../../src/cli/commands.ts";
+import { runCommand } from "../../src/cli/commands.ts";
+import type { Io } from "../../src/cli/io.ts";
 import { packetFromFlags } from "../../src/cli/explain-args.ts";
-import type { Explanation, Packet } from "../../src/explain/evaluate.ts";
+import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import { ENTRY, RULES, runHostwall, tempConfigDirs } from "../support/cli.ts";
 
 const NODE = "jasper";

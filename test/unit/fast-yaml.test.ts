@@ -5,7 +5,7 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import * as parseModule from "../../src/config/parse.ts";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import { parseFile } from "../../src/config/parse.ts";
 import { validateResources } from "../../src/model/validate.ts";
 

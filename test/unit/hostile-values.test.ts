@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 
 const hep = (meta: string) => `apiVersion: projectcalico.org/v3
 kind: HostEndpoint

@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import { resolvePlan, type EndpointPlan, type Plan, type Stage } from "../../src/resolve/resolve.ts";
 import type { Direction } from "../../src/model/types.ts";
 import { shuffled } from "../support/shuffle.ts";

@@ -7,7 +7,7 @@ import { afterAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import { readConfigDir } from "../../src/config/read-dir.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 

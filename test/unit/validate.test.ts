@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/model/load.ts";
 import type { Case, Want } from "./fixtures/validate/case.ts";
 import { endpointCases } from "./fixtures/validate/endpoints.ts";
 import { envelopeCases } from "./fixtures/validate/envelope.ts";
@@ -107,7 +107,7 @@ const OUTSIDE_TABLE: Record<string, { file: string; why: string }> = {
   DIRECTORY_LOOP: { file: "src/config/read-dir.ts", why: "a directory reached twice while walking (symlink loops)" },
   TOO_MANY_FILES: { file: "src/config/read-dir.ts", why: "cap on files and directories walked (10,000)" },
   CONFIG_TOO_LARGE: { file: "src/config/read-dir.ts", why: "cap on bytes read across all files (512 MiB)" },
-  YAML_TOO_DEEP: { file: "src/config/load.ts", why: "a nesting guard before parsing; test/unit/parse-limits.test.ts covers it with generated deep files" },
+  YAML_TOO_DEEP: { file: "src/model/load.ts", why: "a nesting guard before parsing; test/unit/parse-limits.test.ts covers it with generated deep files" },
 };
 
 /** Quoted UPPER_SNAKE strings that are not hostwall codes: names from the yaml library. */
