@@ -40,7 +40,7 @@ export const MUTATIONS: Mutation[] = [
   { id: "cidr-normalise", what: "CIDRs: normalising a lone IPv4 prefix widens it by one bit", file: "src/model/cidr.ts", find: "out.push({ family: 4, prefix: single, a0: s, a1: 0, a2: 0, a3: 0 });", replace: "out.push({ family: 4, prefix: single - 1, a0: s, a1: 0, a2: 0, a3: 0 });" },
   { id: "evaluator-verdict", what: "evaluator: an Allow rule of a tier denies", file: "src/explain/evaluate.ts", find: 'if (rule.action === "Allow") return { outcome: "allow", reason };', replace: 'if (rule.action === "Allow") return { outcome: "deny", reason };' },
   { id: "mark-bit", what: "compiler: the ACCEPT mark bit moves (0x10000 to 0x80000)", file: "src/nft/names.ts", find: "export const MARK_ACCEPT = 0x10000;", replace: "export const MARK_ACCEPT = 0x80000;" },
-  { id: "failsafe-empty", what: "model: Calico's default inbound failsafe ports are empty", file: "src/model/felix.ts", find: "failsafeInbound: [tcp(22), udp(68), ...CONTROL_PLANE.map(tcp)],", replace: "failsafeInbound: []," },
+  { id: "failsafe-empty", what: "model: Calico's default inbound failsafe ports are empty", file: "src/validate/felix.ts", find: "failsafeInbound: [tcp(22), udp(68), ...CONTROL_PLANE.map(tcp)],", replace: "failsafeInbound: []," },
 ];
 
 /** The fast, pure test files: the compiler, the evaluator, the model; nothing that needs root or dist/hostwall. */

@@ -4,13 +4,14 @@
  *   parse (YAML with positions) → validate + default → resolve → lint → compile (nft IR) → render
  *
  * The lints (src/lint/) warn about a valid config that enforces nothing or less than meant.
+ * Each step is a folder (config/, validate/, resolve/, lint/, nft/); src/README.md is the map.
  *
  * No I/O: files, the node name and the interfaces that exist are inputs, so `compile`, `check`,
  * the agent and the golden tests all run exactly the same code.
  */
-import { hasErrors, type Diagnostic } from "./config/diagnostics.ts";
-import { loadConfig, refusedFiles } from "./model/load.ts";
-import type { SourceFile } from "./config/parse.ts";
+import { hasErrors, type Diagnostic } from "./diagnostics/diagnostic.ts";
+import { loadConfig, refusedFiles } from "./validate/load.ts";
+import type { SourceFile } from "./source/source-file.ts";
 import type { Cidr } from "./model/cidr.ts";
 import type { Model } from "./model/types.ts";
 import { compileRuleset } from "./nft/compile.ts";

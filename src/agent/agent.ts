@@ -14,8 +14,8 @@
  * ruleset` never leaves the host open because somebody is half-way through an edit.
  */
 import { createHash } from "node:crypto";
-import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
-import type { SourceFile } from "../config/parse.ts";
+import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import { buildFailsafeRuleset, buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type EndpointPolicies, type Plan } from "../resolve/resolve.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";

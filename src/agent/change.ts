@@ -8,7 +8,7 @@
  * an unchanged million-entry set costs one comparison of two arrays, not a hash set).
  */
 import { createHash } from "node:crypto";
-import type { SourceFile } from "../config/parse.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import type { NftRuleset } from "../nft/ir.ts";
 
 export interface Snapshot {

@@ -5,7 +5,7 @@
  * a file name, a config value or nft's error text), line breaks included, are escaped, so a
  * line cannot move the cursor, recolour the terminal or forge a second log line.
  */
-import { escapeControl } from "../config/diagnostics.ts";
+import { escapeControl } from "../diagnostics/diagnostic.ts";
 import { writeErr } from "../output.ts";
 
 export type Level = "error" | "warning" | "notice" | "info" | "debug";

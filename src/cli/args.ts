@@ -4,8 +4,8 @@
  * given twice and a value flag followed by another flag instead of its value.
  */
 
-import type { ListenAddress } from "../agent/listen.ts";
-import { nearest } from "../model/check.ts";
+import type { ListenAddress } from "../api/listen.ts";
+import { nearest } from "../validate/check.ts";
 
 export interface ParsedArgs {
   command?: string;

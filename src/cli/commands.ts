@@ -3,8 +3,8 @@
  * only src/main.ts calls process.exit. Output goes to the given streams so tests can call
  * commands directly.
  */
-import { formatDiagnostic, hasErrors, type Diagnostic } from "../config/diagnostics.ts";
-import { readSources } from "./sources.ts";
+import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { readSources } from "../source/sources.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
 import type { Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
@@ -15,7 +15,7 @@ import { COMMIT, SOURCE_HASH, VERSION } from "../version.ts";
 import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
 import { apiCommand, DEFAULT_SOCKET } from "./api-client.ts";
 import { COMMAND_FLAGS, DEFAULT_CONFIG_DIR, DEFAULT_LISTEN, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, HELP } from "./help.ts";
-import { nearest } from "../model/check.ts";
+import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";

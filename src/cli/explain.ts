@@ -13,7 +13,7 @@ import type { Packet, Reason } from "../explain/explanation.ts";
 import { formatExplanation } from "../explain/format.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import type { Direction, Model, Origin } from "../model/types.ts";
-import { nearest } from "../model/check.ts";
+import { nearest } from "../validate/check.ts";
 import type { Io } from "./io.ts";
 
 export interface ExplainOptions {

@@ -8,17 +8,17 @@
  * applies as soon as the files are fixed; STATUS= says which case it is. Waiting instead
  * would only hold up the boot until systemd's start timeout and then kill the agent.
  */
-import { readConfigDir } from "../config/read-dir.ts";
+import { readConfigDir } from "../source/read-dir.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { Agent, type Attempt, type BootPolicy } from "../agent/agent.ts";
 import { stateStore } from "../agent/state.ts";
 import { stderrLogger, type Logger } from "../agent/log.ts";
 import { lockAgent, type AgentLock } from "../agent/lock.ts";
 import { sdNotify } from "../agent/notify.ts";
-import { startService, type Service } from "../agent/service.ts";
+import { startService, type Service } from "../service.ts";
 import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
 import { VERSION } from "../version.ts";
-import type { ListenAddress } from "../agent/listen.ts";
+import type { ListenAddress } from "../api/listen.ts";
 import type { Io } from "./io.ts";
 
 export interface RunOptions {

@@ -12,9 +12,10 @@
  * as parse.ts does. A file the scanner cannot model, and any syntax error (Bun's carry no
  * position), fall back to the positioned parser for the whole file.
  */
-import type { Diagnostic } from "./diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { parseFile, type SourceFile } from "./parse.ts";
+import { parseFile } from "./parse.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import type { RawResource } from "./resource.ts";
 import { duplicateKeyMessage } from "./yaml-errors.ts";
 import { plainYaml11Note } from "./yaml11.ts";

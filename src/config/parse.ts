@@ -13,19 +13,12 @@
  * diagnostics about one character of a string can be placed on it (scalar-offsets.ts).
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, visit, type Node } from "yaml";
-import type { Diagnostic } from "./diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import type { FieldPath, LocateOptions, RawResource } from "./resource.ts";
 import { scalarCharOffset } from "./scalar-offsets.ts";
 import { lintYaml11 } from "./yaml11.ts";
 import { duplicateKeyMessage, duplicateKeys, underPath } from "./yaml-errors.ts";
-
-/** A configuration file as read from disk. */
-export interface SourceFile {
-  /** Path as shown to users (absolute, or relative to the config dir's parent). */
-  path: string;
-  /** File content. */
-  text: string;
-}
 
 /** Aliases are legitimate in YAML but a policy file never needs many; this caps "billion laughs". */
 const MAX_ALIASES = 50;

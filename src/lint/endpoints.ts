@@ -4,9 +4,9 @@
  * hostname), so a config without one, or whose endpoints are all for other nodes or bind no
  * interface here, is valid and protects nothing. Said once, with what would make it apply.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
-import { didYouMean } from "../model/check.ts";
+import { didYouMean } from "../validate/check.ts";
 import type { Model } from "../model/types.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import { listed, resourceName, warningAt } from "./where.ts";

@@ -11,8 +11,8 @@
  * entry. These need the whole valid model, so the pipeline runs them after resolve, and only
  * on a config without errors and with every file read: on a partial model they would guess.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
-import { sortDiagnostics } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { sortDiagnostics } from "../diagnostics/diagnostic.ts";
 import { labelledEndpoints } from "../resolve/resolve.ts";
 import { lintEndpoints, type EndpointLintInput } from "./endpoints.ts";
 import { lintIgnoredRules, lintNamedPorts } from "./rules.ts";

@@ -9,7 +9,7 @@
  *   a name); in `notPorts` it excludes nothing. Endpoints of every node count, as in the
  *   named-port sets themselves (resolve/sets.ts).
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath } from "../config/resource.ts";
 import { matchesSelector } from "../model/selector.ts";
 import type { Direction, HostEndpoint, Model, Port, Rule } from "../model/types.ts";

@@ -8,9 +8,9 @@
  * `role != 'db'`) are never flagged: they cannot be typos of that kind. The hint names the
  * label keys nothing has (with the nearest key that exists), or the values a key does have.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath } from "../config/resource.ts";
-import { didYouMean } from "../model/check.ts";
+import { didYouMean } from "../validate/check.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { Model } from "../model/types.ts";
 import { allRules } from "./rules.ts";

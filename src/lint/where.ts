@@ -2,9 +2,9 @@
  * Positions for lint warnings: the lints look at the valid model, whose resources remember
  * where they came from (Origin.locate), so a warning lands on the field it is about.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, LocateOptions } from "../config/resource.ts";
-import { formatPath } from "../model/check.ts";
+import { formatPath } from "../validate/check.ts";
 import type { Meta } from "../model/types.ts";
 
 /** A resource a warning is about. */

@@ -9,8 +9,8 @@
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { matchesSelector } from "../model/selector.ts";
 import type { Direction, FelixSettings, GlobalNetworkPolicy, HostEndpoint, Model, Profile, Tier } from "../model/types.ts";
-import type { Diagnostic } from "../config/diagnostics.ts";
-import { DEFAULT_ALLOW_PROFILE } from "../model/references.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
 import { isInterfaceName } from "../model/names.ts";
 import { computeSets, effectiveLabels, profileRefs, type AddressSet, type NamedPortSet, type ProfileRef } from "./sets.ts";
 

@@ -6,7 +6,7 @@
  * the lints of src/lint/ match against.
  */
 import { normalizeCidrs, type Cidr } from "../model/cidr.ts";
-import { DEFAULT_ALLOW_PROFILE } from "../model/references.ts";
+import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { EntityRule, HostEndpoint, Model, Profile, Rule } from "../model/types.ts";
 

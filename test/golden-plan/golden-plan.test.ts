@@ -8,9 +8,9 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
-import type { SourceFile } from "../../src/config/parse.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 import { planDocument } from "../../src/cli/plan.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
 import { goldenSource } from "../support/golden-source.ts";

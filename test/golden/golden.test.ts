@@ -11,7 +11,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { goldenSource, type GoldenSource } from "../support/golden-source.ts";
 import { redistribute } from "../support/shuffle.ts";

@@ -6,7 +6,7 @@
 import { chmodSync, cpSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { isConfigFileName } from "../../src/config/read-dir.ts";
+import { isConfigFileName } from "../../src/source/read-dir.ts";
 import { apiGet, reloadOrThrow } from "../support/agent-api.ts";
 import type { Ns, Proc } from "./netns";
 

@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
-import type { SourceFile } from "../../src/config/parse.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 import { stampScript } from "../../src/nft/render.ts";
 import { buildFailsafeRuleset, buildRuleset } from "../../src/pipeline.ts";
 import { fakeNftBinary, type FakeNftBinary } from "../support/fake-nft-bin.ts";

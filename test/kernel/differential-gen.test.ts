@@ -11,7 +11,7 @@
  *    out in differential-check.ts without the loader, selector or CIDR code.
  */
 import { describe, expect, test } from "bun:test";
-import { loadConfig } from "../../src/model/load.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
 import { actualEndpoints, actualModel, expectedEndpoints, expectedModel, predictedErrors, rangeOfCidr, rangeOfText, SELECTORS, setMismatches } from "./differential-check";
 import { NODE, scenario, toYaml, type Scenario, type Yaml } from "./differential-gen";

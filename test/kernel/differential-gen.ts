@@ -21,8 +21,8 @@
  * and range the generator writes stays below 32768, so any ephemeral port gets the same
  * verdict as the representative {@link EPHEMERAL}.
  */
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { Evaluator } from "../../src/explain/evaluate.ts";
 import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import type { Model } from "../../src/model/types.ts";

@@ -36,8 +36,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { Evaluator } from "../../src/explain/evaluate.ts";
 import { formatExplanation } from "../../src/explain/format.ts";
 import { BINARY, makeConfigDir } from "./agent-harness";

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readConfigDir } from "../../src/config/read-dir.ts";
+import { readConfigDir } from "../../src/source/read-dir.ts";
 
 const NOBODY = 65534;
 const READS = 1000;

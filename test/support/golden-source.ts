@@ -14,7 +14,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { SourceFile } from "../../src/config/parse.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 import { parseAddress, type Cidr } from "../../src/model/cidr.ts";
 
 const REPO = join(import.meta.dir, "../..");

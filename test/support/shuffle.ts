@@ -2,7 +2,7 @@
  * Seeded shuffles for determinism tests: the same permutations on every run, so a failure
  * reproduces.
  */
-import type { SourceFile } from "../../src/config/parse.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];

@@ -5,7 +5,7 @@
  * an apply changed.
  */
 import { describe, expect, test } from "bun:test";
-import type { SourceFile } from "../../src/config/parse.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 import { exampleFiles, fakeAgent, fakeKernel, memoryState, unstamped } from "./api-fakes.ts";
 
 const BAD: SourceFile = { path: "/etc/hostwall/99-bad.yaml", text: "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: bad}\nspec:\n  ingress: [{action: Allow, protocol: TCP, destination: {ports: [70000]}}]\n" };

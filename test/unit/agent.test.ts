@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
-import { createApi } from "../../src/agent/api.ts";
+import { createApi } from "../../src/api/app.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { parseScript } from "../support/nft-script.ts";
 import { exampleFiles, fakeAgent, fakeKernel } from "./api-fakes.ts";

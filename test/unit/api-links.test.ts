@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { LinkTable, monitorLinks, parseAddressLine, parseLinkLine, type LineProcess } from "../../src/agent/links.ts";
 import { parseCidr, type Cidr } from "../../src/model/cidr.ts";
-import { startService } from "../../src/agent/service.ts";
+import { startService } from "../../src/service.ts";
 import { fakeAgent } from "./api-fakes.ts";
 
 // Lines as `ip -o monitor link` (iproute2 6.1) printed them for a veth pair created, brought

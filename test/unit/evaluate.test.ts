@@ -6,8 +6,8 @@
  * decisions (§10). Each case is YAML through loadConfig, so defaults apply as for users.
  */
 import { describe, expect, test } from "bun:test";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { Evaluator, sideSelectors, type EvaluatorOptions } from "../../src/explain/evaluate.ts";
 import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import { formatExplanation } from "../../src/explain/format.ts";

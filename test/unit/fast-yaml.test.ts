@@ -5,9 +5,9 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import * as parseModule from "../../src/config/parse.ts";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { parseFile } from "../../src/config/parse.ts";
-import { validateResources } from "../../src/model/validate.ts";
+import { validateResources } from "../../src/validate/validate.ts";
 
 function bigNetworkSet(name: string, n: number, bad?: number): string {
   const nets = Array.from({ length: n }, (_, i) => (i === bad ? "    - 198.51.100.300/32" : `    - 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`));

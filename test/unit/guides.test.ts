@@ -9,8 +9,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic, type Diagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
 
 const ROOT = join(import.meta.dir, "../fixtures/guides");

@@ -3,8 +3,8 @@
  * nor reach an output line unescaped (issue 18, finding 9).
  */
 import { describe, expect, test } from "bun:test";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 
 const hep = (meta: string) => `apiVersion: projectcalico.org/v3
 kind: HostEndpoint

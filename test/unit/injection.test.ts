@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildRuleset } from "../../src/pipeline.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { resolvePlan } from "../../src/resolve/resolve.ts";
 import { compileRuleset } from "../../src/nft/compile.ts";
 import { renderScript } from "../../src/nft/render.ts";

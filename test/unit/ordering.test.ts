@@ -6,8 +6,8 @@
  * the defaults the loader applies (tier order 1,000,000, types) take part as they do for users.
  */
 import { describe, expect, test } from "bun:test";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import { resolvePlan, type EndpointPlan, type Plan, type Stage } from "../../src/resolve/resolve.ts";
 import type { Direction } from "../../src/model/types.ts";
 import { shuffled } from "../support/shuffle.ts";

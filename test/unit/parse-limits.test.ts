@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_DEPTH, tooDeep } from "../../src/config/depth.ts";
 import { POSITIONED_FALLBACK_BYTES } from "../../src/config/fast-yaml.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 
 const REPO = join(import.meta.dir, "../..");
 

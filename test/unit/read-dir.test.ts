@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readConfigDir, type ReadDirOptions } from "../../src/config/read-dir.ts";
+import { readConfigDir, type ReadDirOptions } from "../../src/source/read-dir.ts";
 
 const NOBODY = 65534;
 const root = process.getuid?.() === 0;

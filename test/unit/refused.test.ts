@@ -7,8 +7,8 @@ import { afterAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../src/model/load.ts";
-import { readConfigDir } from "../../src/config/read-dir.ts";
+import { loadConfig } from "../../src/validate/load.ts";
+import { readConfigDir } from "../../src/source/read-dir.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 
 const TIERS = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\nspec: {order: 100}\n---\napiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: base}\n";

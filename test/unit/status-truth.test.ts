@@ -4,8 +4,8 @@
  * and `hostwall status`; /metrics follows Prometheus' naming rules.
  */
 import { describe, expect, test } from "bun:test";
-import { createApi } from "../../src/agent/api.ts";
-import type { SourceFile } from "../../src/config/parse.ts";
+import { createApi } from "../../src/api/app.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
 import { exampleFiles, fakeAgent, fakeKernel } from "./api-fakes.ts";
 
 const BAD: SourceFile = { path: "/etc/hostwall/99-bad.yaml", text: "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: t}\nspec: {order: x}\n" };

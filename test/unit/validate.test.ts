@@ -8,8 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic, sortDiagnostics, type Diagnostic } from "../../src/config/diagnostics.ts";
-import { loadConfig } from "../../src/model/load.ts";
+import { formatDiagnostic, sortDiagnostics, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import type { Case, Want } from "./fixtures/validate/case.ts";
 import { endpointCases } from "./fixtures/validate/endpoints.ts";
 import { envelopeCases } from "./fixtures/validate/envelope.ts";
@@ -100,14 +100,14 @@ describe("known validator bugs", () => {
  * so this list cannot hide a validator code.
  */
 const OUTSIDE_TABLE: Record<string, { file: string; why: string }> = {
-  READ_ERROR: { file: "src/config/read-dir.ts", why: "file-system errors while reading the config dir; loadConfig takes file contents" },
-  INSECURE_PERMISSIONS: { file: "src/config/read-dir.ts", why: "owner and mode checks on real files; loadConfig takes file contents" },
-  FILE_TOO_LARGE: { file: "src/config/read-dir.ts", why: "stat-based size limit (256 MiB) before reading; loadConfig takes file contents" },
-  INSECURE_PATH: { file: "src/config/read-dir.ts", why: "owner and mode of the directories on the way to the config dir and symlink targets" },
-  DIRECTORY_LOOP: { file: "src/config/read-dir.ts", why: "a directory reached twice while walking (symlink loops)" },
-  TOO_MANY_FILES: { file: "src/config/read-dir.ts", why: "cap on files and directories walked (10,000)" },
-  CONFIG_TOO_LARGE: { file: "src/config/read-dir.ts", why: "cap on bytes read across all files (512 MiB)" },
-  YAML_TOO_DEEP: { file: "src/model/load.ts", why: "a nesting guard before parsing; test/unit/parse-limits.test.ts covers it with generated deep files" },
+  READ_ERROR: { file: "src/source/read-dir.ts", why: "file-system errors while reading the config dir; loadConfig takes file contents" },
+  INSECURE_PERMISSIONS: { file: "src/source/read-dir.ts", why: "owner and mode checks on real files; loadConfig takes file contents" },
+  FILE_TOO_LARGE: { file: "src/source/read-dir.ts", why: "stat-based size limit (256 MiB) before reading; loadConfig takes file contents" },
+  INSECURE_PATH: { file: "src/source/read-dir.ts", why: "owner and mode of the directories on the way to the config dir and symlink targets" },
+  DIRECTORY_LOOP: { file: "src/source/read-dir.ts", why: "a directory reached twice while walking (symlink loops)" },
+  TOO_MANY_FILES: { file: "src/source/read-dir.ts", why: "cap on files and directories walked (10,000)" },
+  CONFIG_TOO_LARGE: { file: "src/source/read-dir.ts", why: "cap on bytes read across all files (512 MiB)" },
+  YAML_TOO_DEEP: { file: "src/validate/load.ts", why: "a nesting guard before parsing; test/unit/parse-limits.test.ts covers it with generated deep files" },
 };
 
 /** Quoted UPPER_SNAKE strings that are not hostwall codes: names from the yaml library. */
@@ -117,17 +117,15 @@ const NOT_CODES: Record<string, { file: string; why: string }> = {
 
 const ROOT = join(import.meta.dir, "../..");
 
-/** Every quoted UPPER_SNAKE string in src/model and src/config, with the files it occurs in. */
+/** Every quoted UPPER_SNAKE string in the loader (src/source/read-dir.ts, src/config, src/model, src/validate), with the files it occurs in. */
 function emittableCodes(): Map<string, string[]> {
   const codes = new Map<string, string[]>();
-  for (const dir of ["src/model", "src/config"]) {
-    for (const name of readdirSync(join(ROOT, dir)).filter((n) => n.endsWith(".ts")).sort()) {
-      const file = `${dir}/${name}`;
-      for (const m of readFileSync(join(ROOT, file), "utf8").matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) {
-        const files = codes.get(m[1]!) ?? [];
-        if (!files.includes(file)) files.push(file);
-        codes.set(m[1]!, files);
-      }
+  const loader = ["src/config", "src/model", "src/validate"].flatMap((dir) => readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" }).filter((n) => n.endsWith(".ts")).sort().map((name) => `${dir}/${name}`));
+  for (const file of ["src/source/read-dir.ts", ...loader]) {
+    for (const m of readFileSync(join(ROOT, file), "utf8").matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) {
+      const files = codes.get(m[1]!) ?? [];
+      if (!files.includes(file)) files.push(file);
+      codes.set(m[1]!, files);
     }
   }
   return codes;

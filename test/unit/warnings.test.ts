@@ -8,7 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
+import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
 import { parseAddress } from "../../src/model/cidr.ts";
 import { buildRuleset } from "../../src/pipeline.ts";

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readConfigDir } from "../../src/config/read-dir.ts";
+import { readConfigDir } from "../../src/source/read-dir.ts";
 import { watchDir, type WatchOptions } from "../../src/agent/watch.ts";
 import { writeConfig } from "../kernel/agent-harness.ts";
 

@@ -2,13 +2,14 @@
  * The pure part of loading: files in, validated model and diagnostics out. Files are sorted by
  * path first so the result never depends on the order the directory listing returned.
  */
-import { sortDiagnostics, type Diagnostic } from "../config/diagnostics.ts";
-import { parseFile, type SourceFile } from "../config/parse.ts";
+import { sortDiagnostics, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { parseFile } from "../config/parse.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import type { RawResource } from "../config/resource.ts";
 import { parseLargeFile } from "../config/fast-yaml.ts";
 import { MAX_DEPTH, tooDeep } from "../config/depth.ts";
 import { validateResources } from "./validate.ts";
-import type { Model } from "./types.ts";
+import type { Model } from "../model/types.ts";
 
 export interface LoadResult {
   model: Model;

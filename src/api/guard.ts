@@ -19,7 +19,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { isIP } from "node:net";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../agent/log.ts";
 
 /** What a listener may do. */
 export type ApiAccess = "control" | "read-only";

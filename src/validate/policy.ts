@@ -5,7 +5,7 @@
  */
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readRules, readSelector } from "./rules.ts";
-import type { Direction, GlobalNetworkPolicy, Meta } from "./types.ts";
+import type { Direction, GlobalNetworkPolicy, Meta } from "../model/types.ts";
 
 const STAGED_ACTIONS = ["Set", "Delete", "Learn", "Ignore"];
 

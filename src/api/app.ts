@@ -3,7 +3,7 @@
  * `app.request()` and no socket.
  *
  * One app per listener: the control socket may do everything, a TCP listener only reads
- * (api-guard.ts says who may ask what, and why). Every answer is JSON except /metrics and
+ * (guard.ts says who may ask what, and why). Every answer is JSON except /metrics and
  * /ruleset (text). A bad request gets a 4xx with a JSON body: wrong Host 421, POST on a
  * read-only listener 403, unknown path 404, known path with another method 405 (with
  * `Allow`), a POST that is not application/json 415, a body over 64 KiB 413. An unexpected
@@ -11,10 +11,10 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Agent, RuleCounters } from "./agent.ts";
-import { endpointIndex, guard, type ApiAccess } from "./api-guard.ts";
-import type { Logger } from "./log.ts";
-import { MetricsWriter } from "./metrics.ts";
+import type { Agent, RuleCounters } from "../agent/agent.ts";
+import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
+import type { Logger } from "../agent/log.ts";
+import { MetricsWriter } from "../agent/metrics.ts";
 
 /** State of the running service that the API reports (absent in `app.request()` tests). */
 export interface ServiceState {

@@ -17,10 +17,10 @@
 import { unlinkSync, type Stats } from "node:fs";
 import { connect, isIP } from "node:net";
 import { dirname } from "node:path";
-import { ensurePrivateDir, lstatOrUndefined } from "./private-dir.ts";
+import { ensurePrivateDir, lstatOrUndefined } from "../agent/private-dir.ts";
 
 /**
- * Bun's own limit sits above the API's 64 KiB (api.ts): the app refuses larger bodies with a
+ * Bun's own limit sits above the API's 64 KiB (app.ts): the app refuses larger bodies with a
  * JSON 413 and one log line; this only bounds what Bun buffers for a request nobody reads.
  */
 const BUN_MAX_BODY_BYTES = 1024 * 1024;

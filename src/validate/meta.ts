@@ -6,9 +6,9 @@
  */
 import type { FieldPath } from "../config/resource.ts";
 import type { Checker } from "./check.ts";
-import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "./names.ts";
-import { parseSelector, type Selector } from "./selector.ts";
-import type { Meta, Origin } from "./types.ts";
+import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "../model/names.ts";
+import { parseSelector, type Selector } from "../model/selector.ts";
+import type { Meta, Origin } from "../model/types.ts";
 
 export const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
 const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];

@@ -6,7 +6,7 @@
  *   ip monitor link address ▶ debounce ──▶ interfaces changed? ──▶ agent.reload(...)
  *   every 30 s (resync) ───────────────▶ interfaces changed? ──▶ agent.reload(...)
  *   every 10 s (drift) ──▶ agent.checkDrift() ──▶ forced re-apply on drift
- *   control socket (unix, 0600) ──▶ hono app, everything (api.ts)
+ *   control socket (unix, 0600) ──▶ hono app, everything (api/app.ts)
  *   --listen HOST:PORT (TCP) ──────▶ hono app, read-only (GET; POST answers 403)
  *
  * Interfaces: on kernels before 6.16 netdev chains exist only for interfaces present at apply
@@ -23,12 +23,12 @@
  * connections and lets in-flight requests finish, a running apply completes; the ruleset in
  * force stays (fail closed).
  */
-import type { Agent } from "./agent.ts";
-import { createApi, type ApiDeps, type ServiceState } from "./api.ts";
-import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./links.ts";
-import { describeListen, exposureWarning, listen, type ApiServer, type ListenAddress } from "./listen.ts";
-import type { Logger } from "./log.ts";
-import { watchDir } from "./watch.ts";
+import type { Agent } from "./agent/agent.ts";
+import { createApi, type ApiDeps, type ServiceState } from "./api/app.ts";
+import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./agent/links.ts";
+import { describeListen, exposureWarning, listen, type ApiServer, type ListenAddress } from "./api/listen.ts";
+import type { Logger } from "./agent/log.ts";
+import { watchDir } from "./agent/watch.ts";
 
 export interface ServiceOptions {
   agent: Agent;

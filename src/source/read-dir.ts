@@ -29,8 +29,8 @@
 import { constants, type BigIntStats, type Dirent } from "node:fs";
 import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
-import type { Diagnostic } from "./diagnostics.ts";
-import type { SourceFile } from "./parse.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "./source-file.ts";
 
 const CONFIG_FILE = /\.(ya?ml|json)$/;
 const SKIPPED = [/^\./, /~$/, /\.swp$/, /^#.*#$/, /\.tmp$/, /\.dpkg-/, /\.rpm/];

@@ -7,18 +7,18 @@
  * `types` and `tier`, Tier order 1,000,000, the implicit `default` tier and the built-in
  * `projectcalico-default-allow` profile.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, RawResource } from "../config/resource.ts";
-import { parseAddress, type Cidr, parseCidr } from "./cidr.ts";
-import { hostBitsMessage } from "./host-bits.ts";
+import { parseAddress, type Cidr, parseCidr } from "../model/cidr.ts";
+import { hostBitsMessage } from "../model/host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
-import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "./names.ts";
+import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "../model/names.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
 import { checkReferences } from "./references.ts";
 import { readRules } from "./rules.ts";
-import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "./types.ts";
+import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "../model/types.ts";
 
 const API_VERSION = "projectcalico.org/v3";
 /** Where each profile name stood in the YAML list (non-string entries are skipped in the model). */

@@ -4,12 +4,12 @@
  * protocol names, unmasked CIDRs, numeric ports without a protocol).
  */
 import type { FieldPath } from "../config/resource.ts";
-import { parseCidr, isCatchAll, type Cidr } from "./cidr.ts";
-import { parseSelector, mentionsGlobal, type Selector } from "./selector.ts";
+import { parseCidr, isCatchAll, type Cidr } from "../model/cidr.ts";
+import { parseSelector, mentionsGlobal, type Selector } from "../model/selector.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readAnnotations } from "./meta.ts";
-import { isPortName, placeholderHint } from "./names.ts";
-import type { Action, EntityRule, IcmpMatch, Port, Protocol, Rule } from "./types.ts";
+import { isPortName, placeholderHint } from "../model/names.ts";
+import type { Action, EntityRule, IcmpMatch, Port, Protocol, Rule } from "../model/types.ts";
 
 const ACTIONS: readonly Action[] = ["Allow", "Deny", "Log", "Pass"];
 const PROTOCOL_NAMES: Record<string, Protocol> = {

@@ -9,9 +9,9 @@
  * REFERENCES_UNCHECKED warning names them and the refused files. The config stays rejected,
  * by the read error itself.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Checker } from "./check.ts";
-import type { Model } from "./types.ts";
+import type { Model } from "../model/types.ts";
 
 export const DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow";
 /** References listed by name in the one warning; the rest are counted. */

@@ -3,7 +3,7 @@
  * returns undefined on bad input instead of throwing, so validation finds every problem in
  * one pass. Unknown fields are errors, as calicoctl parses strictly.
  */
-import type { Diagnostic } from "../config/diagnostics.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, LocateOptions, RawResource } from "../config/resource.ts";
 
 export type Obj = Record<string, unknown>;

@@ -4,10 +4,10 @@
  * hostwall does not implement are warnings, never errors, so a Calico config file still loads.
  */
 import type { FieldPath } from "../config/resource.ts";
-import { parseCidr } from "./cidr.ts";
-import { hostBitsMessage } from "./host-bits.ts";
+import { parseCidr } from "../model/cidr.ts";
+import { hostBitsMessage } from "../model/host-bits.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
-import type { FailsafePort, FelixSettings } from "./types.ts";
+import type { FailsafePort, FelixSettings } from "../model/types.ts";
 
 const tcp = (port: number): FailsafePort => ({ protocol: "tcp", port });
 const udp = (port: number): FailsafePort => ({ protocol: "udp", port });

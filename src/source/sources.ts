@@ -5,9 +5,9 @@
  * operator chose it, and only validated (nothing named on the command line is ever applied).
  */
 import { readFile, stat } from "node:fs/promises";
-import type { Diagnostic } from "../config/diagnostics.ts";
-import type { SourceFile } from "../config/parse.ts";
-import { readConfigDir } from "../config/read-dir.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "./source-file.ts";
+import { readConfigDir } from "./read-dir.ts";
 
 export async function readSources(paths: readonly string[]): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> {
   const files: SourceFile[] = [];
