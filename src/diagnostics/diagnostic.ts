@@ -5,12 +5,14 @@
  * parser already holds a line index for the file).
  */
 
+import type { DiagnosticCode } from "./codes.ts";
+
 export type Severity = "error" | "warning";
 
 /** One problem found in the configuration or while applying it. */
 export interface Diagnostic {
-  /** Stable machine-readable code, e.g. INVALID_PORT; tests assert on it, not on wording. */
-  code: string;
+  /** Stable machine-readable code, e.g. INVALID_PORT (codes.ts: every code and its meaning); tests assert on it, not on wording. */
+  code: DiagnosticCode;
   /** error blocks the apply; warning is reported and the config still applies. */
   severity: Severity;
   /** Human-readable explanation, with a hint where a user would otherwise be stuck. */
@@ -47,13 +49,36 @@ export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === "error");
 }
 
-/** Sorts diagnostics by file, line, column, code so output is stable whatever the discovery order. */
+/**
+ * Sorts diagnostics by file, line, column, code so output is stable whatever the discovery order.
+ * Strings compare by code point, never by locale: the order is the same on every machine.
+ */
 export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
   return [...diagnostics].sort(
     (a, b) =>
-      (a.file ?? "").localeCompare(b.file ?? "") ||
+      compareCodePoints(a.file ?? "", b.file ?? "") ||
       (a.line ?? 0) - (b.line ?? 0) ||
       (a.column ?? 0) - (b.column ?? 0) ||
-      a.code.localeCompare(b.code),
+      compareCodePoints(a.code, b.code),
   );
+}
+
+/**
+ * Code point order (UTF-8 byte order). `<` on JS strings compares UTF-16 units, which puts a
+ * character above U+FFFF (a surrogate pair, 0xD800-0xDFFF) before U+E000-U+FFFF; moving the
+ * surrogates above 0xFFFF-0x800 fixes that without decoding.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return rank(x) - rank(y);
+  }
+  return a.length - b.length;
+}
+
+function rank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  return unit >= 0xe000 ? unit - 0x800 : unit;
 }

@@ -2,6 +2,7 @@
  * Positions for lint warnings: the lints look at the valid model, whose resources remember
  * where they came from (Origin.locate), so a warning lands on the field it is about.
  */
+import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, LocateOptions } from "../config/resource.ts";
 import { formatPath } from "../validate/check.ts";
@@ -19,7 +20,7 @@ export function resourceName(s: Subject): string {
 }
 
 /** A warning at `path` below the resource. */
-export function warningAt(subject: Subject, path: FieldPath, code: string, message: string, opts?: LocateOptions): Diagnostic {
+export function warningAt(subject: Subject, path: FieldPath, code: DiagnosticCode, message: string, opts?: LocateOptions): Diagnostic {
   const o = subject.meta.origin;
   const { line, column } = o.locate?.(path, opts) ?? { line: o.line, column: o.column };
   return { code, severity: "warning", message, file: o.file, line, column, resource: resourceName(subject), path: formatPath(path) || undefined };

@@ -29,6 +29,7 @@
 import { constants, type BigIntStats, type Dirent } from "node:fs";
 import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "./source-file.ts";
 
@@ -94,7 +95,7 @@ class DirReader {
     await this.walk(dir, root.real, root.st);
   }
 
-  private error(code: string, file: string, message: string): void {
+  private error(code: DiagnosticCode, file: string, message: string): void {
     this.diagnostics.push({ code, severity: "error", message, file });
   }
 

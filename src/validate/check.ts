@@ -3,6 +3,7 @@
  * returns undefined on bad input instead of throwing, so validation finds every problem in
  * one pass. Unknown fields are errors, as calicoctl parses strictly.
  */
+import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, LocateOptions, RawResource } from "../config/resource.ts";
 
@@ -18,16 +19,16 @@ export class Checker {
     private readonly out: Diagnostic[],
   ) {}
 
-  report(severity: "error" | "warning", code: string, path: FieldPath, message: string, opts: LocateOptions = {}): void {
+  report(severity: "error" | "warning", code: DiagnosticCode, path: FieldPath, message: string, opts: LocateOptions = {}): void {
     const { line, column } = this.raw.locate(path, opts);
     this.out.push({ code, severity, message, file: this.raw.file, line, column, resource: this.resource, path: formatPath(path) || undefined });
   }
 
-  error(code: string, path: FieldPath, message: string, opts?: LocateOptions): void {
+  error(code: DiagnosticCode, path: FieldPath, message: string, opts?: LocateOptions): void {
     this.report("error", code, path, message, opts);
   }
 
-  warn(code: string, path: FieldPath, message: string, opts?: LocateOptions): void {
+  warn(code: DiagnosticCode, path: FieldPath, message: string, opts?: LocateOptions): void {
     this.report("warning", code, path, message, opts);
   }
 

@@ -8,6 +8,7 @@
  * Calico's rules (defaulted types, tier and policy order, stages, the `*` endpoint) are
  * restated. Only lookup keys (canonical selector text, named-port key) come from hostwall.
  */
+import type { DiagnosticCode } from "../../src/diagnostics/codes.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
 import { canonicalSelector } from "../../src/model/selector.ts";
 import type { EntityRule, Model, Rule } from "../../src/model/types.ts";
@@ -182,7 +183,7 @@ export function actualModel(model: Model) {
 }
 
 /** Error codes the validator must give a draw: ICMP with ipVersion 6 or ICMPv6 with ipVersion 4, in protocol or notProtocol. */
-export function predictedErrors(docs: readonly Yaml[]): string[] {
+export function predictedErrors(docs: readonly Yaml[]): DiagnosticCode[] {
   const rules = (docs as Doc[]).flatMap((d) => [...(d.spec?.ingress ?? []), ...(d.spec?.egress ?? [])]) as Doc[];
   const clash = rules.some((r) => [protoOf(r.protocol), protoOf(r.notProtocol)].some((p) => (p === 1 && r.ipVersion === 6) || (p === 58 && r.ipVersion === 4)));
   return clash ? ["INVALID_IP_VERSION"] : [];

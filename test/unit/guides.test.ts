@@ -9,6 +9,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DiagnosticCode } from "../../src/diagnostics/codes.ts";
 import { formatDiagnostic, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
@@ -17,7 +18,7 @@ const ROOT = join(import.meta.dir, "../fixtures/guides");
 
 /** One expected diagnostic: the hint is required, since each mistake must say how to fix it. */
 interface Mistake {
-  code: string;
+  code: DiagnosticCode;
   line: number;
   column: number;
   /** A phrase the message must contain. */

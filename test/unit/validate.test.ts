@@ -133,7 +133,7 @@ function emittableCodes(): Map<string, string[]> {
 
 describe("coverage", () => {
   const emitted = emittableCodes();
-  const tabled = new Set(TABLE.flatMap((c) => c.want.map((w) => w.code)));
+  const tabled = new Set<string>(TABLE.flatMap((c) => c.want.map((w) => w.code)));
 
   test("the table has at least 200 cases (issue #3)", () => {
     expect(TABLE.length).toBeGreaterThanOrEqual(200);
