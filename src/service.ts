@@ -24,7 +24,8 @@
  * force stays (fail closed).
  */
 import type { Agent } from "./agent/agent.ts";
-import { createApi, type ApiDeps, type ServiceState } from "./api/app.ts";
+import { createApi, type ApiDeps } from "./api/app.ts";
+import type { ServiceState } from "./api/status.ts";
 import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMonitorOptions } from "./agent/links.ts";
 import { describeListen, exposureWarning, listen, type ApiServer, type ListenAddress } from "./api/listen.ts";
 import type { Logger } from "./agent/log.ts";

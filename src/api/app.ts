@@ -15,24 +15,9 @@ import type { Agent, RuleCounters } from "../agent/agent.ts";
 import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
 import type { Logger } from "../agent/log.ts";
 import { MetricsWriter } from "../agent/metrics.ts";
+import { statusDocument, type ErrorAnswer, type ReloadAnswer, type StatusSource } from "./status.ts";
 
-/** State of the running service that the API reports (absent in `app.request()` tests). */
-export interface ServiceState {
-  /** Shutdown has begun: POST /reload answers 503. */
-  stopping: boolean;
-  /** The link monitor (`ip monitor link`): running, restarting or unavailable. */
-  linkMonitor?: { state: string; events: number; addressEvents: number; restarts: number };
-  /** Interface appearances, disappearances and renames seen. */
-  interfaceChanges?: number;
-}
-
-export interface ApiDeps {
-  agent: Agent;
-  version: string;
-  node: string;
-  configDir: string;
-  /** Live service state, for /status and /metrics. */
-  service?: () => ServiceState;
+export interface ApiDeps extends StatusSource {
   /** Where unexpected errors and refused oversized bodies are logged. */
   logger?: Logger;
 }
@@ -70,39 +55,18 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
   });
   app.get("/metrics", async (c) => c.text(renderMetrics(deps, await agent.ruleCounters()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   app.post("/reload", async (c) => {
-    if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation }, 503);
+    if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation } satisfies ErrorAnswer, 503);
     // Not forced: an unchanged result is not applied again (counters keep counting); drift is the drift check's job.
     const attempt = await agent.reload("POST /reload");
-    return c.json({ ok: attempt.ok, generation: agent.generation, attempt }, attempt.ok ? 200 : 422);
+    return c.json({ ok: attempt.ok, generation: agent.generation, attempt } satisfies ReloadAnswer, attempt.ok ? 200 : 422);
   });
-  app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
+  app.notFound((c) => c.json({ error: "not found", path: c.req.path } satisfies ErrorAnswer, 404));
   app.onError((err, c) => {
-    if (err instanceof HTTPException) return c.json({ error: err.message || "bad request" }, err.status);
+    if (err instanceof HTTPException) return c.json({ error: err.message || "bad request" } satisfies ErrorAnswer, err.status);
     deps.logger?.log("error", `API ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
-    return c.json({ error: "internal error" }, 500);
+    return c.json({ error: "internal error" } satisfies ErrorAnswer, 500);
   });
   return app;
-}
-
-export function statusDocument(deps: ApiDeps) {
-  const { agent } = deps;
-  const applied = agent.applied;
-  const service = deps.service?.();
-  return {
-    version: deps.version,
-    node: deps.node,
-    configDir: deps.configDir,
-    generation: agent.generation,
-    applied: applied ? { source: applied.source, at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
-    inKernel: agent.inKernel ? { tables: agent.inKernel.tables, generation: agent.inKernel.stamp?.generation ?? null, hash: agent.inKernel.stamp?.hash ?? null } : null,
-    ...(agent.boot ? { boot: agent.boot } : {}),
-    lastAttempt: agent.lastAttempt ?? null,
-    enforcedEndpoints: agent.endpoints().filter((ep) => ep.active).length,
-    endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
-    kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
-    drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
-    ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
-  };
 }
 
 export function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {

@@ -20,6 +20,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { isIP } from "node:net";
 import type { Logger } from "../agent/log.ts";
+import type { ErrorAnswer } from "./status.ts";
 
 /** What a listener may do. */
 export type ApiAccess = "control" | "read-only";
@@ -99,26 +100,26 @@ export function guard(opts: GuardOptions): MiddlewareHandler {
   return async (c, next) => {
     const { method, path } = c.req;
     if (readOnly && !hostAllowed(c.req.header("host"), opts.listenHost)) {
-      return c.json({ error: "host not allowed", host: c.req.header("host") ?? null, hint: "ask by IP address or localhost (this refuses DNS rebinding)" }, 421);
+      return c.json({ error: "host not allowed", host: c.req.header("host") ?? null, hint: "ask by IP address or localhost (this refuses DNS rebinding)" } satisfies ErrorAnswer, 421);
     }
     const route = routes.get(path);
     if (readOnly && (route?.control || !["GET", "HEAD", "OPTIONS"].includes(method))) {
-      return c.json({ error: "read-only listener", method, path, hint }, 403);
+      return c.json({ error: "read-only listener", method, path, hint } satisfies ErrorAnswer, 403);
     }
     if (route && !route.methods.includes(method)) {
       const allow = [...route.methods, "OPTIONS"].join(", ");
       if (method === "OPTIONS") return c.body(null, 204, { Allow: allow });
-      return c.json({ error: "method not allowed", method, path, allow: route.methods }, 405, { Allow: allow });
+      return c.json({ error: "method not allowed", method, path, allow: route.methods } satisfies ErrorAnswer, 405, { Allow: allow });
     }
     if (method === "POST" && mediaType(c.req.header("content-type")) !== "application/json") {
-      return c.json({ error: "unsupported media type", expected: "application/json", got: c.req.header("content-type") ?? null }, 415);
+      return c.json({ error: "unsupported media type", expected: "application/json", got: c.req.header("content-type") ?? null } satisfies ErrorAnswer, 415);
     }
     const body = c.req.raw.body ? await readBody(c) : "ok";
     if (body === "too large") {
       opts.logger?.log("warning", `API ${method} ${path}: request body over ${MAX_BODY_BYTES} bytes refused (413)`);
-      return c.json({ error: "request body too large", limitBytes: MAX_BODY_BYTES }, 413);
+      return c.json({ error: "request body too large", limitBytes: MAX_BODY_BYTES } satisfies ErrorAnswer, 413);
     }
-    if (body === "aborted") return c.json({ error: "request body could not be read" }, 400);
+    if (body === "aborted") return c.json({ error: "request body could not be read" } satisfies ErrorAnswer, 400);
     await next();
   };
 }

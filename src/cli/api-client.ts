@@ -11,7 +11,9 @@
  * failed or nothing is in force, 2 unreachable, refused or a usage error; reload 0 applied or
  * unchanged, 1 rejected (the ruleset in force stays), 2 unreachable or refused.
  */
-import { formatDiagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { Attempt } from "../agent/agent.ts";
+import type { ErrorAnswer, ReloadAnswer, StatusDocument } from "../api/status.ts";
+import { formatDiagnostic } from "../diagnostics/diagnostic.ts";
 import { parseListen, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
 
@@ -61,7 +63,11 @@ function unreachable(target: ApiTarget, e: unknown): string {
   return `${target.label}: ${why}`;
 }
 
-type Answer = { target: ApiTarget; res: Response; body: Record<string, any> | null };
+/**
+ * An answer: the body is what the agent sent, read as the document its status says it is
+ * (status.ts); fields an older agent may lack are read with care.
+ */
+type Answer = { target: ApiTarget; res: Response; body: unknown };
 
 /** Asks the first target that answers; undefined (and a message on stderr) when none does. */
 async function ask(command: "status" | "reload", targets: readonly ApiTarget[], io: Io): Promise<Answer | undefined> {
@@ -79,7 +85,7 @@ async function ask(command: "status" | "reload", targets: readonly ApiTarget[], 
       failures.push(unreachable(target, e));
       continue;
     }
-    return { target, res, body: (await res.json().catch(() => null)) as Record<string, any> | null };
+    return { target, res, body: await res.json().catch(() => null) };
   }
   io.err(`hostwall: cannot reach the agent: ${failures.join("; ")}\n`);
   return undefined;
@@ -106,34 +112,43 @@ export async function apiCommand(command: "status" | "reload", opts: ApiCommandO
   }
   const expected = command === "status" ? res.status === 200 : res.status === 200 || res.status === 422;
   if (!expected) {
+    const refused = body as ErrorAnswer;
     if (opts.json) io.out(JSON.stringify(body, null, 2) + "\n");
-    io.err(`hostwall: the agent at ${target.label} answered ${res.status}: ${body.error ?? "unexpected answer"}${body.hint ? ` (${body.hint})` : ""}\n`);
+    io.err(`hostwall: the agent at ${target.label} answered ${res.status}: ${refused.error ?? "unexpected answer"}${refused.hint ? ` (${refused.hint})` : ""}\n`);
     return 2;
   }
-  const inForce = Boolean(body.applied || body.inKernel);
-  const code = command === "status" ? (inForce && body.lastAttempt?.ok === true ? 0 : 1) : res.status === 200 ? 0 : 1;
+  if (command === "status") {
+    const status = body as StatusDocument;
+    const inForce = Boolean(status.applied || status.inKernel);
+    const code = inForce && status.lastAttempt?.ok === true ? 0 : 1;
+    if (opts.json) {
+      io.out(JSON.stringify(body, null, 2) + "\n");
+      return code;
+    }
+    printStatus(status, io);
+    printAttempt(status.lastAttempt, io);
+    if (code !== 0) io.err(`hostwall: ${inForce ? `the last attempt failed; generation ${status.generation} stays in force` : "no hostwall ruleset is in force"}\n`);
+    return code;
+  }
+  const reload = body as ReloadAnswer;
+  const code = res.status === 200 ? 0 : 1;
   if (opts.json) {
     io.out(JSON.stringify(body, null, 2) + "\n");
     return code;
   }
-  if (command === "status") printStatus(body, io);
-  else io.out(`generation ${body.generation}\n`);
-  const attempt = command === "status" ? body.lastAttempt : body.attempt;
-  if (attempt) {
-    io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);
-    for (const d of (attempt.diagnostics ?? []) as Diagnostic[]) io.err(formatDiagnostic(d) + "\n");
-  }
-  if (code !== 0) io.err(`hostwall: ${unhealthy(command, body)}\n`);
+  io.out(`generation ${reload.generation}\n`);
+  printAttempt(reload.attempt, io);
+  if (code !== 0) io.err("hostwall: the agent rejected the config; what was in force stays in force\n");
   return code;
 }
 
-function unhealthy(command: "status" | "reload", body: Record<string, any>): string {
-  if (command === "reload") return "the agent rejected the config; what was in force stays in force";
-  if (body.applied || body.inKernel) return `the last attempt failed; generation ${body.generation} stays in force`;
-  return "no hostwall ruleset is in force";
+function printAttempt(attempt: Attempt | null | undefined, io: Io): void {
+  if (!attempt) return;
+  io.out(`last attempt ${attempt.at}: ${attempt.ok ? "ok" : "FAILED"}\n`);
+  for (const d of attempt.diagnostics ?? []) io.err(formatDiagnostic(d) + "\n");
 }
 
-function printStatus(body: Record<string, any>, io: Io): void {
+function printStatus(body: StatusDocument, io: Io): void {
   const source: Record<string, string> = { config: "", kernel: ", found in the kernel at start", "last-good": ", the last good ruleset restored at start", failsafe: ", the failsafe-only ruleset (--boot-policy failsafe)" };
   const applied = body.applied
     ? `in force since ${body.applied.at} (${body.applied.hash}${source[body.applied.source] ?? ""})`

@@ -4,7 +4,8 @@
  * /status carries drift and link-monitor state; and the agent's log line format.
  */
 import { describe, expect, test } from "bun:test";
-import { createApi, type ServiceState } from "../../src/api/app.ts";
+import { createApi } from "../../src/api/app.ts";
+import type { ServiceState } from "../../src/api/status.ts";
 import { formatLog, memoryLogger } from "../../src/agent/log.ts";
 import { escapeLabel, Histogram, parseOrigin } from "../../src/agent/metrics.ts";
 import { fakeAgent } from "./api-fakes.ts";

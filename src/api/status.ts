@@ -1,0 +1,103 @@
+/**
+ * The documents of the status API as types shared by both ends: the agent's API builds them
+ * (app.ts), `hostwall status` and `hostwall reload` read them (cli/api-client.ts). GET /status
+ * answers a StatusDocument, POST /reload a ReloadAnswer, and every refusal an ErrorAnswer.
+ */
+import type { Agent, Applied, Attempt, DriftState, EndpointStatus } from "../agent/agent.ts";
+
+/** State of the running service that the API reports (absent in `app.request()` tests). */
+export interface ServiceState {
+  /** Shutdown has begun: POST /reload answers 503. */
+  stopping: boolean;
+  /** The link monitor (`ip monitor link`): running, restarting or unavailable. */
+  linkMonitor?: LinkMonitorStatus;
+  /** Interface appearances, disappearances and renames seen. */
+  interfaceChanges?: number;
+}
+
+/** The link monitor as /status shows it. */
+export interface LinkMonitorStatus {
+  /** running, restarting or unavailable. */
+  state: string;
+  /** Link notifications seen. */
+  events: number;
+  /** Address notifications seen. */
+  addressEvents: number;
+  /** Restarts of `ip monitor` after it exited. */
+  restarts: number;
+}
+
+/** GET /status. */
+export interface StatusDocument {
+  /** The agent's version. */
+  version: string;
+  /** The node it enforces for. */
+  node: string;
+  /** The config dir it reads. */
+  configDir: string;
+  /** Generation of the ruleset in force (+1 per successful apply). */
+  generation: number;
+  /** The ruleset this agent put in force, or null. */
+  applied: Pick<Applied, "source" | "at" | "hash" | "durationMs" | "resources"> | null;
+  /** hostwall's tables found in the kernel at start, with their stamp when they carry one, or null. */
+  inKernel: { tables: string[]; generation: number | null; hash: string | null } | null;
+  /** What the start did when the first config was rejected. */
+  boot?: NonNullable<Agent["boot"]>;
+  /** The most recent attempt, or null before the first one. */
+  lastAttempt: Attempt | null;
+  /** HostEndpoints of this node enforced now (0: nothing is protected). */
+  enforcedEndpoints: number;
+  /** This node's endpoints with their interface and policies. */
+  endpoints: Omit<EndpointStatus, "profiles">[];
+  /** What the running kernel does. */
+  kernel: { netdevAttachesLater: boolean };
+  /** Drift checks and repairs; the last drift found, or null. */
+  drift: Omit<DriftState, "last"> & { last: NonNullable<DriftState["last"]> | null };
+  /** The link monitor, when the service runs one. */
+  linkMonitor?: LinkMonitorStatus;
+}
+
+/** POST /reload: 200 applied or unchanged, 422 rejected (the ruleset in force stays). */
+export interface ReloadAnswer {
+  ok: boolean;
+  generation: number;
+  attempt: Attempt;
+}
+
+/** Any refusal (4xx, 5xx): what went wrong, sometimes how to do it right, and details by error. */
+export interface ErrorAnswer {
+  error: string;
+  hint?: string;
+  [detail: string]: unknown;
+}
+
+/** What statusDocument needs. */
+export interface StatusSource {
+  agent: Agent;
+  version: string;
+  node: string;
+  configDir: string;
+  /** Live service state. */
+  service?: () => ServiceState;
+}
+
+export function statusDocument(deps: StatusSource): StatusDocument {
+  const { agent } = deps;
+  const applied = agent.applied;
+  const service = deps.service?.();
+  return {
+    version: deps.version,
+    node: deps.node,
+    configDir: deps.configDir,
+    generation: agent.generation,
+    applied: applied ? { source: applied.source, at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
+    inKernel: agent.inKernel ? { tables: agent.inKernel.tables, generation: agent.inKernel.stamp?.generation ?? null, hash: agent.inKernel.stamp?.hash ?? null } : null,
+    ...(agent.boot ? { boot: agent.boot } : {}),
+    lastAttempt: agent.lastAttempt ?? null,
+    enforcedEndpoints: agent.endpoints().filter((ep) => ep.active).length,
+    endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
+    kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
+    drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
+    ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
+  };
+}
