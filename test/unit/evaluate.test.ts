@@ -8,7 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { loadConfig } from "../../src/validate/load.ts";
-import { Evaluator, sideSelectors, type EvaluatorOptions } from "../../src/explain/evaluate.ts";
+import { Evaluator, type EvaluatorOptions } from "../../src/explain/evaluate.ts";
+import { sideSelectors } from "../../src/explain/matching.ts";
 import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import { formatExplanation } from "../../src/explain/format.ts";
 import { canonicalSelector } from "../../src/model/selector.ts";
