@@ -1,5 +1,5 @@
 /**
- * Throughput of src/model/cidr.ts at GlobalNetworkSet scale (issue #4).
+ * Throughput of src/model/cidr*.ts (parse, format, normalise) at GlobalNetworkSet scale (issue #4).
  *
  *   node_modules/.bin/bun bench/cidr.bench.ts [--v4=1000000] [--v6=200000] [--seed=1] [--baseline=0]
  *
@@ -13,7 +13,9 @@
  * a time: it only reports.
  */
 import { IPv4CidrRange, IPv6CidrRange } from "ip-num";
-import { formatCidr, normalizeCidrs, parseCidr, type Cidr } from "../src/model/cidr.ts";
+import { formatCidr, type Cidr } from "../src/model/cidr.ts";
+import { normalizeCidrs } from "../src/model/cidr-normalize.ts";
+import { parseCidr } from "../src/model/cidr-parse.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const N4 = Number(args.get("v4") ?? 1_000_000);

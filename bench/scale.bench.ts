@@ -10,7 +10,8 @@ import { $ } from "bun";
 import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeCidr, normalizeCidrs, formatCidr, type Cidr } from "../src/model/cidr.ts";
+import { makeCidr, formatCidr, type Cidr } from "../src/model/cidr.ts";
+import { normalizeCidrs } from "../src/model/cidr-normalize.ts";
 
 const REPO = join(import.meta.dir, "..");
 const BIN = join(REPO, "dist/hostwall");

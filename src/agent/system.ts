@@ -6,7 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { parseAddress, type Cidr } from "../model/cidr.ts";
+import { type Cidr } from "../model/cidr.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import type { NftRunner } from "../nft/runner.ts";
 
 /**

@@ -10,7 +10,8 @@
  * needed.
  */
 import type { ConntrackState, Packet } from "../explain/explanation.ts";
-import { formatCidr, parseAddress, type Family } from "../model/cidr.ts";
+import { formatCidr, type Family } from "../model/cidr.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import { UsageError } from "./args.ts";
 
 type Flags = Readonly<Record<string, string | true>>;

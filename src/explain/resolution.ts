@@ -4,7 +4,8 @@
  * Part of the evaluator (evaluate.ts), which redoes this resolution on purpose instead of
  * sharing src/resolve, so that it can judge the compiled ruleset independently.
  */
-import { cidrContains, parseAddress } from "../model/cidr.ts";
+import { cidrContains } from "../model/cidr.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import { matchesSelector } from "../model/selector.ts";
 import type { Direction, GlobalNetworkPolicy, HostEndpoint, Model, Profile, Tier } from "../model/types.ts";
 import type { Stage } from "./explanation.ts";

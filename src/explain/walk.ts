@@ -4,7 +4,8 @@
  * conntrack shortcut, failsafes, tiers and profiles, recording every step and every Log rule
  * hit. The endpoints come from resolution.ts, rule matches from matching.ts.
  */
-import { cidrContains, formatCidr, parseAddress, type Cidr } from "../model/cidr.ts";
+import { cidrContains, formatCidr, type Cidr } from "../model/cidr.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import type { Direction, FailsafePort, FelixSettings } from "../model/types.ts";
 import type { ConntrackState, Explanation, LogHit, Packet, Reason, Stage, Step } from "./explanation.ts";
 import type { RuleMatcher, View } from "./matching.ts";

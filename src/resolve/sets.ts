@@ -5,7 +5,8 @@
  * labels of an endpoint (its own over its profiles' labelsToApply), which both selectors and
  * the lints of src/lint/ match against.
  */
-import { normalizeCidrs, type Cidr } from "../model/cidr.ts";
+import { type Cidr } from "../model/cidr.ts";
+import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
 import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
 import type { EntityRule, HostEndpoint, Model, Profile, Rule } from "../model/types.ts";

@@ -4,7 +4,7 @@
  * hostwall does not implement are warnings, never errors, so a Calico config file still loads.
  */
 import type { FieldPath } from "../config/resource.ts";
-import { parseCidr } from "../model/cidr.ts";
+import { parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import type { FailsafePort, FelixSettings } from "../model/types.ts";

@@ -4,7 +4,8 @@
  * protocol names, unmasked CIDRs, numeric ports without a protocol).
  */
 import type { FieldPath } from "../config/resource.ts";
-import { parseCidr, isCatchAll, type Cidr } from "../model/cidr.ts";
+import { isCatchAll, type Cidr } from "../model/cidr.ts";
+import { parseCidr } from "../model/cidr-parse.ts";
 import { parseSelector, mentionsGlobal, type Selector } from "../model/selector.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readAnnotations } from "./meta.ts";

@@ -9,7 +9,8 @@
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, RawResource } from "../config/resource.ts";
-import { parseAddress, type Cidr, parseCidr } from "../model/cidr.ts";
+import { type Cidr } from "../model/cidr.ts";
+import { parseAddress, parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";

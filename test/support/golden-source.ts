@@ -15,7 +15,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SourceFile } from "../../src/source/source-file.ts";
-import { parseAddress, type Cidr } from "../../src/model/cidr.ts";
+import { type Cidr } from "../../src/model/cidr.ts";
+import { parseAddress } from "../../src/model/cidr-parse.ts";
 
 const REPO = join(import.meta.dir, "../..");
 

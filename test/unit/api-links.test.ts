@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { LinkTable, monitorLinks, parseAddressLine, parseLinkLine, type LineProcess } from "../../src/agent/links.ts";
-import { parseCidr, type Cidr } from "../../src/model/cidr.ts";
+import { type Cidr } from "../../src/model/cidr.ts";
+import { parseCidr } from "../../src/model/cidr-parse.ts";
 import { startService } from "../../src/service.ts";
 import { fakeAgent } from "./api-fakes.ts";
 

@@ -1,19 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { IPv4CidrRange, IPv6CidrRange } from "ip-num";
-import {
-  CIDR_ERROR_CODES,
-  cidrContains,
-  compareCidr,
-  formatCidr,
-  isCatchAll,
-  makeCidr,
-  normalizeCidrs,
-  parseAddress,
-  parseCidr,
-  splitHosts,
-  type Cidr,
-  type CidrErrorCode,
-} from "../../src/model/cidr.ts";
+import { CIDR_ERROR_CODES, cidrContains, compareCidr, formatCidr, isCatchAll, makeCidr, splitHosts, type Cidr, type CidrErrorCode } from "../../src/model/cidr.ts";
+import { normalizeCidrs } from "../../src/model/cidr-normalize.ts";
+import { parseAddress, parseCidr } from "../../src/model/cidr-parse.ts";
 
 /** mulberry32: deterministic, so a failing property case can be replayed. */
 function prng(seed: number): () => number {

@@ -7,7 +7,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildRuleset } from "../../src/pipeline.ts";
-import { parseAddress, type Cidr } from "../../src/model/cidr.ts";
+import { type Cidr } from "../../src/model/cidr.ts";
+import { parseAddress } from "../../src/model/cidr-parse.ts";
 import { endpointChain, policyChain } from "../../src/nft/names.ts";
 import { shuffled } from "../support/shuffle.ts";
 

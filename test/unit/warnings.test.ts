@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
-import { parseAddress } from "../../src/model/cidr.ts";
+import { parseAddress } from "../../src/model/cidr-parse.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 
 const V3 = "apiVersion: projectcalico.org/v3";
