@@ -5,6 +5,7 @@
  * parser already holds a line index for the file).
  */
 
+import { compareCodePoints } from "../order.ts";
 import type { DiagnosticCode } from "./codes.ts";
 
 export type Severity = "error" | "warning";
@@ -61,24 +62,4 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
       (a.column ?? 0) - (b.column ?? 0) ||
       compareCodePoints(a.code, b.code),
   );
-}
-
-/**
- * Code point order (UTF-8 byte order). `<` on JS strings compares UTF-16 units, which puts a
- * character above U+FFFF (a surrogate pair, 0xD800-0xDFFF) before U+E000-U+FFFF; moving the
- * surrogates above 0xFFFF-0x800 fixes that without decoding.
- */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return rank(x) - rank(y);
-  }
-  return a.length - b.length;
-}
-
-function rank(unit: number): number {
-  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
-  return unit >= 0xe000 ? unit - 0x800 : unit;
 }

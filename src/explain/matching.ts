@@ -4,7 +4,8 @@
  * (§4.3). Part of the evaluator (evaluate.ts), written from the reference, not from src/nft.
  */
 import { cidrContains, type Cidr } from "../model/cidr.ts";
-import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
+import { matchesSelector, type Selector } from "../model/selector.ts";
+import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { EntityRule, HostEndpoint, IcmpMatch, Port, Rule } from "../model/types.ts";
 
 /** The label Calico gives namespaced things; namespace selectors are written in terms of it. */

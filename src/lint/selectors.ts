@@ -11,7 +11,8 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath } from "../config/resource.ts";
 import { didYouMean } from "../validate/check.ts";
-import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
+import { matchesSelector, type Selector } from "../model/selector.ts";
+import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Model } from "../model/types.ts";
 import { allRules } from "./rules.ts";
 import { listed, warningAt, type Subject } from "./where.ts";

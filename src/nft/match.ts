@@ -11,7 +11,7 @@
  * a negated match requires "in neither half".
  */
 import { formatCidr, type Cidr } from "../model/cidr.ts";
-import { canonicalSelector } from "../model/selector.ts";
+import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { NftRule, RuleOrigin } from "./ir.ts";

@@ -8,7 +8,8 @@
 import { type Cidr } from "../model/cidr.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
-import { canonicalSelector, matchesSelector, type Selector } from "../model/selector.ts";
+import { matchesSelector, type Selector } from "../model/selector.ts";
+import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { EntityRule, HostEndpoint, Model, Profile, Rule } from "../model/types.ts";
 
 const NAMESPACE_LABEL = "projectcalico.org/namespace";

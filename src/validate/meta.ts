@@ -7,7 +7,8 @@
 import type { FieldPath } from "../config/resource.ts";
 import type { Checker } from "./check.ts";
 import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "../model/names.ts";
-import { parseSelector, type Selector } from "../model/selector.ts";
+import { type Selector } from "../model/selector.ts";
+import { parseSelector } from "../model/selector-parse.ts";
 import type { Meta, Origin } from "../model/types.ts";
 
 export const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";

@@ -6,7 +6,8 @@
 import type { FieldPath } from "../config/resource.ts";
 import { isCatchAll, type Cidr } from "../model/cidr.ts";
 import { parseCidr } from "../model/cidr-parse.ts";
-import { parseSelector, mentionsGlobal, type Selector } from "../model/selector.ts";
+import { mentionsGlobal, type Selector } from "../model/selector.ts";
+import { parseSelector } from "../model/selector-parse.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readAnnotations } from "./meta.ts";
 import { isPortName, placeholderHint } from "../model/names.ts";

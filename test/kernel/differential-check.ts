@@ -10,7 +10,7 @@
  */
 import type { DiagnosticCode } from "../../src/diagnostics/codes.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
-import { canonicalSelector } from "../../src/model/selector.ts";
+import { canonicalSelector } from "../../src/model/selector-canonical.ts";
 import type { EntityRule, Model, Rule } from "../../src/model/types.ts";
 import { endpointNames, namedPortKey, sideSelectors, type Plan } from "../../src/resolve/resolve.ts";
 import { NODE, type Yaml } from "./differential-gen";

@@ -7,7 +7,8 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DIAGNOSTIC_CODES } from "../../src/diagnostics/codes.ts";
-import { compareCodePoints, sortDiagnostics, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { sortDiagnostics, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
+import { compareCodePoints } from "../../src/order.ts";
 
 const SRC = join(import.meta.dir, "../../src");
 

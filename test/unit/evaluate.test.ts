@@ -12,7 +12,7 @@ import { Evaluator, type EvaluatorOptions } from "../../src/explain/evaluate.ts"
 import { sideSelectors } from "../../src/explain/matching.ts";
 import type { Explanation, Packet } from "../../src/explain/explanation.ts";
 import { formatExplanation } from "../../src/explain/format.ts";
-import { canonicalSelector } from "../../src/model/selector.ts";
+import { canonicalSelector } from "../../src/model/selector-canonical.ts";
 
 const NODE = "jasper";
 const HOST = { v4: "192.0.2.10", v6: "2001:db8:2::10" };

@@ -1,12 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import {
-  canonicalSelector,
-  matchesSelector,
-  mentionsGlobal,
-  parseSelector,
-  type Labels,
-  type Selector,
-} from "../../src/model/selector.ts";
+import { matchesSelector, mentionsGlobal, type Labels, type Selector } from "../../src/model/selector.ts";
+import { parseSelector } from "../../src/model/selector-parse.ts";
+import { canonicalSelector } from "../../src/model/selector-canonical.ts";
 
 // AST builders keep the tables readable.
 const all: Selector = { kind: "all" };
