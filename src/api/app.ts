@@ -11,7 +11,8 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Agent, RuleCounters } from "../agent/agent.ts";
+import type { Agent } from "../agent/agent.ts";
+import type { RuleCounters } from "../agent/types.ts";
 import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
 import type { Logger } from "../agent/log.ts";
 import { MetricsWriter } from "../agent/metrics.ts";

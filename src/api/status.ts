@@ -3,7 +3,8 @@
  * (app.ts), `hostwall status` and `hostwall reload` read them (cli/api-client.ts). GET /status
  * answers a StatusDocument, POST /reload a ReloadAnswer, and every refusal an ErrorAnswer.
  */
-import type { Agent, Applied, Attempt, DriftState, EndpointStatus } from "../agent/agent.ts";
+import type { Agent } from "../agent/agent.ts";
+import type { Applied, Attempt, BootRecord, DriftState, EndpointStatus } from "../agent/types.ts";
 
 /** State of the running service that the API reports (absent in `app.request()` tests). */
 export interface ServiceState {
@@ -42,7 +43,7 @@ export interface StatusDocument {
   /** hostwall's tables found in the kernel at start, with their stamp when they carry one, or null. */
   inKernel: { tables: string[]; generation: number | null; hash: string | null } | null;
   /** What the start did when the first config was rejected. */
-  boot?: NonNullable<Agent["boot"]>;
+  boot?: BootRecord;
   /** The most recent attempt, or null before the first one. */
   lastAttempt: Attempt | null;
   /** HostEndpoints of this node enforced now (0: nothing is protected). */

@@ -11,7 +11,7 @@
  * failed or nothing is in force, 2 unreachable, refused or a usage error; reload 0 applied or
  * unchanged, 1 rejected (the ruleset in force stays), 2 unreachable or refused.
  */
-import type { Attempt } from "../agent/agent.ts";
+import type { Attempt } from "../agent/types.ts";
 import type { ErrorAnswer, ReloadAnswer, StatusDocument } from "../api/status.ts";
 import { formatDiagnostic } from "../diagnostics/diagnostic.ts";
 import { parseListen, UsageError } from "./args.ts";

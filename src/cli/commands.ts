@@ -19,7 +19,7 @@ import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
-import type { BootPolicy } from "../agent/agent.ts";
+import type { BootPolicy } from "../agent/types.ts";
 import { planDocument } from "./plan.ts";
 import type { Io } from "./io.ts";
 

@@ -10,7 +10,8 @@
  */
 import { readConfigDir } from "../source/read-dir.ts";
 import { spawnRunner } from "../nft/runner.ts";
-import { Agent, type Attempt, type BootPolicy } from "../agent/agent.ts";
+import { Agent } from "../agent/agent.ts";
+import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
 import { stderrLogger, type Logger } from "../agent/log.ts";
 import { lockAgent, type AgentLock } from "../agent/lock.ts";
@@ -69,7 +70,6 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   });
   const agent: Agent = new Agent({
     node: opts.node,
-    configDir: opts.configDir,
     readConfig: () => readConfigDir(opts.configDir),
     listInterfaces,
     listAddresses,

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
+import { DRY_RUN_MAX_BYTES } from "../../src/agent/apply.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
 import { stampScript } from "../../src/nft/render.ts";
 import { buildFailsafeRuleset, buildRuleset } from "../../src/pipeline.ts";

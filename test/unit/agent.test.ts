@@ -4,7 +4,7 @@
  * reloads coalesced, interface changes noticed.
  */
 import { describe, expect, test } from "bun:test";
-import { DRY_RUN_MAX_BYTES } from "../../src/agent/agent.ts";
+import { DRY_RUN_MAX_BYTES } from "../../src/agent/apply.ts";
 import { createApi } from "../../src/api/app.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { parseScript } from "../support/nft-script.ts";

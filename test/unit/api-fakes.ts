@@ -5,7 +5,8 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, type BootPolicy } from "../../src/agent/agent.ts";
+import { Agent } from "../../src/agent/agent.ts";
+import type { BootPolicy } from "../../src/agent/types.ts";
 import type { LastGood, StateStore } from "../../src/agent/state.ts";
 import { memoryLogger } from "../../src/agent/log.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
@@ -36,7 +37,6 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
   let t = 0;
   const agent = new Agent({
     node: "jasper",
-    configDir: dir ?? "/etc/hostwall",
     readConfig: async () => {
       state.reads++;
       if (!dir) return { files: state.files, diagnostics: [] };

@@ -68,7 +68,7 @@ describe("spawnRunner", () => {
   test("the timeout reaches the agent's attempt as an nft error, and nothing is in force", async () => {
     const nft = fake(`trap '' TERM\nexec sleep 30`);
     let t = 0;
-    const agent = new Agent({ node: "jasper", configDir: "/etc/hostwall", readConfig: () => ({ files: exampleFiles(), diagnostics: [] }), listInterfaces: () => new Set(["lo", "eth0"]), runner: spawnRunner(nft.path, 200), now: () => new Date(0), clock: () => t++, logger: memoryLogger() });
+    const agent = new Agent({ node: "jasper", readConfig: () => ({ files: exampleFiles(), diagnostics: [] }), listInterfaces: () => new Set(["lo", "eth0"]), runner: spawnRunner(nft.path, 200), now: () => new Date(0), clock: () => t++, logger: memoryLogger() });
     const attempt = await agent.reload("startup");
     expect(attempt.ok).toBe(false);
     expect(attempt.diagnostics.filter((d) => d.code === "NFT_REJECTED").map((d) => d.message)).toEqual(["nft check failed: nft timed out after 200 ms"]);

@@ -1,0 +1,44 @@
+/**
+ * Sending a whole script to the kernel: a dry run (`nft -c`), then the apply, each one
+ * transaction, so a rejected script never changes the live tables. Used by every attempt
+ * (agent.ts) and by the start's fallbacks (boot.ts).
+ */
+import { createHash } from "node:crypto";
+import type { NftRunner } from "../nft/runner.ts";
+import type { Plan } from "../resolve/resolve.ts";
+import type { Logger } from "./log.ts";
+
+/**
+ * Scripts up to this size get a dry run (`nft -c`) before the real apply. The apply is one
+ * transaction either way, so a rejected script never changes the live tables; the dry run
+ * only costs as much as the apply itself, which for million-element sets is seconds, so big
+ * scripts go straight to the (equally atomic) apply.
+ */
+export const DRY_RUN_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The passes a script goes through: check then apply, or the apply alone for a big one. */
+export function passes(script: string): boolean[] {
+  return script.length > DRY_RUN_MAX_BYTES ? [false] : [true, false];
+}
+
+/** The hash a ruleset is stamped and compared with: the first 16 hex digits of its SHA-256. */
+export function scriptHash(script: string): string {
+  return createHash("sha256").update(script).digest("hex").slice(0, 16);
+}
+
+/** Checks and applies a whole script; false (logged) when nft refuses it. */
+export async function applyScript(runner: NftRunner, logger: Logger, script: string, what: string): Promise<boolean> {
+  for (const check of passes(script)) {
+    const result = await runner.apply(script, { check });
+    if (!result.ok) {
+      logger.log("error", `cannot apply ${what}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The endpoint interfaces of a plan that are present, comma-joined: what a ruleset was applied for. */
+export function interfaceKey(plan: Plan, present: ReadonlySet<string>): string {
+  return plan.endpoints.filter((ep) => present.has(ep.interfaceName)).map((ep) => ep.interfaceName).join(",");
+}
