@@ -31,9 +31,9 @@ interface Mutation {
 }
 
 export const MUTATIONS: Mutation[] = [
-  { id: "compile-verdict", what: "compiler: the default-allow profile drops instead of accepting", file: "src/nft/compile.ts", find: 'rule(["counter", "accept"], "profile projectcalico-default-allow"', replace: 'rule(["counter", "drop"], "profile projectcalico-default-allow"' },
+  { id: "compile-verdict", what: "compiler: the default-allow profile drops instead of accepting", file: "src/nft/sequences.ts", find: 'rule(["counter", "accept"], "profile projectcalico-default-allow"', replace: 'rule(["counter", "drop"], "profile projectcalico-default-allow"' },
   { id: "compile-deny", what: "compiler: a Deny rule accepts", file: "src/nft/match.ts", find: 'return ["counter", ctx.deny];', replace: 'return ["counter", "accept"];' },
-  { id: "compile-drop-rule", what: "compiler: the last rule of every policy and profile is not rendered", file: "src/nft/compile.ts", find: "return rules.flatMap((r, i) => {", replace: "return rules.slice(0, -1).flatMap((r, i) => {" },
+  { id: "compile-drop-rule", what: "compiler: the last rule of every policy and profile is not rendered", file: "src/nft/table-builder.ts", find: "return rules.flatMap((r, i) => {", replace: "return rules.slice(0, -1).flatMap((r, i) => {" },
   { id: "priority-swap", what: "compiler: the raw chains get the mangle priority (-150 for -300)", file: "src/nft/names.ts", find: "export const PRIORITY_RAW = -300;", replace: "export const PRIORITY_RAW = -150;" },
   { id: "policy-order", what: "resolver: policies of a tier in reverse order", file: "src/resolve/resolve.ts", find: "if (oa !== ob) return oa < ob ? -1 : 1;", replace: "if (oa !== ob) return oa < ob ? 1 : -1;" },
   { id: "selector-and", what: "selectors: `a && b` looks at `a` only", file: "src/model/selector.ts", find: "for (const operand of s.operands) if (!evaluate(operand, lookup)) return false;", replace: "for (const operand of s.operands.slice(0, 1)) if (!evaluate(operand, lookup)) return false;" },

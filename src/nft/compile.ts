@@ -26,128 +26,16 @@
  * default (reference §2.4). Sets are copied into each table that uses them (a netdev table
  * cannot share sets with an inet table).
  */
-import { formatCidr } from "../model/cidr.ts";
-import type { Direction, FailsafePort, GlobalNetworkPolicy, Rule } from "../model/types.ts";
-import { WILDCARD, type AddressSet, type EndpointPlan, type Plan, type Stage, type TierPlan } from "../resolve/resolve.ts";
-import type { NftChain, NftRule, NftRuleset, NftSet, NftTable } from "./ir.ts";
-import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
+import type { Direction } from "../model/types.ts";
+import { WILDCARD, type EndpointPlan, type Plan, type Stage } from "../resolve/resolve.ts";
+import type { NftRule, NftRuleset, NftTable } from "./ir.ts";
 import * as N from "./names.ts";
+import { ACCEPTED, CLEAR, failsafeRules, profileSequence, tierSequence } from "./sequences.ts";
+import { DIR, rule, TableBuilder } from "./table-builder.ts";
 
 export interface CompileOptions {
   /** Interfaces that exist now: netdev chains are rendered only for them (kernels < 6.16 reject missing devices). Undefined = all. */
   interfaces?: ReadonlySet<string>;
-}
-
-const ACCEPTED = `meta mark & ${N.hex(N.MARK_ACCEPT)} == ${N.hex(N.MARK_ACCEPT)}`;
-const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
-const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
-const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
-
-/**
- * A name the compiler generated twice for different objects: a compiler bug that must never
- * reach the kernel, where nft would merge two chains into one (and the first chain's rules
- * would decide for the second). buildRuleset turns it into an INTERNAL_ERROR diagnostic.
- */
-export class NameClashError extends Error {}
-
-/** Builds one table: chains in order of creation, sets declared on first use. */
-class TableBuilder {
-  readonly chains: NftChain[] = [];
-  private readonly chainNames = new Set<string>();
-  private readonly sets = new Map<string, NftSet>();
-  /** What each set was declared for: a second declaration under the same name must be the same set. */
-  private readonly setKeys = new Map<string, string>();
-  private readonly policyChains = new Set<string>();
-
-  constructor(
-    readonly family: "netdev" | "inet",
-    readonly plan: Plan,
-  ) {}
-
-  context(deny: "drop" | "reject"): MatchContext {
-    return {
-      felix: this.plan.felix,
-      sets: this.plan.sets,
-      deny,
-      table: this.family,
-      useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
-      namedPorts: this.plan.namedPorts,
-      useNamedPortSet: (name, family, tuples) => {
-        const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
-        if (this.sameSet(name, `named-port ${family} ${elements.join(",")}`)) return;
-        this.sets.set(name, { name, type: family === 4 ? "ipv4_addr . inet_proto . inet_service" : "ipv6_addr . inet_proto . inet_service", interval: false, elements });
-      },
-    };
-  }
-
-  chain(name: string, rules: NftRule[], base?: NftChain["base"]): void {
-    if (this.chainNames.has(name)) throw new NameClashError(`two chains named ${name} in table ${this.family} ${N.TABLE}`);
-    this.chainNames.add(name);
-    this.chains.push({ name, rules, base });
-  }
-
-  hasChain(name: string): boolean {
-    return this.chainNames.has(name);
-  }
-
-  /** True when `name` is declared already for `key`; throws when it is declared for something else. */
-  private sameSet(name: string, key: string): boolean {
-    const known = this.setKeys.get(name);
-    if (known === undefined) {
-      this.setKeys.set(name, key);
-      return false;
-    }
-    if (known !== key) throw new NameClashError(`two different sets named ${name} in table ${this.family} ${N.TABLE}`);
-    return true;
-  }
-
-  /** The chain of a policy's rules in one direction, created once per table. */
-  policyChain(policy: GlobalNetworkPolicy, direction: Direction, deny: "drop" | "reject"): string {
-    const name = N.policyChain(policy.meta.name, DIR[direction]);
-    if (!this.policyChains.has(name)) {
-      this.policyChains.add(name);
-      const owner: RuleOwner = { kindShort: "gnp", name: policy.meta.name, tier: policy.tier, direction };
-      this.chain(name, compileRules(this, name, policy[direction], owner, this.context(deny)));
-    }
-    return name;
-  }
-
-  private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
-    if (this.sameSet(name, `selector ${family} ${hosts} ${set.key}`)) return;
-    const hostBits = family === 4 ? 32 : 128;
-    const members = (family === 4 ? set.v4 : set.v6).filter((c) => (c.prefix === hostBits) === hosts);
-    this.sets.set(name, {
-      name,
-      type: family === 4 ? "ipv4_addr" : "ipv6_addr",
-      interval: !hosts,
-      elements: members.map(formatCidr),
-      comment: set.key,
-    });
-  }
-
-  build(): NftTable {
-    const sets = [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    return { family: this.family, name: N.TABLE, sets, chains: this.chains };
-  }
-}
-
-/**
- * The rules of one policy or profile direction, for the chain `chain`. A rule usually renders
- * as one nft rule per alternative (family, set half, numeric or named ports), and the first
- * alternative that matches decides. Log decides nothing, so a packet matching two
- * alternatives would be logged (and rate-limited) twice: such a Log rule becomes a jump to
- * `<chain>-r<i>`, whose alternatives `goto` one shared `<chain>-r<i>-log`, once per packet.
- */
-function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
-  return rules.flatMap((r, i) => {
-    const alternatives = compileRule(r, i, owner, ctx);
-    if (r.action !== "Log" || alternatives.length < 2) return alternatives;
-    const log = logStatements(owner, ctx);
-    const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
-    t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.slice(0, -log.length), "counter", `goto ${logChain}`] })));
-    t.chain(logChain, [rule(log.filter((st) => st !== "counter"))]);
-    return [rule([`jump ${matchChain}`])];
-  });
 }
 
 export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
@@ -299,84 +187,4 @@ function dispatch(key: "iifname" | "oifname", eps: EndpointPlan[], chain: (ep: E
     out.push(rule([...pre, `${key} != { ${skip.join(", ")} }`, `jump ${chain(wildcard)}`], `HostEndpoint ${wildcard.hep.meta.name} (interfaceName *)`));
   }
   return out;
-}
-
-/**
- * The tiers of one stage and direction. `allow` is the verdict once a policy set ACCEPT;
- * `deny` (filter stages only) ends a tier whose default action is Deny.
- */
-function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, dir: Direction, allow: string, deny?: "drop" | "reject"): NftRule[] {
-  const out: NftRule[] = [];
-  const tiers: TierPlan[] = ep.stages[stage][dir];
-  const chainDeny = stage === "untracked" || stage === "preDNAT" ? "drop" : (deny ?? "drop");
-  tiers.forEach(({ tier, policies }, ti) => {
-    if (ti > 0) out.push(rule([`meta mark set meta mark & ${N.hex(~N.MARK_PASS >>> 0)}`], `tier ${tier.meta.name}`));
-    policies.forEach((policy, pi) => {
-      const chain = t.policyChain(policy, dir, chainDeny);
-      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), `jump ${chain}`]));
-      out.push(rule([ACCEPTED, allow]));
-    });
-    if (deny && tier.defaultAction === "Deny") {
-      out.push(rule([NOT_PASSED, "counter", deny], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
-    }
-  });
-  return out;
-}
-
-/** Profiles of the normal stage, then the final deny. */
-function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Direction, deny: "drop" | "reject"): NftRule[] {
-  const out: NftRule[] = [];
-  for (const ref of ep.profiles) {
-    if (ref.kind === "default-allow") {
-      out.push(rule(["counter", "accept"], "profile projectcalico-default-allow", `pro/projectcalico-default-allow/${dir}`));
-      return out;
-    }
-    if (ref.kind === "missing") {
-      out.push(rule(["counter", deny], `profile ${ref.name} is missing: deny-all`, `pro/${ref.name}/${dir}/missing`));
-      return out;
-    }
-    const profile = ref.profile;
-    const name = N.profileChain(profile.meta.name, DIR[dir]);
-    if (!t.hasChain(name)) {
-      t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
-    }
-    out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));
-  }
-  out.push(rule(["counter", deny], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
-  return out;
-}
-
-/**
- * Failsafe accepts. Tracked stages match the destination port (and remote net); the raw
- * variants also accept the reverse direction by source port, so a failsafe connection is
- * never half-untracked (reference §3.5).
- */
-function failsafeRules(plan: Plan, dir: "in" | "out", raw: boolean): NftRule[] {
-  const inbound = plan.felix.failsafeInbound;
-  const outbound = plan.felix.failsafeOutbound;
-  const primary = dir === "in" ? inbound : outbound;
-  const reverse = dir === "in" ? outbound : inbound;
-  const remote = dir === "in" ? "saddr" : "daddr";
-  const out = portRules(primary, "dport", remote, `failsafe ${dir}bound`, plan.felix.ipv6Support);
-  if (raw) out.push(...portRules(reverse, "sport", dir === "in" ? "saddr" : "daddr", `failsafe ${dir === "in" ? "out" : "in"}bound reply`, plan.felix.ipv6Support));
-  return out;
-}
-
-function portRules(ports: FailsafePort[], portField: "dport" | "sport", addrField: "saddr" | "daddr", comment: string, v6: boolean): NftRule[] {
-  const out: NftRule[] = [];
-  for (const proto of ["tcp", "udp"] as const) {
-    const any = ports.filter((p) => p.protocol === proto && !p.net).map((p) => p.port);
-    const unique = [...new Set(any)].sort((a, b) => a - b);
-    if (unique.length > 0) out.push(rule([`meta l4proto ${proto}`, `th ${portField} { ${unique.join(", ")} }`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
-    for (const p of ports.filter((x) => x.protocol === proto && x.net)) {
-      if (p.net!.family === 6 && !v6) continue;
-      const ip = p.net!.family === 4 ? "ip" : "ip6";
-      out.push(rule([`${ip} ${addrField} ${formatCidr(p.net!)}`, `meta l4proto ${proto}`, `th ${portField} ${p.port}`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
-    }
-  }
-  return out;
-}
-
-function rule(statements: string[], comment?: string, id?: string): NftRule {
-  return { statements, comment, origin: id ? { id } : undefined };
 }

@@ -1,0 +1,92 @@
+/**
+ * The rule sequences inside the per-endpoint chains: the tiers of a stage (jump to each
+ * policy chain while PASS is clear, the stage's verdict on ACCEPT, a tier's default deny), the
+ * profiles and the final deny of the normal stage, and the failsafe accepts. The mark bits are
+ * those of names.ts; compile.ts places these sequences in the chain layout it draws.
+ */
+import { formatCidr } from "../model/cidr.ts";
+import type { Direction, FailsafePort } from "../model/types.ts";
+import type { EndpointPlan, Plan, Stage, TierPlan } from "../resolve/resolve.ts";
+import type { NftRule } from "./ir.ts";
+import * as N from "./names.ts";
+import { compileRules, DIR, rule, type TableBuilder } from "./table-builder.ts";
+
+export const ACCEPTED = `meta mark & ${N.hex(N.MARK_ACCEPT)} == ${N.hex(N.MARK_ACCEPT)}`;
+export const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
+export const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
+
+/**
+ * The tiers of one stage and direction. `allow` is the verdict once a policy set ACCEPT;
+ * `deny` (filter stages only) ends a tier whose default action is Deny.
+ */
+export function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, dir: Direction, allow: string, deny?: "drop" | "reject"): NftRule[] {
+  const out: NftRule[] = [];
+  const tiers: TierPlan[] = ep.stages[stage][dir];
+  const chainDeny = stage === "untracked" || stage === "preDNAT" ? "drop" : (deny ?? "drop");
+  tiers.forEach(({ tier, policies }, ti) => {
+    if (ti > 0) out.push(rule([`meta mark set meta mark & ${N.hex(~N.MARK_PASS >>> 0)}`], `tier ${tier.meta.name}`));
+    policies.forEach((policy, pi) => {
+      const chain = t.policyChain(policy, dir, chainDeny);
+      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), `jump ${chain}`]));
+      out.push(rule([ACCEPTED, allow]));
+    });
+    if (deny && tier.defaultAction === "Deny") {
+      out.push(rule([NOT_PASSED, "counter", deny], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
+    }
+  });
+  return out;
+}
+
+/** Profiles of the normal stage, then the final deny. */
+export function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Direction, deny: "drop" | "reject"): NftRule[] {
+  const out: NftRule[] = [];
+  for (const ref of ep.profiles) {
+    if (ref.kind === "default-allow") {
+      out.push(rule(["counter", "accept"], "profile projectcalico-default-allow", `pro/projectcalico-default-allow/${dir}`));
+      return out;
+    }
+    if (ref.kind === "missing") {
+      out.push(rule(["counter", deny], `profile ${ref.name} is missing: deny-all`, `pro/${ref.name}/${dir}/missing`));
+      return out;
+    }
+    const profile = ref.profile;
+    const name = N.profileChain(profile.meta.name, DIR[dir]);
+    if (!t.hasChain(name)) {
+      t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
+    }
+    out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));
+  }
+  out.push(rule(["counter", deny], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
+  return out;
+}
+
+/**
+ * Failsafe accepts. Tracked stages match the destination port (and remote net); the raw
+ * variants also accept the reverse direction by source port, so a failsafe connection is
+ * never half-untracked (reference §3.5).
+ */
+export function failsafeRules(plan: Plan, dir: "in" | "out", raw: boolean): NftRule[] {
+  const inbound = plan.felix.failsafeInbound;
+  const outbound = plan.felix.failsafeOutbound;
+  const primary = dir === "in" ? inbound : outbound;
+  const reverse = dir === "in" ? outbound : inbound;
+  const remote = dir === "in" ? "saddr" : "daddr";
+  const out = portRules(primary, "dport", remote, `failsafe ${dir}bound`, plan.felix.ipv6Support);
+  if (raw) out.push(...portRules(reverse, "sport", dir === "in" ? "saddr" : "daddr", `failsafe ${dir === "in" ? "out" : "in"}bound reply`, plan.felix.ipv6Support));
+  return out;
+}
+
+function portRules(ports: FailsafePort[], portField: "dport" | "sport", addrField: "saddr" | "daddr", comment: string, v6: boolean): NftRule[] {
+  const out: NftRule[] = [];
+  for (const proto of ["tcp", "udp"] as const) {
+    const any = ports.filter((p) => p.protocol === proto && !p.net).map((p) => p.port);
+    const unique = [...new Set(any)].sort((a, b) => a - b);
+    if (unique.length > 0) out.push(rule([`meta l4proto ${proto}`, `th ${portField} { ${unique.join(", ")} }`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+    for (const p of ports.filter((x) => x.protocol === proto && x.net)) {
+      if (p.net!.family === 6 && !v6) continue;
+      const ip = p.net!.family === 4 ? "ip" : "ip6";
+      out.push(rule([`${ip} ${addrField} ${formatCidr(p.net!)}`, `meta l4proto ${proto}`, `th ${portField} ${p.port}`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+    }
+  }
+  return out;
+}

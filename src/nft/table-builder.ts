@@ -1,0 +1,127 @@
+/**
+ * Building one nft table of the IR: chains in order of creation, each name once (a second
+ * object under one name is a compiler bug, NameClashError), sets declared on first use and
+ * copied into each table that uses them, policy chains compiled once per table. Used by the
+ * compiler (compile.ts) and the rule sequences of each endpoint chain (sequences.ts).
+ */
+import { formatCidr } from "../model/cidr.ts";
+import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
+import type { AddressSet, Plan } from "../resolve/resolve.ts";
+import type { NftChain, NftRule, NftSet, NftTable } from "./ir.ts";
+import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
+import * as N from "./names.ts";
+
+/** How a direction is spelt in chain names. */
+export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
+
+/**
+ * A name the compiler generated twice for different objects: a compiler bug that must never
+ * reach the kernel, where nft would merge two chains into one (and the first chain's rules
+ * would decide for the second). buildRuleset turns it into an INTERNAL_ERROR diagnostic.
+ */
+export class NameClashError extends Error {}
+
+/** Builds one table: chains in order of creation, sets declared on first use. */
+export class TableBuilder {
+  readonly chains: NftChain[] = [];
+  private readonly chainNames = new Set<string>();
+  private readonly sets = new Map<string, NftSet>();
+  /** What each set was declared for: a second declaration under the same name must be the same set. */
+  private readonly setKeys = new Map<string, string>();
+  private readonly policyChains = new Set<string>();
+
+  constructor(
+    readonly family: "netdev" | "inet",
+    readonly plan: Plan,
+  ) {}
+
+  context(deny: "drop" | "reject"): MatchContext {
+    return {
+      felix: this.plan.felix,
+      sets: this.plan.sets,
+      deny,
+      table: this.family,
+      useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
+      namedPorts: this.plan.namedPorts,
+      useNamedPortSet: (name, family, tuples) => {
+        const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
+        if (this.sameSet(name, `named-port ${family} ${elements.join(",")}`)) return;
+        this.sets.set(name, { name, type: family === 4 ? "ipv4_addr . inet_proto . inet_service" : "ipv6_addr . inet_proto . inet_service", interval: false, elements });
+      },
+    };
+  }
+
+  chain(name: string, rules: NftRule[], base?: NftChain["base"]): void {
+    if (this.chainNames.has(name)) throw new NameClashError(`two chains named ${name} in table ${this.family} ${N.TABLE}`);
+    this.chainNames.add(name);
+    this.chains.push({ name, rules, base });
+  }
+
+  hasChain(name: string): boolean {
+    return this.chainNames.has(name);
+  }
+
+  /** True when `name` is declared already for `key`; throws when it is declared for something else. */
+  private sameSet(name: string, key: string): boolean {
+    const known = this.setKeys.get(name);
+    if (known === undefined) {
+      this.setKeys.set(name, key);
+      return false;
+    }
+    if (known !== key) throw new NameClashError(`two different sets named ${name} in table ${this.family} ${N.TABLE}`);
+    return true;
+  }
+
+  /** The chain of a policy's rules in one direction, created once per table. */
+  policyChain(policy: GlobalNetworkPolicy, direction: Direction, deny: "drop" | "reject"): string {
+    const name = N.policyChain(policy.meta.name, DIR[direction]);
+    if (!this.policyChains.has(name)) {
+      this.policyChains.add(name);
+      const owner: RuleOwner = { kindShort: "gnp", name: policy.meta.name, tier: policy.tier, direction };
+      this.chain(name, compileRules(this, name, policy[direction], owner, this.context(deny)));
+    }
+    return name;
+  }
+
+  private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
+    if (this.sameSet(name, `selector ${family} ${hosts} ${set.key}`)) return;
+    const hostBits = family === 4 ? 32 : 128;
+    const members = (family === 4 ? set.v4 : set.v6).filter((c) => (c.prefix === hostBits) === hosts);
+    this.sets.set(name, {
+      name,
+      type: family === 4 ? "ipv4_addr" : "ipv6_addr",
+      interval: !hosts,
+      elements: members.map(formatCidr),
+      comment: set.key,
+    });
+  }
+
+  build(): NftTable {
+    const sets = [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    return { family: this.family, name: N.TABLE, sets, chains: this.chains };
+  }
+}
+
+/**
+ * The rules of one policy or profile direction, for the chain `chain`. A rule usually renders
+ * as one nft rule per alternative (family, set half, numeric or named ports), and the first
+ * alternative that matches decides. Log decides nothing, so a packet matching two
+ * alternatives would be logged (and rate-limited) twice: such a Log rule becomes a jump to
+ * `<chain>-r<i>`, whose alternatives `goto` one shared `<chain>-r<i>-log`, once per packet.
+ */
+export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  return rules.flatMap((r, i) => {
+    const alternatives = compileRule(r, i, owner, ctx);
+    if (r.action !== "Log" || alternatives.length < 2) return alternatives;
+    const log = logStatements(owner, ctx);
+    const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
+    t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.slice(0, -log.length), "counter", `goto ${logChain}`] })));
+    t.chain(logChain, [rule(log.filter((st) => st !== "counter"))]);
+    return [rule([`jump ${matchChain}`])];
+  });
+}
+
+/** One IR rule: its statements, an nft comment, and the origin its counter is labelled with. */
+export function rule(statements: string[], comment?: string, id?: string): NftRule {
+  return { statements, comment, origin: id ? { id } : undefined };
+}
