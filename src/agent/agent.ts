@@ -17,10 +17,8 @@
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
-import { formatCidr, type Cidr } from "../model/cidr.ts";
-import { mapNftErrors } from "../nft/runner.ts";
 import { stampScript } from "../nft/render.ts";
-import { applyScript, interfaceKey, passes, scriptHash } from "./apply.ts";
+import { addressKey, applyScript, interfaceKey, nftRejections, passes, scriptHash } from "./apply.ts";
 import { bootFallback, lookAtKernel, type Adopted } from "./boot.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
@@ -253,15 +251,7 @@ export class Agent {
     for (const check of passes(script)) {
       const result = await this.deps.runner.apply(script, { check });
       if (!result.ok) {
-        const errors = mapNftErrors(result.stderr, built.script.origins).map((e): Diagnostic => ({
-          code: "NFT_REJECTED",
-          severity: "error",
-          message: `nft ${check ? "check" : "apply"} failed: ${e.message}${e.line ? ` (script line ${e.line}${e.origin ? `, from ${e.origin.id}` : ""})` : ""}`,
-          file: e.origin?.file,
-          line: e.origin?.line,
-          column: e.origin?.column,
-        }));
-        return failAndRestore([...diagnostics, ...errors], `kernel rejected the ruleset (${reason})`);
+        return failAndRestore([...diagnostics, ...nftRejections(result.stderr, built.script.origins, check)], `kernel rejected the ruleset (${reason})`);
       }
     }
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
@@ -317,12 +307,6 @@ export class Agent {
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.tables.observe();
   }
-}
-
-/** A stable text form of the interface addresses, to notice changes. */
-function addressKey(addresses: Map<string, Cidr[]> | undefined): string {
-  if (!addresses) return "";
-  return [...addresses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, list]) => `${n}=${list.map(formatCidr).sort().join(",")}`).join(";");
 }
 
 function endpointStatus(ep: EndpointPlan, active: boolean): EndpointStatus {

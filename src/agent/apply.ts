@@ -1,10 +1,14 @@
 /**
  * Sending a whole script to the kernel: a dry run (`nft -c`), then the apply, each one
- * transaction, so a rejected script never changes the live tables. Used by every attempt
- * (agent.ts) and by the start's fallbacks (boot.ts).
+ * transaction, so a rejected script never changes the live tables; nft's refusal as
+ * diagnostics; and the keys that say what a ruleset was applied for (its hash, interfaces and
+ * addresses). Used by every attempt (agent.ts) and by the start's fallbacks (boot.ts).
  */
 import { createHash } from "node:crypto";
-import type { NftRunner } from "../nft/runner.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { formatCidr, type Cidr } from "../model/cidr.ts";
+import type { RuleOrigin } from "../nft/ir.ts";
+import { mapNftErrors, type NftRunner } from "../nft/runner.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import type { Logger } from "./log.ts";
 
@@ -41,4 +45,22 @@ export async function applyScript(runner: NftRunner, logger: Logger, script: str
 /** The endpoint interfaces of a plan that are present, comma-joined: what a ruleset was applied for. */
 export function interfaceKey(plan: Plan, present: ReadonlySet<string>): string {
   return plan.endpoints.filter((ep) => present.has(ep.interfaceName)).map((ep) => ep.interfaceName).join(",");
+}
+
+/** A stable text form of the interface addresses, to notice changes. */
+export function addressKey(addresses: Map<string, Cidr[]> | undefined): string {
+  if (!addresses) return "";
+  return [...addresses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, list]) => `${n}=${list.map(formatCidr).sort().join(",")}`).join(";");
+}
+
+/** nft's refusal of a script as NFT_REJECTED diagnostics, each placed at the YAML rule its script line came from. */
+export function nftRejections(stderr: string, origins: ReadonlyMap<number, RuleOrigin>, check: boolean): Diagnostic[] {
+  return mapNftErrors(stderr, origins).map((e): Diagnostic => ({
+    code: "NFT_REJECTED",
+    severity: "error",
+    message: `nft ${check ? "check" : "apply"} failed: ${e.message}${e.line ? ` (script line ${e.line}${e.origin ? `, from ${e.origin.id}` : ""})` : ""}`,
+    file: e.origin?.file,
+    line: e.origin?.line,
+    column: e.origin?.column,
+  }));
 }
