@@ -16,7 +16,7 @@ export interface Logger {
 }
 
 /** Escapes control characters except tab, line breaks included. */
-export const sanitizeLine = escapeControl;
+const sanitizeLine = escapeControl;
 
 /**
  * Formats one message as the line written: `<N>` prefixed, or `level: ` on a terminal. One

@@ -11,7 +11,6 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Agent } from "../agent/agent.ts";
 import type { RuleCounters } from "../agent/types.ts";
 import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
 import type { Logger } from "../agent/log.ts";
@@ -70,7 +69,7 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
   return app;
 }
 
-export function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
+function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
   const { agent } = deps;
   const applied = agent.applied;
   const service = deps.service?.();

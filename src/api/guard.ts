@@ -37,7 +37,7 @@ export interface Route {
   control?: boolean;
 }
 
-export const ROUTES: readonly Route[] = [
+const ROUTES: readonly Route[] = [
   { path: "/", methods: ["GET", "HEAD"], description: "this index of the endpoints" },
   { path: "/healthz", methods: ["GET", "HEAD"], description: "200 while the agent loop is alive" },
   { path: "/readyz", methods: ["GET", "HEAD"], description: "200 once a ruleset is in force, 503 before" },
@@ -47,7 +47,7 @@ export const ROUTES: readonly Route[] = [
   { path: "/reload", methods: ["POST"], description: "re-read the config dir and apply it now (Content-Type: application/json; control socket only)", control: true },
 ];
 
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 export interface GuardOptions {
   access: ApiAccess;

@@ -87,7 +87,7 @@ async function listenUnix(path: string, fetch: (req: Request) => Response | Prom
  * The control socket's directory: created (0750) when missing, else it must be a real
  * directory owned by root or by us and not writable by group or others. Returns its lstat.
  */
-export function checkSocketDir(dir: string): Stats {
+function checkSocketDir(dir: string): Stats {
   return ensurePrivateDir(dir, { what: "the socket directory", mode: 0o750, fix: "use a directory only root can write (the default /run/hostwall), or --socket off" });
 }
 
@@ -110,7 +110,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /** True if something accepts a connection on the unix socket within a second. */
-export function socketAnswers(path: string): Promise<boolean> {
+function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(path);
     const timer = setTimeout(() => done(false), 1000);

@@ -3,7 +3,7 @@
  * only src/main.ts calls process.exit. Output goes to the given streams so tests can call
  * commands directly.
  */
-import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { formatDiagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { readSources } from "../source/sources.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
 import type { Cidr } from "../model/cidr.ts";

@@ -50,7 +50,7 @@ export function duplicateKeys(root: unknown): DuplicateKey[] {
  * The key path of the deepest collection entry that holds `offset` (a syntax error's start),
  * from the document root; [] when it is at the top or outside every node.
  */
-export function pathAt(root: unknown, offset: number): FieldPath {
+function pathAt(root: unknown, offset: number): FieldPath {
   const path: (string | number)[] = [];
   let node: unknown = root;
   for (;;) {
@@ -83,7 +83,7 @@ function holds(node: unknown, offset: number): boolean {
 }
 
 /** `spec.ingress[0]` for [spec, ingress, 0]. */
-export function formatKeyPath(path: FieldPath): string {
+function formatKeyPath(path: FieldPath): string {
   let s = "";
   for (const seg of path) s += typeof seg === "number" ? `[${seg}]` : s ? `.${seg}` : seg;
   return s;

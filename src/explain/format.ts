@@ -25,7 +25,7 @@ export interface FormatOptions {
 }
 
 /** One line for a reason; with `side`, policy and profile rules say which rule list they are in. */
-export function describeReason(r: Reason, side?: Direction): string {
+function describeReason(r: Reason, side?: Direction): string {
   const list = side ? `${side} ` : "";
   switch (r.kind) {
     case "no-endpoint": return `no HostEndpoint governs ${r.interface}: untouched`;
@@ -90,7 +90,7 @@ function logReason(l: LogHit): Reason {
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite" };
 
 /** `IPv4 tcp 192.0.2.20 port 40000 → 192.0.2.10 port 80, in eth0 to a host process, conntrack new`. */
-export function describePacket(p: Packet): string {
+function describePacket(p: Packet): string {
   const endpoint = (addr: string, port: number | undefined) => (port === undefined ? addr : `${addr} port ${port}`);
   const proto = PROTOCOL_NAMES[p.protocol] ?? `protocol ${p.protocol}`;
   const icmp = p.icmpType === undefined ? "" : ` type ${p.icmpType}${p.icmpCode === undefined ? "" : ` code ${p.icmpCode}`}`;

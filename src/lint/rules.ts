@@ -53,7 +53,7 @@ export function lintNamedPorts(model: Model, endpoints: readonly { hep: HostEndp
         for (const j of undeclared) {
           const name = (ports[j] as Extract<Port, { kind: "named" }>).name;
           const effect = field === "notPorts" ? "so it excludes nothing" : undeclared.length === ports.length ? "so the rule never matches" : "so this entry matches nothing";
-          const message = `named port "${name}" (${protocolName(protocol)}) is declared by no HostEndpoint this side can match, ${effect}${why(name, protocol, reachable, endpoints.map((e) => e.hep))}`;
+          const message = `named port "${name}" (${protocolName(protocol)}) is declared by no HostEndpoint this side can match, ${effect}${why(name, reachable, endpoints.map((e) => e.hep))}`;
           out.push(warningAt(subject, [...path, side, field, j], "NAMED_PORT_UNDECLARED", message));
         }
       }
@@ -67,7 +67,7 @@ function declares(hep: HostEndpoint, name: string, protocol: number): boolean {
 }
 
 /** What is close: the name with another protocol, or on endpoints the selector does not match. */
-function why(name: string, protocol: number, reachable: readonly HostEndpoint[], all: readonly HostEndpoint[]): string {
+function why(name: string, reachable: readonly HostEndpoint[], all: readonly HostEndpoint[]): string {
   const otherProtocol = reachable.flatMap((h) => h.ports.filter((p) => p.name === name).map((p) => `${resourceName(h)} declares it as ${protocolName(p.protocol.number)}`));
   if (otherProtocol.length > 0) return `: ${listed(otherProtocol, 3)}; a rule's named ports use its protocol (TCP when it has none)`;
   const elsewhere = all.filter((h) => !reachable.includes(h) && h.ports.some((p) => p.name === name)).map(resourceName);

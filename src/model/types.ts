@@ -202,8 +202,6 @@ export interface FelixSettings {
   conntrackInvalidCheck: boolean;
 }
 
-export type Resource = HostEndpoint | GlobalNetworkSet | GlobalNetworkPolicy | Profile | Tier;
-
 /** Everything loaded from the config dir, validated. */
 export interface Model {
   hostEndpoints: HostEndpoint[];

@@ -70,7 +70,7 @@ function derived(prefix: string, name: string, suffix: string): string {
 }
 
 /** 12 base32 characters of SHA-256: stable across runs and machines. */
-export function shortHash(text: string): string {
+function shortHash(text: string): string {
   const digest = createHash("sha256").update(text).digest();
   const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
   let out = "";

@@ -19,8 +19,6 @@ export interface NftResult {
 export interface NftRunner {
   /** Runs a script as one transaction; with `check`, the kernel validates it and nothing changes. */
   apply(script: string, opts?: { check?: boolean }): Promise<NftResult>;
-  /** Runs `nft <args>` (listing commands). */
-  command(args: string[]): Promise<NftResult>;
   /**
    * Lists every table with its chains, rules (handle, comment, counter) and set names, but
    * never set elements. Optional so that minimal fakes need not implement it: without it the
@@ -79,7 +77,7 @@ export type NftListing = { ok: true; tables: ListedTable[] } | { ok: false; erro
  * `nft -j list chain …` still fetched every element (19 s, 645 MB). So never list a table or a
  * chain in a loop; list the ruleset tersely once and pick hostwall's tables out of it.
  */
-export const LIST_ARGS = ["-j", "-t", "-a", "list", "ruleset"];
+const LIST_ARGS = ["-j", "-t", "-a", "list", "ruleset"];
 
 /** Runs the nft binary. `nftPath` lets tests and packagers point at a specific binary. */
 export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): NftRunner {
@@ -106,7 +104,6 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
   };
   return {
     apply: (script, opts) => run(opts?.check ? ["-c", "-f", "-"] : ["-f", "-"], script),
-    command: (args) => run(args),
     list: async () => {
       const result = await run(LIST_ARGS);
       if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
@@ -121,7 +118,7 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
 }
 
 /** `table inet x {` lines of a text listing, each with the `comment "…"` line right after it, if any. */
-export function parseTableComments(text: string): Map<string, string | undefined> {
+function parseTableComments(text: string): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
   const lines = text.split("\n");
   lines.forEach((line, i) => {

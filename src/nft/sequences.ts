@@ -12,7 +12,7 @@ import * as N from "./names.ts";
 import { compileRules, DIR, rule, type TableBuilder } from "./table-builder.ts";
 
 export const ACCEPTED = `meta mark & ${N.hex(N.MARK_ACCEPT)} == ${N.hex(N.MARK_ACCEPT)}`;
-export const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
+const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
 export const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
 
 /**

@@ -19,7 +19,7 @@ export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "ou
  * reach the kernel, where nft would merge two chains into one (and the first chain's rules
  * would decide for the second). buildRuleset turns it into an INTERNAL_ERROR diagnostic.
  */
-export class NameClashError extends Error {}
+class NameClashError extends Error {}
 
 /** Builds one table: chains in order of creation, sets declared on first use. */
 export class TableBuilder {

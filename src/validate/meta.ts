@@ -11,9 +11,9 @@ import { type Selector } from "../model/selector.ts";
 import { parseSelector } from "../model/selector-parse.ts";
 import type { Meta, Origin } from "../model/types.ts";
 
-export const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
+const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
 const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
-export const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
+const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 /** Total bytes of annotation keys and values Calico accepts on a resource or a rule. */
 const MAX_ANNOTATION_BYTES = 256 * 1024;
 

@@ -8,13 +8,13 @@
  * `projectcalico-default-allow` profile.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { FieldPath, RawResource } from "../config/resource.ts";
+import type { RawResource } from "../config/resource.ts";
 import { type Cidr } from "../model/cidr.ts";
 import { parseAddress, parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
-import { NAMESPACED, readLabels, readMeta } from "./meta.ts";
+import { readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "../model/names.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
 import { checkReferences } from "./references.ts";
@@ -26,7 +26,7 @@ const API_VERSION = "projectcalico.org/v3";
 const profileIndexes = new WeakMap<string[], number[]>();
 const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
 const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
-export const DEFAULT_TIER_ORDER = 1_000_000;
+const DEFAULT_TIER_ORDER = 1_000_000;
 
 export interface ValidateOptions {
   /** This node's name: selects the `node.<name>` FelixConfiguration. */

@@ -104,7 +104,7 @@ describe("the environment of nft and ip", () => {
   });
 
   test("nft (src/nft/runner.ts)", async () => {
-    const r = await spawnRunner("/usr/bin/env").command([]);
+    const r = await spawnRunner(fake("nft", ENV)).apply("");
     expect(r.ok).toBe(true);
     expect(r.stdout.trim().split("\n").sort()).toEqual(wanted);
   });

@@ -21,7 +21,6 @@ export type FakeTable = ListedTable & { comment?: string };
 export type NftCall =
   | { op: "check"; script: string; ok: boolean; stderr: string }
   | { op: "apply"; script: string; ok: boolean; stderr: string }
-  | { op: "command"; args: string[] }
   | { op: "list" | "tables"; ok: boolean };
 
 /**
@@ -129,10 +128,6 @@ export function fakeKernel() {
   };
   const runner: NftRunner = {
     apply: (script, opts) => transact(script, opts?.check ?? false),
-    async command(args) {
-      kernel.calls.push({ op: "command", args: [...args] });
-      throw new Error(`the fake nft runs no commands (asked for nft ${args.join(" ")})`);
-    },
     async list(): Promise<NftListing> {
       kernel.calls.push({ op: "list", ok: !kernel.listError });
       if (kernel.listError) return { ok: false, error: kernel.listError };

@@ -47,7 +47,6 @@ describe("spawnRunner", () => {
   test("a failure is ok: false with nft's stdout and stderr", async () => {
     const nft = fake(`cat >/dev/null\necho listed\necho "/dev/stdin:1:1-5: Error: nope" >&2\nexit 1`);
     expect(await spawnRunner(nft.path).apply("x\n")).toEqual({ ok: false, stdout: "listed\n", stderr: "/dev/stdin:1:1-5: Error: nope\n" });
-    expect(await spawnRunner(nft.path).command(["list", "ruleset"])).toEqual({ ok: false, stdout: "listed\n", stderr: "/dev/stdin:1:1-5: Error: nope\n" });
   });
 
   test("timeout: an nft that ignores SIGTERM and hangs is killed with SIGKILL and reported", async () => {
