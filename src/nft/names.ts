@@ -43,7 +43,7 @@ export const CHAIN_FAILSAFE_RAW_OUT = "failsafe-raw-out";
  * of them has one fixed shape per kind of object, and the names that must not look like any
  * of those (the `*` endpoint's chains, hashed policy names) contain `/`, which neither an
  * interface nor a resource name can hold. The compiler still refuses to emit two objects of
- * the same name in a table (compile.ts), so a mistake here is an error, never a merged chain.
+ * the same name in a table (table-builder.ts), so a mistake here is an error, never a merged chain.
  */
 
 /** netdev base chain of an interface. */
