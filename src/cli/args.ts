@@ -18,8 +18,11 @@ export class UsageError extends Error {}
 /** Flags of `hostwall explain` that describe the packet (src/cli/explain-args.ts); no other command takes them. */
 export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "proto", "sport", "dport", "icmp-type", "icmp-code", "state", "dnat"];
 
+/** Value flags of `hostwall trace` beyond the packet flags it shares with explain (src/cli/trace-args.ts). */
+export const TRACE_FLAGS: readonly string[] = ["count", "duration", "iface", "direction"];
+
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", ...PACKET_FLAGS]);
+const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", ...PACKET_FLAGS, ...TRACE_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

@@ -6,7 +6,7 @@
 import { formatDiagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { readSources } from "../source/sources.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
-import type { Cidr } from "../model/cidr.ts";
+import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
@@ -19,6 +19,8 @@ import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
+import { traceArgsFromFlags } from "./trace-args.ts";
+import { runTrace } from "../trace/run.ts";
 import type { BootPolicy } from "../agent/types.ts";
 import { planDocument } from "./plan.ts";
 import type { Io } from "./io.ts";
@@ -60,6 +62,14 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       const packet = packetFromFlags(args.flags);
       const loaded = await load({ paths: [configDir], node, all: true }, io);
       return loaded ? explainPacket({ model: loaded.built.model, node, packet, json: Boolean(args.flags.json), addresses: loaded.addresses }, io) : 1;
+    }
+    case "trace": {
+      // Flags first: a usage error installs nothing and loads nothing.
+      const t = traceArgsFromFlags(args.flags);
+      const loaded = await load({ paths: [configDir], node, all: true }, io);
+      if (!loaded) return 1;
+      const interfaceAddresses = Object.fromEntries([...loaded.addresses].map(([name, list]) => [name, list.map(formatCidr)]));
+      return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
       return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env) }, io);

@@ -3,7 +3,7 @@
  * and any other flag is a usage error (exit 2) with the nearest flag it does take.
  */
 import { DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
-import { PACKET_FLAGS } from "./args.ts";
+import { PACKET_FLAGS, TRACE_FLAGS } from "./args.ts";
 
 export const DEFAULT_CONFIG_DIR = "/etc/hostwall";
 export const DEFAULT_STATE_DIR = "/var/lib/hostwall";
@@ -19,6 +19,7 @@ export const COMMAND_FLAGS: Record<string, readonly string[]> = {
   compile: [...CONFIG, "all-interfaces"],
   plan: [...CONFIG, "json"],
   explain: [...CONFIG, "json", ...PACKET_FLAGS],
+  trace: [...CONFIG, "json", "nft", "src", "dst", "proto", "sport", "dport", ...TRACE_FLAGS],
   status: ["api", "json"],
   reload: ["api", "json"],
   flush: ["nft"],
@@ -37,6 +38,7 @@ commands:
   compile            print the nft script this node would apply (no root needed)
   plan [--json]      which policies and profiles apply to each HostEndpoint of this node
   explain [--json]   which stage, tier, policy and rule decide one packet, and the verdict
+  trace [--json]     why real packets were dropped or let through, traced in the kernel
   status [--json]    ask the running agent what is in force
   reload             ask the running agent to re-read the config dir now
   flush              remove hostwall's nft tables (stops enforcement)
@@ -106,6 +108,31 @@ explains the config dir, not the ruleset in force (hostwall status says what is 
   --json            the explanation as JSON: {node, packet, verdict, denyAction, decidedBy,
                     steps, logs, notrack}
 Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
+`,
+  trace: `usage: hostwall trace [--config-dir DIR] [--node NAME] [--json] [--nft PATH]
+         [--src ADDR[/N]] [--dst ADDR[/N]] [--proto P] [--sport N] [--dport N]
+         [--iface IFACE] [--direction in|out] [--count N] [--duration D]
+
+Traces real packets through the kernel (root): installs its own table hostwall-trace
+(netdev ingress and raw prerouting/output, before hostwall's chains) that marks matching
+packets for nft's trace, at most 50 a second, and prints for each packet the rules that
+acted on it in policy words (stage, endpoint interface, tier, policy or profile, rule index,
+file:line:col), the verdict and where it was taken. Each packet is also asked of the
+evaluator (hostwall explain); when the two differ it prints MISMATCH with both answers.
+The table is removed at the end, on Ctrl-C and SIGTERM (after a SIGKILL, hostwall run
+removes it). One trace at a time per network namespace.
+  --src, --dst      an address or a prefix the packet's source / destination is in
+  --proto P         tcp, udp, icmp, icmpv6, sctp, udplite or a number 1-255
+  --sport, --dport  a port (with --proto tcp, udp, sctp or udplite)
+  --iface IFACE     only packets arriving on or leaving by IFACE
+  --direction D     in: arriving (and forwarded) packets only; out: leaving ones only
+  --count N         stop after N packets (default 10)
+  --duration D      stop after D: N seconds, Ns, Nms or Nm (default 30s, at most 1h)
+  --json            one JSON object per packet (NDJSON): {id, packet, summary, verdict,
+                    decidedBy, steps, governed, predicted, mismatch}
+  --nft PATH        the nft binary, an absolute path (default /usr/sbin/nft)
+Exit 0 traced (or nothing matched, which it says), 1 a MISMATCH, an invalid config, or the
+trace could not run (another trace holds the table: its pid is named), 2 on a usage error.
 `,
   status: `usage: hostwall status [--json] [--api ADDR]
 
