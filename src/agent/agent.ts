@@ -14,6 +14,8 @@
  * an edit. What the first attempt does about the kernel's tables, and when its config is
  * rejected, is boot.ts; the agent's types are types.ts.
  */
+import { removeStaleTrace } from "./trace-cleanup.ts";
+import { TRACE_TABLE } from "../trace/table.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
@@ -136,6 +138,7 @@ export class Agent {
     const generation = this.generation;
     const live = await this.tables.list();
     if (!live.ok) return { state: "skipped", why: `cannot list the ruleset: ${live.error}` };
+    if (live.tables.some((t) => t.name === TRACE_TABLE)) await removeStaleTrace(this.deps.runner, this.deps.logger);
     if (this.running || generation !== this.generation) return { state: "skipped", why: "an attempt ran meanwhile" };
     this.drift.checks++;
     const differences = this.tables.drift(live.tables);
@@ -274,6 +277,7 @@ export class Agent {
   /** At start: which hostwall tables the kernel holds (boot.ts); their stamp carries the generation on. */
   private async lookAtKernel(): Promise<void> {
     const found = await lookAtKernel(this.deps.runner, this.deps.logger);
+    await removeStaleTrace(this.deps.runner, this.deps.logger); // a SIGKILLed hostwall trace's table
     if (found === undefined) return;
     this.inKernel = found;
     if (found?.stamp) this.generation = Math.max(this.generation, found.stamp.generation);
