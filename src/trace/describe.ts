@@ -51,6 +51,23 @@ export interface TraceResult {
   mismatch: boolean;
 }
 
+/**
+ * Whether a packet's trace is over: the kernel reuses trace ids (they are derived from the
+ * socket buffer's address), so the next packet can arrive under the same id, and events of one
+ * id must be cut into packets. It is over at a drop anywhere, and at an accept in hostwall's
+ * filter hooks (input, output, forward: its last hooks, where the tracked stages run).
+ */
+export function traceComplete(e: TraceEvent): boolean {
+  if (e.verdict === "drop") return true;
+  if (e.family !== "inet" || e.table !== TABLE || (e.verdict !== "accept" && !e.verdict?.startsWith("accept"))) return false;
+  return /^filter-|^normal-|^forward-|^failsafe-(in|out)$|^gnp[-/]|^pro[-/]/.test(e.chain);
+}
+
+/** A new packet under a reused id starts with its packet line in the first trace chain. */
+export function tracePacketStart(e: TraceEvent): boolean {
+  return e.kind === "packet" && e.table === `${TABLE}-trace` && e.family === "netdev";
+}
+
 const BASE_STAGE: Record<string, TraceStage> = {
   "raw-prerouting": "untracked", "raw-output": "untracked", "mangle-prerouting": "preDNAT",
   "filter-input": "normal", "filter-output": "normal", "filter-forward": "forward",

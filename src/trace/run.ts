@@ -8,7 +8,7 @@ import { Evaluator } from "../explain/evaluate.ts";
 import type { Model } from "../model/types.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { parseTraceLine, type TraceEvent } from "./events.ts";
-import { describeTrace, type TraceResult } from "./describe.ts";
+import { describeTrace, traceComplete, tracePacketStart, type TraceResult } from "./describe.ts";
 import { formatTrace } from "./format.ts";
 import { holderPid, removeScript, traceScript, TRACE_TABLE, type TraceFilter } from "./table.ts";
 
@@ -95,11 +95,14 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
         const e = parseTraceLine(buffer.slice(0, nl));
         buffer = buffer.slice(nl + 1);
         if (!e) continue;
+        // Trace ids are reused for later packets: a packet line in the netdev trace chain starts a new one.
+        if (tracePacketStart(e) && pending.has(e.id)) finish(e.id);
         const p = pending.get(e.id) ?? { events: [], timer: setTimeout(() => {}, 0) };
         clearTimeout(p.timer);
         p.events.push(e);
-        p.timer = setTimeout(() => finish(e.id), QUIET_MS);
         pending.set(e.id, p);
+        if (traceComplete(e)) finish(e.id);
+        else p.timer = setTimeout(() => finish(e.id), QUIET_MS);
       }
     }
   })().catch(() => {});

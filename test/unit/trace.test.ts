@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Evaluator } from "../../src/explain/evaluate.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { parsePacketFields, parseTraceLine, type TraceEvent } from "../../src/trace/events.ts";
-import { describeTrace, toPacket } from "../../src/trace/describe.ts";
+import { describeTrace, toPacket, traceComplete, tracePacketStart } from "../../src/trace/describe.ts";
 import { formatTrace } from "../../src/trace/format.ts";
 import { holderPid, removeScript, traceScript } from "../../src/trace/table.ts";
 import { parseCidr } from "../../src/model/cidr-parse.ts";
@@ -212,5 +212,19 @@ describe("trace flags", () => {
   for (const [flags, message] of bad) test(`usage error: ${JSON.stringify(flags)}`, () => {
     expect(() => traceArgsFromFlags(flags)).toThrow(UsageError);
     expect(() => traceArgsFromFlags(flags)).toThrow(message);
+  });
+});
+
+describe("cutting a reused trace id into packets", () => {
+  const ev = (l: string) => parseTraceLine(l)!;
+  test("over at a drop, or at an accept in hostwall's filter hooks; not at an accept in netdev or raw", () => {
+    expect(traceComplete(ev(`trace id 1 netdev hostwall gnp-dos-mitigation-in rule ip saddr 192.0.2.66 drop comment "gnp/dos-mitigation/ingress/0" (verdict drop)`))).toBe(true);
+    expect(traceComplete(ev(`trace id 1 inet hostwall normal-in-eth0 rule meta mark & 0x00010000 == 0x00010000 accept (verdict accept)`))).toBe(true);
+    expect(traceComplete(ev(`trace id 1 inet hostwall filter-input policy accept `))).toBe(true);
+    expect(traceComplete(ev(`trace id 1 netdev hostwall failsafe-raw-in rule tcp dport { 22 } accept comment "failsafe inbound" (verdict accept)`))).toBe(false);
+    expect(traceComplete(ev(`trace id 1 inet hostwall raw-prerouting policy accept `))).toBe(false);
+    expect(traceComplete(ev(`trace id 1 inet hostwall gnp-web-in rule tcp dport 80 meta mark set meta mark | 0x00010000 return comment "gnp/web/ingress/0" (verdict return)`))).toBe(false);
+    expect(tracePacketStart(ev(`trace id 1 netdev hostwall-trace in-0 packet: iif "eth0" ip saddr 192.0.2.20`))).toBe(true);
+    expect(tracePacketStart(ev(`trace id 1 netdev hostwall ingress-eth0 packet: iif "eth0" ip saddr 192.0.2.20`))).toBe(false);
   });
 });

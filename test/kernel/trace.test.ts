@@ -1,0 +1,173 @@
+/**
+ * `hostwall trace` with real packets (issue #16): the real binary traces in the lab's host
+ * namespace while the agent enforces; each traced packet names the stage, policy, rule and
+ * file position that decided it, and the evaluator agrees. Covered: an untracked deny in
+ * netdev, a normal-stage allow and deny, a failsafe accept, IPv4 and IPv6, a second trace
+ * refused naming the holder, a SIGKILLed trace's table removed by the agent's drift check, a
+ * rule changed behind the agent's back giving a MISMATCH (exit 1); no trace table remains.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { createLab, kernelTestGate, probeTcp, runOk, startServers, sweepStaleLabs, type Lab } from "./lab";
+import { BINARY, makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
+
+const TAG = `hw-tr-${process.pid.toString(36)}`;
+const enabled = await kernelTestGate();
+
+const HEP = `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: host-eth0
+  labels:
+    role: host
+spec:
+  interfaceName: eth0
+  node: jasper
+`;
+const POLICIES = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: dos-mitigation
+spec:
+  selector: role == 'host'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+    - action: Deny
+      source:
+        nets: ['192.0.2.66/32']
+    - action: Deny
+      source:
+        nets: ['2001:db8:2::66/128']
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: web
+spec:
+  selector: role == 'host'
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+      destination:
+        ports: [80]
+    - action: Deny
+      protocol: TCP
+      destination:
+        ports: [81]
+`;
+
+/** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
+function ruleAt(dir: string, n: number): string {
+  const lines = POLICIES.split("\n");
+  const idx = lines.map((l, i) => (l.startsWith("    - action:") ? i : -1)).filter((i) => i >= 0)[n]!;
+  return `${dir}/policies.yaml:${idx + 1}:7`;
+}
+
+describe.skipIf(!enabled)("hostwall trace", () => {
+  let lab: Lab;
+  let dir: string;
+  let agent: AgentHandle;
+  const nft = (...args: string[]) => runOk(["ip", "netns", "exec", lab.host.name, "nft", ...args]);
+  const traceTables = async () => (await nft("list", "tables")).split("\n").filter((l) => l.includes("hostwall-trace"));
+
+  /** Starts a trace, waits for its table, runs `traffic`, and returns its exit code, NDJSON results and stderr. */
+  async function trace(args: string[], traffic: () => Promise<unknown>, opts: { json?: boolean } = {}) {
+    const proc = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", ...(opts.json === false ? [] : ["--json"]), "--duration", "8s", ...args]);
+    const out = new Response(proc.sub.stdout as ReadableStream).text();
+    const err = new Response(proc.sub.stderr as ReadableStream).text();
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    await traffic();
+    const code = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => -1)]);
+    const text = await out;
+    return { code, text, results: opts.json === false ? [] : text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)), stderr: await err, proc };
+  }
+
+  beforeAll(async () => {
+    await sweepStaleLabs("hw-tr-");
+    lab = await createLab({ tag: TAG });
+    await startServers(lab.host, { tcp: [22, 80, 81], udp: [] });
+    dir = makeConfigDir();
+    writeConfig(dir, "hep.yaml", HEP);
+    writeConfig(dir, "policies.yaml", POLICIES);
+    agent = startAgent(lab.host, { configDir: dir });
+    await waitFor("the agent's first apply", async () => (await agent.status().catch(() => undefined))?.lastAttempt?.ok === true);
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("IPv4: untracked deny in netdev, normal allow and deny, failsafe accept, each with its rule and file position", async () => {
+    const a = lab.addr;
+    const drop = await trace(["--src", a.attacker.v4, "--proto", "tcp", "--dport", "80", "--count", "1"], () => probeTcp(lab.attacker, a.host.v4, 80, 300));
+    expect(drop.code).toBe(0);
+    expect(drop.results.length).toBe(1);
+    expect(drop.results[0]).toMatchObject({ verdict: "drop", governed: true, mismatch: false, predicted: { verdict: "deny" } });
+    expect(drop.results[0].decidedBy).toMatchObject({ stage: "untracked", interface: "eth0", table: "netdev hostwall", action: "drop", what: "policy dos-mitigation ingress rule 0 (tier default)", at: ruleAt(dir, 0) });
+    expect(drop.results[0].summary).toMatch(new RegExp(`^tcp ${a.attacker.v4}:\\d+ -> ${a.host.v4}:80 in eth0$`));
+
+    const allow = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "80", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 80));
+    expect(allow.results[0]).toMatchObject({ verdict: "accept", mismatch: false, predicted: { verdict: "allow" } });
+    expect(allow.results[0].decidedBy).toMatchObject({ stage: "normal", action: "allow", what: "policy web ingress rule 0 (tier default)", at: ruleAt(dir, 2) });
+
+    const deny = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "81", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 81, 300));
+    expect(deny.results[0].decidedBy).toMatchObject({ stage: "normal", action: "drop", what: "policy web ingress rule 1 (tier default)", at: ruleAt(dir, 3) });
+    expect(deny.results[0].mismatch).toBe(false);
+
+    const failsafe = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "22", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 22));
+    expect(failsafe.results[0]).toMatchObject({ verdict: "accept", mismatch: false, predicted: { verdict: "allow" } });
+    expect(failsafe.results[0].decidedBy).toMatchObject({ stage: "normal", action: "accept", what: "failsafe inbound" });
+    expect(await traceTables()).toEqual([]);
+  }, 30_000);
+
+  test("IPv6: untracked deny (rule 1) and normal deny; text output", async () => {
+    const a = lab.addr;
+    const drop = await trace(["--src", a.attacker.v6, "--proto", "tcp", "--count", "1"], () => probeTcp(lab.attacker, a.host.v6, 80, 300));
+    expect(drop.results[0]).toMatchObject({ verdict: "drop", mismatch: false, packet: { family: 6, src: a.attacker.v6, dst: a.host.v6 } });
+    expect(drop.results[0].decidedBy).toMatchObject({ stage: "untracked", what: "policy dos-mitigation ingress rule 1 (tier default)", at: ruleAt(dir, 1) });
+    const deny = await trace(["--src", a.client.v6, "--proto", "tcp", "--dport", "81", "--count", "1"], () => probeTcp(lab.client, a.host.v6, 81, 300), { json: false });
+    expect(deny.code).toBe(0);
+    expect(deny.text).toContain(`  verdict: drop by policy web ingress rule 1 (tier default) (normal eth0)\n  explain agrees: deny (normal ingress: policy web ingress rule 1 (tier default, Deny))\n`);
+    expect(await traceTables()).toEqual([]);
+  }, 20_000);
+
+  test("a filter that matches nothing says so and exits 0; a second trace is refused naming the holder", async () => {
+    const first = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--src", "203.0.113.1", "--duration", "2s"]);
+    const firstErr = new Response(first.sub.stderr as ReadableStream).text();
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    const second = await lab.host.exec([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "1s"]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`another trace runs in this network namespace (pid ${first.pid})`);
+    expect(await first.exited).toBe(0);
+    expect(await firstErr).toContain("no packet matched the filter");
+    expect(await traceTables()).toEqual([]);
+  }, 15_000);
+
+  test("SIGKILL leaves the table; the agent's drift check removes it", async () => {
+    const t = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "30s"]);
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    t.kill("SIGKILL");
+    await t.exited;
+    expect((await traceTables()).length).toBe(2);
+    await waitFor("the agent's drift check to remove the stale trace table", async () => (await traceTables()).length === 0, 15_000);
+    expect(agent.log()).toContain(`removed the stale trace table (netdev hostwall-trace, inet hostwall-trace, its trace pid ${t.pid} is gone)`);
+  }, 25_000);
+
+  test("a rule changed behind the agent's back: MISMATCH and exit 1", async () => {
+    // Stop the agent first (its rules stay in force), or its drift check would repair the change.
+    await agent.proc.stop();
+    const listing = await nft("-a", "list", "chain", "inet", "hostwall", "gnp-web-in");
+    const handle = /tcp dport 81 .*comment "gnp\/web\/ingress\/1" # handle (\d+)/.exec(listing)?.[1];
+    expect(handle).toBeDefined();
+    await nft("replace", "rule", "inet", "hostwall", "gnp-web-in", "handle", handle!, "tcp", "dport", "81", "accept", "comment", '"gnp/web/ingress/1"');
+    const a = lab.addr;
+    const r = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "81", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 81));
+    expect(r.code).toBe(1);
+    expect(r.results[0]).toMatchObject({ verdict: "accept", mismatch: true, predicted: { verdict: "deny" } });
+    expect(r.stderr).toContain("1 MISMATCH between the kernel and hostwall explain");
+    expect(await traceTables()).toEqual([]);
+  }, 20_000);
+});
