@@ -58,6 +58,10 @@ function serveOptions(fetch: (req: Request) => Response | Promise<Response>) {
   return {
     fetch,
     development: false,
+    // Measured on Bun 1.4.5: with development false, Bun.serve binds with SO_REUSEPORT unless
+    // told otherwise, so a second agent "listened" on the first one's port and the kernel split
+    // the connections between them. An address in use must be an error.
+    reusePort: false,
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     error: () => Response.json({ error: "internal error" }, { status: 500 }),
   };

@@ -45,6 +45,16 @@ function appFor() {
 }
 
 describe("TCP", () => {
+  test("a listen address in use is an error, not a silent second listener (issue 11, item 2)", async () => {
+    const { app } = appFor();
+    const first = (await listen({ kind: "tcp", hostname: "127.0.0.1", port: 0 }, (r) => app.fetch(r)))!;
+    try {
+      await expect(listen({ kind: "tcp", hostname: "127.0.0.1", port: first.port! }, (r) => app.fetch(r))).rejects.toThrow(String(first.port));
+    } finally {
+      await first.stop(true);
+    }
+  });
+
   test("loopback: JSON answers and 405 over the wire", async () => {
     const { app, agent } = appFor();
     await agent.reload("startup");
