@@ -50,7 +50,10 @@ export function exposureWarning(l: ListenAddress): string | undefined {
 /** Starts serving `fetch` on the address; undefined for `off`. Throws with a clear message. */
 export async function listen(address: ListenAddress, fetch: (req: Request) => Response | Promise<Response>): Promise<ApiServer | undefined> {
   if (address.kind === "off") return undefined;
-  if (address.kind === "tcp") return Bun.serve({ ...serveOptions(fetch), hostname: address.hostname, port: address.port });
+  // reusePort: measured on Bun 1.4.5, with development false Bun.serve binds with SO_REUSEPORT
+  // unless told otherwise, so a second agent "listened" on the first one's port and the kernel
+  // split the connections between them. An address in use must be an error.
+  if (address.kind === "tcp") return Bun.serve({ ...serveOptions(fetch), hostname: address.hostname, port: address.port, reusePort: false });
   return listenUnix(address.path, fetch);
 }
 
@@ -58,10 +61,6 @@ function serveOptions(fetch: (req: Request) => Response | Promise<Response>) {
   return {
     fetch,
     development: false,
-    // Measured on Bun 1.4.5: with development false, Bun.serve binds with SO_REUSEPORT unless
-    // told otherwise, so a second agent "listened" on the first one's port and the kernel split
-    // the connections between them. An address in use must be an error.
-    reusePort: false,
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     error: () => Response.json({ error: "internal error" }, { status: 500 }),
   };
