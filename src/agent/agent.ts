@@ -78,7 +78,8 @@ export class Agent {
   /**
    * Runs an attempt now, or once more after the one in progress (any number of requests
    * during an attempt coalesce into one, which forces if any of them did). `force` applies
-   * even when the script is unchanged (SIGHUP, POST /reload, drift repair); `restore` re-applies
+   * even when the script is unchanged (drift repair, a re-created interface on old kernels; SIGHUP
+   * and POST /reload do not force: an unchanged result keeps its counters); `restore` re-applies
    * the script in force when the new config is rejected (drift repair).
    */
   reload(reason: string, opts: { force?: boolean; restore?: boolean } = {}): Promise<Attempt> {
