@@ -61,7 +61,9 @@ export function startAgent(ns: Ns, opts: { configDir: string; node?: string; por
   const port = opts.port ?? 9099;
   const socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
   const socket = join(socketDir, "api.sock");
-  const proc = ns.spawn([BINARY, "run", "--config-dir", opts.configDir, "--node", opts.node ?? "jasper", "--listen", `127.0.0.1:${port}`, "--socket", socket, ...(opts.extraArgs ?? [])]);
+  // The machine's /var/lib/hostwall is not the lab's: the test run's temp state dir, or none (npm run lab).
+  const state = (opts.extraArgs ?? []).includes("--state-dir") ? [] : ["--state-dir", process.env.HOSTWALL_STATE_DIR ?? "off"];
+  const proc = ns.spawn([BINARY, "run", "--config-dir", opts.configDir, "--node", opts.node ?? "jasper", "--listen", `127.0.0.1:${port}`, "--socket", socket, ...state, ...(opts.extraArgs ?? [])]);
   void proc.exited.then(() => rmSync(socketDir, { recursive: true, force: true }));
   let log = "";
   void (async () => {
