@@ -11,10 +11,16 @@ function dying(code: number): () => LineProcess {
   return () => ({ lines: (async function* () {})(), exited: Promise.resolve(code), kill: () => {} });
 }
 
+/** A link monitor whose child exits with `code` at once, and the exits it reports. */
+function monitorExiting(code: number, backoffMs: number) {
+  const exits: string[] = [];
+  const m = monitorLinks({ start: dying(code), list: async () => [], onStart: () => {}, onEvent: () => {}, onExit: (msg) => exits.push(msg), backoffMs });
+  return { m, exits };
+}
+
 describe("link monitor and signals", () => {
   test("killed by SIGTERM while the agent stops: no restart, nothing reported", async () => {
-    const exits: string[] = [];
-    const m = monitorLinks({ start: dying(143), list: async () => [], onStart: () => {}, onEvent: () => {}, onExit: (msg) => exits.push(msg), backoffMs: 10 });
+    const { m, exits } = monitorExiting(143, 10);
     await Bun.sleep(50); // the child is gone; the agent's stop() comes a moment later
     m.stop();
     await Bun.sleep(400);
@@ -23,16 +29,14 @@ describe("link monitor and signals", () => {
   });
 
   test("killed by SIGTERM from elsewhere while the agent runs: reported and restarted after the grace", async () => {
-    const exits: string[] = [];
-    const m = monitorLinks({ start: dying(143), list: async () => [], onStart: () => {}, onEvent: () => {}, onExit: (msg) => exits.push(msg), backoffMs: 10_000 });
+    const { m, exits } = monitorExiting(143, 10_000);
     await Bun.sleep(400);
     m.stop();
     expect(exits).toEqual(["the link monitor exited (code 143)"]);
   });
 
   test("any other exit is reported at once", async () => {
-    const exits: string[] = [];
-    const m = monitorLinks({ start: dying(1), list: async () => [], onStart: () => {}, onEvent: () => {}, onExit: (msg) => exits.push(msg), backoffMs: 10_000 });
+    const { m, exits } = monitorExiting(1, 10_000);
     await Bun.sleep(50);
     m.stop();
     expect(exits).toEqual(["the link monitor exited (code 1)"]);
