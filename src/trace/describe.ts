@@ -77,7 +77,16 @@ const STAGE_OF: Record<string, TraceStage> = { untracked: "untracked", prednat: 
 
 export function describeTrace(id: string, events: readonly TraceEvent[], model: Model, evaluator: Evaluator | undefined): TraceResult {
   const packet: PacketFields = {};
-  for (const e of events) if (e.kind === "packet") for (const [k, v] of Object.entries(parsePacketFields(e.text))) if (v !== undefined && !(k in packet)) (packet as Record<string, unknown>)[k] = v;
+  // The first packet line has the addresses as they arrived; a later one (after DNAT in the nat
+  // hook) may carry a new destination, which the evaluator's later stages must see.
+  let after: PacketFields | undefined;
+  for (const e of events) {
+    if (e.kind !== "packet") continue;
+    const f = parsePacketFields(e.text);
+    for (const [k, v] of Object.entries(f)) if (v !== undefined && !(k in packet)) (packet as Record<string, unknown>)[k] = v;
+    if (f.dst !== undefined) after = f;
+  }
+  const dnat = after && (after.dst !== packet.dst || after.dport !== packet.dport) ? { dst: after.dst!, ...(after.dport !== undefined ? { dstPort: after.dport } : {}) } : undefined;
   const steps: TraceStep[] = [];
   let stage: TraceStage | undefined;
   let iface: string | undefined;
@@ -133,7 +142,7 @@ export function describeTrace(id: string, events: readonly TraceEvent[], model: 
   }
   const verdict = dropped ? "drop" : "accept";
   const result: TraceResult = { id, packet, summary: summarize(packet), verdict, ...(dropped ? { decidedBy: dropped } : lastAccept ? { decidedBy: lastAccept } : {}), steps, governed, mismatch: false };
-  const p = evaluator ? toPacket(packet, established) : undefined;
+  const p = evaluator ? toPacket(packet, established, dnat) : undefined;
   if (evaluator && p) {
     const ex = evaluator.evaluate(p);
     result.predicted = { verdict: ex.verdict, what: predictedWhat(ex) };
@@ -179,7 +188,7 @@ const ICMP6: Record<string, number> = {
 };
 
 /** The evaluator's Packet for the traced one; undefined when a field it needs is missing. */
-export function toPacket(f: PacketFields, established: boolean): Packet | undefined {
+export function toPacket(f: PacketFields, established: boolean, dnat?: Packet["dnat"]): Packet | undefined {
   if (!f.family || !f.src || !f.dst || !f.protocol || (!f.iif && !f.oif)) return undefined;
   const protocol = PROTO[f.protocol] ?? (/^\d+$/.test(f.protocol) ? Number(f.protocol) : undefined);
   if (protocol === undefined) return undefined;
@@ -189,6 +198,7 @@ export function toPacket(f: PacketFields, established: boolean): Packet | undefi
   if (f.oif) p.outInterface = f.oif;
   if (f.sport !== undefined) p.srcPort = f.sport;
   if (f.dport !== undefined) p.dstPort = f.dport;
+  if (dnat) p.dnat = dnat;
   const types = f.family === 4 ? ICMP : ICMP6;
   if (f.icmpType !== undefined) {
     const t = types[f.icmpType] ?? (/^\d+$/.test(f.icmpType) ? Number(f.icmpType) : undefined);

@@ -38,7 +38,9 @@ const TOOL_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
 export async function runTrace(opts: TraceOptions): Promise<number> {
   const runner = spawnRunner(opts.nftPath, 10_000);
   const evaluator = new Evaluator(opts.model, opts.node, { interfaceAddresses: opts.interfaceAddresses });
-  const netdevIfaces = opts.filter.iface ? [opts.filter.iface] : opts.interfaces.filter((i) => i !== "lo");
+  // Names go into the nft script: only the shapes an interface name has in practice (the raw
+  // prerouting chain still marks what arrives on any other).
+  const netdevIfaces = opts.filter.iface ? [opts.filter.iface] : opts.interfaces.filter((i) => i !== "lo" && /^[A-Za-z0-9_.@-]{1,15}$/.test(i));
   if (opts.filter.iface && !opts.interfaces.includes(opts.filter.iface)) {
     opts.err(`hostwall: trace: no interface ${opts.filter.iface} here\n`);
     return 1;
@@ -70,6 +72,7 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
   const onSignal = () => stop();
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const started = Date.now();
   const timer = setTimeout(() => stop(), opts.durationMs);
 
   const pending = new Map<string, { events: TraceEvent[]; timer: ReturnType<typeof setTimeout> }>();
@@ -122,7 +125,7 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
     }
   }
   if (results.length === 0) {
-    opts.err(`hostwall: trace: no packet matched the filter in ${opts.durationMs / 1000} s\n`);
+    opts.err(`hostwall: trace: no packet matched the filter in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     return 0;
   }
   const mismatches = results.filter((r) => r.mismatch).length;

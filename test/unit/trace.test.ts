@@ -228,3 +228,16 @@ describe("cutting a reused trace id into packets", () => {
     expect(tracePacketStart(ev(`trace id 1 netdev hostwall ingress-eth0 packet: iif "eth0" ip saddr 192.0.2.20`))).toBe(false);
   });
 });
+
+test("a packet DNATed on the way: the evaluator sees the first destination, and the later one as dnat", () => {
+  const ls = [
+    `trace id 7 netdev hostwall-trace in-0 packet: iif "eth0" ip saddr 192.0.2.20 ip daddr 192.0.2.10 ip protocol tcp tcp sport 40000 tcp dport 8080 `,
+    `trace id 7 inet hostwall filter-input packet: iif "eth0" ip saddr 192.0.2.20 ip daddr 192.0.2.10 ip protocol tcp tcp sport 40000 tcp dport 80 `,
+    `trace id 7 inet hostwall filter-input policy accept `,
+  ];
+  const r = describeTrace("7", traces(ls).get("7")!, model, undefined);
+  expect(r.packet).toMatchObject({ dst: "192.0.2.10", dport: 8080 });
+  expect(toPacket(r.packet, false, { dst: "192.0.2.10", dstPort: 80 })).toMatchObject({ dstPort: 8080, dnat: { dst: "192.0.2.10", dstPort: 80 } });
+  const withEval = describeTrace("7", traces(ls).get("7")!, model, evaluator);
+  expect(withEval.predicted).toEqual({ verdict: "allow", what: "normal ingress: policy web ingress rule 0 (tier default, Allow)" });
+});
