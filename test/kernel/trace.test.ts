@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { createLab, kernelTestGate, probeTcp, runOk, startServers, sweepStaleLabs, type Lab } from "./lab";
+import { createLab, kernelTestGate, nftCounter, probeTcp, runOk, startServers, sweepStaleLabs, type Lab } from "./lab";
 import { BINARY, makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 const TAG = `hw-tr-${process.pid.toString(36)}`;
@@ -75,10 +75,13 @@ describe.skipIf(!enabled)("hostwall trace", () => {
 
   /** Starts a trace, waits for its table, runs `traffic`, and returns its exit code, NDJSON results and stderr. */
   async function trace(args: string[], traffic: () => Promise<unknown>, opts: { json?: boolean } = {}) {
-    const proc = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", ...(opts.json === false ? [] : ["--json"]), "--duration", "8s", ...args]);
+    const proc = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", ...(opts.json === false ? [] : ["--json"]), ...(args.includes("--duration") ? [] : ["--duration", "8s"]), ...args]);
     const out = new Response(proc.sub.stdout as ReadableStream).text();
     const err = new Response(proc.sub.stderr as ReadableStream).text();
-    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000).catch(async (e) => {
+      proc.kill("SIGKILL");
+      throw new Error(`${e.message}; trace said: ${await err}`);
+    });
     await traffic();
     const code = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => -1)]);
     const text = await out;
@@ -155,6 +158,28 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     await waitFor("the agent's drift check to remove the stale trace table", async () => (await traceTables()).length === 0, 15_000);
     expect(agent.log()).toContain(`removed the stale trace table (netdev hostwall-trace, inet hostwall-trace, its trace pid ${t.pid} is gone)`);
   }, 25_000);
+
+  test("tracing never changes a verdict: under a flood the drop counter moves by exactly what was sent, and the trace is rate limited", async () => {
+    const a = lab.addr;
+    const SENT = 2000;
+    // UDP datagrams from the attacker, dropped in netdev; sendto from one socket, counted by the sender.
+    const flood = () => lab.attacker.exec([process.execPath, "-e", `const s=require("dgram").createSocket("udp4");s.bind({address:"${a.attacker.v4}"},async()=>{let n=0;const b=Buffer.alloc(32);for(let i=0;i<${SENT};i++){await new Promise(r=>s.send(b,9,"${a.host.v4}",e=>{if(!e)n++;r()}))}console.log(n);s.close()})`], { timeoutMs: 20_000 });
+    const counter = () => nftCounter(lab.host, { family: "netdev", table: "hostwall", comment: "gnp/dos-mitigation/ingress/0" }).then((c) => c.packets);
+    expect(await probeTcp(lab.attacker, a.host.v4, 80, 300)).toBe(false); // resolves ARP first: no datagram waits for it
+    const before = await counter();
+    const plain = await flood();
+    expect(plain.stdout.trim()).toBe(String(SENT));
+    const mid = await counter();
+    expect(mid - before).toBe(SENT);
+    const traced = await trace(["--src", a.attacker.v4, "--proto", "udp", "--count", "100000", "--duration", "2s"], async () => expect((await flood()).stdout.trim()).toBe(String(SENT)));
+    expect((await counter()) - mid).toBe(SENT);
+    expect(traced.code).toBe(0);
+    expect(traced.results.length).toBeGreaterThan(0);
+    expect(traced.results.length).toBeLessThanOrEqual(50 * 2 + 5 + 50);
+    expect(traced.results.every((r: any) => r.verdict === "drop" && !r.mismatch)).toBe(true);
+    expect(await probeTcp(lab.client, a.host.v4, 80)).toBe(true);
+    expect(await traceTables()).toEqual([]);
+  }, 30_000);
 
   test("a rule changed behind the agent's back: MISMATCH and exit 1", async () => {
     // Stop the agent first (its rules stay in force), or its drift check would repair the change.
