@@ -149,6 +149,16 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(await traceTables()).toEqual([]);
   }, 15_000);
 
+  test("SIGTERM and SIGINT: the trace removes its table and exits 0", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const t = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "30s"]);
+      await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+      t.kill(signal);
+      expect(await Promise.race([t.exited, Bun.sleep(5000).then(() => -1)])).toBe(0);
+      expect(await traceTables()).toEqual([]);
+    }
+  }, 20_000);
+
   test("SIGKILL leaves the table; the agent's drift check removes it", async () => {
     const t = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "30s"]);
     await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
@@ -193,6 +203,19 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(r.code).toBe(1);
     expect(r.results[0]).toMatchObject({ verdict: "accept", mismatch: true, predicted: { verdict: "deny" } });
     expect(r.stderr).toContain("1 MISMATCH between the kernel and hostwall explain");
+    expect(await traceTables()).toEqual([]);
+  }, 20_000);
+
+  test("SIGKILL, then an agent's start (run --once) removes the stale table", async () => {
+    // The agent of this lab is stopped by the test before.
+    const t = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "30s"]);
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    t.kill("SIGKILL");
+    await t.exited;
+    expect((await traceTables()).length).toBe(2);
+    const once = await lab.host.exec([BINARY, "run", "--once", "--config-dir", dir, "--node", "jasper", "--listen", "off", "--socket", "off", "--state-dir", "off"], { timeoutMs: 10_000 });
+    expect(once.code).toBe(0);
+    expect(once.stderr).toContain(`removed the stale trace table (netdev hostwall-trace, inet hostwall-trace, its trace pid ${t.pid} is gone)`);
     expect(await traceTables()).toEqual([]);
   }, 20_000);
 });
