@@ -57,6 +57,14 @@ spec:
       protocol: TCP
       destination:
         ports: [81]
+    - action: Log
+      protocol: TCP
+      destination:
+        ports: [82]
+    - action: Deny
+      protocol: TCP
+      destination:
+        ports: [82]
 `;
 
 /** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
@@ -91,7 +99,7 @@ describe.skipIf(!enabled)("hostwall trace", () => {
   beforeAll(async () => {
     await sweepStaleLabs("hw-tr-");
     lab = await createLab({ tag: TAG });
-    await startServers(lab.host, { tcp: [22, 80, 81], udp: [] });
+    await startServers(lab.host, { tcp: [22, 80, 81, 82, 8080], udp: [] });
     dir = makeConfigDir();
     writeConfig(dir, "hep.yaml", HEP);
     writeConfig(dir, "policies.yaml", POLICIES);
@@ -125,6 +133,19 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(failsafe.results[0].decidedBy).toMatchObject({ stage: "normal", action: "accept", what: "failsafe inbound" });
     expect(await traceTables()).toEqual([]);
   }, 30_000);
+
+  test("a Log rule hit before the verdict; the end of a tier", async () => {
+    const a = lab.addr;
+    const logged = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "82", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 82, 300));
+    expect(logged.results[0].steps.map((s: any) => `${s.stage} ${s.action} ${s.what}${s.at ? ` at ${s.at}` : ""}`)).toEqual([
+      `normal log policy web ingress rule 2 (tier default) at ${ruleAt(dir, 4)}`,
+      `normal drop policy web ingress rule 3 (tier default) at ${ruleAt(dir, 5)}`,
+    ]);
+    expect(logged.results[0].mismatch).toBe(false);
+    const end = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "8080", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 8080, 300));
+    expect(end.results[0]).toMatchObject({ verdict: "drop", mismatch: false, predicted: { verdict: "deny", what: "normal ingress: end of tier default" } });
+    expect(end.results[0].decidedBy).toMatchObject({ stage: "normal", action: "drop", what: "end of tier default (no policy decided)" });
+  }, 20_000);
 
   test("IPv6: untracked deny (rule 1) and normal deny; text output", async () => {
     const a = lab.addr;
