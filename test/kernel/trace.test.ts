@@ -2,9 +2,12 @@
  * `hostwall trace` with real packets (issue #16): the real binary traces in the lab's host
  * namespace while the agent enforces; each traced packet names the stage, policy, rule and
  * file position that decided it, and the evaluator agrees. Covered: an untracked deny in
- * netdev, a normal-stage allow and deny, a failsafe accept, IPv4 and IPv6, a second trace
- * refused naming the holder, a SIGKILLed trace's table removed by the agent's drift check, a
- * rule changed behind the agent's back giving a MISMATCH (exit 1); no trace table remains.
+ * netdev, a normal-stage allow and deny, a failsafe accept, a Log rule before a deny, the end
+ * of a tier, forwarded traffic (applyOnForward deny, forwarded allow), IPv4 and IPv6, nothing
+ * matched, a second trace refused naming the holder, SIGTERM/SIGINT, a SIGKILLed trace's
+ * table removed by the agent's drift check and by its start, a flood (verdicts and counters
+ * unchanged, the trace rate limited), a rule changed behind the agent's back giving a MISMATCH
+ * (exit 1); no trace table remains. Not covered: a pre-DNAT deny with a real DNAT, a profile.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
@@ -98,8 +101,9 @@ describe.skipIf(!enabled)("hostwall trace", () => {
 
   beforeAll(async () => {
     await sweepStaleLabs("hw-tr-");
-    lab = await createLab({ tag: TAG });
+    lab = await createLab({ tag: TAG, withBackend: true });
     await startServers(lab.host, { tcp: [22, 80, 81, 82, 8080], udp: [] });
+    await startServers(lab.backend!, { tcp: [80], udp: [] });
     dir = makeConfigDir();
     writeConfig(dir, "hep.yaml", HEP);
     writeConfig(dir, "policies.yaml", POLICIES);
@@ -145,6 +149,15 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     const end = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "8080", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 8080, 300));
     expect(end.results[0]).toMatchObject({ verdict: "drop", mismatch: false, predicted: { verdict: "deny", what: "normal ingress: end of tier default" } });
     expect(end.results[0].decidedBy).toMatchObject({ stage: "normal", action: "drop", what: "end of tier default (no policy decided)" });
+  }, 20_000);
+
+  test("forwarded traffic: applyOnForward untracked deny, and a forwarded allow", async () => {
+    const a = lab.addr;
+    const drop = await trace(["--src", a.attacker.v4, "--dst", a.backend.v4, "--proto", "tcp", "--count", "1"], () => probeTcp(lab.attacker, a.backend.v4, 80, 300));
+    expect(drop.results[0]).toMatchObject({ verdict: "drop", mismatch: false });
+    expect(drop.results[0].decidedBy).toMatchObject({ stage: "untracked", what: "policy dos-mitigation ingress rule 0 (tier default)" });
+    const pass = await trace(["--src", a.client.v4, "--dst", a.backend.v4, "--proto", "tcp", "--count", "1"], () => probeTcp(lab.client, a.backend.v4, 80));
+    expect(pass.results[0]).toMatchObject({ verdict: "accept", mismatch: false, packet: { iif: "eth0", oif: "eth1" }, predicted: { verdict: "allow" } });
   }, 20_000);
 
   test("IPv6: untracked deny (rule 1) and normal deny; text output", async () => {

@@ -16,6 +16,7 @@ import { holderPid, removeScript, traceScript } from "../../src/trace/table.ts";
 import { parseCidr } from "../../src/model/cidr-parse.ts";
 import { traceArgsFromFlags } from "../../src/cli/trace-args.ts";
 import { UsageError } from "../../src/cli/args.ts";
+import { BINARY } from "../support/binary.ts";
 
 const CONFIG = `apiVersion: projectcalico.org/v3
 kind: HostEndpoint
@@ -240,4 +241,24 @@ test("a packet DNATed on the way: the evaluator sees the first destination, and 
   expect(toPacket(r.packet, false, { dst: "192.0.2.10", dstPort: 80 })).toMatchObject({ dstPort: 8080, dnat: { dst: "192.0.2.10", dstPort: 80 } });
   const withEval = describeTrace("7", traces(ls).get("7")!, model, evaluator);
   expect(withEval.predicted).toEqual({ verdict: "allow", what: "normal ingress: policy web ingress rule 0 (tier default, Allow)" });
+});
+
+describe("hostwall trace on the command line (no root needed: usage errors come first)", () => {
+  const run = (...args: string[]) => Bun.spawnSync([BINARY, "trace", ...args], { env: { PATH: "/usr/bin:/bin" }, timeout: 10_000 });
+  test("an invalid filter is exit 2 naming the flag, and nothing is installed or loaded", () => {
+    const r = run("--config-dir", "/nonexistent", "--src", "192.0.2.1/33");
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toContain("--src needs an address or a prefix");
+    expect(r.stderr.toString()).not.toContain("/nonexistent");
+  });
+  test("a flag trace does not take is exit 2", () => {
+    const r = run("--in", "eth0");
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toContain("--in is not a flag of hostwall trace");
+  });
+  test("help names every flag", () => {
+    const r = run("--help");
+    expect(r.exitCode).toBe(0);
+    for (const f of ["--src", "--dst", "--proto", "--sport", "--dport", "--iface", "--direction", "--count", "--duration", "--json", "--nft", "--config-dir", "--node"]) expect(r.stdout.toString()).toContain(f);
+  });
 });
