@@ -6,17 +6,8 @@
  */
 import type { NftRunner } from "../nft/runner.ts";
 import { holderPid, removeScript, TRACE_TABLE } from "../trace/table.ts";
+import { pidAlive } from "../trace/holder.ts";
 import type { Logger } from "./log.ts";
-
-/** Whether a process with this pid exists (EPERM: it does, someone else's). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Removes a stale trace table; true when one was removed. */
 export async function removeStaleTrace(runner: NftRunner, logger: Logger, alive: (pid: number) => boolean = pidAlive): Promise<boolean> {

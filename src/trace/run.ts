@@ -10,6 +10,7 @@ import { spawnRunner } from "../nft/runner.ts";
 import { parseTraceLine, type TraceEvent } from "./events.ts";
 import { describeTrace, traceComplete, tracePacketStart, type TraceResult } from "./describe.ts";
 import { formatTrace } from "./format.ts";
+import { pidAlive } from "./holder.ts";
 import { holderPid, removeScript, traceScript, TRACE_TABLE, type TraceFilter } from "./table.ts";
 
 export interface TraceOptions {
@@ -48,12 +49,21 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
   const monitor = Bun.spawn([opts.nftPath, "monitor", "trace"], { env: { ...TOOL_ENV }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   // nft needs a moment to subscribe; events before that are lost (not wrong).
   await Bun.sleep(100);
-  const installed = await runner.apply(traceScript(opts.filter, netdevIfaces, process.pid));
+  const script = traceScript(opts.filter, netdevIfaces, process.pid);
+  let installed = await runner.apply(script);
+  let pid: number | undefined;
+  if (!installed.ok && /File exists/.test(installed.stderr)) {
+    const listed = await runner.tables?.();
+    pid = listed?.ok ? (holderPid(listed.tables.get(`netdev ${TRACE_TABLE}`)) ?? holderPid(listed.tables.get(`inet ${TRACE_TABLE}`))) : undefined;
+    // A trace killed with SIGKILL left its table: its pid is gone, so the table is nobody's.
+    if (pid !== undefined && !pidAlive(pid)) {
+      opts.err(`hostwall: trace: removing the stale table ${TRACE_TABLE} of trace pid ${pid}, which is gone\n`);
+      if ((await runner.apply(removeScript())).ok) installed = await runner.apply(script);
+    }
+  }
   if (!installed.ok) {
     monitor.kill("SIGKILL");
     if (/File exists/.test(installed.stderr)) {
-      const listed = await runner.tables?.();
-      const pid = listed?.ok ? (holderPid(listed.tables.get(`netdev ${TRACE_TABLE}`)) ?? holderPid(listed.tables.get(`inet ${TRACE_TABLE}`))) : undefined;
       opts.err(`hostwall: trace: another trace runs in this network namespace${pid ? ` (pid ${pid})` : ""}: table ${TRACE_TABLE} exists; one trace at a time (hostwall run removes a stale one)\n`);
     } else opts.err(`hostwall: trace: cannot install the trace table: ${installed.stderr.trim()}\n`);
     return 1;

@@ -5,7 +5,7 @@
  * netdev, a normal-stage allow and deny, a failsafe accept, a Log rule before a deny, the end
  * of a tier, forwarded traffic (applyOnForward deny, forwarded allow), IPv4 and IPv6, nothing
  * matched, a second trace refused naming the holder, SIGTERM/SIGINT, a SIGKILLed trace's
- * table removed by the agent's drift check and by its start, a flood (verdicts and counters
+ * table removed by the agent's drift check, by its start and by the next trace, a flood (verdicts and counters
  * unchanged, the trace rate limited), a rule changed behind the agent's back giving a MISMATCH
  * (exit 1); no trace table remains. Not covered: a pre-DNAT deny with a real DNAT, a profile.
  */
@@ -237,6 +237,18 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(r.code).toBe(1);
     expect(r.results[0]).toMatchObject({ verdict: "accept", mismatch: true, predicted: { verdict: "deny" } });
     expect(r.stderr).toContain("1 MISMATCH between the kernel and hostwall explain");
+    expect(await traceTables()).toEqual([]);
+  }, 20_000);
+
+  test("SIGKILL, then the next trace removes the stale table itself and runs", async () => {
+    const t = lab.host.spawn([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--duration", "30s"]);
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    t.kill("SIGKILL");
+    await t.exited;
+    const next = await lab.host.exec([BINARY, "trace", "--config-dir", dir, "--node", "jasper", "--src", "203.0.113.1", "--duration", "500ms"], { timeoutMs: 10_000 });
+    expect(next.code).toBe(0);
+    expect(next.stderr).toContain(`removing the stale table hostwall-trace of trace pid ${t.pid}, which is gone`);
+    expect(next.stderr).toContain("no packet matched the filter");
     expect(await traceTables()).toEqual([]);
   }, 20_000);
 
