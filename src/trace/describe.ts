@@ -57,10 +57,20 @@ export interface TraceResult {
  * id must be cut into packets. It is over at a drop anywhere, and at an accept in hostwall's
  * filter hooks (input, output, forward: its last hooks, where the tracked stages run).
  */
-export function traceComplete(e: TraceEvent): boolean {
+export function traceComplete(events: readonly TraceEvent[]): boolean {
+  const e = events[events.length - 1];
+  if (!e) return false;
   if (e.verdict === "drop") return true;
-  if (e.family !== "inet" || e.table !== TABLE || (e.verdict !== "accept" && !e.verdict?.startsWith("accept"))) return false;
-  return /^filter-|^normal-|^forward-|^failsafe-(in|out)$|^gnp[-/]|^pro[-/]/.test(e.chain);
+  if (e.family !== "inet" || e.table !== TABLE || !(e.verdict === "accept" || e.verdict?.startsWith("accept "))) return false;
+  // The stage is that of the last base or endpoint chain: policy and failsafe chains are
+  // shared (failsafe-in runs in the pre-DNAT stage as well, where an accept is not the end).
+  for (let i = events.length - 1; i >= 0; i--) {
+    const c = events[i]!;
+    if (c.family !== "inet" || c.table !== TABLE) continue;
+    const stage = BASE_STAGE[c.chain] ?? STAGE_OF[ENDPOINT_CHAIN.exec(c.chain)?.[1] ?? ""];
+    if (stage) return stage === "normal" || stage === "forward";
+  }
+  return false;
 }
 
 /** A new packet under a reused id starts with its packet line in the first trace chain. */

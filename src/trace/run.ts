@@ -114,7 +114,7 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
         clearTimeout(p.timer);
         p.events.push(e);
         pending.set(e.id, p);
-        if (traceComplete(e)) finish(e.id);
+        if (traceComplete(p.events)) finish(e.id);
         else p.timer = setTimeout(() => finish(e.id), QUIET_MS);
       }
     }

@@ -70,6 +70,22 @@ spec:
         ports: [82]
 `;
 
+const PREDNAT = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: block-nodeport
+spec:
+  selector: role == 'host'
+  preDNAT: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+    - action: Deny
+      protocol: TCP
+      destination:
+        ports: [8081]
+`;
+
 /** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
 function ruleAt(dir: string, n: number): string {
   const lines = POLICIES.split("\n");
@@ -107,6 +123,9 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     dir = makeConfigDir();
     writeConfig(dir, "hep.yaml", HEP);
     writeConfig(dir, "policies.yaml", POLICIES);
+    writeConfig(dir, "prednat.yaml", PREDNAT);
+    // A real DNAT in a table of the lab's own (not hostwall's): 8081 and 8082 to port 80.
+    await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-f", "-"], { stdin: "table ip lab-nat {\n chain pre {\n  type nat hook prerouting priority -100; policy accept;\n  tcp dport { 8081, 8082 } dnat to 192.0.2.10:80\n }\n}\n" });
     agent = startAgent(lab.host, { configDir: dir });
     await waitFor("the agent's first apply", async () => (await agent.status().catch(() => undefined))?.lastAttempt?.ok === true);
   });
@@ -158,6 +177,16 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(drop.results[0].decidedBy).toMatchObject({ stage: "untracked", what: "policy dos-mitigation ingress rule 0 (tier default)" });
     const pass = await trace(["--src", a.client.v4, "--dst", a.backend.v4, "--proto", "tcp", "--count", "1"], () => probeTcp(lab.client, a.backend.v4, 80));
     expect(pass.results[0]).toMatchObject({ verdict: "accept", mismatch: false, packet: { iif: "eth0", oif: "eth1" }, predicted: { verdict: "allow" } });
+  }, 20_000);
+
+  test("a pre-DNAT deny with a real DNAT; a DNATed packet the normal stage allows on its new port", async () => {
+    const a = lab.addr;
+    const deny = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "8081", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 8081, 300));
+    expect(deny.results[0]).toMatchObject({ verdict: "drop", mismatch: false, predicted: { verdict: "deny" } });
+    expect(deny.results[0].decidedBy).toMatchObject({ stage: "preDNAT", interface: "eth0", what: "policy block-nodeport ingress rule 0 (tier default)", at: `${dir}/prednat.yaml:11:7` });
+    const allowed = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "8082", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 8082));
+    expect(allowed.results[0]).toMatchObject({ verdict: "accept", mismatch: false, packet: { dport: 8082 }, predicted: { verdict: "allow" } });
+    expect(allowed.results[0].decidedBy).toMatchObject({ stage: "normal", what: "policy web ingress rule 0 (tier default)" });
   }, 20_000);
 
   test("IPv6: untracked deny (rule 1) and normal deny; text output", async () => {

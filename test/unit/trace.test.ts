@@ -218,13 +218,17 @@ describe("trace flags", () => {
 
 describe("cutting a reused trace id into packets", () => {
   const ev = (l: string) => parseTraceLine(l)!;
-  test("over at a drop, or at an accept in hostwall's filter hooks; not at an accept in netdev or raw", () => {
-    expect(traceComplete(ev(`trace id 1 netdev hostwall gnp-dos-mitigation-in rule ip saddr 192.0.2.66 drop comment "gnp/dos-mitigation/ingress/0" (verdict drop)`))).toBe(true);
-    expect(traceComplete(ev(`trace id 1 inet hostwall normal-in-eth0 rule meta mark & 0x00010000 == 0x00010000 accept (verdict accept)`))).toBe(true);
-    expect(traceComplete(ev(`trace id 1 inet hostwall filter-input policy accept `))).toBe(true);
-    expect(traceComplete(ev(`trace id 1 netdev hostwall failsafe-raw-in rule tcp dport { 22 } accept comment "failsafe inbound" (verdict accept)`))).toBe(false);
-    expect(traceComplete(ev(`trace id 1 inet hostwall raw-prerouting policy accept `))).toBe(false);
-    expect(traceComplete(ev(`trace id 1 inet hostwall gnp-web-in rule tcp dport 80 meta mark set meta mark | 0x00010000 return comment "gnp/web/ingress/0" (verdict return)`))).toBe(false);
+  test("over at a drop, or at an accept in hostwall's filter hooks; not at an accept in netdev, raw or pre-DNAT", () => {
+    const at = (...ls: string[]) => traceComplete(ls.map(ev));
+    expect(at(`trace id 1 netdev hostwall gnp-dos-mitigation-in rule ip saddr 192.0.2.66 drop comment "gnp/dos-mitigation/ingress/0" (verdict drop)`)).toBe(true);
+    expect(at(`trace id 1 inet hostwall normal-in-eth0 rule meta mark & 0x00010000 == 0x00010000 accept (verdict accept)`)).toBe(true);
+    expect(at(`trace id 1 inet hostwall filter-input policy accept `)).toBe(true);
+    expect(at(`trace id 1 inet hostwall filter-input rule iifname vmap { "eth0" : jump normal-in-eth0 } (verdict jump normal-in-eth0)`, `trace id 1 inet hostwall failsafe-in rule tcp dport { 22 } accept comment "failsafe inbound" (verdict accept)`)).toBe(true);
+    // The same failsafe chain in the pre-DNAT stage: a plain accept of the mangle hook only.
+    expect(at(`trace id 1 inet hostwall mangle-prerouting rule iifname vmap { "eth0" : jump prednat-in-eth0 } (verdict jump prednat-in-eth0)`, `trace id 1 inet hostwall prednat-in-eth0 rule jump failsafe-in (verdict jump failsafe-in)`, `trace id 1 inet hostwall failsafe-in rule tcp dport { 22 } accept comment "failsafe inbound" (verdict accept)`)).toBe(false);
+    expect(at(`trace id 1 netdev hostwall failsafe-raw-in rule tcp dport { 22 } accept comment "failsafe inbound" (verdict accept)`)).toBe(false);
+    expect(at(`trace id 1 inet hostwall raw-prerouting policy accept `)).toBe(false);
+    expect(at(`trace id 1 inet hostwall gnp-web-in rule tcp dport 80 meta mark set meta mark | 0x00010000 return comment "gnp/web/ingress/0" (verdict return)`)).toBe(false);
     expect(tracePacketStart(ev(`trace id 1 netdev hostwall-trace in-0 packet: iif "eth0" ip saddr 192.0.2.20`))).toBe(true);
     expect(tracePacketStart(ev(`trace id 1 netdev hostwall ingress-eth0 packet: iif "eth0" ip saddr 192.0.2.20`))).toBe(false);
   });
