@@ -119,8 +119,8 @@ packets for nft's trace, at most 50 a second, and prints for each packet the rul
 acted on it in policy words (stage, endpoint interface, tier, policy or profile, rule index,
 file:line:col), the verdict and where it was taken. Each packet is also asked of the
 evaluator (hostwall explain); when the two differ it prints MISMATCH with both answers.
-The table is removed at the end, on Ctrl-C and SIGTERM (after a SIGKILL, hostwall run
-removes it). One trace at a time per network namespace.
+The table is removed at the end, on Ctrl-C and SIGTERM (after a SIGKILL, hostwall run or
+the next trace removes it). One trace at a time per network namespace.
   --src, --dst      an address or a prefix the packet's source / destination is in
   --proto P         tcp, udp, icmp, icmpv6, sctp, udplite or a number 1-255
   --sport, --dport  a port (with --proto tcp, udp, sctp or udplite)

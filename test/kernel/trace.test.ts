@@ -7,7 +7,8 @@
  * matched, a second trace refused naming the holder, SIGTERM/SIGINT, a SIGKILLed trace's
  * table removed by the agent's drift check, by its start and by the next trace, a flood (verdicts and counters
  * unchanged, the trace rate limited), a rule changed behind the agent's back giving a MISMATCH
- * (exit 1); no trace table remains. Not covered: a pre-DNAT deny with a real DNAT, a profile.
+ * (exit 1), a pre-DNAT deny with a real DNAT and a DNATed allow; no trace table remains. Not
+ * covered: a profile's rules and default deny.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
