@@ -242,15 +242,10 @@ export class Agent {
       else if (files) this.deps.logger.log("info", `${reason} (${files}): the compiled ruleset is unchanged; nothing applied`);
       return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
     }
-    // A restarted agent whose tables are still in force with this very content adopts them:
-    // nothing is sent to the kernel (a million-entry set is not loaded again), counters go on.
-    const stamp = this.inKernel?.stamp;
-    if (first && !force && stamp?.hash === hash && (await this.tables.intact(expectedTables(built.ruleset)))) {
-      done("kernel", stampScript(built.script.text, stamp), 0);
-      this.deps.logger.log("info", `adopted generation ${this.generation} found in the kernel: its content equals the config (${built.plan.endpoints.length} endpoint(s)); nothing re-applied`);
-      await this.tables.observe();
-      return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
-    }
+    // A restarted agent re-applies even when the stamp says the kernel holds this very content:
+    // the stamp and the drift check's structure say nothing of a rule replaced in place (same
+    // comment, same handle), so only a fresh apply makes the kernel hold what the config says.
+    // Adopting without one waits for a content comparison of the listing (issue 13).
     const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
     for (const check of passes(script)) {
       const result = await this.deps.runner.apply(script, { check });

@@ -42,13 +42,6 @@ export class AppliedTables {
     return findDrift(this.observed ?? this.expected!, live);
   }
 
-  /** Whether the live tables have exactly the structure of `expected` (no drift), for adopting them. */
-  async intact(expected: ExpectedTable[]): Promise<boolean> {
-    if (!this.runner.list) return false;
-    const live = await this.list();
-    return live.ok && findDrift(expected, live.tables).length === 0;
-  }
-
   /** Lists the tables just applied and keeps them as the drift reference. */
   async observe(): Promise<void> {
     this.observed = undefined;

@@ -9,8 +9,8 @@
  *     used to exit 70 at start; the `*` one used to make its endpoint the wildcard);
  *  finding 4: fail safe at start: a rejected config with no hostwall tables applies the last
  *     good ruleset from --state-dir, tables found in the kernel stay in force, --boot-policy
- *     failsafe leaves only the failsafe ports open, and a restart with the same config adopts
- *     the stamped tables without re-applying.
+ *     failsafe leaves only the failsafe ports open, and a restart with the same config re-applies it
+ *     (a rule replaced in place while no agent ran is healed; the generation counts on).
  *
  * Every reachability check is a data probe (banner and echo, security-support.ts).
  * HOSTWALL_TEST_BINARY points the tests at another build (to show they fail there).
@@ -266,22 +266,24 @@ describe.skipIf(!enabled)("security issue #18", () => {
     expect(await probeReport([[lab.client, HOST, 8080, true], [lab.attacker, HOST, 8080, true]])).toBe("");
   }, 20_000);
 
-  test("finding 4: a restart with the same config adopts the stamped tables without re-applying", async () => {
+  test("finding 4: the stamp survives a restart; the same config is applied again over a rule replaced in place", async () => {
     const configDir = validConfig();
     const stateDir = tempDir("state");
     const good = await applyAndStop(configDir, stateDir);
     const before = await nft("-a", "-t", "list", "ruleset");
     const stamp = new RegExp(`^\\s*comment "hostwall generation ${good.generation} hash ${good.applied.hash}"$`, "gm");
     expect(before.match(stamp)?.length).toBe(2); // on both tables
+    // While no agent runs, someone opens the host by replacing the deny rule in place (same comment, same handle).
+    const chain = ["inet", "hostwall", "gnp-deny-attacker-in"];
+    const deny = / drop comment "(gnp\/deny-attacker\/ingress\/0)" # handle (\d+)$/m.exec(await nft("-a", "list", "chain", ...chain));
+    expect(deny).not.toBeNull();
+    await nft("replace", "rule", ...chain, "handle", deny![2]!, "counter", "accept", "comment", `"${deny![1]}"`);
+    expect(await probeReport([[lab.attacker, HOST, 8080, true]])).toBe("");
     const a = await start({ configDir, stateDir });
     const s = await firstAttempt(a);
     expect(s.lastAttempt.ok).toBe(true);
-    expect(s.lastAttempt.unchanged).toBe(true);
-    expect(s.generation).toBe(good.generation);
-    expect(a.log()).toContain(`adopted generation ${good.generation}`);
-    // Same handles: the tables were not deleted and created again.
-    const handles = (listing: string) => listing.split("\n").filter((l) => l.startsWith("table "));
-    expect(handles(await nft("-a", "-t", "list", "ruleset"))).toEqual(handles(before));
+    expect(s.generation).toBe(good.generation + 1);
+    expect(a.log()).not.toContain("adopted");
     expect(await probeReport(ENFORCED())).toBe("");
   }, 20_000);
 });
