@@ -9,6 +9,8 @@
  * rule that someone deleted and re-created, or replaced, gets a new handle even when it looks
  * the same. The reference is the listing taken right after the apply (so nft's own way of
  * printing things never reads as drift), or the rendered structure when that listing failed.
+ * Each rule's expressions are compared too, by a digest of the listing taken right after the
+ * apply, so a rule replaced in place (`nft replace rule`: same handle, same comment) is drift.
  * Not detected: elements added to or removed from hostwall's sets by hand.
  */
 import type { NftRuleset } from "../nft/ir.ts";
@@ -23,6 +25,8 @@ export interface ExpectedRule {
   origin?: string;
   /** Kernel handle, when known from a listing. */
   handle?: number;
+  /** What the rule does (runner.ts ruleDigest), when known from a listing. */
+  digest?: string;
 }
 
 export interface ExpectedChain {
@@ -86,7 +90,7 @@ export function observedTables(expected: readonly ExpectedTable[], live: readonl
           name: c.name,
           hook: c.hook,
           handle: c.handle,
-          rules: c.rules.map((r, i) => ({ comment: r.comment, handle: r.handle, origin: wc?.rules[i]?.comment === r.comment ? wc?.rules[i]?.origin : undefined })),
+          rules: c.rules.map((r, i) => ({ comment: r.comment, handle: r.handle, digest: r.digest, origin: wc?.rules[i]?.comment === r.comment ? wc?.rules[i]?.origin : undefined })),
         };
       }),
     });
@@ -136,6 +140,11 @@ export function findDrift(reference: readonly ExpectedTable[], live: readonly Li
       }
       const i = wc.rules.findIndex((r, k) => r.comment !== c.rules[k]!.comment || (r.handle !== undefined && r.handle !== c.rules[k]!.handle));
       if (i >= 0) add(`${name}: chain ${wc.name} rule ${i} was replaced (comment ${JSON.stringify(c.rules[i]!.comment ?? "")}, applied ${JSON.stringify(wc.rules[i]!.comment ?? "")})`);
+      // Same handle and comment, other expressions: `nft replace rule` changed it in place.
+      else {
+        const j = wc.rules.findIndex((r, k) => r.digest !== undefined && c.rules[k]!.digest !== undefined && r.digest !== c.rules[k]!.digest);
+        if (j >= 0) add(`${name}: chain ${wc.name} rule ${j} was changed in place (comment ${JSON.stringify(c.rules[j]!.comment ?? "")})`);
+      }
     }
   }
   return out;

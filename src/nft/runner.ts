@@ -5,6 +5,7 @@
  * libnftables FFI runner (0.1 ms instead of ~16 ms per transaction, reference/nftables.md §6)
  * can implement the same interface later.
  */
+import { createHash } from "node:crypto";
 import type { RuleOrigin } from "./ir.ts";
 
 export interface NftResult {
@@ -41,6 +42,12 @@ export interface ListedRule {
   comment?: string;
   /** Sum of the rule's anonymous counters; absent when it has none. */
   counter?: { packets: number; bytes: number };
+  /**
+   * A hash of what the rule does (its expressions as listed, counter values left out): `nft
+   * replace rule` keeps the handle and can keep the comment, so this is what tells a rule
+   * changed in place from the one applied. Absent when the listing has no expressions.
+   */
+  digest?: string;
 }
 
 export interface ListedChain {
@@ -161,16 +168,24 @@ export function parseListing(json: string): NftListing {
       const chain = chainOf(r.family, r.table, r.chain);
       if (!chain) continue;
       let counter: ListedRule["counter"];
-      for (const e of (Array.isArray(r.expr) ? r.expr : []) as Record<string, unknown>[]) {
+      const exprs = (Array.isArray(r.expr) ? r.expr : []) as Record<string, unknown>[];
+      for (const e of exprs) {
         const c = e.counter as JsonCounter | string | undefined;
         if (c && typeof c === "object" && typeof c.packets === "number" && typeof c.bytes === "number") {
           counter = { packets: (counter?.packets ?? 0) + c.packets, bytes: (counter?.bytes ?? 0) + c.bytes };
         }
       }
-      chain.rules.push({ handle: Number(r.handle), ...(typeof r.comment === "string" ? { comment: r.comment } : {}), ...(counter ? { counter } : {}) });
+      const digest = Array.isArray(r.expr) ? ruleDigest(exprs) : undefined;
+      chain.rules.push({ handle: Number(r.handle), ...(typeof r.comment === "string" ? { comment: r.comment } : {}), ...(counter ? { counter } : {}), ...(digest ? { digest } : {}) });
     }
   }
   return { ok: true, tables: [...tables.values()] };
+}
+
+/** What a rule does, without its counters' values: 16 hex digits of SHA-256 over its expressions. */
+export function ruleDigest(exprs: readonly Record<string, unknown>[]): string {
+  const text = JSON.stringify(exprs.map((e) => ("counter" in e ? { counter: null } : e)));
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 /** An nft error located in the script, mapped back to the rule that produced the line. */

@@ -266,6 +266,25 @@ describe.skipIf(!enabled)("security issue #18", () => {
     expect(await probeReport([[lab.client, HOST, 8080, true], [lab.attacker, HOST, 8080, true]])).toBe("");
   }, 20_000);
 
+  test("a rule replaced in place while the agent runs (same handle, same comment) is drift, and repaired", async () => {
+    const a = await start({ configDir: validConfig(), stateDir: tempDir("state") });
+    expect((await firstAttempt(a)).lastAttempt.ok).toBe(true);
+    expect(await probeReport(ENFORCED())).toBe("");
+    const checks = (await a.status()).drift.checks;
+    await until("a drift check", async () => (await a.status()).drift.checks > checks, DRIFT_WAIT_MS, a.log);
+    const chain = ["inet", "hostwall", "gnp-deny-attacker-in"];
+    const deny = / drop comment "(gnp\/deny-attacker\/ingress\/0)" # handle (\d+)$/m.exec(await nft("-a", "list", "chain", ...chain));
+    expect(deny).not.toBeNull();
+    await nft("replace", "rule", ...chain, "handle", deny![2]!, "counter", "accept", "comment", `"${deny![1]}"`);
+    expect(await probeReport([[lab.attacker, HOST, 8080, true]])).toBe(""); // the hole
+    const repaired = await until("the drift repair", async () => {
+      const st = await a.status();
+      return st.drift.repairs >= 1 ? st : undefined;
+    }, DRIFT_WAIT_MS, a.log);
+    expect(repaired.drift.last.differences).toEqual(['table inet hostwall: chain gnp-deny-attacker-in rule 0 was changed in place (comment "gnp/deny-attacker/ingress/0")']);
+    expect(await probeReport(ENFORCED())).toBe("");
+  }, 45_000);
+
   test("finding 4: the stamp survives a restart; the same config is applied again over a rule replaced in place", async () => {
     const configDir = validConfig();
     const stateDir = tempDir("state");

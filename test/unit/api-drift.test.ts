@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { expectedTables, findDrift } from "../../src/agent/shape.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
-import { parseListing } from "../../src/nft/runner.ts";
+import { parseListing, ruleDigest } from "../../src/nft/runner.ts";
 import { exampleFiles, fakeAgent, structureOf, unstamped } from "./api-fakes.ts";
 
 /** Real `nft -j -t -a list ruleset` output (nft 1.0.6): a named counter, a set, an anonymous set, a jump. */
@@ -29,16 +29,22 @@ describe("reading nft listings", () => {
               handle: 1,
               hook: "ingress",
               rules: [
-                { handle: 5, comment: "gnp/a/ingress/0", counter: { packets: 7, bytes: 420 } },
-                { handle: 7, comment: "failsafe inbound", counter: { packets: 0, bytes: 0 } },
-                { handle: 8 },
+                { handle: 5, comment: "gnp/a/ingress/0", counter: { packets: 7, bytes: 420 }, digest: expect.stringMatching(/^[0-9a-f]{16}$/) },
+                { handle: 7, comment: "failsafe inbound", counter: { packets: 0, bytes: 0 }, digest: expect.stringMatching(/^[0-9a-f]{16}$/) },
+                { handle: 8, digest: expect.stringMatching(/^[0-9a-f]{16}$/) },
               ],
             },
-            { name: "c2", handle: 2, hook: undefined, rules: [{ handle: 9 }] }, // a named counter is not a rule counter
+            { name: "c2", handle: 2, hook: undefined, rules: [{ handle: 9, digest: expect.stringMatching(/^[0-9a-f]{16}$/) }] }, // a named counter is not a rule counter
           ],
         },
       ],
     });
+  });
+
+  test("a rule's digest is what it does: counter values do not change it, another verdict does", () => {
+    const rule = (verdict: string, packets: number) => [{ match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: "192.0.2.66" } }, { counter: { packets, bytes: packets * 60 } }, { [verdict]: null }];
+    expect(ruleDigest(rule("drop", 0))).toBe(ruleDigest(rule("drop", 1234)));
+    expect(ruleDigest(rule("drop", 0))).not.toBe(ruleDigest(rule("accept", 0)));
   });
 
   test("garbage is an error, never an empty ruleset (which would read as drift)", () => {
@@ -92,6 +98,14 @@ describe("drift", () => {
         k.tables.find((x) => x.family === "inet")!.chains.find((c) => c.name === "filter-input")!.rules[0]!.handle = 9999;
       },
       difference: 'table inet hostwall: chain filter-input rule 0 was replaced (comment "", applied "")',
+    },
+    {
+      name: "a rule changed in place (nft replace rule: same handle, same comment, another verdict)",
+      change: (k) => {
+        const rule = k.tables.find((x) => x.family === "inet")!.chains.find((c) => c.name === "filter-input")!.rules[0]!;
+        rule.digest = "0000000000000000";
+      },
+      difference: 'table inet hostwall: chain filter-input rule 0 was changed in place (comment "")',
     },
     {
       name: "the table re-created from a dump (same content, new handle)",

@@ -10,7 +10,7 @@
  * With HOSTWALL_FAKE_NFT_CHECK=1 (root, nft and unshare needed) every script the fake accepts
  * is also given to the real `nft -c` in a throwaway namespace, and a disagreement throws.
  */
-import type { ListedTable, NftListing, NftResult, NftRunner } from "../../src/nft/runner.ts";
+import { ruleDigest, type ListedTable, type NftListing, type NftResult, type NftRunner } from "../../src/nft/runner.ts";
 import { realNftCheck } from "../support/nft-check.ts";
 import { formatProblems, parseScript, type ScriptProblem, type Statement } from "../support/nft-script.ts";
 
@@ -56,7 +56,8 @@ function execute(tables: readonly FakeTable[], statements: readonly Statement[],
         let chain = table.chains.find((x) => x.name === c.name);
         if (chain && chain.hook !== c.hook?.hook) return fail(c.line, "Device or resource busy");
         if (!chain) table.chains.push((chain = { name: c.name, handle: nextHandle(), ...(c.hook ? { hook: c.hook.hook } : {}), rules: [] }));
-        for (const r of c.rules) chain.rules.push({ handle: nextHandle(), ...(r.comment !== undefined ? { comment: r.comment } : {}), ...(r.counter ? { counter: { packets: 0, bytes: 0 } } : {}) });
+        // The digest stands for what the rule does, as runner.ts derives it from a real listing.
+        for (const r of c.rules) chain.rules.push({ handle: nextHandle(), ...(r.comment !== undefined ? { comment: r.comment } : {}), ...(r.counter ? { counter: { packets: 0, bytes: 0 } } : {}), digest: ruleDigest([{ rule: r.text }]) });
       }
     }
   }
