@@ -16,6 +16,9 @@
  */
 import { removeStaleTrace } from "./trace-cleanup.ts";
 import { TRACE_TABLE } from "../trace/table.ts";
+import type { TraceContext } from "../trace/serve.ts";
+import { formatCidr } from "../model/cidr.ts";
+import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
@@ -65,6 +68,8 @@ export class Agent {
   inKernel?: InKernel | null;
   /** What the start did when the first config was rejected, for /status. */
   boot?: BootRecord;
+  /** The model of the last successful attempt: GET /trace maps and self-checks with it (no config read per request). */
+  model?: Model;
 
   constructor(private readonly deps: AgentDeps) {
     this.tables = new AppliedTables(deps.runner, deps.logger);
@@ -155,6 +160,13 @@ export class Agent {
     return { state: "drift", differences, repaired };
   }
 
+  /** What GET /trace needs: the last good model, this node, the interfaces and their addresses now. */
+  traceContext(): TraceContext | undefined {
+    if (!this.model) return undefined;
+    const addresses = this.deps.listAddresses?.() ?? new Map();
+    return { model: this.model, node: this.deps.node, interfaces: [...this.deps.listInterfaces()], interfaceAddresses: Object.fromEntries([...addresses].map(([name, list]) => [name, list.map(formatCidr)])) };
+  }
+
   /** Per-rule packet and byte counters of the ruleset in force, labelled by origin. */
   ruleCounters(): Promise<RuleCounters> {
     return this.tables.counters();
@@ -227,6 +239,7 @@ export class Agent {
     const hash = scriptHash(built.script.text);
     const done = (source: AppliedSource, script: string, durationMs: number) => {
       this.plan = built.plan;
+      this.model = built.model;
       this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
       this.appliedAddresses = addressKey(addresses);
       this.applied = { source, at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan!, interfaces).split(",") };
@@ -237,6 +250,7 @@ export class Agent {
     const wasRejected = this.lastAttempt?.ok === false;
     if (!force && this.applied?.hash === hash) {
       this.plan = built.plan;
+      this.model = built.model;
       this.snap = snap;
       if (wasRejected) this.deps.logger.log("notice", `config valid again (${reason}${files ? `; ${files}` : ""}): generation ${this.generation} stays in force, nothing to change`);
       else if (files) this.deps.logger.log("info", `${reason} (${files}): the compiled ruleset is unchanged; nothing applied`);

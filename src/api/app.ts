@@ -15,11 +15,14 @@ import type { RuleCounters } from "../agent/types.ts";
 import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
 import type { Logger } from "../agent/log.ts";
 import { MetricsWriter } from "../agent/metrics.ts";
+import { traceServer, type TraceServer } from "../trace/serve.ts";
 import { statusDocument, type ErrorAnswer, type ReloadAnswer, type StatusSource } from "./status.ts";
 
 export interface ApiDeps extends StatusSource {
   /** Where unexpected errors and refused oversized bodies are logged. */
   logger?: Logger;
+  /** GET /trace (tests replace it); default: the agent's one, shared by its listeners. */
+  trace?: TraceServer;
 }
 
 /** The listener an app serves. */
@@ -54,6 +57,7 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
     return c.text("no hostwall ruleset is in force\n", 404);
   });
   app.get("/metrics", async (c) => c.text(renderMetrics(deps, await agent.ruleCounters()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+  app.get("/trace", (c) => (deps.trace ?? traceServer(agent)).serve(c.req.raw, agent.traceContext()));
   app.post("/reload", async (c) => {
     if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation } satisfies ErrorAnswer, 503);
     // Not forced: an unchanged result is not applied again (counters keep counting); drift is the drift check's job.
@@ -88,7 +92,8 @@ function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     .family("hostwall_endpoint_active", "gauge", "1 if the HostEndpoint's interface exists (enforced in the netdev hook), 0 if not.", agent.endpoints().map((ep) => [{ endpoint: ep.name, interface: ep.interface }, ep.active ? 1 : 0]))
     .family("hostwall_drift_checks_total", "counter", "Comparisons of the live hostwall tables with what was applied.", [[{}, agent.drift.checks]])
     .family("hostwall_drift_detected_total", "counter", "Times the live hostwall tables differed from what was applied.", [[{}, agent.drift.count]])
-    .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]]);
+    .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]])
+    .family("hostwall_trace_mismatches_total", "counter", "Packets of traces served by GET /trace whose kernel verdict differed from hostwall explain's (MISMATCH: a bug, or drift).", [[{}, (deps.trace ?? traceServer(agent)).mismatches]]);
   if (service?.linkMonitor) {
     w.family("hostwall_interface_events_total", "counter", "Link notifications seen from the kernel.", [[{}, service.linkMonitor.events]]);
     w.family("hostwall_address_events_total", "counter", "Address notifications seen from the kernel.", [[{}, service.linkMonitor.addressEvents]]);

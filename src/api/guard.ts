@@ -20,6 +20,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { isIP } from "node:net";
 import type { Logger } from "../agent/log.ts";
+import { isLoopbackHost } from "./listen.ts";
 import type { ErrorAnswer } from "./status.ts";
 
 /** What a listener may do. */
@@ -35,6 +36,8 @@ export interface Route {
   description: string;
   /** Only on the control socket. */
   control?: boolean;
+  /** Not on a TCP listener bound to a non-loopback address (a trace shows this host's traffic). */
+  loopback?: boolean;
 }
 
 const ROUTES: readonly Route[] = [
@@ -44,6 +47,7 @@ const ROUTES: readonly Route[] = [
   { path: "/status", methods: ["GET", "HEAD"], description: "what is in force: generation, last attempt with diagnostics, endpoints, drift" },
   { path: "/metrics", methods: ["GET", "HEAD"], description: "Prometheus text: applies, durations, drift, per-rule packet and byte counters" },
   { path: "/ruleset", methods: ["GET", "HEAD"], description: "the nft script in force (text/plain)" },
+  { path: "/trace", methods: ["GET"], description: "hostwall trace --json as NDJSON, streamed: ?src=&dst=&proto=&sport=&dport=&iface=&direction=&count=&duration= (control socket and loopback listeners only; one trace at a time)", loopback: true },
   { path: "/reload", methods: ["POST"], description: "re-read the config dir and apply it now (Content-Type: application/json; control socket only)", control: true },
 ];
 
@@ -63,7 +67,7 @@ export function endpointIndex(opts: GuardOptions) {
   return {
     listener: opts.access,
     ...(opts.controlSocket ? { controlSocket: opts.controlSocket } : {}),
-    endpoints: ROUTES.map((r) => ({ path: r.path, methods: r.methods, description: r.description, allowed: opts.access === "control" || !r.control })),
+    endpoints: ROUTES.map((r) => ({ path: r.path, methods: r.methods, description: r.description, allowed: opts.access === "control" || (!r.control && (!r.loopback || loopbackHost(opts.listenHost))) })),
   };
 }
 
@@ -88,6 +92,11 @@ export function hostAllowed(host: string | undefined, listenHost?: string): bool
   return listen !== undefined && isIP(listen) === 0 && name === listen;
 }
 
+/** Whether a TCP listener's hostname is loopback (listen.ts decides, as for the exposure warning). */
+function loopbackHost(host: string | undefined): boolean {
+  return host !== undefined && isLoopbackHost(host);
+}
+
 /** The media type of a Content-Type header, lower case, without parameters. */
 function mediaType(value: string | undefined): string {
   return (value ?? "").split(";")[0]!.trim().toLowerCase();
@@ -105,6 +114,9 @@ export function guard(opts: GuardOptions): MiddlewareHandler {
     const route = routes.get(path);
     if (readOnly && (route?.control || !["GET", "HEAD", "OPTIONS"].includes(method))) {
       return c.json({ error: "read-only listener", method, path, hint } satisfies ErrorAnswer, 403);
+    }
+    if (readOnly && route?.loopback && !loopbackHost(opts.listenHost)) {
+      return c.json({ error: "not served on a non-loopback listener", path, hint: `${path} shows this host's traffic: ask on the control socket${opts.controlSocket ? ` ${opts.controlSocket}` : ""} or a loopback listener` } satisfies ErrorAnswer, 403);
     }
     if (route && !route.methods.includes(method)) {
       const allow = [...route.methods, "OPTIONS"].join(", ");

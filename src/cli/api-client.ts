@@ -14,6 +14,8 @@
 import type { Attempt } from "../agent/types.ts";
 import type { ErrorAnswer, ReloadAnswer, StatusDocument } from "../api/status.ts";
 import { formatDiagnostic } from "../diagnostics/diagnostic.ts";
+import type { TraceResult } from "../trace/describe.ts";
+import { formatTrace } from "../trace/format.ts";
 import { parseListen, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
 
@@ -160,4 +162,95 @@ function printStatus(body: StatusDocument, io: Io): void {
   for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
   if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
   if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);
+}
+
+export interface TraceApiOptions {
+  /** --api: an address, or "auto" for the control socket, then the TCP listener (as status). */
+  api: string;
+  /** The filter and bounds as the flags gave them (already checked by trace-args.ts). */
+  query: Record<string, string>;
+  /** The trace's duration, to bound the request. */
+  durationMs: number;
+  json: boolean;
+  defaultSocket?: string;
+  defaultTcp?: string;
+}
+
+/**
+ * `hostwall trace --api ADDR`: the agent's GET /trace, printed as the local trace prints
+ * (--json: the NDJSON lines as they come). Exit 0 traced or nothing matched, 1 a MISMATCH or
+ * the agent could not trace (another trace runs: the holder is named), 2 unreachable or a bad
+ * request.
+ */
+export async function traceViaApi(opts: TraceApiOptions, io: Io): Promise<number> {
+  const targets =
+    opts.api === "auto" ? [parseApiTarget(`unix:${opts.defaultSocket ?? DEFAULT_SOCKET}`), parseApiTarget(opts.defaultTcp ?? DEFAULT_TCP_API)] : [parseApiTarget(opts.api)];
+  const path = `/trace?${new URLSearchParams(opts.query).toString()}`;
+  const failures: string[] = [];
+  const started = Date.now();
+  for (const target of targets) {
+    // The agent ends the trace at its duration; the margin covers the last packet's quiet time.
+    const init: RequestInit & { unix?: string } = { method: "GET", signal: AbortSignal.timeout(opts.durationMs + 30_000) };
+    if (target.unix) init.unix = target.unix;
+    let res: Response;
+    try {
+      res = await fetch(target.base + path, init);
+    } catch (e) {
+      failures.push(unreachable(target, e));
+      continue;
+    }
+    if (res.status !== 200 || !res.body) {
+      const body = (await res.json().catch(() => null)) as ErrorAnswer | null;
+      const detail = [body?.message, body?.holder ? `held by ${body.holder}` : undefined, body?.hint].filter((x) => typeof x === "string" && x).join("; ");
+      io.err(`hostwall: trace: the agent at ${target.label} answered ${res.status}: ${body?.error ?? "unexpected answer"}${detail ? ` (${detail})` : ""}\n`);
+      return res.status === 409 || res.status >= 500 ? 1 : 2;
+    }
+    return printTraceStream(res.body, opts.json, started, io);
+  }
+  io.err(`hostwall: cannot reach the agent: ${failures.join("; ")}\n`);
+  return 2;
+}
+
+async function printTraceStream(body: ReadableStream<Uint8Array>, json: boolean, started: number, io: Io): Promise<number> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let n = 0;
+  let mismatches = 0;
+  const line = (text: string) => {
+    // Blank lines keep the connection alive while no packet comes.
+    if (text.trim() === "") return;
+    let r: TraceResult;
+    try {
+      r = JSON.parse(text) as TraceResult;
+    } catch {
+      io.err(`hostwall: trace: the agent sent a line that is not JSON: ${text.slice(0, 200)}\n`);
+      return;
+    }
+    n++;
+    if (r.mismatch) mismatches++;
+    io.out(json ? text + "\n" : formatTrace(r, n));
+  };
+  try {
+    for await (const chunk of body) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        line(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+      }
+    }
+  } catch (e) {
+    io.err(`hostwall: trace: the stream from the agent broke: ${(e as Error).message}\n`);
+    return 2;
+  }
+  line(buffer);
+  if (n === 0) {
+    io.err(`hostwall: trace: no packet matched the filter in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    return 0;
+  }
+  if (mismatches > 0) {
+    io.err(`hostwall: trace: ${mismatches} MISMATCH${mismatches === 1 ? "" : "ES"} between the kernel and hostwall explain: a bug in hostwall, or the ruleset in force is not the config dir's (drift)\n`);
+    return 1;
+  }
+  return 0;
 }

@@ -13,7 +13,7 @@ import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, SOURCE_HASH, VERSION } from "../version.ts";
 import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
-import { apiCommand, DEFAULT_SOCKET } from "./api-client.ts";
+import { apiCommand, DEFAULT_SOCKET, traceViaApi } from "./api-client.ts";
 import { COMMAND_FLAGS, DEFAULT_CONFIG_DIR, DEFAULT_LISTEN, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, HELP } from "./help.ts";
 import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
@@ -21,6 +21,7 @@ import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
 import { traceArgsFromFlags } from "./trace-args.ts";
 import { runTrace } from "../trace/run.ts";
+import { TRACE_QUERY } from "../trace/serve.ts";
 import type { BootPolicy } from "../agent/types.ts";
 import { planDocument } from "./plan.ts";
 import type { Io } from "./io.ts";
@@ -66,6 +67,11 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     case "trace": {
       // Flags first: a usage error installs nothing and loads nothing.
       const t = traceArgsFromFlags(args.flags);
+      const api = str(args.flags.api);
+      if (api !== undefined) {
+        const query = Object.fromEntries(TRACE_QUERY.flatMap((k) => (typeof args.flags[k] === "string" ? [[k, args.flags[k] as string]] : [])));
+        return traceViaApi({ api, query, durationMs: t.durationMs, json: Boolean(args.flags.json) }, io);
+      }
       const loaded = await load({ paths: [configDir], node, all: true }, io);
       if (!loaded) return 1;
       const interfaceAddresses = Object.fromEntries([...loaded.addresses].map(([name, list]) => [name, list.map(formatCidr)]));

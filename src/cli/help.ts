@@ -19,7 +19,7 @@ export const COMMAND_FLAGS: Record<string, readonly string[]> = {
   compile: [...CONFIG, "all-interfaces"],
   plan: [...CONFIG, "json"],
   explain: [...CONFIG, "json", ...PACKET_FLAGS],
-  trace: [...CONFIG, "json", "nft", "src", "dst", "proto", "sport", "dport", ...TRACE_FLAGS],
+  trace: [...CONFIG, "json", "nft", "api", "src", "dst", "proto", "sport", "dport", ...TRACE_FLAGS],
   status: ["api", "json"],
   reload: ["api", "json"],
   flush: ["nft"],
@@ -109,7 +109,7 @@ explains the config dir, not the ruleset in force (hostwall status says what is 
                     steps, logs, notrack}
 Exit 0 whatever the verdict, 1 if the config is invalid, 2 on a usage error.
 `,
-  trace: `usage: hostwall trace [--config-dir DIR] [--node NAME] [--json] [--nft PATH]
+  trace: `usage: hostwall trace [--config-dir DIR] [--node NAME] [--json] [--nft PATH] [--api ADDR]
          [--src ADDR[/N]] [--dst ADDR[/N]] [--proto P] [--sport N] [--dport N]
          [--iface IFACE] [--direction in|out] [--count N] [--duration D]
 
@@ -131,8 +131,13 @@ the next trace removes it). One trace at a time per network namespace.
   --json            one JSON object per packet (NDJSON): {id, packet, summary, verdict,
                     decidedBy, steps, governed, predicted, mismatch}
   --nft PATH        the nft binary, an absolute path (default /usr/sbin/nft)
+  --api ADDR        ask the running agent instead (GET /trace; no root needed, only access
+                    to ADDR): unix:/PATH, HOST:PORT, [V6]:PORT, http://HOST:PORT, or auto for
+                    ${DEFAULT_SOCKET}, then ${DEFAULT_TCP_API}; the agent traces with the
+                    config of its last successful apply (--config-dir, --node are unused)
 Exit 0 traced (or nothing matched, which it says), 1 a MISMATCH, an invalid config, or the
-trace could not run (another trace holds the table: its pid is named), 2 on a usage error.
+trace could not run (another trace holds the table: its pid is named), 2 on a usage error
+(or, with --api, when the agent cannot be reached).
 `,
   status: `usage: hostwall status [--json] [--api ADDR]
 

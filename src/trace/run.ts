@@ -29,6 +29,12 @@ export interface TraceOptions {
   interfaceAddresses: Record<string, readonly string[]>;
   out(text: string): void;
   err(text: string): void;
+  /** Ends the trace early (the agent: the client went away); the table is removed as at the end. */
+  signal?: AbortSignal;
+  /** Called once the trace table is installed (the agent answers 200 only then). */
+  onInstalled?(): void;
+  /** Catch SIGINT and SIGTERM to remove the table (the CLI; not in the agent, whose signals are its own). */
+  catchSignals?: boolean;
 }
 
 /** A packet's trace is complete when no event for it came for this long. */
@@ -80,8 +86,14 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onSignal = () => stop();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const catchSignals = opts.catchSignals ?? true;
+  if (catchSignals) {
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener("abort", onSignal, { once: true });
+  opts.onInstalled?.();
   const started = Date.now();
   const timer = setTimeout(() => stop(), opts.durationMs);
 
@@ -125,8 +137,11 @@ export async function runTrace(opts: TraceOptions): Promise<number> {
   await remove();
   await reading;
   for (const id of [...pending.keys()]) finish(id);
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  if (catchSignals) {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  opts.signal?.removeEventListener("abort", onSignal);
   if (why === "ended" && results.length < opts.count) {
     const stderr = await new Response(monitor.stderr as ReadableStream<Uint8Array>).text().catch(() => "");
     if (monitor.exitCode !== 0 && monitor.signalCode !== "SIGKILL") {

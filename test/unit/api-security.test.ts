@@ -154,6 +154,7 @@ describe("GET / is an index of the endpoints", () => {
       ["/status", "GET,HEAD", true],
       ["/metrics", "GET,HEAD", true],
       ["/ruleset", "GET,HEAD", true],
+      ["/trace", "GET", true],
       ["/reload", "POST", reloadAllowed],
     ];
     const summary = (b: any) => b.endpoints.map((e: any) => [e.path, e.methods.join(","), e.allowed]);
