@@ -16,7 +16,7 @@
  */
 import { removeStaleTrace } from "./trace-cleanup.ts";
 import { TRACE_TABLE } from "../trace/table.ts";
-import type { TraceContext } from "../trace/serve.ts";
+import { traceServer, type TraceContext } from "../trace/serve.ts";
 import { formatCidr } from "../model/cidr.ts";
 import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -144,7 +144,8 @@ export class Agent {
     const generation = this.generation;
     const live = await this.tables.list();
     if (!live.ok) return { state: "skipped", why: `cannot list the ruleset: ${live.error}` };
-    if (live.tables.some((t) => t.name === TRACE_TABLE)) await removeStaleTrace(this.deps.runner, this.deps.logger);
+    // The agent's own pid holds the table while it serves GET /trace: not stale then.
+    if (live.tables.some((t) => t.name === TRACE_TABLE) && !traceServer(this).busy) await removeStaleTrace(this.deps.runner, this.deps.logger);
     if (this.running || generation !== this.generation) return { state: "skipped", why: "an attempt ran meanwhile" };
     this.drift.checks++;
     const differences = this.tables.drift(live.tables);

@@ -49,6 +49,11 @@ export class TraceServer {
   private holder?: string;
   private readonly run: (opts: TraceOptions) => Promise<number>;
 
+  /** A trace runs (its table carries the agent's pid: the drift check must not take it for stale). */
+  get busy(): boolean {
+    return this.holder !== undefined;
+  }
+
   constructor(private readonly opts: TraceServerOptions = {}) {
     this.run = opts.run ?? runTrace;
   }

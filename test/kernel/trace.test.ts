@@ -158,6 +158,49 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     expect(await traceTables()).toEqual([]);
   }, 30_000);
 
+  test("GET /trace (hostwall trace --api): real packets over the control socket, the agent's model; a second trace is 409 naming the holder", async () => {
+    const a = lab.addr;
+    const busy: Response[] = [];
+    const drop = await trace(["--api", `unix:${agent.socket}`, "--src", a.attacker.v4, "--proto", "tcp", "--dport", "80", "--count", "1"], async () => {
+      busy.push(await fetch("http://localhost/trace?count=1", { unix: agent.socket } as RequestInit));
+      await probeTcp(lab.attacker, a.host.v4, 80, 300);
+    });
+    expect([drop.code, drop.stderr]).toEqual([0, ""]);
+    expect(drop.results.length).toBe(1);
+    expect(drop.results[0]).toMatchObject({ verdict: "drop", governed: true, mismatch: false, predicted: { verdict: "deny" } });
+    expect(drop.results[0].decidedBy).toMatchObject({ stage: "untracked", interface: "eth0", table: "netdev hostwall", action: "drop", what: "policy dos-mitigation ingress rule 0 (tier default)", at: ruleAt(dir, 0) });
+    expect(busy[0]!.status).toBe(409);
+    expect(((await busy[0]!.json()) as any).holder).toMatch(/^GET \/trace of the agent \(pid \d+\) since /);
+    expect(await traceTables()).toEqual([]);
+    const metrics = await (await fetch("http://localhost/metrics", { unix: agent.socket } as RequestInit)).text();
+    expect(metrics).toContain("\nhostwall_trace_mismatches_total 0\n");
+  }, 30_000);
+
+  test("GET /trace without root over the loopback listener, past Bun's 10 s idle timeout; the client going away removes the table", async () => {
+    const a = lab.addr;
+    // nobody reaches 127.0.0.1:9099 in the namespace; no packet for 11 s, then one.
+    const slow = lab.host.spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", BINARY, "trace", "--api", "127.0.0.1:9099", "--json", "--src", a.client.v4, "--proto", "tcp", "--dport", "81", "--count", "1", "--duration", "20s"]);
+    const out = new Response(slow.sub.stdout as ReadableStream).text();
+    const err = new Response(slow.sub.stderr as ReadableStream).text();
+    await waitFor("the trace table", async () => (await traceTables()).length === 2, 5000);
+    await Bun.sleep(11_000);
+    expect([(await traceTables()).length, slow.sub.exitCode === null ? "" : await err]).toEqual([2, ""]);
+    await probeTcp(lab.client, a.host.v4, 81, 300);
+    expect(await Promise.race([slow.exited, Bun.sleep(5000).then(() => -1)])).toBe(0);
+    expect(await err).toBe("");
+    expect(JSON.parse((await out).trim()).decidedBy).toMatchObject({ stage: "normal", what: "policy web ingress rule 1 (tier default)", at: ruleAt(dir, 3) });
+    expect(await traceTables()).toEqual([]);
+
+    const ac = new AbortController();
+    const res = await fetch("http://localhost/trace?duration=30s", { unix: agent.socket, signal: ac.signal } as RequestInit);
+    expect(res.status).toBe(200);
+    expect((await traceTables()).length).toBe(2);
+    ac.abort();
+    await waitFor("the agent to remove the trace table after the client left", async () => (await traceTables()).length === 0, 3000);
+    const next = await fetch("http://localhost/trace?duration=200ms", { unix: agent.socket } as RequestInit);
+    expect([next.status, await next.text()]).toEqual([200, ""]);
+  }, 45_000);
+
   test("a Log rule hit before the verdict; the end of a tier", async () => {
     const a = lab.addr;
     const logged = await trace(["--src", a.client.v4, "--proto", "tcp", "--dport", "82", "--count", "1"], () => probeTcp(lab.client, a.host.v4, 82, 300));
