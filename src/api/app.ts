@@ -4,7 +4,7 @@
  *
  * One app per listener: the control socket may do everything, a TCP listener only reads
  * (guard.ts says who may ask what, and why). Every answer is JSON except /metrics and
- * /ruleset (text). A bad request gets a 4xx with a JSON body: wrong Host 421, POST on a
+ * /ruleset (text), /trace NDJSON (trace/serve.ts). A bad request gets a 4xx with a JSON body: wrong Host 421, POST on a
  * read-only listener 403, unknown path 404, known path with another method 405 (with
  * `Allow`), a POST that is not application/json 415, a body over 64 KiB 413. An unexpected
  * exception is logged and answered with a plain 500 JSON body, never a stack trace.
