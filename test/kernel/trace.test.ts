@@ -88,6 +88,32 @@ spec:
 `;
 
 /** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
+/** eth1 (towards the backend) enforced by a profile only: no policy selects role edge. */
+const EDGE = `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: host-eth1
+  labels:
+    role: edge
+spec:
+  interfaceName: eth1
+  node: jasper
+  profiles: [edge]
+---
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata:
+  name: edge
+spec:
+  ingress:
+    - action: Allow
+      protocol: TCP
+      destination:
+        ports: [80]
+  egress:
+    - action: Allow
+`;
+
 function ruleAt(dir: string, n: number): string {
   const lines = POLICIES.split("\n");
   const idx = lines.map((l, i) => (l.startsWith("    - action:") ? i : -1)).filter((i) => i >= 0)[n]!;
@@ -200,6 +226,25 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     const next = await fetch("http://localhost/trace?duration=200ms", { unix: agent.socket } as RequestInit);
     expect([next.status, await next.text()]).toEqual([200, ""]);
   }, 45_000);
+
+  test("a profile's rule and its default deny (HostEndpoint eth1, no policy selects it), traced through the agent with its new config", async () => {
+    const a = lab.addr;
+    writeConfig(dir, "edge.yaml", EDGE);
+    try {
+      await agent.reload();
+      const viaApi = ["--api", `unix:${agent.socket}`, "--src", a.backend.v4, "--proto", "tcp", "--count", "1"];
+      const allow = await trace([...viaApi, "--dport", "80"], () => probeTcp(lab.backend!, a.hostBackend.v4, 80));
+      expect(allow.results[0]).toMatchObject({ verdict: "accept", mismatch: false, predicted: { verdict: "allow" } });
+      expect(allow.results[0].decidedBy).toMatchObject({ stage: "normal", interface: "eth1", action: "allow", what: "profile edge ingress rule 0", at: `${dir}/edge.yaml:18:7` });
+      const deny = await trace([...viaApi, "--dport", "81"], () => probeTcp(lab.backend!, a.hostBackend.v4, 81, 300));
+      expect(deny.results[0]).toMatchObject({ verdict: "drop", mismatch: false, predicted: { verdict: "deny" } });
+      expect(deny.results[0].decidedBy).toMatchObject({ stage: "normal", interface: "eth1", action: "drop", what: "default deny of HostEndpoint host-eth1 ingress (no policy or profile allowed)", at: `${dir}/edge.yaml:1:1` });
+    } finally {
+      rmSync(`${dir}/edge.yaml`, { force: true });
+      await agent.reload();
+    }
+    expect(await traceTables()).toEqual([]);
+  }, 30_000);
 
   test("a Log rule hit before the verdict; the end of a tier", async () => {
     const a = lab.addr;
