@@ -216,6 +216,7 @@ async function printTraceStream(body: ReadableStream<Uint8Array>, json: boolean,
   let buffer = "";
   let n = 0;
   let mismatches = 0;
+  let failed = false;
   const line = (text: string) => {
     // Blank lines keep the connection alive while no packet comes.
     if (text.trim() === "") return;
@@ -224,6 +225,11 @@ async function printTraceStream(body: ReadableStream<Uint8Array>, json: boolean,
       r = JSON.parse(text) as TraceResult;
     } catch {
       io.err(`hostwall: trace: the agent sent a line that is not JSON: ${text.slice(0, 200)}\n`);
+      return;
+    }
+    if (typeof (r as { error?: unknown }).error === "string") {
+      failed = true;
+      io.err(`${(r as unknown as { error: string }).error}\n`);
       return;
     }
     n++;
@@ -244,6 +250,7 @@ async function printTraceStream(body: ReadableStream<Uint8Array>, json: boolean,
     return 2;
   }
   line(buffer);
+  if (failed) return 1;
   if (n === 0) {
     io.err(`hostwall: trace: no packet matched the filter in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     return 0;

@@ -10,6 +10,8 @@
  * goes away (request.signal), and its table is removed then. The model is the one of the
  * agent's last successful attempt: a request never reads the config dir.
  *
+ * A failure after the stream began ends it with a line {"error": "..."}.
+ *
  * A blank line every few seconds keeps the connection alive while no packet comes (Bun closes
  * an idle connection after 10 s); clients skip blank lines.
  */
@@ -131,6 +133,10 @@ export class TraceServer {
     const keepalive = setInterval(() => send("\n"), this.opts.keepaliveMs ?? KEEPALIVE_MS);
     void done.then(() => {
       clearInterval(keepalive);
+      // A failure after the start (nft monitor died, the table could not be removed) is the
+      // stream's last line, {"error": ...}; the client recounts "nothing matched" and MISMATCH itself.
+      const failures = errors.filter((e) => !/no packet matched the filter|MISMATCH/.test(e)).join("").trim();
+      if (failures) send(JSON.stringify({ error: failures }) + "\n");
       if (closed) return;
       closed = true;
       try {

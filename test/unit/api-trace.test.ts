@@ -24,8 +24,8 @@ afterAll(() => {
 
 const line = (id: string, mismatch = false) => JSON.stringify({ id, summary: `packet ${id}`, verdict: "drop", steps: [], governed: true, mismatch, ...(mismatch ? { predicted: { verdict: "accept", what: "x" } } : {}) }) + "\n";
 
-/** A fake runTrace: records its options, prints `lines`, then waits for `release` or the abort. */
-function fakeRun(lines: string[], opts: { install?: boolean; err?: string } = {}) {
+/** A fake runTrace: records its options, prints `lines`, then waits for `release` or the abort; `late`: stderr after that. */
+function fakeRun(lines: string[], opts: { install?: boolean; err?: string; late?: string } = {}) {
   const calls: TraceOptions[] = [];
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
@@ -41,7 +41,8 @@ function fakeRun(lines: string[], opts: { install?: boolean; err?: string } = {}
     for (const l of lines) o.out(l);
     await Promise.race([released, new Promise<void>((r) => o.signal?.addEventListener("abort", () => ((aborted = true), r())))]);
     ended = true;
-    return 0;
+    for (const l of opts.late?.split(/(?<=\n)/) ?? []) o.err(l);
+    return opts.late ? 1 : 0;
   };
   return { run, calls, release, state: () => ({ aborted, ended }) };
 }
@@ -166,6 +167,45 @@ describe("GET /trace", () => {
 });
 
 describe("hostwall trace --api", () => {
+  test("a failure after the start is the stream's last line, {error}: printed, exit 1; nothing matched and MISMATCH messages are the client's", async () => {
+    const f = fakeAgent();
+    await f.agent.reload("startup");
+    const fake = fakeRun([line("a")], { late: "hostwall: trace: no packet matched the filter in 1.0 s\nhostwall: trace: nft monitor trace ended: boom\n" });
+    const app = createApi({ agent: f.agent, version: "t", node: "jasper", configDir: "/x", trace: new TraceServer({ run: fake.run, keepaliveMs: 60_000 }) });
+    const res = await app.request("/trace");
+    fake.release();
+    expect(await res.text()).toBe(line("a") + JSON.stringify({ error: "hostwall: trace: nft monitor trace ended: boom" }) + "\n");
+  });
+
+  test("the client prints an {error} line on stderr and exits 1; a 409 is exit 1 naming the holder; a 400 is exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostwall-trace-api-"));
+    dirs.push(dir);
+    const socket = join(dir, "s.sock");
+    let answer = () => new Response(line("a") + "\n" + JSON.stringify({ error: "hostwall: trace: nft monitor trace ended: boom" }) + "\n");
+    const server = Bun.serve({ unix: socket, fetch: () => answer() });
+    try {
+      const ask = async () => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await traceViaApi({ api: `unix:${socket}`, query: {}, durationMs: 1000, json: true }, { out: (t) => void out.push(t), err: (t) => void err.push(t), env: {} });
+        return [code, out.join(""), err.join("")];
+      };
+      expect(await ask()).toEqual([1, line("a"), "hostwall: trace: nft monitor trace ended: boom\n"]);
+      answer = () => Response.json({ error: "another trace runs", holder: "GET /trace of the agent (pid 7) since x" }, { status: 409 });
+      expect(await ask()).toEqual([1, "", `hostwall: trace: the agent at unix:${socket} answered 409: another trace runs (held by GET /trace of the agent (pid 7) since x)\n`]);
+      answer = () => Response.json({ error: "bad trace filter", message: "dport needs --proto" }, { status: 400 });
+      expect((await ask())[0]).toBe(2);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("--api auto: the control socket, then the TCP listener; neither answering is exit 2 naming both", async () => {
+    const err: string[] = [];
+    const code = await traceViaApi({ api: "auto", query: {}, durationMs: 1000, json: false, defaultSocket: "/nonexistent/api.sock", defaultTcp: "http://127.0.0.1:9" }, { out: () => {}, err: (t) => void err.push(t), env: {} });
+    expect([code, err.join("")]).toEqual([2, "hostwall: cannot reach the agent: unix:/nonexistent/api.sock: no such socket; http://127.0.0.1:9: connection refused (no agent listening)\n"]);
+  });
+
   test("prints what the local trace prints, over the control socket; --json passes the lines; a MISMATCH exits 1", async () => {
     const f = fakeAgent();
     await f.agent.reload("startup");
