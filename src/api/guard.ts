@@ -118,6 +118,12 @@ export function guard(opts: GuardOptions): MiddlewareHandler {
     if (readOnly && route?.loopback && !loopbackHost(opts.listenHost)) {
       return c.json({ error: "not served on a non-loopback listener", path, hint: `${path} shows this host's traffic: ask on the control socket${opts.controlSocket ? ` ${opts.controlSocket}` : ""} or a loopback listener` } satisfies ErrorAnswer, 403);
     }
+    // A web page may send a GET cross-origin without a preflight: it cannot read the answer,
+    // but it could start a trace (and hold the one trace slot for an hour). Browsers mark such
+    // requests (Origin, Sec-Fetch-Site); curl and hostwall do not send them.
+    if (route?.loopback && (c.req.header("origin") !== undefined || !["none", undefined].includes(c.req.header("sec-fetch-site")))) {
+      return c.json({ error: "not served to a web page", path, hint: "use hostwall trace --api or curl" } satisfies ErrorAnswer, 403);
+    }
     if (route && !route.methods.includes(method)) {
       const allow = [...route.methods, "OPTIONS"].join(", ");
       if (method === "OPTIONS") return c.body(null, 204, { Allow: allow });

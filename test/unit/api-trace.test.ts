@@ -160,6 +160,13 @@ describe("GET /trace", () => {
       fake.release();
       await res.text();
     }
+    // A web page's cross-origin GET (Origin or Sec-Fetch-Site set by the browser) starts nothing.
+    for (const headers of [{ origin: "http://evil.example" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }] as Record<string, string>[]) {
+      const { app, fake } = await setup({ access: "read-only", listenHost: "127.0.0.1" });
+      const res = await app.request("/trace", { headers: { ...TCP.headers, ...headers } });
+      expect([headers, res.status, ((await res.json()) as any).error]).toEqual([headers, 403, "not served to a web page"]);
+      expect(fake.calls).toHaveLength(0);
+    }
     // Read-only: no other method; HEAD would start a trace, so it is not one either.
     const { app } = await setup();
     for (const method of ["POST", "HEAD", "DELETE"]) expect([method, (await app.request("/trace", { method })).status]).toEqual([method, 405]);
