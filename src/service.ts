@@ -30,6 +30,7 @@ import { LinkTable, monitorLinks, type LinkChange, type LinkMonitor, type LinkMo
 import { describeListen, exposureWarning, listen, type ApiServer, type ListenAddress } from "./api/listen.ts";
 import type { Logger } from "./agent/log.ts";
 import { watchDir } from "./agent/watch.ts";
+import { traceServer } from "./trace/serve.ts";
 
 export interface ServiceOptions {
   agent: Agent;
@@ -166,6 +167,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       clearInterval(resync);
       if (drift) clearInterval(drift);
       if (burst) clearTimeout(burst);
+      // A GET /trace in flight would hold the listeners' graceful stop for its whole duration.
+      await traceServer(agent).stop();
       await Promise.all([server?.stop(), control?.stop()]);
       await agent.idle();
     },

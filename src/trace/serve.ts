@@ -12,7 +12,7 @@
  *
  * A failure after the stream began ends it with a line {"error": "..."}.
  *
- * A blank line every few seconds keeps the connection alive while no packet comes (Bun closes
+ * The stream begins with a blank line, and a blank line every few seconds keeps the connection alive while no packet comes (Bun closes
  * an idle connection after 10 s); clients skip blank lines.
  */
 import { TraceArgError, traceArgsFromFlags } from "./args.ts";
@@ -49,11 +49,21 @@ export class TraceServer {
   /** Traces served to the end. */
   traces = 0;
   private holder?: string;
+  /** Aborts the running trace at shutdown; its end. */
+  private current?: { abort: AbortController; done: Promise<unknown> };
   private readonly run: (opts: TraceOptions) => Promise<number>;
 
   /** A trace runs (its table carries the agent's pid: the drift check must not take it for stale). */
   get busy(): boolean {
     return this.holder !== undefined;
+  }
+
+  /** Ends the running trace (its table removed) and waits for it: a shutdown must not wait an hour for a client. */
+  async stop(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    c.abort.abort();
+    await c.done;
   }
 
   constructor(private readonly opts: TraceServerOptions = {}) {
@@ -96,14 +106,17 @@ export class TraceServer {
       }
     };
     const errors: string[] = [];
+    const abort = new AbortController();
     let installed!: () => void;
-    const started = new Promise<"installed">((resolve) => (installed = () => resolve("installed")));
+    // Bun sends the status line with the first chunk: a blank one as soon as the table is in,
+    // so the client learns the trace runs before the first packet comes.
+    const started = new Promise<"installed">((resolve) => (installed = () => (send("\n"), resolve("installed"))));
     const done = this.run({
       ...ctx,
       ...args,
       json: true,
       nftPath: this.opts.nftPath ?? "/usr/sbin/nft",
-      signal: req.signal,
+      signal: AbortSignal.any([req.signal, abort.signal]),
       catchSignals: false,
       onInstalled: installed,
       out: (line) => {
@@ -122,8 +135,10 @@ export class TraceServer {
       })
       .finally(() => {
         this.holder = undefined;
+        this.current = undefined;
         this.traces++;
       });
+    this.current = { abort, done };
     const first = await Promise.race([started, done]);
     if (first !== "installed") {
       const message = errors.join("").trim();

@@ -224,7 +224,7 @@ describe.skipIf(!enabled)("hostwall trace", () => {
     ac.abort();
     await waitFor("the agent to remove the trace table after the client left", async () => (await traceTables()).length === 0, 3000);
     const next = await fetch("http://localhost/trace?duration=200ms", { unix: agent.socket } as RequestInit);
-    expect([next.status, await next.text()]).toEqual([200, ""]);
+    expect([next.status, await next.text()]).toEqual([200, "\n"]);
   }, 45_000);
 
   test("a profile's rule and its default deny (HostEndpoint eth1, no policy selects it), traced through the agent with its new config", async () => {
