@@ -13,6 +13,7 @@ import { spawnRunner } from "../nft/runner.ts";
 import { Agent } from "../agent/agent.ts";
 import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
+import { TraceServer, traceServer } from "../trace/serve.ts";
 import { stderrLogger, type Logger } from "../agent/log.ts";
 import { lockAgent, type AgentLock } from "../agent/lock.ts";
 import { sdNotify } from "../agent/notify.ts";
@@ -135,6 +136,8 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   }
 
   try {
+    // The agent's traces (GET /trace) run the same nft as its applies.
+    traceServer(agent, () => new TraceServer({ nftPath: opts.nftPath }));
     service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen, socket: opts.socket });
   } catch (e) {
     removeHandlers();
