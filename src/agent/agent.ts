@@ -23,13 +23,13 @@ import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/dia
 import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import { stampScript } from "../nft/render.ts";
-import { addressKey, applyScript, interfaceKey, nftRejections, passes, scriptHash } from "./apply.ts";
+import { addressKey, applyScript, interfaceKey, nftRejections, scriptHash, sendScript } from "./apply.ts";
 import { bootFallback, lookAtKernel, type Adopted } from "./boot.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
 import { AppliedTables } from "./tables.ts";
-import type { AgentDeps, Applied, AppliedSource, Attempt, BootRecord, DriftCheck, DriftState, EndpointStatus, InKernel, RuleCounters } from "./types.ts";
+import type { AgentDeps, Applied, Attempt, BootRecord, DriftCheck, DriftState, EndpointStatus, InKernel, RuleCounters } from "./types.ts";
 
 export class Agent {
   generation = 0;
@@ -238,14 +238,6 @@ export class Agent {
     if (hasErrors(diagnostics) || !built.script || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
     const hash = scriptHash(built.script.text);
-    const done = (source: AppliedSource, script: string, durationMs: number) => {
-      this.plan = built.plan;
-      this.model = built.model;
-      this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
-      this.appliedAddresses = addressKey(addresses);
-      this.applied = { source, at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan!, interfaces).split(",") };
-      this.tables.expected = expectedTables(built.ruleset!);
-    };
     const snap = snapshot(read.files, built.ruleset, built.plan.endpoints.map((ep) => `${ep.hep.meta.name}@${ep.interfaceName}`));
     const files = describeFiles(this.snap, snap);
     const wasRejected = this.lastAttempt?.ok === false;
@@ -262,17 +254,18 @@ export class Agent {
     // comment, same handle), so only a fresh apply makes the kernel hold what the config says.
     // Adopting without one waits for a content comparison of the listing (issue 13).
     const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
-    for (const check of passes(script)) {
-      const result = await this.deps.runner.apply(script, { check });
-      if (!result.ok) {
-        return failAndRestore([...diagnostics, ...nftRejections(result.stderr, built.script.origins, check)], `kernel rejected the ruleset (${reason})`);
-      }
-    }
+    const sent = await sendScript(this.deps.runner, script);
+    if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, built.script.origins, sent.check)], `kernel rejected the ruleset (${reason})`);
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
     this.generation++;
     this.applyCount++;
     this.applyDurations.observe(durationMs / 1000);
-    done("config", script, durationMs);
+    this.plan = built.plan;
+    this.model = built.model;
+    this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
+    this.appliedAddresses = addressKey(addresses);
+    this.applied = { source: "config", at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan, interfaces).split(",") };
+    this.tables.expected = expectedTables(built.ruleset);
     const change = describeChange(this.snap, snap);
     const before = this.snap?.endpoints.length;
     this.snap = snap;

@@ -21,7 +21,7 @@ import type { Logger } from "./log.ts";
 export const DRY_RUN_MAX_BYTES = 4 * 1024 * 1024;
 
 /** The passes a script goes through: check then apply, or the apply alone for a big one. */
-export function passes(script: string): boolean[] {
+function passes(script: string): boolean[] {
   return script.length > DRY_RUN_MAX_BYTES ? [false] : [true, false];
 }
 
@@ -30,16 +30,20 @@ export function scriptHash(script: string): string {
   return createHash("sha256").update(script).digest("hex").slice(0, 16);
 }
 
-/** Checks and applies a whole script; false (logged) when nft refuses it. */
-export async function applyScript(runner: NftRunner, logger: Logger, script: string, what: string): Promise<boolean> {
+/** Checks and applies a whole script; on a refusal, which pass refused it and nft's error text. */
+export async function sendScript(runner: NftRunner, script: string): Promise<{ ok: true } | { ok: false; check: boolean; stderr: string }> {
   for (const check of passes(script)) {
     const result = await runner.apply(script, { check });
-    if (!result.ok) {
-      logger.log("error", `cannot apply ${what}: nft ${check ? "check" : "apply"} failed: ${result.stderr.trim().split("\n")[0]}`);
-      return false;
-    }
+    if (!result.ok) return { ok: false, check, stderr: result.stderr };
   }
-  return true;
+  return { ok: true };
+}
+
+/** Checks and applies a whole script; false (logged) when nft refuses it. */
+export async function applyScript(runner: NftRunner, logger: Logger, script: string, what: string): Promise<boolean> {
+  const sent = await sendScript(runner, script);
+  if (!sent.ok) logger.log("error", `cannot apply ${what}: nft ${sent.check ? "check" : "apply"} failed: ${sent.stderr.trim().split("\n")[0]}`);
+  return sent.ok;
 }
 
 /** The endpoint interfaces of a plan that are present, comma-joined: what a ruleset was applied for. */

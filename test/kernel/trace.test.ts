@@ -87,7 +87,6 @@ spec:
         ports: [8081]
 `;
 
-/** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
 /** eth1 (towards the backend) enforced by a profile only: no policy selects role edge. */
 const EDGE = `apiVersion: projectcalico.org/v3
 kind: HostEndpoint
@@ -114,6 +113,7 @@ spec:
     - action: Allow
 `;
 
+/** file:line:col of the n-th rule (`    - action:`) of POLICIES, 0-based, counted over the file. */
 function ruleAt(dir: string, n: number): string {
   const lines = POLICIES.split("\n");
   const idx = lines.map((l, i) => (l.startsWith("    - action:") ? i : -1)).filter((i) => i >= 0)[n]!;
