@@ -29,7 +29,7 @@ export interface WatchOptions {
 }
 
 /** Path, inode, size and mtime of every entry below `dir` (stat follows symlinks). */
-function treeSignature(dir: string): string {
+export function treeSignature(dir: string): string {
   let names: string[];
   try {
     names = (readdirSync(dir, { recursive: true }) as string[]).sort();

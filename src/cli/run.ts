@@ -13,6 +13,7 @@ import { spawnRunner } from "../nft/runner.ts";
 import { Agent } from "../agent/agent.ts";
 import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
+import { treeSignature } from "../agent/watch.ts";
 import { TraceServer, traceServer } from "../trace/serve.ts";
 import { stderrLogger, type Logger } from "../agent/log.ts";
 import { lockAgent, type AgentLock } from "../agent/lock.ts";
@@ -127,6 +128,8 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     process.off("SIGHUP", onHup);
   };
 
+  // What the first attempt reads; compared once the watcher runs (below).
+  const signature = treeSignature(opts.configDir);
   const first = await agent.reload("startup");
   if (opts.once) return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;
   if (stopRequested) {
@@ -146,9 +149,9 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   }
   ready = true;
   sdNotify(`READY=1\nSTATUS=${statusLine(agent, first)}\nMAINPID=${process.pid}`);
-  // The watcher runs from now on: an edit made during the first attempt would be missed, so
-  // read once more (an unchanged result applies nothing and logs nothing).
-  void agent.reload("config changed during startup");
+  // The watcher runs from now on: an edit made during the first attempt (seconds, for a
+  // million-entry set) would be missed; the tree's signature (no file read) says whether one was.
+  if (treeSignature(opts.configDir) !== signature) void agent.reload("config changed during startup");
 
   const code = await new Promise<number>((resolve) => (finish = resolve));
   removeHandlers();
