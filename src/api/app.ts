@@ -77,6 +77,7 @@ function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
   const { agent } = deps;
   const applied = agent.applied;
   const service = deps.service?.();
+  const endpoints = agent.endpoints();
   const w = new MetricsWriter()
     .family("hostwall_build_info", "gauge", "Version of the running agent.", [[{ version: deps.version, node: deps.node }, 1]])
     .family("hostwall_generation", "gauge", "Generation of the ruleset in force (+1 per successful apply).", [[{}, agent.generation]])
@@ -85,11 +86,11 @@ function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     .histogram("hostwall_apply_duration_seconds", "Duration of successful applies: read, build, nft check and nft apply.", agent.applyDurations)
     .family("hostwall_last_apply_duration_seconds", "gauge", "Duration of the last successful apply.", [[{}, (applied?.durationMs ?? 0) / 1000]])
     .family("hostwall_ruleset_in_force", "gauge", "1 if a hostwall ruleset is in force (applied by this agent, or found in the kernel at start), 0 if not.", [[{}, applied || agent.inKernel ? 1 : 0]])
-    .family("hostwall_endpoints_enforced", "gauge", "HostEndpoints of this node enforced now (0: nothing is protected).", [[{}, agent.endpoints().filter((ep) => ep.active).length]])
+    .family("hostwall_endpoints_enforced", "gauge", "HostEndpoints of this node enforced now (0: nothing is protected).", [[{}, endpoints.filter((ep) => ep.active).length]])
     .family("hostwall_last_apply_timestamp_seconds", "gauge", "When the ruleset in force was applied (0: never).", [[{}, applied ? Date.parse(applied.at) / 1000 : 0]])
     .family("hostwall_last_attempt_ok", "gauge", "1 if the last attempt applied (or found nothing to change), 0 if it was rejected.", [[{}, agent.lastAttempt?.ok ? 1 : 0]])
     .family("hostwall_resources", "gauge", "Resources in force by kind.", Object.entries(applied?.resources ?? {}).map(([kind, n]) => [{ kind }, n]))
-    .family("hostwall_endpoint_active", "gauge", "1 if the HostEndpoint's interface exists (enforced in the netdev hook), 0 if not.", agent.endpoints().map((ep) => [{ endpoint: ep.name, interface: ep.interface }, ep.active ? 1 : 0]))
+    .family("hostwall_endpoint_active", "gauge", "1 if the HostEndpoint's interface exists (enforced in the netdev hook), 0 if not.", endpoints.map((ep) => [{ endpoint: ep.name, interface: ep.interface }, ep.active ? 1 : 0]))
     .family("hostwall_drift_checks_total", "counter", "Comparisons of the live hostwall tables with what was applied.", [[{}, agent.drift.checks]])
     .family("hostwall_drift_detected_total", "counter", "Times the live hostwall tables differed from what was applied.", [[{}, agent.drift.count]])
     .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]])

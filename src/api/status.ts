@@ -86,6 +86,7 @@ export function statusDocument(deps: StatusSource): StatusDocument {
   const { agent } = deps;
   const applied = agent.applied;
   const service = deps.service?.();
+  const endpoints = agent.endpoints();
   return {
     version: deps.version,
     node: deps.node,
@@ -95,8 +96,8 @@ export function statusDocument(deps: StatusSource): StatusDocument {
     inKernel: agent.inKernel ? { tables: agent.inKernel.tables, generation: agent.inKernel.stamp?.generation ?? null, hash: agent.inKernel.stamp?.hash ?? null } : null,
     ...(agent.boot ? { boot: agent.boot } : {}),
     lastAttempt: agent.lastAttempt ?? null,
-    enforcedEndpoints: agent.endpoints().filter((ep) => ep.active).length,
-    endpoints: agent.endpoints().map(({ profiles: _profiles, ...ep }) => ep),
+    enforcedEndpoints: endpoints.filter((ep) => ep.active).length,
+    endpoints: endpoints.map(({ profiles: _profiles, ...ep }) => ep),
     kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
