@@ -77,3 +77,61 @@ export interface NftRuleset {
   /** The tables hostwall owns, replaced whole on every apply. */
   tables: NftTable[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Typed statements (issue #12 item 2). Shaped after libnftables' JSON (man libnftables-json), so
+// `nft -j list` output parses into the same types (nft/listing.ts) and the renderer
+// (render.ts) is the one place that turns them into nft text. The interpreter (nft/interpret*)
+// walks them with a packet.
+// ---------------------------------------------------------------------------------------------
+
+/** A packet field or value source on the left of a match. */
+export type Field =
+  /** `meta nfproto|protocol|l4proto|mark|iifname|oifname`. */
+  | { kind: "meta"; key: "nfproto" | "protocol" | "l4proto" | "mark" | "iifname" | "oifname" }
+  /** `ip saddr`, `ip6 daddr`, `th dport`, `icmp type`, `icmpv6 code`, `ip frag-off`. */
+  | { kind: "payload"; protocol: "ip" | "ip6" | "th" | "icmp" | "icmpv6"; field: "saddr" | "daddr" | "sport" | "dport" | "type" | "code" | "frag-off" }
+  /** Raw payload bits: `@ll,116,12`, `@nh,4,12` (base, bit offset, bit length). */
+  | { kind: "raw"; base: "ll" | "nh" | "th"; offset: number; length: number }
+  /** `ct state`. */
+  | { kind: "ct"; key: "state" }
+  /** `exthdr frag` (matched with `exists`). */
+  | { kind: "exthdr"; name: "frag" }
+  /** `field & mask`, e.g. `meta mark & 0x10000`, `ip frag-off & 0x3fff`. */
+  | { kind: "and"; field: Field; mask: number }
+  /** `a . b . c` (concatenation, for set lookups). */
+  | { kind: "concat"; fields: Field[] };
+
+/** One value: a number, a symbolic constant (`tcp`, `ipv4`, `8021q`, `established`), a quoted string (interface names), an address or prefix, a port range, or a concatenation. */
+export type Value =
+  | { kind: "number"; value: number }
+  | { kind: "symbol"; value: string }
+  | { kind: "string"; value: string }
+  /** Canonical address text, or CIDR text with `/len` (`192.0.2.0/24`, `2001:db8::1`). */
+  | { kind: "address"; value: string }
+  | { kind: "range"; min: number; max: number }
+  | { kind: "concat"; values: Value[] };
+
+/** What a field is compared with: one value, an anonymous set `{ a, b }`, a named set `@name`, or flags (`established,related`). */
+export type Operand =
+  | { kind: "value"; value: Value }
+  | { kind: "set"; elements: Value[] }
+  | { kind: "named-set"; name: string }
+  | { kind: "flags"; flags: string[] }
+  /** `exists` (for exthdr). */
+  | { kind: "exists" };
+
+export type Statement =
+  /** `left op right`; `==` is written as nothing (`ip saddr @x`), `!=` as `!=`. */
+  | { kind: "match"; left: Field; op: "==" | "!="; right: Operand }
+  /** `counter` (anonymous; named by the rule's comment/origin id in listings and metrics). */
+  | { kind: "counter" }
+  /** `meta mark set meta mark | 0x10000` (or) / `meta mark set meta mark & 0xfffcffff` (and). */
+  | { kind: "mark"; op: "or" | "and"; value: number }
+  /** `limit rate N/unit burst B packets`. */
+  | { kind: "limit"; rate: number; per: "second" | "minute" | "hour" | "day"; burst: number }
+  /** `log prefix "…" level info`. */
+  | { kind: "log"; prefix: string; level: "info" }
+  | { kind: "notrack" }
+  | { kind: "verdict"; verdict: "accept" | "drop" | "reject" | "return" }
+  | { kind: "jump" | "goto"; target: string };
