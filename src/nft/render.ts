@@ -116,7 +116,7 @@ function renderChain(chain: NftChain, lines: string[], origins: Map<number, Rule
   lines.push("\t}");
 }
 
-function renderRule(rule: NftRule): string {
+export function renderRule(rule: NftRule): string {
   const comment = rule.comment ? ` comment "${safeText(rule.comment, MAX_COMMENT_BYTES)}"` : "";
   return rule.statements.join(" ") + comment;
 }
