@@ -8,6 +8,7 @@ import { parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import type { FailsafePort, FelixSettings } from "../model/types.ts";
+import { DENY_ACTIONS, FAILSAFE_FIELDS, FELIX_FIELDS, keys, LOG_PREFIX_PATTERN, RATE_LIMIT_PATTERN } from "./fields.ts";
 
 const tcp = (port: number): FailsafePort => ({ protocol: "tcp", port });
 const udp = (port: number): FailsafePort => ({ protocol: "udp", port });
@@ -25,17 +26,9 @@ export const DEFAULT_FELIX: FelixSettings = {
 };
 
 /** Fields hostwall implements. */
-const IMPLEMENTED = [
-  "failsafeInboundHostPorts",
-  "failsafeOutboundHostPorts",
-  "logPrefix",
-  "logActionRateLimit",
-  "logActionRateLimitBurst",
-  "nftablesFilterDenyAction",
-  "iptablesFilterDenyAction",
-  "ipv6Support",
-  "disableConntrackInvalidCheck",
-];
+const IMPLEMENTED = keys(FELIX_FIELDS);
+const LOG_PREFIX = new RegExp(LOG_PREFIX_PATTERN);
+const RATE_LIMIT = new RegExp(RATE_LIMIT_PATTERN);
 
 /** Reads one FelixConfiguration spec into a partial override; unimplemented fields warn. */
 export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<FelixSettings> {
@@ -48,12 +41,12 @@ export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<
   if (spec.failsafeOutboundHostPorts !== undefined) out.failsafeOutbound = readFailsafe(ck, spec.failsafeOutboundHostPorts, [...path, "failsafeOutboundHostPorts"]);
   const prefix = ck.string(spec.logPrefix, [...path, "logPrefix"]);
   if (prefix !== undefined) {
-    if (/^[a-zA-Z0-9%: /_-]*$/.test(prefix)) out.logPrefix = prefix;
+    if (LOG_PREFIX.test(prefix)) out.logPrefix = prefix;
     else ck.error("INVALID_LOG_PREFIX", [...path, "logPrefix"], `logPrefix may contain only letters, digits, '%', ':', ' ', '/', '_' and '-'`);
   }
   const rate = ck.string(spec.logActionRateLimit, [...path, "logActionRateLimit"]);
   if (rate !== undefined) {
-    const m = /^([1-9][0-9]{0,3})\/(second|minute|hour|day)$/.exec(rate);
+    const m = RATE_LIMIT.exec(rate);
     if (m) out.logRateLimit = { rate: Number(m[1]), unit: m[2] as "second" };
     else ck.error("INVALID_RATE_LIMIT", [...path, "logActionRateLimit"], `logActionRateLimit "${rate}" must look like 10/second (1-9999 per second, minute, hour or day)${rateHint(rate)}`);
   }
@@ -66,7 +59,7 @@ export function readFelixSpec(ck: Checker, spec: Obj, path: FieldPath): Partial<
     const deny = ck.string(spec[field], [...path, field]);
     if (deny === undefined) continue;
     if (deny === "Drop" || deny === "Reject") out.filterDenyAction = deny;
-    else ck.error("INVALID_VALUE", [...path, field], `${field} must be Drop or Reject, got "${deny}"${didYouMean(deny, ["Drop", "Reject"])}`);
+    else ck.error("INVALID_VALUE", [...path, field], `${field} must be Drop or Reject, got "${deny}"${didYouMean(deny, DENY_ACTIONS)}`);
   }
   const v6 = ck.bool(spec.ipv6Support, [...path, "ipv6Support"]);
   if (v6 !== undefined) out.ipv6Support = v6;
@@ -88,7 +81,7 @@ function readFailsafe(ck: Checker, value: unknown, path: FieldPath): FailsafePor
   const out: FailsafePort[] = [];
   (ck.list(value, path) ?? []).forEach((item, i) => {
     const at = [...path, i];
-    const o = ck.object(item, at, ["protocol", "port", "net"]);
+    const o = ck.object(item, at, keys(FAILSAFE_FIELDS));
     if (!o) return;
     const proto = (ck.string(o.protocol, [...at, "protocol"]) ?? "tcp").toLowerCase();
     if (proto !== "tcp" && proto !== "udp") {

@@ -6,19 +6,19 @@
  */
 import type { FieldPath } from "../config/resource.ts";
 import type { Checker } from "./check.ts";
+import { KIND_TABLE, KINDS, keys, METADATA_FIELDS } from "./fields.ts";
 import { isDnsLabel, isDnsSubdomain, isNetworkPolicyName, isPolicyName, labelKeyProblem, labelValueProblem, nameProblem, placeholderHint } from "../model/names.ts";
 import { type Selector } from "../model/selector.ts";
 import { parseSelector } from "../model/selector-parse.ts";
 import type { Meta, Origin } from "../model/types.ts";
 
 const RESERVED_NAMESPACE_LABEL = "projectcalico.org/namespace";
-const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", "resourceVersion", "uid", "creationTimestamp", "generation", "finalizers"];
-const NAMESPACED = new Set(["NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
+const NAMESPACED = new Set(KINDS.filter((k) => KIND_TABLE[k]!.namespaced));
 /** Total bytes of annotation keys and values Calico accepts on a resource or a rule. */
 const MAX_ANNOTATION_BYTES = 256 * 1024;
 
 export function readMeta(ck: Checker, kind: string, value: unknown): Meta | undefined {
-  const o = ck.object(value, ["metadata"], METADATA_FIELDS);
+  const o = ck.object(value, ["metadata"], keys(METADATA_FIELDS));
   if (!o) return undefined;
   // A missing or non-string name is reported, and the rest is still checked under an empty name.
   const name = ck.string(o.name, ["metadata", "name"], { required: true }) ?? "";

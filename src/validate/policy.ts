@@ -5,9 +5,9 @@
  */
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readRules, readSelector } from "./rules.ts";
+import { GLOBAL_ONLY_POLICY_FIELDS, keys, PERFORMANCE_HINTS, POLICY_FIELDS, POLICY_TYPES, STAGED_ACTIONS } from "./fields.ts";
 import type { Direction, GlobalNetworkPolicy, Meta } from "../model/types.ts";
 
-const STAGED_ACTIONS = ["Set", "Delete", "Learn", "Ignore"];
 
 /**
  * A StagedGlobalNetworkPolicy or StagedNetworkPolicy: validated as the policy it stages, never
@@ -16,7 +16,7 @@ const STAGED_ACTIONS = ["Set", "Delete", "Learn", "Ignore"];
 export function readStagedPolicy(ck: Checker, kind: "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy", meta: Meta, spec: unknown): void {
   const { stagedAction, ...rest } = (typeof spec === "object" && spec !== null ? spec : {}) as Obj;
   const action = stagedAction === null || stagedAction === "" ? undefined : stagedAction;
-  if (action !== undefined && !STAGED_ACTIONS.includes(String(action))) {
+  if (action !== undefined && !(STAGED_ACTIONS as readonly string[]).includes(String(action))) {
     ck.error("INVALID_VALUE", ["spec", "stagedAction"], `stagedAction must be Set, Delete, Learn or Ignore, got ${JSON.stringify(action)}${didYouMean(action, STAGED_ACTIONS)}`);
   }
   if (action === "Delete") checkStagedDelete(ck, rest);
@@ -31,10 +31,9 @@ function checkStagedDelete(ck: Checker, spec: Obj): void {
   }
 }
 
-const POLICY_FIELDS = ["tier", "order", "selector", "namespaceSelector", "serviceAccountSelector", "types", "ingress", "egress", "doNotTrack", "preDNAT", "applyOnForward", "performanceHints"];
 
 export function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPolicy", meta: Meta, value: unknown): GlobalNetworkPolicy | undefined {
-  const allowed = kind === "NetworkPolicy" ? POLICY_FIELDS.filter((f) => !["namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"].includes(f)) : POLICY_FIELDS;
+  const allowed = kind === "NetworkPolicy" ? keys(POLICY_FIELDS).filter((f) => !GLOBAL_ONLY_POLICY_FIELDS.includes(f)) : keys(POLICY_FIELDS);
   const spec = ck.object(value, ["spec"], allowed);
   if (!spec) return undefined;
   const tier = ck.string(spec.tier, ["spec", "tier"]) ?? "default";
@@ -55,7 +54,7 @@ export function readPolicy(ck: Checker, kind: "GlobalNetworkPolicy" | "NetworkPo
   const types = readTypes(ck, spec);
   const hints = ck.stringList(spec.performanceHints, ["spec", "performanceHints"]);
   hints.forEach(({ value: h, index: i }) => {
-    if (h !== "AssumeNeededOnEveryNode") ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode${didYouMean(h, ["AssumeNeededOnEveryNode"])}`);
+    if (!(PERFORMANCE_HINTS as readonly string[]).includes(h)) ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `performanceHints accepts only AssumeNeededOnEveryNode${didYouMean(h, PERFORMANCE_HINTS)}`);
     else if (hints.findIndex((o) => o.value === h) < hints.findIndex((o) => o.index === i)) ck.error("INVALID_VALUE", ["spec", "performanceHints", i], `${h} is listed twice`);
   });
   if (doNotTrack && preDNAT) ck.error("POLICY_FLAGS", ["spec", "preDNAT"], "doNotTrack and preDNAT cannot both be true");
@@ -79,7 +78,7 @@ function readTypes(ck: Checker, spec: Obj): Direction[] | undefined {
   names.forEach(({ value: t, index: i }) => {
     const d = t === "Ingress" ? "ingress" : t === "Egress" ? "egress" : undefined;
     if (!d) {
-      ck.error("INVALID_TYPES", ["spec", "types", i], `types entries are Ingress or Egress, got "${t}"${didYouMean(t, ["Ingress", "Egress"])}`);
+      ck.error("INVALID_TYPES", ["spec", "types", i], `types entries are Ingress or Egress, got "${t}"${didYouMean(t, POLICY_TYPES)}`);
       ok = false;
     } else if (out.includes(d)) {
       ck.error("INVALID_TYPES", ["spec", "types", i], `${t} is listed twice`);

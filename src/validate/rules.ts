@@ -12,24 +12,20 @@ import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readAnnotations } from "./meta.ts";
 import { isPortName, placeholderHint } from "../model/names.ts";
 import type { Action, EntityRule, IcmpMatch, Port, Protocol, Rule } from "../model/types.ts";
+import { ENTITY_FIELDS, keys, MAX_RULE_NETS, MAX_RULE_PORTS, MAX_RULES, MAX_SELECTOR, PROTOCOL_NUMBERS, RULE_ACTIONS, RULE_FIELDS, type Fields } from "./fields.ts";
 
-const ACTIONS: readonly Action[] = ["Allow", "Deny", "Log", "Pass"];
-const PROTOCOL_NAMES: Record<string, Protocol> = {
-  TCP: { number: 6, name: "TCP" },
-  UDP: { number: 17, name: "UDP" },
-  ICMP: { number: 1, name: "ICMP", inferFamily: 4 },
-  ICMPv6: { number: 58, name: "ICMPv6", inferFamily: 6 },
-  SCTP: { number: 132, name: "SCTP" },
-  UDPLite: { number: 136, name: "UDPLite" },
-};
+const ACTIONS: readonly Action[] = RULE_ACTIONS;
+/** ICMP and ICMPv6 imply the rule's IP version. */
+const INFER_FAMILY: Record<string, 4 | 6> = { ICMP: 4, ICMPv6: 6 };
+const PROTOCOL_NAMES: Record<string, Protocol> = Object.fromEntries(
+  Object.entries(PROTOCOL_NUMBERS).map(([name, number]) => [name, INFER_FAMILY[name] ? { number, name, inferFamily: INFER_FAMILY[name] } : { number, name }]),
+);
 const PORT_PROTOCOLS = new Set([6, 17, 132]);
-const RULE_FIELDS = ["action", "protocol", "notProtocol", "icmp", "notICMP", "ipVersion", "source", "destination", "http", "metadata"];
-const ENTITY_FIELDS = ["nets", "notNets", "selector", "notSelector", "namespaceSelector", "ports", "notPorts", "serviceAccounts", "services"];
-const MAX_SELECTOR = 1024;
+const ICMP_FIELDS = keys((RULE_FIELDS.icmp!.shape as { fields: Fields }).fields);
 
 export function readRules(ck: Checker, value: unknown, path: FieldPath): Rule[] {
   const items = ck.list(value, path) ?? [];
-  if (items.length > 1024) ck.error("TOO_MANY_RULES", path, `${items.length} rules; the limit is 1024 per direction`);
+  if (items.length > MAX_RULES) ck.error("TOO_MANY_RULES", path, `${items.length} rules; the limit is ${MAX_RULES} per direction`);
   const rules: Rule[] = [];
   items.forEach((item, i) => {
     const rule = readRule(ck, item, [...path, i]);
@@ -39,7 +35,7 @@ export function readRules(ck: Checker, value: unknown, path: FieldPath): Rule[] 
 }
 
 function readRule(ck: Checker, value: unknown, path: FieldPath): Rule | undefined {
-  const o = ck.object(value, path, RULE_FIELDS);
+  const o = ck.object(value, path, keys(RULE_FIELDS));
   if (!o) return undefined;
   let ok = true;
   const action = ck.string(o.action, [...path, "action"], { required: true });
@@ -114,7 +110,7 @@ function ipVersionHint(value: unknown): string {
 
 function readIcmp(ck: Checker, value: unknown, path: FieldPath): IcmpMatch | undefined {
   if (value === undefined || value === null) return undefined;
-  const o = ck.object(value, path, ["type", "code"]);
+  const o = ck.object(value, path, ICMP_FIELDS);
   if (!o) return undefined;
   const type = ck.number(o.type, [...path, "type"]);
   const code = ck.number(o.code, [...path, "code"]);
@@ -135,7 +131,7 @@ function readIcmp(ck: Checker, value: unknown, path: FieldPath): IcmpMatch | und
 }
 
 function readEntity(ck: Checker, value: unknown, path: FieldPath): EntityRule | undefined {
-  const o = ck.object(value, path, ENTITY_FIELDS);
+  const o = ck.object(value, path, keys(ENTITY_FIELDS));
   if (!o) return undefined;
   for (const field of ["serviceAccounts", "services"] as const) {
     if (o[field] !== undefined) ck.error("NOT_SUPPORTED", [...path, field], `${field} match Kubernetes pods and services, never a host endpoint`);
@@ -152,7 +148,7 @@ function readEntity(ck: Checker, value: unknown, path: FieldPath): EntityRule | 
 
 function readNets(ck: Checker, value: unknown, path: FieldPath, negated: boolean): Cidr[] {
   const items = ck.list(value, path) ?? [];
-  if (items.length > 256) ck.error("TOO_MANY_NETS", path, `${items.length} entries; the limit is 256 (use a GlobalNetworkSet and a selector)`);
+  if (items.length > MAX_RULE_NETS) ck.error("TOO_MANY_NETS", path, `${items.length} entries; the limit is ${MAX_RULE_NETS} (use a GlobalNetworkSet and a selector)`);
   const out: Cidr[] = [];
   items.forEach((item, i) => {
     const text = ck.string(item, [...path, i]);
@@ -227,7 +223,7 @@ function readNamespaceSelector(ck: Checker, value: unknown, path: FieldPath): Se
 
 function readPorts(ck: Checker, value: unknown, path: FieldPath): Port[] {
   const items = ck.list(value, path) ?? [];
-  if (items.length > 50) ck.error("TOO_MANY_PORTS", path, `${items.length} ports; the limit is 50`);
+  if (items.length > MAX_RULE_PORTS) ck.error("TOO_MANY_PORTS", path, `${items.length} ports; the limit is ${MAX_RULE_PORTS}`);
   const out: Port[] = [];
   items.forEach((item, i) => {
     const port = parsePort(ck, item, [...path, i]);

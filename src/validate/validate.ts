@@ -19,13 +19,12 @@ import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHi
 import { readPolicy, readStagedPolicy } from "./policy.ts";
 import { checkReferences } from "./references.ts";
 import { readRules } from "./rules.ts";
+import { API_VERSION, ENDPOINT_PORT_FIELDS, ENDPOINT_PORT_PROTOCOLS, HOST_ENDPOINT_FIELDS, KIND_TABLE, KINDS, keys, NETWORK_SET_FIELDS, PROFILE_FIELDS, TIER_DEFAULT_ACTIONS, TIER_FIELDS, TOP_FIELDS } from "./fields.ts";
 import type { EndpointPort, FelixSettings, GlobalNetworkSet, HostEndpoint, Meta, Model, Profile, Tier } from "../model/types.ts";
 
-const API_VERSION = "projectcalico.org/v3";
 /** Where each profile name stood in the YAML list (non-string entries are skipped in the model). */
 const profileIndexes = new WeakMap<string[], number[]>();
-const STAGED = new Set(["StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"]);
-const KINDS = ["HostEndpoint", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "Profile", "Tier", "FelixConfiguration", ...STAGED];
+const STAGED = new Set(KINDS.filter((k) => KIND_TABLE[k]!.staged));
 const DEFAULT_TIER_ORDER = 1_000_000;
 
 export interface ValidateOptions {
@@ -47,7 +46,7 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     const ck = new Checker(raw, diagnostics);
     const before = diagnostics.length;
     if (notAResource(ck, raw.value)) continue;
-    const doc = ck.object(raw.value, [], ["apiVersion", "kind", "metadata", "spec"]);
+    const doc = ck.object(raw.value, [], TOP_FIELDS);
     if (!doc) continue;
     const kind = ck.string(doc.kind, ["kind"], { required: true });
     if (kind === undefined) continue;
@@ -118,7 +117,7 @@ function push<T>(list: T[], item: T | undefined): void {
 }
 
 function readHostEndpoint(ck: Checker, meta: Meta, value: unknown): HostEndpoint | undefined {
-  const spec = ck.object(value, ["spec"], ["node", "interfaceName", "expectedIPs", "profiles", "ports"]);
+  const spec = ck.object(value, ["spec"], keys(HOST_ENDPOINT_FIELDS));
   if (!spec) return undefined;
   const node = ck.string(spec.node, ["spec", "node"], { required: true });
   if (node !== undefined && !isDnsSubdomain(node)) ck.error("INVALID_NAME", ["spec", "node"], `node "${node}" ${nameProblem(node)}${placeholderHint(node)}`);
@@ -150,14 +149,14 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
   const out: EndpointPort[] = [];
   (ck.list(value, ["spec", "ports"]) ?? []).forEach((item, i) => {
     const at = ["spec", "ports", i];
-    const o = ck.object(item, at, ["name", "protocol", "port"]);
+    const o = ck.object(item, at, keys(ENDPOINT_PORT_FIELDS));
     if (!o) return;
     const name = ck.string(o.name, [...at, "name"], { required: true });
     if (name !== undefined && !isPortName(name)) ck.error("INVALID_PORT_NAME", [...at, "name"], `port name "${name}" must be 1-15 lower-case letters, digits and '-', with a letter`);
     // numorstring.Protocol reads a digit string as the number.
     const proto = typeof o.protocol === "string" && /^[0-9]+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
-    const protocol = proto === "TCP" || proto === 6 ? { number: 6, name: "TCP" } : proto === "UDP" || proto === 17 ? { number: 17, name: "UDP" } : proto === "SCTP" || proto === 132 ? { number: 132, name: "SCTP" } : undefined;
-    if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}${didYouMean(proto, ["TCP", "UDP", "SCTP"])}`);
+    const protocol = endpointPortProtocol(proto);
+    if (!protocol) ck.error("INVALID_PROTOCOL", [...at, "protocol"], `named ports need protocol TCP, UDP or SCTP, got ${JSON.stringify(proto ?? null)}${didYouMean(proto, Object.keys(ENDPOINT_PORT_PROTOCOLS))}`);
     const port = ck.number(o.port, [...at, "port"]);
     if (o.port === undefined || o.port === null) ck.error("MISSING_FIELD", [...at, "port"], "a named port needs a port number");
     else if (port === undefined) return;
@@ -167,8 +166,14 @@ function readEndpointPorts(ck: Checker, value: unknown): EndpointPort[] {
   return out;
 }
 
+/** A named port's protocol: a name of the table or its number (a digit string is read as the number, as numorstring.Protocol does). */
+function endpointPortProtocol(proto: unknown): { number: number; name: string } | undefined {
+  for (const [name, number] of Object.entries(ENDPOINT_PORT_PROTOCOLS)) if (proto === name || proto === number) return { number, name };
+  return undefined;
+}
+
 function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", meta: Meta, value: unknown): GlobalNetworkSet | undefined {
-  const spec = ck.object(value, ["spec"], ["nets", "allowedEgressDomains"]);
+  const spec = ck.object(value, ["spec"], keys(NETWORK_SET_FIELDS));
   if (!spec) return undefined;
   if (spec.allowedEgressDomains !== undefined) ck.error("NOT_SUPPORTED", ["spec", "allowedEgressDomains"], "domain-based network sets are a Calico Enterprise feature");
   const nets: Cidr[] = [];
@@ -195,7 +200,7 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
 const MAX_HOST_BITS_WARNINGS = 5;
 
 function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefined {
-  const spec = ck.object(value, ["spec"], ["labelsToApply", "ingress", "egress"]);
+  const spec = ck.object(value, ["spec"], keys(PROFILE_FIELDS));
   if (!spec) return undefined;
   const labelsToApply = readLabels(ck, spec.labelsToApply, ["spec", "labelsToApply"]);
   return { kind: "Profile", meta, labelsToApply, ingress: readRules(ck, spec.ingress, ["spec", "ingress"]), egress: readRules(ck, spec.egress, ["spec", "egress"]) };
@@ -209,13 +214,13 @@ const WELL_KNOWN_TIERS: Record<string, { order: number; defaultAction: "Deny" | 
 };
 
 function readTier(ck: Checker, meta: Meta, value: unknown): Tier | undefined {
-  const spec = ck.object(value, ["spec"], ["order", "defaultAction"]);
+  const spec = ck.object(value, ["spec"], keys(TIER_FIELDS));
   if (!spec) return undefined;
   const pinned = WELL_KNOWN_TIERS[meta.name];
   const order = ck.number(spec.order, ["spec", "order"]) ?? pinned?.order ?? DEFAULT_TIER_ORDER;
   const action = ck.string(spec.defaultAction, ["spec", "defaultAction"]) ?? pinned?.defaultAction ?? "Deny";
   if (action !== "Deny" && action !== "Pass") {
-    ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"${didYouMean(action, ["Deny", "Pass"])}`);
+    ck.error("INVALID_VALUE", ["spec", "defaultAction"], `defaultAction must be Deny or Pass, got "${action}"${didYouMean(action, TIER_DEFAULT_ACTIONS)}`);
     return undefined;
   }
   if (pinned && order !== pinned.order) ck.error("INVALID_VALUE", ["spec", "order"], `the ${meta.name} tier must have order ${pinned.order}`);
