@@ -27,7 +27,7 @@ describe("hostwall binary", () => {
   test("version", async () => {
     const r = await hostwall(["version"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^hostwall \d+\.\d+\.\d+ \(commit [0-9a-f]+(-dirty)?, source [0-9a-f]{16}, bun \d+\.\d+\.\d+\)\n$/);
+    expect(r.stdout).toMatch(/^hostwall \d+\.\d+\.\d+ \(commit [0-9a-f]+(-dirty)?, source [0-9a-f]{16}, bun \d+\.\d+\.\d+\)\nnft backend: (libnftables \(in-process[^\n]*\)|spawn \([^\n]+\))\n$/);
   });
 
   test("check accepts the example rules", async () => {

@@ -22,8 +22,9 @@ import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
+import type { NftRuleset } from "../nft/ir.ts";
 import { stampScript } from "../nft/render.ts";
-import { addressKey, applyScript, interfaceKey, nftRejections, scriptHash, sendScript } from "./apply.ts";
+import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, scriptHash, sendRuleset } from "./apply.ts";
 import { bootFallback, lookAtKernel, type Adopted } from "./boot.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
@@ -46,6 +47,14 @@ export class Agent {
   /** Seconds per successful apply (build, check and apply). */
   readonly applyDurations = new Histogram(APPLY_BUCKETS);
   readonly drift: DriftState = { checks: 0, count: 0, repairs: 0 };
+  /** Deltas, full replaces and refused deltas (apply.ts sendRuleset). */
+  readonly engine = newEngineState();
+  /**
+   * The IR of the ruleset in force, when this agent put it there from a config: the next apply
+   * sends the difference to it (nft/delta.ts). Undefined before the first apply and after the
+   * start adopted or restored a ruleset it has no IR of (the next apply is then a full replace).
+   */
+  irInForce?: NftRuleset;
   private plan?: Plan;
   private running?: Promise<Attempt>;
   private queued?: Promise<Attempt>;
@@ -73,6 +82,12 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.tables = new AppliedTables(deps.runner, deps.logger);
+  }
+
+  /** Which nft backend sends the scripts, and why not the library when it is not. */
+  get nftBackend(): { backend: string; note?: string } {
+    const r = this.deps.runner;
+    return { backend: r.backend ?? "custom", ...(r.backendNote ? { note: r.backendNote } : {}) };
   }
 
   /** Netdev chains are rendered for absent interfaces too (AgentDeps.netdevAbsentDevices); known after the first attempt. */
@@ -252,10 +267,11 @@ export class Agent {
     // A restarted agent re-applies even when the stamp says the kernel holds this very content:
     // the stamp and the drift check's structure say nothing of a rule replaced in place (same
     // comment, same handle), so only a fresh apply makes the kernel hold what the config says.
-    // Adopting without one waits for a content comparison of the listing (issue 13).
+    // After that, applies are deltas of the IR in force (or the full script when refused).
     const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
-    const sent = await sendScript(this.deps.runner, script);
+    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: this.irInForce, next: built.ruleset, full: script, force });
     if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, built.script.origins, sent.check)], `kernel rejected the ruleset (${reason})`);
+    this.irInForce = built.ruleset;
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
     this.generation++;
     this.applyCount++;
@@ -269,7 +285,7 @@ export class Agent {
     const change = describeChange(this.snap, snap);
     const before = this.snap?.endpoints.length;
     this.snap = snap;
-    this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${script.length} bytes, ${durationMs} ms`);
+    this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${describeSent(sent)}, ${durationMs} ms`);
     const enforced = built.plan.endpoints.length;
     if (enforced === 0) this.deps.logger.log("warning", `generation ${this.generation} enforces no endpoint on node ${this.deps.node}: nothing is protected (see the NO_ENDPOINT_ON_NODE warning, or hostwall plan)`);
     else if (before !== undefined && enforced < before) this.deps.logger.log("warning", `generation ${this.generation} enforces ${enforced} endpoint(s), ${before - enforced} fewer than before`);
@@ -290,6 +306,7 @@ export class Agent {
   /** Takes a ruleset the start put in force (or found in force) as this agent's own. */
   private async adopt(a: Adopted): Promise<void> {
     this.generation = a.generation;
+    this.irInForce = undefined; // no IR of it: the next apply replaces it whole
     if (a.plan) this.plan = a.plan;
     this.applied = a.applied;
     this.tables.expected = a.expected;

@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
-import type { RuleOrigin } from "../nft/ir.ts";
+import { computeDelta, type DeltaSummary } from "../nft/delta.ts";
+import type { NftRuleset, RuleOrigin } from "../nft/ir.ts";
 import { mapNftErrors, type NftRunner } from "../nft/runner.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import type { Logger } from "./log.ts";
@@ -67,4 +68,86 @@ export function nftRejections(stderr: string, origins: ReadonlyMap<number, RuleO
     line: e.origin?.line,
     column: e.origin?.column,
   }));
+}
+
+/** Consecutive refused deltas after which the agent recreates its tables (full replaces) for a while, as Felix does. */
+export const DELTA_FAILURES_MAX = 3;
+/** How many applies are full replaces after that, before deltas are tried again. */
+export const FULL_APPLIES_AFTER_FAILURES = 8;
+
+/** How the agent's applies went, for /status and /metrics. */
+export interface EngineState {
+  /** Applies sent as a delta of the ruleset in force. */
+  deltas: number;
+  /** Applies sent as a full replace of hostwall's tables. */
+  fullApplies: number;
+  /** Deltas the kernel refused (each followed by a full replace). */
+  deltasRejected: number;
+  /** Refused deltas in a row. */
+  consecutiveRejected: number;
+  /** Applies left that are full replaces whatever changed (after DELTA_FAILURES_MAX refusals). */
+  fullOnlyLeft: number;
+}
+
+export const newEngineState = (): EngineState => ({ deltas: 0, fullApplies: 0, deltasRejected: 0, consecutiveRejected: 0, fullOnlyLeft: 0 });
+
+/** How an apply reached the kernel. */
+export type SentRuleset = { ok: true; mode: "delta"; summary: DeltaSummary; bytes: number } | { ok: true; mode: "full"; why: string; bytes: number } | { ok: false; check: boolean; stderr: string };
+
+/**
+ * Puts `next` in force: as a delta of `inForce` when there is one (the first apply after start,
+ * a forced apply (drift repair) and the applies after repeated refusals are full replaces),
+ * else, or when the kernel refuses the delta (which changes nothing), the whole `full` script.
+ */
+export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; next: NftRuleset; full: string; force: boolean }): Promise<SentRuleset> {
+  let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
+  if (why === "") {
+    const plan = computeDelta(opts.inForce!, opts.next);
+    if (plan.kind === "none") {
+      // Rendered differently (e.g. element order) but the same objects: the kernel holds it already.
+      engine.deltas++;
+      engine.consecutiveRejected = 0;
+      return { ok: true, mode: "delta", summary: computeDeltaSummaryNone(), bytes: 0 };
+    }
+    if (plan.kind === "delta") {
+      const sent = await sendScript(runner, plan.script.text);
+      if (sent.ok) {
+        engine.deltas++;
+        engine.consecutiveRejected = 0;
+        return { ok: true, mode: "delta", summary: plan.summary, bytes: plan.script.text.length };
+      }
+      engine.deltasRejected++;
+      engine.consecutiveRejected++;
+      const first = mapNftErrors(sent.stderr, plan.script.origins)[0];
+      logger.log("warning", `the kernel refused the delta (nft ${sent.check ? "check" : "apply"}: ${first?.message ?? "no message"}${first?.origin ? `, from ${first.origin.id}` : ""}); nothing changed, applying the whole ruleset instead`);
+      if (engine.consecutiveRejected >= DELTA_FAILURES_MAX) {
+        engine.fullOnlyLeft = FULL_APPLIES_AFTER_FAILURES;
+        engine.consecutiveRejected = 0;
+        logger.log("warning", `${DELTA_FAILURES_MAX} deltas refused in a row: the next ${FULL_APPLIES_AFTER_FAILURES} applies recreate hostwall's tables whole`);
+      }
+      why = "the delta was refused";
+    } else why = plan.why;
+  }
+  const sent = await sendScript(runner, opts.full);
+  if (!sent.ok) return sent;
+  engine.fullApplies++;
+  if (engine.fullOnlyLeft > 0 && opts.inForce && !opts.force) engine.fullOnlyLeft--;
+  return { ok: true, mode: "full", why, bytes: opts.full.length };
+}
+
+function computeDeltaSummaryNone(): DeltaSummary {
+  return { setsAdded: 0, setsRemoved: 0, elementsAdded: 0, elementsRemoved: 0, chainsAdded: 0, chainsRemoved: 0, chainsRewritten: 0, rules: 0 };
+}
+
+/** A delta in words, for the log. */
+export function describeSent(sent: Extract<SentRuleset, { ok: true }>): string {
+  if (sent.mode === "full") return `full replace (${sent.why}), ${sent.bytes} bytes`;
+  const s = sent.summary;
+  const parts = [
+    s.elementsAdded || s.elementsRemoved ? `+${s.elementsAdded}/-${s.elementsRemoved} set elements` : "",
+    s.setsAdded || s.setsRemoved ? `+${s.setsAdded}/-${s.setsRemoved} sets` : "",
+    s.chainsAdded || s.chainsRemoved ? `+${s.chainsAdded}/-${s.chainsRemoved} chains` : "",
+    s.chainsRewritten ? `${s.chainsRewritten} chain(s) rewritten` : "",
+  ].filter(Boolean);
+  return `delta (${parts.join(", ") || "nothing to change"}), ${sent.bytes} bytes`;
 }

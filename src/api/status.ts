@@ -52,6 +52,8 @@ export interface StatusDocument {
   endpoints: Omit<EndpointStatus, "profiles">[];
   /** What the running kernel does. */
   kernel: { netdevAttachesLater: boolean };
+  /** How scripts reach the kernel (libnftables in-process, or a spawned nft, with why), and how applies went: deltas, full replaces, refused deltas. */
+  nft: { backend: string; note?: string; deltas: number; fullApplies: number; deltasRejected: number };
   /** Drift checks and repairs; the last drift found, or null. */
   drift: Omit<DriftState, "last"> & { last: NonNullable<DriftState["last"]> | null };
   /** The link monitor, when the service runs one. */
@@ -99,6 +101,7 @@ export function statusDocument(deps: StatusSource): StatusDocument {
     enforcedEndpoints: endpoints.filter((ep) => ep.active).length,
     endpoints: endpoints.map(({ profiles: _profiles, ...ep }) => ep),
     kernel: { netdevAttachesLater: agent.netdevAbsentDevices },
+    nft: { ...agent.nftBackend, deltas: agent.engine.deltas, fullApplies: agent.engine.fullApplies, deltasRejected: agent.engine.deltasRejected },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
   };

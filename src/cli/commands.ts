@@ -8,7 +8,7 @@ import { readSources } from "../source/sources.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
-import { spawnRunner } from "../nft/runner.ts";
+import { probeBackend, spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, SOURCE_HASH, VERSION } from "../version.ts";
@@ -78,7 +78,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {
@@ -118,6 +118,8 @@ function str(v: string | true | undefined): string | undefined {
 
 function version(io: Io): number {
   io.out(`hostwall ${VERSION} (commit ${COMMIT}, source ${SOURCE_HASH}, bun ${Bun.version})\n`);
+  const nft = probeBackend(io.env);
+  io.out(`nft backend: ${nft.backend === "libnftables" ? "libnftables (in-process; run --nft PATH spawns that binary instead)" : `spawn (${nft.note})`}\n`);
   return 0;
 }
 

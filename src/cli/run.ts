@@ -9,7 +9,7 @@
  * would only hold up the boot until systemd's start timeout and then kill the agent.
  */
 import { readConfigDir } from "../source/read-dir.ts";
-import { spawnRunner } from "../nft/runner.ts";
+import { openRunner } from "../nft/runner.ts";
 import { Agent } from "../agent/agent.ts";
 import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
@@ -32,6 +32,8 @@ export interface RunOptions {
   /** The control socket served beside a TCP (or no) --listen; undefined: none. */
   socket?: string;
   nftPath: string;
+  /** --nft was given: spawn that binary rather than use libnftables. */
+  nftGiven?: boolean;
   debug: boolean;
   /** Where the last good ruleset is kept; undefined: nowhere (`--state-dir off`). */
   stateDir?: string;
@@ -63,7 +65,14 @@ export async function runAgent(opts: RunOptions, io: Io): Promise<number> {
 
 async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<number> {
   let ready = false;
-  const runner = spawnRunner(opts.nftPath);
+  let runner;
+  try {
+    runner = openRunner({ nftPath: opts.nftGiven ? opts.nftPath : undefined, env: io.env });
+  } catch (e) {
+    io.err(`hostwall: ${(e as Error).message}\n`);
+    return 1;
+  }
+  logger.log(runner.backend === "libnftables" ? "debug" : "info", `nft backend: ${runner.backend}${runner.backendNote ? ` (${runner.backendNote})` : ""}`);
   // Asked once, beside the first attempt's config reading (the agent awaits it before building).
   const netdevAbsentDevices = netdevAttachesLater(runner, listInterfaces()).then((later) => {
     if (later) logger.log("debug", "the kernel attaches netdev chains to interfaces that appear later: every HostEndpoint interface gets its chain now");

@@ -1,12 +1,17 @@
 /**
  * [I/O] The one place that runs nft. Everything else hands it a script.
  *
- * `nft -f -` with the script on stdin is one netlink batch, so one kernel transaction. A
- * libnftables FFI runner (0.1 ms instead of ~16 ms per transaction, reference/nftables.md §6)
- * can implement the same interface later.
+ * A script is one netlink batch, so one kernel transaction, whichever backend sends it: the
+ * system's libnftables in-process (libnftables.ts: ~0.2 ms instead of ~16 ms per transaction,
+ * reference/nftables.md §6), or a spawned `nft -f -` when the library cannot be loaded, when
+ * `run --nft PATH` names a binary, or when HOSTWALL_NFT_BACKEND=spawn forces it (tests).
  */
 import { createHash } from "node:crypto";
 import type { RuleOrigin } from "./ir.ts";
+import { openNftContext, OUTPUT_HANDLE, OUTPUT_JSON, OUTPUT_TERSE, type NftContext } from "./libnftables.ts";
+
+/** How scripts reach the kernel: in-process through libnftables, or a spawned nft. */
+export type NftBackend = "libnftables" | "spawn";
 
 export interface NftResult {
   /** nft exited 0. */
@@ -18,6 +23,16 @@ export interface NftResult {
 }
 
 export interface NftRunner {
+  /** Which backend sends the scripts (absent on fakes). */
+  readonly backend?: NftBackend;
+  /** Why the library is not used, when the backend is spawn. */
+  readonly backendNote?: string;
+  /**
+   * Takes any nft script, not only whole-table definitions: `add`/`flush`/`delete` commands, as
+   * nft/delta.ts writes them. Without it (fakes that know only the renderer's grammar) every
+   * apply is a full replace.
+   */
+  readonly deltas?: boolean;
   /** Runs a script as one transaction; with `check`, the kernel validates it and nothing changes. */
   apply(script: string, opts?: { check?: boolean }): Promise<NftResult>;
   /**
@@ -110,6 +125,8 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
     return { ok: code === 0, stdout, stderr: timedOut ? `nft timed out after ${timeoutMs} ms\n${stderr}` : stderr };
   };
   return {
+    backend: "spawn",
+    deltas: true,
     apply: (script, opts) => run(opts?.check ? ["-c", "-f", "-"] : ["-f", "-"], script),
     list: async () => {
       const result = await run(LIST_ARGS);
@@ -122,6 +139,68 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
       return { ok: true, tables: parseTableComments(result.stdout) };
     },
   };
+}
+
+/**
+ * Scripts above this size go to a spawned nft even with the library loaded: a libnftables call
+ * is synchronous, and a million-element load (seconds) would stall the agent's API and timers
+ * meanwhile, and leave nft's few hundred MB of peak memory in the agent's own heap.
+ */
+export const IN_PROCESS_MAX_BYTES = 1024 * 1024;
+
+/** The runner over one libnftables context; big scripts go to `spawned` (above). */
+export function libnftablesRunner(ctx: NftContext, spawned: NftRunner): NftRunner {
+  // From a memfd nft names the file /proc/self/fd/N; the CLI (stdin) says /dev/stdin, which mapNftErrors reads.
+  const cli = (r: NftResult): NftResult => ({ ...r, stderr: r.stderr.replace(/^\/proc\/self\/fd\/\d+:/gm, "/dev/stdin:") });
+  return {
+    backend: "libnftables",
+    deltas: true,
+    apply: async (script, opts) => (script.length > IN_PROCESS_MAX_BYTES ? spawned.apply(script, opts) : cli(ctx.runScript(script, opts))),
+    list: async () => {
+      const result = ctx.runCommand("list ruleset", OUTPUT_JSON | OUTPUT_TERSE | OUTPUT_HANDLE);
+      if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
+      return parseListing(result.stdout);
+    },
+    tables: async () => {
+      const result = ctx.runCommand("list ruleset", OUTPUT_TERSE);
+      if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
+      return { ok: true, tables: parseTableComments(result.stdout) };
+    },
+  };
+}
+
+/**
+ * The agent's runner: libnftables when it loads, else a spawned nft (and why, in backendNote).
+ * `nftPath` given (`run --nft PATH`: a packager's or a test's binary) or
+ * HOSTWALL_NFT_BACKEND=spawn means spawn; HOSTWALL_NFT_BACKEND=libnftables means the library
+ * or an error (no silent fallback where the library was asked for).
+ */
+export function openRunner(opts: { nftPath?: string; env?: Record<string, string | undefined> }): NftRunner {
+  const spawned = spawnRunner(opts.nftPath);
+  const forced = opts.env?.HOSTWALL_NFT_BACKEND;
+  if (forced !== undefined && forced !== "spawn" && forced !== "libnftables") throw new Error(`HOSTWALL_NFT_BACKEND must be spawn or libnftables, not ${JSON.stringify(forced.slice(0, 40))}`);
+  const withNote = (note: string): NftRunner => ({ ...spawned, backendNote: note });
+  if (forced === "spawn") return withNote("HOSTWALL_NFT_BACKEND=spawn");
+  if (opts.nftPath !== undefined && forced !== "libnftables") return withNote(`--nft ${opts.nftPath}`);
+  let ctx: NftContext;
+  try {
+    ctx = openNftContext();
+  } catch (e) {
+    if (forced === "libnftables") throw new Error(`HOSTWALL_NFT_BACKEND=libnftables, but the library cannot be used: ${(e as Error).message}`);
+    return withNote(`libnftables.so.1 cannot be loaded: ${(e as Error).message}`);
+  }
+  return libnftablesRunner(ctx, spawned);
+}
+
+/** What `hostwall run` would use here (for `hostwall version`): the backend, and why not the library when it is spawn. */
+export function probeBackend(env: Record<string, string | undefined>): { backend: NftBackend; note?: string } {
+  if (env.HOSTWALL_NFT_BACKEND === "spawn") return { backend: "spawn", note: "HOSTWALL_NFT_BACKEND=spawn" };
+  try {
+    openNftContext().close();
+    return { backend: "libnftables" };
+  } catch (e) {
+    return { backend: "spawn", note: `libnftables.so.1 cannot be loaded: ${(e as Error).message}` };
+  }
 }
 
 /** `table inet x {` lines of a text listing, each with the `comment "…"` line right after it, if any. */
