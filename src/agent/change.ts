@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import type { SourceFile } from "../source/source-file.ts";
 import type { NftRuleset } from "../nft/ir.ts";
+import { renderStatements } from "../nft/render.ts";
 
 export interface Snapshot {
   /** Config file path → hash of its text. */
@@ -31,7 +32,7 @@ export function snapshot(files: readonly SourceFile[], ruleset: NftRuleset, endp
     for (const chain of table.chains) {
       for (const rule of chain.rules) {
         const owner = /^((?:gnp|pro)\/[^/]+)\//.exec(rule.origin?.id ?? "")?.[1];
-        if (owner) policies.set(owner, `${policies.get(owner) ?? ""}${table.family} ${chain.name}: ${rule.statements.join(" ")}\n`);
+        if (owner) policies.set(owner, `${policies.get(owner) ?? ""}${table.family} ${chain.name}: ${renderStatements(rule.statements)}\n`);
       }
     }
   }

@@ -22,8 +22,8 @@ export interface RuleOrigin {
 
 /** An nft rule: statements in order, an optional comment, and where it came from. */
 export interface NftRule {
-  /** Statements, e.g. [`ip saddr @s4`, `counter`, `drop`]. */
-  statements: string[];
+  /** Statements as data, e.g. `ip saddr @s4`, `counter`, `drop` (rendered by render.ts). */
+  statements: Statement[];
   /** Comment shown by `nft list` (sanitised when rendered). */
   comment?: string;
   /** Source of the rule, for error mapping and counters. */
@@ -89,8 +89,13 @@ export interface NftRuleset {
 export type Field =
   /** `meta nfproto|protocol|l4proto|mark|iifname|oifname`. */
   | { kind: "meta"; key: "nfproto" | "protocol" | "l4proto" | "mark" | "iifname" | "oifname" }
-  /** `ip saddr`, `ip6 daddr`, `th dport`, `icmp type`, `icmpv6 code`, `ip frag-off`. */
-  | { kind: "payload"; protocol: "ip" | "ip6" | "th" | "icmp" | "icmpv6"; field: "saddr" | "daddr" | "sport" | "dport" | "type" | "code" | "frag-off" }
+  /**
+   * `ip saddr`, `ip6 daddr`, `th dport`, `icmp type`, `icmpv6 code`, `ip frag-off`. The
+   * compiler writes ports as `th`; `tcp`/`udp`/`sctp`/`udplite`/`dccp` come only from
+   * listings (nft prints `tcp dport` for `meta l4proto tcp th dport`) and are rewritten to
+   * `th` by normaliseRuleset (listing-normalise.ts).
+   */
+  | { kind: "payload"; protocol: "ip" | "ip6" | "th" | "icmp" | "icmpv6" | TransportProtocol; field: "saddr" | "daddr" | "sport" | "dport" | "type" | "code" | "frag-off" }
   /** Raw payload bits: `@ll,116,12`, `@nh,4,12` (base, bit offset, bit length). */
   | { kind: "raw"; base: "ll" | "nh" | "th"; offset: number; length: number }
   /** `ct state`. */
@@ -101,6 +106,9 @@ export type Field =
   | { kind: "and"; field: Field; mask: number }
   /** `a . b . c` (concatenation, for set lookups). */
   | { kind: "concat"; fields: Field[] };
+
+/** Transport headers nft may name in a listing instead of `th`. */
+export type TransportProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";
 
 /** One value: a number, a symbolic constant (`tcp`, `ipv4`, `8021q`, `established`), a quoted string (interface names), an address or prefix, a port range, or a concatenation. */
 export type Value =
@@ -134,4 +142,19 @@ export type Statement =
   | { kind: "log"; prefix: string; level: "info" }
   | { kind: "notrack" }
   | { kind: "verdict"; verdict: "accept" | "drop" | "reject" | "return" }
-  | { kind: "jump" | "goto"; target: string };
+  | { kind: "jump" | "goto"; target: string }
+  /**
+   * A verdict map: `iifname vmap { "eth0" : jump normal-in-eth0, … }` (the per-interface
+   * dispatch). No entry matching means the rule does nothing and the chain goes on.
+   */
+  | { kind: "vmap"; key: Field; entries: VmapEntry[] };
+
+/** One element of a verdict map: key value → jump/goto target. */
+export interface VmapEntry {
+  /** The key (an interface name as a string value). */
+  key: Value;
+  /** `jump` or `goto`. */
+  verdict: "jump" | "goto";
+  /** Target chain. */
+  target: string;
+}

@@ -14,9 +14,10 @@ import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
-import type { NftRule, RuleOrigin } from "./ir.ts";
-import { hex, MARK_ACCEPT, MARK_PASS, namedPortSet, selectorSet } from "./names.ts";
+import type { Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
+import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorSet } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
+import { addr, concat, counter, limit, log, markOr, match, meta, namedSet, num, oneOrSet, payload, range, set, sym, value, values, verdict } from "./statements.ts";
 
 /** What a rule compiler needs from its surroundings. */
 export interface MatchContext {
@@ -56,7 +57,7 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
   // the same for IPv4 and IPv6 is emitted once; one that exists for a single family only
   // (ipVersion, or the other family's selector set is empty) is pinned to that family, or it
   // would match both in an inet table.
-  const rendered = new Map<string, { matches: string[]; families: (4 | 6)[] }>();
+  const rendered = new Map<string, { matches: Statement[]; families: (4 | 6)[] }>();
   for (const family of familiesOf(rule, ctx.felix)) {
     const src = sideMatches(rule.source, "saddr", "sport", family, namedPortProtocol(rule), ctx);
     const dst = sideMatches(rule.destination, "daddr", "dport", family, namedPortProtocol(rule), ctx);
@@ -69,7 +70,7 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
     for (const s of src) {
       for (const d of dst) {
         const matches = [...common, ...s, ...d];
-        const key = matches.join(" ");
+        const key = JSON.stringify(matches);
         const entry = rendered.get(key);
         if (entry) entry.families.push(family);
         else rendered.set(key, { matches, families: [family] });
@@ -78,24 +79,32 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
   }
   const out: NftRule[] = [];
   for (const { matches, families } of rendered.values()) {
-    const pin = families.length === 1 && !matches.some((m) => FAMILY_SPECIFIC.test(m)) ? [familyMatch(families[0]!, ctx.table)] : [];
+    const pin = families.length === 1 && !matches.some(familySpecific) ? [familyMatch(families[0]!, ctx.table)] : [];
     out.push({ statements: [...pin, ...matches, ...actionStatements(rule.action, owner, ctx)], comment: origin.id, origin });
   }
   return out;
 }
 
 /**
- * Statements that only match one IP family by themselves: nft adds the family check to
+ * Matches that only match one IP family by themselves: nft adds the family check to
  * `ip`/`ip6` payload matches. Not to `icmp`/`icmpv6` ones here: nft adds a dependency only
  * when no transport protocol is known yet, and `meta l4proto icmp` comes first, so without a
  * pin an IPv6 packet with next header 1 would match an ICMP rule (checked with
  * `nft --debug=netlink`).
  */
-const FAMILY_SPECIFIC = /^ip6? /;
+function familySpecific(st: Statement): boolean {
+  return st.kind === "match" && hasIpPayload(st.left);
+}
+
+function hasIpPayload(f: Field): boolean {
+  if (f.kind === "payload") return f.protocol === "ip" || f.protocol === "ip6";
+  if (f.kind === "and") return hasIpPayload(f.field);
+  return f.kind === "concat" && f.fields.some(hasIpPayload);
+}
 
 /** Restricts a rule to one family: `meta nfproto` in inet tables, `meta protocol` in netdev. */
-function familyMatch(family: 4 | 6, table: "netdev" | "inet"): string {
-  return table === "inet" ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : `meta protocol ${family === 4 ? "ip" : "ip6"}`;
+function familyMatch(family: 4 | 6, table: "netdev" | "inet"): Statement {
+  return table === "inet" ? match(meta("nfproto"), "==", value(sym(family === 4 ? "ipv4" : "ipv6"))) : match(meta("protocol"), "==", value(sym(family === 4 ? "ip" : "ip6")));
 }
 
 /** The IP families a rule can match in. */
@@ -112,28 +121,29 @@ function familiesOf(rule: Rule, felix: FelixSettings): (4 | 6)[] {
   return families;
 }
 
-function protocolMatches(rule: Rule): string[] {
-  const out: string[] = [];
-  if (rule.protocol) out.push(`meta l4proto ${protocolName(rule.protocol)}`);
-  if (rule.notProtocol) out.push(`meta l4proto != ${protocolName(rule.notProtocol)}`);
+function protocolMatches(rule: Rule): Statement[] {
+  const out: Statement[] = [];
+  if (rule.protocol) out.push(match(meta("l4proto"), "==", value(protocolValue(rule.protocol))));
+  if (rule.notProtocol) out.push(match(meta("l4proto"), "!=", value(protocolValue(rule.notProtocol))));
   return out;
 }
 
-function protocolName(p: Protocol): string {
-  return NFT_PROTOCOL[p.number] ?? String(p.number);
+function protocolValue(p: Protocol): Value {
+  const name = NFT_PROTOCOL[p.number];
+  return name ? sym(name) : num(p.number);
 }
 
-function icmpMatches(rule: Rule, family: 4 | 6): string[] {
+function icmpMatches(rule: Rule, family: 4 | 6): Statement[] {
   const icmp = family === 4 ? "icmp" : "icmpv6";
-  const out: string[] = [];
+  const out: Statement[] = [];
   if (rule.icmp) {
-    out.push(`${icmp} type ${rule.icmp.type}`);
-    if (rule.icmp.code !== undefined) out.push(`${icmp} code ${rule.icmp.code}`);
+    out.push(match(payload(icmp, "type"), "==", value(num(rule.icmp.type))));
+    if (rule.icmp.code !== undefined) out.push(match(payload(icmp, "code"), "==", value(num(rule.icmp.code))));
   }
   if (rule.notICMP) {
     // "not (type T and code C)" (reference §10.3), as one concatenated lookup.
-    if (rule.notICMP.code === undefined) out.push(`${icmp} type != ${rule.notICMP.type}`);
-    else out.push(`${icmp} type . ${icmp} code != { ${rule.notICMP.type} . ${rule.notICMP.code} }`);
+    if (rule.notICMP.code === undefined) out.push(match(payload(icmp, "type"), "!=", value(num(rule.notICMP.type))));
+    else out.push(match(concat(payload(icmp, "type"), payload(icmp, "code")), "!=", set([values(num(rule.notICMP.type), num(rule.notICMP.code))])));
   }
   return out;
 }
@@ -142,45 +152,46 @@ function icmpMatches(rule: Rule, family: 4 | 6): string[] {
  * Matches for one side in one family: a list of alternatives (each a statement list), or
  * undefined when the side can never match in this family.
  */
-function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, namedPortProto: number, ctx: MatchContext): string[][] | undefined {
-  const ip = family === 4 ? "ip" : "ip6";
-  const fixed: string[] = [];
+function sideMatches(side: EntityRule, addrField: "saddr" | "daddr", port: "sport" | "dport", family: 4 | 6, namedPortProto: number, ctx: MatchContext): Statement[][] | undefined {
+  const address = payload(family === 4 ? "ip" : "ip6", addrField);
+  const thPort = payload("th", port);
+  const fixed: Statement[] = [];
   const nets = side.nets.filter((c) => c.family === family);
   const notNets = side.notNets.filter((c) => c.family === family);
   if (side.nets.length > 0 && nets.length === 0) return undefined;
-  if (nets.length > 0) fixed.push(`${ip} ${addr} ${anonymousSet(nets.map(formatCidr))}`);
-  if (notNets.length > 0) fixed.push(`${ip} ${addr} != ${anonymousSet(notNets.map(formatCidr))}`);
+  if (nets.length > 0) fixed.push(match(address, "==", oneOrSet(nets.map((c) => addr(formatCidr(c))))));
+  if (notNets.length > 0) fixed.push(match(address, "!=", oneOrSet(notNets.map((c) => addr(formatCidr(c))))));
   const { positive, negative } = sideSelectors(side);
   const positiveKey = positive && canonicalSelector(positive);
-  const tuple = `${ip} ${addr} . meta l4proto . th ${port}`;
+  const tuple = concat(address, meta("l4proto"), thPort);
   const notPorts = numericPorts(side.notPorts);
-  if (notPorts.length > 0) fixed.push(`th ${port} != ${anonymousSet(notPorts)}`);
+  if (notPorts.length > 0) fixed.push(match(thPort, "!=", oneOrSet(notPorts)));
   for (const p of side.notPorts) {
     if (p.kind !== "named") continue;
     const name = namedPortSetName(namedPortKey(positiveKey, p.name, namedPortProto), family, ctx);
-    if (name) fixed.push(`${tuple} != @${name}`);
+    if (name) fixed.push(match(tuple, "!=", namedSet(name)));
   }
   if (negative) {
-    for (const name of setNames(canonicalSelector(negative), family, ctx)) fixed.push(`${ip} ${addr} != @${name}`);
+    for (const name of setNames(canonicalSelector(negative), family, ctx)) fixed.push(match(address, "!=", namedSet(name)));
   }
 
   // Positive matches that are ORs of alternatives: the halves of a selector's set, and
   // numeric ports vs each named port. Each combination becomes its own nft rule.
-  let alternatives: string[][] = [fixed];
-  const cross = (options: string[][]) => (alternatives = alternatives.flatMap((a) => options.map((o) => [...a, ...o])));
+  let alternatives: Statement[][] = [fixed];
+  const cross = (options: Statement[][]) => (alternatives = alternatives.flatMap((a) => options.map((o) => [...a, ...o])));
   if (positiveKey) {
     const names = setNames(positiveKey, family, ctx);
     if (names.length === 0) return undefined;
-    cross(names.map((name) => [`${ip} ${addr} @${name}`]));
+    cross(names.map((name) => [match(address, "==", namedSet(name))]));
   }
   if (side.ports.length > 0) {
-    const options: string[][] = [];
+    const options: Statement[][] = [];
     const ports = numericPorts(side.ports);
-    if (ports.length > 0) options.push([`th ${port} ${anonymousSet(ports)}`]);
+    if (ports.length > 0) options.push([match(thPort, "==", oneOrSet(ports))]);
     for (const p of side.ports) {
       if (p.kind !== "named") continue;
       const name = namedPortSetName(namedPortKey(positiveKey, p.name, namedPortProto), family, ctx);
-      if (name) options.push([`${tuple} @${name}`]);
+      if (name) options.push([match(tuple, "==", namedSet(name))]);
     }
     if (options.length === 0) return undefined; // only named ports, and no endpoint declares them
     cross(options);
@@ -188,8 +199,8 @@ function sideMatches(side: EntityRule, addr: "saddr" | "daddr", port: "sport" | 
   return alternatives;
 }
 
-function numericPorts(ports: Port[]): string[] {
-  return ports.filter((p) => p.kind === "range").map((p) => (p.min === p.max ? `${p.min}` : `${p.min}-${p.max}`));
+function numericPorts(ports: Port[]): Value[] {
+  return ports.filter((p) => p.kind === "range").map((p) => (p.min === p.max ? num(p.min) : range(p.min, p.max)));
 }
 
 /** The named-port set of one family, declared on use; undefined when it has no members. */
@@ -219,31 +230,27 @@ function setNames(key: string, family: 4 | 6, ctx: MatchContext): string[] {
   return names;
 }
 
-function anonymousSet(items: string[]): string {
-  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
-}
-
-function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): string[] {
+function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): Statement[] {
   switch (action) {
     case "Allow":
-      return ["counter", `meta mark set meta mark | ${hex(MARK_ACCEPT)}`, "return"];
+      return [counter(), markOr(MARK_ACCEPT), verdict("return")];
     case "Pass":
-      return ["counter", `meta mark set meta mark | ${hex(MARK_PASS)}`, "return"];
+      return [counter(), markOr(MARK_PASS), verdict("return")];
     case "Deny":
-      return ["counter", ctx.deny];
+      return [counter(), verdict(ctx.deny)];
     case "Log":
       return logStatements(owner, ctx);
   }
 }
 
 /** A Log rule's statements after its matches (rate limit, counter, log). */
-export function logStatements(owner: RuleOwner, ctx: MatchContext): string[] {
-  return [...rateLimit(ctx.felix), "counter", `log prefix "${logPrefix(owner, ctx.felix)}" level info`];
+export function logStatements(owner: RuleOwner, ctx: MatchContext): Statement[] {
+  return [...rateLimit(ctx.felix), counter(), log(logPrefix(owner, ctx.felix))];
 }
 
-function rateLimit(felix: FelixSettings): string[] {
+function rateLimit(felix: FelixSettings): Statement[] {
   if (!felix.logRateLimit) return [];
-  return [`limit rate ${felix.logRateLimit.rate}/${felix.logRateLimit.unit} burst ${felix.logRateLimitBurst} packets`];
+  return [limit(felix.logRateLimit.rate, felix.logRateLimit.unit, felix.logRateLimitBurst)];
 }
 
 /** Calico's prefix with %t %k %n %p substituted, then ": ", kept within nft's byte limit. */

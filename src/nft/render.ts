@@ -9,7 +9,7 @@
  * (nft 1.0.6 wants a newline or `;` after a closing brace). The renderer records which
  * script line each rule is on, so an error nft reports by line maps back to the YAML.
  */
-import type { NftChain, NftRule, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
+import type { Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
 
 export interface RenderedScript {
   /** The script for `nft -f -`. */
@@ -116,7 +116,126 @@ function renderChain(chain: NftChain, lines: string[], origins: Map<number, Rule
   lines.push("\t}");
 }
 
+/** One rule as it appears inside its chain (without indentation): statements, then the comment. */
 export function renderRule(rule: NftRule): string {
   const comment = rule.comment ? ` comment "${safeText(rule.comment, MAX_COMMENT_BYTES)}"` : "";
-  return rule.statements.join(" ") + comment;
+  return renderStatements(rule.statements) + comment;
 }
+
+/** Statements separated by spaces, as nft reads them. */
+export function renderStatements(statements: readonly Statement[]): string {
+  return statements.map(renderStatement).join(" ");
+}
+
+// Statements → text. The IR is built from validated values, but every piece of text that ends
+// up in nft syntax is checked here once more, so a compiler bug can never become injection.
+const SYMBOL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const ADDRESS = /^[0-9A-Fa-f.:]{2,45}(\/\d{1,3})?$/;
+
+function renderStatement(st: Statement): string {
+  switch (st.kind) {
+    case "match":
+      return renderMatch(st.left, st.op, st.right);
+    case "counter":
+      return "counter";
+    case "mark":
+      return `meta mark set meta mark ${st.op === "or" ? "|" : "&"} ${hex8(st.value)}`;
+    case "limit":
+      return `limit rate ${int(st.rate)}/${st.per} burst ${int(st.burst)} packets`;
+    case "log":
+      return `log prefix "${safeText(st.prefix, MAX_LOG_PREFIX_BYTES)}" level ${st.level}`;
+    case "notrack":
+      return "notrack";
+    case "verdict":
+      return st.verdict;
+    case "jump":
+    case "goto":
+      return `${st.kind} ${safeIdentifier(st.target)}`;
+    case "vmap": {
+      const entries = st.entries.map((e) => `${renderValue(e.key, st.key)} : ${e.verdict} ${safeIdentifier(e.target)}`);
+      return `${renderField(st.key)} vmap { ${entries.join(", ")} }`;
+    }
+  }
+}
+
+/**
+ * `left right` for `==` (nft's implicit operator), `left != right`; a masked field writes
+ * `==` out (`meta mark & 0x00010000 == 0`), as nft's own listing does.
+ */
+function renderMatch(left: Field, op: "==" | "!=", right: Operand): string {
+  const operator = op === "!=" ? " != " : left.kind === "and" ? " == " : " ";
+  return `${renderField(left)}${operator}${renderOperand(right, left)}`;
+}
+
+function renderField(f: Field): string {
+  switch (f.kind) {
+    case "meta":
+      // Interface names are written unqualified, as nft lists them.
+      return f.key === "iifname" || f.key === "oifname" ? f.key : `meta ${f.key}`;
+    case "payload":
+      return `${f.protocol} ${f.field}`;
+    case "raw":
+      return `@${f.base},${int(f.offset)},${int(f.length)}`;
+    case "ct":
+      return `ct ${f.key}`;
+    case "exthdr":
+      return `exthdr ${f.name}`;
+    case "and":
+      return `${renderField(f.field)} & ${isMark(f.field) ? hex8(f.mask) : `0x${int(f.mask).toString(16)}`}`;
+    case "concat":
+      return f.fields.map(renderField).join(" . ");
+  }
+}
+
+function renderOperand(o: Operand, left: Field): string {
+  switch (o.kind) {
+    case "value":
+      return renderValue(o.value, left);
+    case "set":
+      return `{ ${o.elements.map((v) => renderValue(v, left)).join(", ")} }`;
+    case "named-set":
+      return `@${safeIdentifier(o.name)}`;
+    case "flags":
+      return o.flags.map(symbol).join(",");
+    case "exists":
+      return "exists";
+  }
+}
+
+/** A value in the context of the field it is compared with: marks in 8-digit hex (0 as `0`). */
+function renderValue(v: Value, left: Field): string {
+  switch (v.kind) {
+    case "number":
+      return isMark(left) && v.value !== 0 ? hex8(v.value) : String(int(v.value));
+    case "symbol":
+      return symbol(v.value);
+    case "string":
+      if (!DEVICE.test(v.value)) throw new Error(`internal error: unsafe nft string ${JSON.stringify(v.value)}`);
+      return `"${v.value}"`;
+    case "address":
+      if (!ADDRESS.test(v.value)) throw new Error(`internal error: unsafe nft address ${JSON.stringify(v.value)}`);
+      return v.value;
+    case "range":
+      return `${int(v.min)}-${int(v.max)}`;
+    case "concat": {
+      const fields = left.kind === "concat" ? left.fields : [];
+      return v.values.map((x, i) => renderValue(x, fields[i] ?? left)).join(" . ");
+    }
+  }
+}
+
+function isMark(f: Field): boolean {
+  return (f.kind === "meta" && f.key === "mark") || (f.kind === "and" && isMark(f.field));
+}
+
+function symbol(text: string): string {
+  if (!SYMBOL.test(text)) throw new Error(`internal error: unsafe nft symbol ${JSON.stringify(text)}`);
+  return text;
+}
+
+function int(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`internal error: nft number ${n}`);
+  return n;
+}
+
+const hex8 = (n: number) => `0x${int(n).toString(16).padStart(8, "0")}`;

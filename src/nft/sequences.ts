@@ -7,31 +7,35 @@
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, FailsafePort } from "../model/types.ts";
 import type { EndpointPlan, Plan, Stage, TierPlan } from "../resolve/resolve.ts";
-import type { NftRule } from "./ir.ts";
+import type { NftRule, Statement } from "./ir.ts";
 import * as N from "./names.ts";
+import { addr, counter, jump, markAnd, masked, match, meta, num, payload, set, sym, value, verdict } from "./statements.ts";
 import { compileRules, DIR, rule, type TableBuilder } from "./table-builder.ts";
 
-export const ACCEPTED = `meta mark & ${N.hex(N.MARK_ACCEPT)} == ${N.hex(N.MARK_ACCEPT)}`;
-const NOT_PASSED = `meta mark & ${N.hex(N.MARK_PASS)} == 0`;
-export const CLEAR = `meta mark set meta mark & ${N.hex(N.MARK_CLEAR)}`;
+/** `meta mark & ACCEPT == ACCEPT`: a policy (or stage) allowed the packet. */
+export const ACCEPTED = match(masked(meta("mark"), N.MARK_ACCEPT), "==", value(num(N.MARK_ACCEPT)));
+/** `meta mark & PASS == 0`: no policy passed to the next tier. */
+const NOT_PASSED = match(masked(meta("mark"), N.MARK_PASS), "==", value(num(0)));
+/** Clears hostwall's mark bits. */
+export const CLEAR = markAnd(N.MARK_CLEAR);
 
 /**
  * The tiers of one stage and direction. `allow` is the verdict once a policy set ACCEPT;
  * `deny` (filter stages only) ends a tier whose default action is Deny.
  */
-export function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, dir: Direction, allow: string, deny?: "drop" | "reject"): NftRule[] {
+export function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, dir: Direction, allow: Statement[], deny?: "drop" | "reject"): NftRule[] {
   const out: NftRule[] = [];
   const tiers: TierPlan[] = ep.stages[stage][dir];
   const chainDeny = stage === "untracked" || stage === "preDNAT" ? "drop" : (deny ?? "drop");
   tiers.forEach(({ tier, policies }, ti) => {
-    if (ti > 0) out.push(rule([`meta mark set meta mark & ${N.hex(~N.MARK_PASS >>> 0)}`], `tier ${tier.meta.name}`));
+    if (ti > 0) out.push(rule([markAnd(~N.MARK_PASS >>> 0)], `tier ${tier.meta.name}`));
     policies.forEach((policy, pi) => {
       const chain = t.policyChain(policy, dir, chainDeny);
-      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), `jump ${chain}`]));
-      out.push(rule([ACCEPTED, allow]));
+      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), jump(chain)]));
+      out.push(rule([ACCEPTED, ...allow]));
     });
     if (deny && tier.defaultAction === "Deny") {
-      out.push(rule([NOT_PASSED, "counter", deny], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
+      out.push(rule([NOT_PASSED, counter(), verdict(deny)], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
     }
   });
   return out;
@@ -42,11 +46,11 @@ export function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Directio
   const out: NftRule[] = [];
   for (const ref of ep.profiles) {
     if (ref.kind === "default-allow") {
-      out.push(rule(["counter", "accept"], "profile projectcalico-default-allow", `pro/projectcalico-default-allow/${dir}`));
+      out.push(rule([counter(), verdict("accept")], "profile projectcalico-default-allow", `pro/projectcalico-default-allow/${dir}`));
       return out;
     }
     if (ref.kind === "missing") {
-      out.push(rule(["counter", deny], `profile ${ref.name} is missing: deny-all`, `pro/${ref.name}/${dir}/missing`));
+      out.push(rule([counter(), verdict(deny)], `profile ${ref.name} is missing: deny-all`, `pro/${ref.name}/${dir}/missing`));
       return out;
     }
     const profile = ref.profile;
@@ -54,9 +58,9 @@ export function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Directio
     if (!t.hasChain(name)) {
       t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
     }
-    out.push(rule([`jump ${name}`]), rule([ACCEPTED, "accept"]));
+    out.push(rule([jump(name)]), rule([ACCEPTED, verdict("accept")]));
   }
-  out.push(rule(["counter", deny], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
+  out.push(rule([counter(), verdict(deny)], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
   return out;
 }
 
@@ -81,11 +85,12 @@ function portRules(ports: FailsafePort[], portField: "dport" | "sport", addrFiel
   for (const proto of ["tcp", "udp"] as const) {
     const any = ports.filter((p) => p.protocol === proto && !p.net).map((p) => p.port);
     const unique = [...new Set(any)].sort((a, b) => a - b);
-    if (unique.length > 0) out.push(rule([`meta l4proto ${proto}`, `th ${portField} { ${unique.join(", ")} }`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+    const l4proto = match(meta("l4proto"), "==", value(sym(proto)));
+    if (unique.length > 0) out.push(rule([l4proto, match(payload("th", portField), "==", set(unique.map(num))), counter(), verdict("accept")], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
     for (const p of ports.filter((x) => x.protocol === proto && x.net)) {
       if (p.net!.family === 6 && !v6) continue;
-      const ip = p.net!.family === 4 ? "ip" : "ip6";
-      out.push(rule([`${ip} ${addrField} ${formatCidr(p.net!)}`, `meta l4proto ${proto}`, `th ${portField} ${p.port}`, "counter", "accept"], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
+      const address = match(payload(p.net!.family === 4 ? "ip" : "ip6", addrField), "==", value(addr(formatCidr(p.net!))));
+      out.push(rule([address, l4proto, match(payload("th", portField), "==", value(num(p.port))), counter(), verdict("accept")], comment, `failsafe/${comment.replaceAll(" ", "-")}/${proto}`));
     }
   }
   return out;

@@ -7,9 +7,10 @@
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan } from "../resolve/resolve.ts";
-import type { NftChain, NftRule, NftSet, NftTable } from "./ir.ts";
+import type { NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
+import { counter, goto, jump } from "./statements.ts";
 
 /** How a direction is spelt in chain names. */
 export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
@@ -115,13 +116,14 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
     if (r.action !== "Log" || alternatives.length < 2) return alternatives;
     const log = logStatements(owner, ctx);
     const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
-    t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.slice(0, -log.length), "counter", `goto ${logChain}`] })));
-    t.chain(logChain, [rule(log.filter((st) => st !== "counter"))]);
-    return [rule([`jump ${matchChain}`])];
+    // An alternative is its matches (family pin included) followed by the log statements.
+    t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), goto(logChain)] })));
+    t.chain(logChain, [rule(log.filter((st) => st.kind !== "counter"))]);
+    return [rule([jump(matchChain)])];
   });
 }
 
 /** One IR rule: its statements, an nft comment, and the origin its counter is labelled with. */
-export function rule(statements: string[], comment?: string, id?: string): NftRule {
+export function rule(statements: Statement[], comment?: string, id?: string): NftRule {
   return { statements, comment, origin: id ? { id } : undefined };
 }
