@@ -1,0 +1,287 @@
+/**
+ * Prototype for issue #13 item 3(b): set elements sent to the kernel over netlink directly,
+ * without nft. nft (CLI and libnftables alike) downloads a whole interval set before it adds
+ * or deletes one element of it (reference/nftables.md §4: 70–80 s at 1M); the kernel itself
+ * needs no such thing. This encodes NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM messages (each
+ * under 64 KiB) between one NFNL_MSG_BATCH_BEGIN and BATCH_END: one transaction, all or
+ * nothing, sent with one sendmsg, every message acked (NETLINK_CAP_ACK keeps acks small).
+ *
+ * Interval sets hold a range as two elements: its first address, and the address after its
+ * last one flagged NFT_SET_ELEM_INTERVAL_END (a range reaching the top of the address space
+ * has no end element). The caller sends normalised, non-overlapping ranges; the kernel refuses
+ * an overlap (the whole batch then changes nothing).
+ *
+ * Bench code, not the agent's: it runs in the namespace it was started in (ip netns exec).
+ * Usage (child of sets.bench.ts): bun bench/netlink-setelem.ts <family> <table> <ops-file>
+ * where the ops file holds 20-byte records: op (1 add, 2 delete), kind (1 hash element,
+ * 2 interval), prefix length, address length (4|16), 16 address bytes; each record names its
+ * set by a NUL-free name table given as the file's first line. Prints JSON timings.
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const NETLINK_NETFILTER = 12;
+const SOL_SOCKET = 1;
+const SOL_NETLINK = 270;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+const SO_RCVTIMEO = 20;
+const NETLINK_CAP_ACK = 10;
+const NLM_F_REQUEST = 1;
+const NLM_F_ACK = 4;
+const NLM_F_CREATE = 0x400;
+const NLMSG_ERROR = 2;
+const NFNL_MSG_BATCH_BEGIN = 0x10;
+const NFNL_MSG_BATCH_END = 0x11;
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFT_MSG_NEWSETELEM = 12;
+const NFT_MSG_DELSETELEM = 14;
+const NFTA_SET_ELEM_LIST_TABLE = 1;
+const NFTA_SET_ELEM_LIST_SET = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
+const NFTA_LIST_ELEM = 1;
+const NFTA_SET_ELEM_KEY = 1;
+const NFTA_SET_ELEM_FLAGS = 3;
+const NFTA_DATA_VALUE = 1;
+const NFT_SET_ELEM_INTERVAL_END = 1;
+const NLA_F_NESTED = 0x8000;
+/** Keep each message under this (the kernel's and google/nftables' practice). */
+const MAX_MSG = 60 * 1024;
+
+export const FAMILY = { ip: 2, ip6: 10, inet: 1, netdev: 5 } as const;
+
+/** One element operation: a key (network byte order) for a hash set, or a range for an interval set. */
+export interface ElemOp {
+  del: boolean;
+  set: string;
+  /** First address of the range (or the hash key). */
+  start: Uint8Array;
+  /** The address after the range's last one; undefined for a hash element or a range reaching the top. */
+  end?: Uint8Array;
+}
+
+/** A growable byte writer with netlink attribute helpers (little-endian host, 4-byte aligned). */
+class Writer {
+  buf = new Uint8Array(1 << 20);
+  view = new DataView(this.buf.buffer);
+  n = 0;
+  private grow(extra: number) {
+    if (this.n + extra <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.n + extra));
+    b.set(this.buf.subarray(0, this.n));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+  }
+  align() {
+    const pad = (4 - (this.n & 3)) & 3;
+    this.grow(pad);
+    this.buf.fill(0, this.n, this.n + pad);
+    this.n += pad;
+  }
+  /** nlmsghdr + nfgenmsg; returns the header's offset (its length is patched by end()). */
+  msg(type: number, flags: number, seq: number, family: number, resId: number): number {
+    this.grow(20);
+    const at = this.n;
+    this.view.setUint32(at + 4, 0);
+    this.view.setUint16(at + 4, type, true);
+    this.view.setUint16(at + 6, flags, true);
+    this.view.setUint32(at + 8, seq, true);
+    this.view.setUint32(at + 12, 0, true);
+    this.buf[at + 16] = family;
+    this.buf[at + 17] = 0;
+    this.view.setUint16(at + 18, resId, false);
+    this.n += 20;
+    return at;
+  }
+  endMsg(at: number) {
+    this.view.setUint32(at, this.n - at, true);
+  }
+  attr(type: number, data: Uint8Array) {
+    this.grow(4 + data.length + 3);
+    this.view.setUint16(this.n, 4 + data.length, true);
+    this.view.setUint16(this.n + 2, type, true);
+    this.buf.set(data, this.n + 4);
+    this.n += 4 + data.length;
+    this.align();
+  }
+  str(type: number, s: string) {
+    this.attr(type, new TextEncoder().encode(s + "\0"));
+  }
+  u32be(type: number, v: number) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, false);
+    this.attr(type, b);
+  }
+  nest(type: number): number {
+    this.grow(4);
+    const at = this.n;
+    this.view.setUint16(at + 2, type | NLA_F_NESTED, true);
+    this.n += 4;
+    return at;
+  }
+  endNest(at: number) {
+    this.view.setUint16(at, this.n - at, true);
+  }
+}
+
+function elem(w: Writer, key: Uint8Array, intervalEnd: boolean) {
+  const e = w.nest(NFTA_LIST_ELEM);
+  const k = w.nest(NFTA_SET_ELEM_KEY);
+  w.attr(NFTA_DATA_VALUE, key);
+  w.endNest(k);
+  if (intervalEnd) w.u32be(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+  w.endNest(e);
+}
+
+/**
+ * One batch (one transaction) of element messages: deletes first, then adds, grouped by set,
+ * each message under MAX_MSG. Returns the bytes and the number of acked messages.
+ */
+export function encodeBatch(family: number, table: string, ops: readonly ElemOp[], seq0 = 1): { bytes: Uint8Array; acks: number } {
+  const w = new Writer();
+  let seq = seq0;
+  const begin = w.msg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES);
+  w.endMsg(begin);
+  let acks = 0;
+  const groups = new Map<string, ElemOp[]>();
+  for (const op of ops) {
+    const key = `${op.del ? 0 : 1}\0${op.set}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(op);
+  }
+  for (const [key, group] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const del = key.startsWith("0");
+    const type = (NFNL_SUBSYS_NFTABLES << 8) | (del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM);
+    const flags = NLM_F_REQUEST | NLM_F_ACK | (del ? 0 : NLM_F_CREATE);
+    let i = 0;
+    while (i < group.length) {
+      const m = w.msg(type, flags, seq++, family, 0);
+      w.str(NFTA_SET_ELEM_LIST_TABLE, table);
+      w.str(NFTA_SET_ELEM_LIST_SET, group[i]!.set);
+      const list = w.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+      const start = w.n;
+      while (i < group.length && w.n - start < MAX_MSG - 128) {
+        const op = group[i++]!;
+        elem(w, op.start, false);
+        if (op.end) elem(w, op.end, true);
+      }
+      w.endNest(list);
+      w.endMsg(m);
+      acks++;
+    }
+  }
+  const end = w.msg(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES);
+  w.endMsg(end);
+  return { bytes: w.buf.subarray(0, w.n), acks };
+}
+
+const libc = () =>
+  dlopen("libc.so.6", {
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+    recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+  }).symbols;
+
+/** Sends one encoded batch and reads its acks; throws with the kernel's errno on a refusal. */
+export function sendBatch(batch: { bytes: Uint8Array; acks: number }): void {
+  const c = libc();
+  const fd = c.socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+  if (fd < 0) throw new Error("netlink socket failed");
+  try {
+    const int = (v: number) => new Int32Array([v]);
+    c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, int(batch.bytes.length + 65536), 4);
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int(Math.max(1 << 20, batch.acks * 64)), 4);
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, int(1), 4);
+    const tv = new BigInt64Array([10n, 0n]); // 10 s: never wait forever for an ack
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+    const sent = Number(c.send(fd, ptr(batch.bytes), batch.bytes.length, 0));
+    if (sent !== batch.bytes.length) throw new Error(`netlink send: ${sent} of ${batch.bytes.length} bytes`);
+    const rb = new Uint8Array(1 << 16);
+    const dv = new DataView(rb.buffer);
+    let got = 0;
+    const errors: number[] = [];
+    while (got < batch.acks) {
+      const r = Number(c.recv(fd, ptr(rb), rb.length, 0));
+      if (r <= 0) throw new Error(`netlink recv failed after ${got}/${batch.acks} acks`);
+      for (let o = 0; o + 16 <= r; ) {
+        const len = dv.getUint32(o, true);
+        if (dv.getUint16(o + 4, true) === NLMSG_ERROR) {
+          got++;
+          const err = dv.getInt32(o + 16, true);
+          if (err !== 0) errors.push(-err);
+        }
+        o += (len + 3) & ~3;
+        if (len === 0) break;
+      }
+      // A refused batch acks only up to the failing message: stop at the first error.
+      if (errors.length) break;
+    }
+    if (errors.length) throw new Error(`kernel refused the batch: errno ${errors.join(", ")}`);
+  } finally {
+    c.close(fd);
+  }
+}
+
+/** Record layout of the ops file (see the header). */
+export const RECORD = 20;
+
+export function encodeOps(sets: string[], ops: { del: boolean; set: number; interval: boolean; prefix: number; addr: Uint8Array }[]): Uint8Array {
+  const head = new TextEncoder().encode(sets.join(",") + "\n");
+  const out = new Uint8Array(head.length + ops.length * RECORD);
+  out.set(head);
+  let o = head.length;
+  for (const op of ops) {
+    out[o] = op.del ? 2 : 1;
+    out[o + 1] = op.set;
+    out[o + 2] = op.prefix;
+    out[o + 3] = (op.interval ? 0x80 : 0) | op.addr.length;
+    out.set(op.addr, o + 4);
+    o += RECORD;
+  }
+  return out;
+}
+
+/** The range [addr, addr + 2^(bits-prefix)) as start and end keys; end undefined at the top. */
+export function prefixRange(addr: Uint8Array, prefix: number): { start: Uint8Array; end?: Uint8Array } {
+  const start = addr.slice();
+  const end = addr.slice();
+  // Add 2^(bits - prefix) to the network address, big-endian, with carry.
+  const bits = addr.length * 8;
+  if (prefix === 0) return { start };
+  let byte = (prefix - 1) >> 3;
+  let carry = 1 << (7 - ((prefix - 1) & 7));
+  for (; byte >= 0 && carry; byte--) {
+    const v = end[byte]! + carry;
+    end[byte] = v & 255;
+    carry = v >> 8;
+  }
+  void bits;
+  return carry ? { start } : { start, end };
+}
+
+if (import.meta.main) {
+  const [family, table, file] = process.argv.slice(2);
+  const t0 = performance.now();
+  const data = new Uint8Array(await Bun.file(file!).arrayBuffer());
+  const nl = data.indexOf(10);
+  const sets = new TextDecoder().decode(data.subarray(0, nl)).split(",");
+  const ops: ElemOp[] = [];
+  for (let o = nl + 1; o + RECORD <= data.length; o += RECORD) {
+    const alen = data[o + 3]! & 0x7f;
+    const addr = data.subarray(o + 4, o + 4 + alen);
+    const set = sets[data[o + 1]!]!;
+    const del = data[o] === 2;
+    if (data[o + 3]! & 0x80) ops.push({ del, set, ...prefixRange(addr, data[o + 2]!) });
+    else ops.push({ del, set, start: addr });
+  }
+  const t1 = performance.now();
+  const batch = encodeBatch(FAMILY[family as keyof typeof FAMILY], table!, ops);
+  const t2 = performance.now();
+  sendBatch(batch);
+  const t3 = performance.now();
+  console.log(JSON.stringify({ ops: ops.length, bytes: batch.bytes.length, messages: batch.acks, readMs: t1 - t0, encodeMs: t2 - t1, kernelMs: t3 - t2 }));
+}
