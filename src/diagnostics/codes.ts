@@ -13,6 +13,7 @@ export const DIAGNOSTIC_CODES = {
   TOO_MANY_FILES: "more files and directories below the config dir than the reader walks (10,000)",
   FILE_TOO_LARGE: "a config file is larger than one file may be (256 MiB)",
   CONFIG_TOO_LARGE: "the config files together are larger than the reader reads (512 MiB)",
+  DATASTORE_UNREACHABLE: "the datastore (etcd, --datastore etcdv3) has not been read yet: no endpoint answered; nothing is applied",
 
   // YAML (config/, validate/load.ts).
   YAML_SYNTAX: "the file is not valid YAML, or uses more aliases than a policy file needs",

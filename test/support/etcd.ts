@@ -86,16 +86,18 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<Etcd> {
   const ctlTls = opts.tls ? ["--cacert", opts.tls.clientCa ?? opts.tls.cert, ...(opts.tls.clientCa ? ["--cert", opts.tls.cert, "--key", opts.tls.key] : [])] : [];
 
   const start = async () => {
-    if (sub && sub.exitCode === null) return;
+    if (sub && sub.exitCode === null && sub.signalCode === null) return;
     const p = Bun.spawn([...prefix, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     sub = p;
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
+    // Only this run's output counts: the log of an earlier run says "ready" already.
+    const from = log.length;
     void (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of p.stderr) {
         log += decoder.decode(chunk);
-        if (log.includes("ready to serve client requests")) ready();
+        if (log.indexOf("ready to serve client requests", from) >= 0) ready();
       }
     })();
     void (async () => {

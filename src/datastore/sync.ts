@@ -1,0 +1,253 @@
+/**
+ * [I/O] The agent's view of the datastore, kept the way Felix keeps it: list every Calico
+ * resource key, then watch from the list's revision + 1 with previous values, and keep a copy
+ * of every key in memory. The agent reads that copy (readConfig), so an attempt sees one
+ * consistent state and the rest of the pipeline (parse, validate, resolve, compile, apply) is
+ * the one files go through: each key is a "file" whose path is the key and whose text is the
+ * value in API form, one line of JSON, which the YAML parser reads with key:line:column
+ * positions.
+ *
+ *   list ──▶ copy, revision R ──▶ watch from R+1 ──events──▶ copy ──debounce──▶ onChange()
+ *     ▲                              │ stream ended / error: retry the watch from the last
+ *     │                              │ revision seen (backoff); 5 failures in a row, or a
+ *     └────── relist ◀───────────────┘ compacted revision: relist and reconcile
+ *
+ * Fail static: while etcd cannot be reached the copy stays as it was, so every attempt builds
+ * the same ruleset and the one in force stays; /status says connected: false since when and
+ * why. Before the first successful list there is no copy: readConfig answers
+ * DATASTORE_UNREACHABLE, which the agent treats as a rejected config (the kernel's tables or
+ * the saved last good ruleset stay in force, boot.ts). Reconnects back off exponentially
+ * (capped, with jitter) and go round every endpoint. A periodic read (30 s, Calico's
+ * keepalive) notices a connection that died silently and restarts the watch.
+ */
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../source/source-file.ts";
+import { CompactedError, type EtcdClient, type KeyValue, type WatchEvent } from "./client.ts";
+import { parseKey, RESOURCE_PREFIX } from "./keys.ts";
+import { apiObject } from "./values.ts";
+
+/** The datastore as GET /status shows it. */
+export interface DatastoreStatus {
+  type: "etcdv3";
+  endpoints: string[];
+  /** A watch is established (or the last list succeeded and one is being set up). */
+  connected: boolean;
+  /** The store revision the copy is at (0: never listed). */
+  revision: number;
+  /** The last failure, or null. */
+  lastError: string | null;
+  /** When `connected` last changed. */
+  since: string;
+  /** Full lists (the first one, then relists after compaction or repeated errors). */
+  lists: number;
+  /** Watch events received. */
+  events: number;
+  /** Watches that failed or ended and were set up again. */
+  reconnects: number;
+}
+
+export interface SyncOptions {
+  client: EtcdClient;
+  /** The copy changed (after a quiet `debounceMs`): reload. */
+  onChange(reason: string): void;
+  log(level: "debug" | "info" | "notice" | "warning" | "error", message: string): void;
+  now(): Date;
+  /** Quiet time after events before onChange (default 20 ms; a txn arrives as one batch anyway). */
+  debounceMs?: number;
+  /** First retry delay and its cap (default 200 ms, 10 s). */
+  backoffMs?: { initial: number; max: number };
+  /** Period of the liveness read (default 30 s; 0: none). */
+  healthMs?: number;
+  /** Watch failures in a row before a relist (default 5, Felix's). */
+  relistAfter?: number;
+  /** Random source for the jitter (tests). */
+  random?(): number;
+}
+
+export class DatastoreSync {
+  private copy = new Map<string, KeyValue>();
+  private listed = false;
+  private stopped = false;
+  private abort?: AbortController;
+  private wake?: () => void;
+  private debounce?: Timer;
+  private pendingReasons = new Set<string>();
+  private loop?: Promise<void>;
+  private readonly st: DatastoreStatus;
+
+  constructor(private readonly opts: SyncOptions) {
+    this.st = { type: "etcdv3", endpoints: [...opts.client.config.endpoints], connected: false, revision: 0, lastError: null, since: opts.now().toISOString(), lists: 0, events: 0, reconnects: 0 };
+  }
+
+  status(): DatastoreStatus {
+    return { ...this.st, endpoints: [...this.st.endpoints] };
+  }
+
+  /** Starts listing and watching; resolves after the first list succeeded or failed once. */
+  start(): Promise<void> {
+    let first!: () => void;
+    const firstDone = new Promise<void>((r) => (first = r));
+    this.loop = this.run(first);
+    return firstDone;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+    if (this.debounce) clearTimeout(this.debounce);
+    await this.loop;
+  }
+
+  /** The copy as config files, sorted by key; DATASTORE_UNREACHABLE before the first list. */
+  readConfig(): { files: SourceFile[]; diagnostics: Diagnostic[] } {
+    if (!this.listed) {
+      const why = this.st.lastError ?? "not read yet";
+      return { files: [], diagnostics: [{ code: "DATASTORE_UNREACHABLE", severity: "error", message: `etcd (${this.st.endpoints.join(", ")}) has not been read: ${why}`, file: this.st.endpoints[0] }] };
+    }
+    const files: SourceFile[] = [];
+    for (const key of [...this.copy.keys()].sort()) {
+      if (!parseKey(key)?.info.enforced) continue;
+      const kv = this.copy.get(key)!;
+      const obj = apiObject(kv.value, kv.modRevision);
+      files.push({ path: key, text: obj ? JSON.stringify(obj) : kv.value });
+    }
+    return { files, diagnostics: [] };
+  }
+
+  private setConnected(connected: boolean, error?: string): void {
+    if (error !== undefined) this.st.lastError = error;
+    if (this.st.connected === connected) return;
+    this.st.connected = connected;
+    this.st.since = this.opts.now().toISOString();
+    if (connected) this.opts.log("notice", `etcd ${this.opts.client.endpoint}: connected at revision ${this.st.revision}`);
+    else this.opts.log("warning", `etcd unreachable (${error ?? "connection lost"}); the ruleset in force stays until it is back`);
+  }
+
+  private changed(reason: string): void {
+    this.pendingReasons.add(reason);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      const reasons = [...this.pendingReasons].join(", ");
+      this.pendingReasons.clear();
+      if (!this.stopped) this.opts.onChange(reasons);
+    }, this.opts.debounceMs ?? 20);
+  }
+
+  private async run(first: () => void): Promise<void> {
+    let failures = 0;
+    let needList = true;
+    let watchFailures = 0;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.list();
+          needList = false;
+          failures = 0;
+          first();
+        }
+        await this.watchOnce();
+        if (this.stopped) return;
+        throw new Error("the watch stream ended");
+      } catch (e) {
+        if (this.stopped) return first();
+        if (e instanceof CompactedError) {
+          this.opts.log("warning", `etcd watch: ${e.message}; relisting`);
+          needList = true;
+          continue;
+        }
+        const message = (e as Error).message;
+        this.setConnected(false, message);
+        first();
+        failures++;
+        if (!needList) {
+          this.st.reconnects++;
+          if (++watchFailures >= (this.opts.relistAfter ?? 5)) {
+            needList = true;
+            watchFailures = 0;
+          }
+        }
+        this.opts.client.rotate();
+        await this.sleep(this.backoff(failures));
+      }
+    }
+  }
+
+  private backoff(failures: number): number {
+    const { initial, max } = this.opts.backoffMs ?? { initial: 200, max: 10_000 };
+    const capped = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
+    // Full jitter on half the delay: agents of a fleet do not come back in step.
+    return capped / 2 + (this.opts.random ?? Math.random)() * (capped / 2);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** A full list: the copy becomes exactly what etcd holds (reconcile), onChange if it differs. */
+  private async list(): Promise<void> {
+    const { kvs, revision } = await this.opts.client.rangePrefix(RESOURCE_PREFIX);
+    const next = new Map(kvs.map((kv) => [kv.key, kv]));
+    let differs = !this.listed || next.size !== this.copy.size;
+    if (!differs) for (const [k, kv] of next) if (this.copy.get(k)?.modRevision !== kv.modRevision) differs = true;
+    this.copy = next;
+    this.st.revision = revision;
+    this.st.lists++;
+    const firstList = !this.listed;
+    this.listed = true;
+    this.setConnected(true);
+    this.opts.log(firstList ? "info" : "notice", `etcd: listed ${kvs.length} key(s) at revision ${revision}`);
+    if (differs) this.changed(firstList ? "datastore listed" : "datastore relisted");
+  }
+
+  private async watchOnce(): Promise<void> {
+    const abort = (this.abort = new AbortController());
+    const healthMs = this.opts.healthMs ?? 30_000;
+    const health =
+      healthMs > 0
+        ? setInterval(() => {
+            this.opts.client.get(`${RESOURCE_PREFIX}clusterinformations/default`).catch((e: Error) => {
+              this.opts.log("warning", `etcd liveness read failed: ${e.message}; restarting the watch`);
+              abort.abort();
+            });
+          }, healthMs)
+        : undefined;
+    try {
+      await this.opts.client.watch({
+        prefix: RESOURCE_PREFIX,
+        startRevision: this.st.revision + 1,
+        signal: abort.signal,
+        onCreated: () => this.setConnected(true),
+        onEvents: (events, revision) => this.apply(events, revision),
+      });
+    } catch (e) {
+      if (abort.signal.aborted && !this.stopped) throw new Error("the connection to etcd stopped answering");
+      throw e;
+    } finally {
+      if (health) clearInterval(health);
+    }
+  }
+
+  private apply(events: WatchEvent[], revision: number): void {
+    let relevant = 0;
+    for (const e of events) {
+      if (e.type === "put") this.copy.set(e.kv.key, e.kv);
+      else this.copy.delete(e.kv.key);
+      this.st.revision = Math.max(this.st.revision, e.kv.modRevision);
+      if (parseKey(e.kv.key)?.info.enforced) relevant++;
+    }
+    // Not the header's revision: while a watch catches up it is ahead of the events delivered,
+    // and resuming from it would skip some.
+    void revision;
+    this.st.events += events.length;
+    if (relevant > 0) this.changed("datastore changed");
+  }
+}
