@@ -68,57 +68,81 @@ export function openNftContext(): NftContext {
   const lib = dlopen("libnftables.so.1", SYMBOLS);
   const libc = dlopen("libc.so.6", { memfd_create: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 } });
   const s = lib.symbols;
-  const ctx = s.nft_ctx_new(0);
-  if (!ctx) throw new Error("nft_ctx_new failed");
-  // Output and errors go to buffers read after each command (not to the agent's stdout/stderr).
-  if (s.nft_ctx_buffer_output(ctx) !== 0 || s.nft_ctx_buffer_error(ctx) !== 0) {
-    s.nft_ctx_free(ctx);
-    throw new Error("cannot buffer libnftables output");
-  }
-  let open = true;
   const text = (p: Pointer | null) => (p ? new CString(p).toString() : "");
+  const newRaw = (): Pointer => {
+    const ctx = s.nft_ctx_new(0) as Pointer | null;
+    if (!ctx) throw new Error("nft_ctx_new failed");
+    // Output and errors go to buffers read after each command (not to the agent's stdout/stderr).
+    if (s.nft_ctx_buffer_output(ctx) !== 0 || s.nft_ctx_buffer_error(ctx) !== 0) {
+      s.nft_ctx_free(ctx);
+      throw new Error("cannot buffer libnftables output");
+    }
+    return ctx;
+  };
+  /**
+   * nft keeps a cache of the ruleset in its context and refreshes it only when the kernel's
+   * generation changes. A dry run or a refused transaction leaves the generation as it was but
+   * the cache edited as if the script had been applied: the next command would see elements
+   * that are not there ("interval overlaps", "element does not exist"; found by the engine's
+   * kernel test). So dry runs use a throwaway context (~1 ms), and a failed command retires
+   * the long-lived one.
+   */
+  let main: Pointer | undefined = newRaw();
+  let open = true;
+  const retire = () => {
+    if (main) s.nft_ctx_free(main);
+    main = undefined;
+  };
   // Reading a buffer also resets it (libnftables rewinds it), so each result holds only its own command's text.
-  const finish = (rc: number): NftCommandResult => ({ ok: rc === 0, stdout: text(s.nft_ctx_get_output_buffer(ctx) as Pointer | null), stderr: text(s.nft_ctx_get_error_buffer(ctx) as Pointer | null) });
-  const alive = () => {
+  const run = (ctx: Pointer, call: () => number): NftCommandResult => {
+    const rc = call();
+    return { ok: rc === 0, stdout: text(s.nft_ctx_get_output_buffer(ctx) as Pointer | null), stderr: text(s.nft_ctx_get_error_buffer(ctx) as Pointer | null) };
+  };
+  const current = (): Pointer => {
     if (!open) throw new Error("the libnftables context is closed");
+    return (main ??= newRaw());
   };
   return {
     runScript(script, opts) {
-      alive();
-      if (script.includes("\0")) return { ok: false, stdout: "", stderr: "Error: the script contains a NUL byte\n" };
-      const name = cString("hostwall-nft");
-      const fd = libc.symbols.memfd_create(ptr(name), MFD_CLOEXEC);
-      if (fd < 0) return { ok: false, stdout: "", stderr: "Error: memfd_create failed\n" };
+      const check = opts?.check === true;
+      const ctx = check ? (current(), newRaw()) : current();
       try {
-        const bytes = Buffer.from(script);
-        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-        const path = cString(`/proc/self/fd/${fd}`);
-        s.nft_ctx_output_set_flags(ctx, 0);
-        s.nft_ctx_set_dry_run(ctx, opts?.check === true);
+        if (script.includes("\0")) return { ok: false, stdout: "", stderr: "Error: the script contains a NUL byte\n" };
+        const name = cString("hostwall-nft");
+        const fd = libc.symbols.memfd_create(ptr(name), MFD_CLOEXEC);
+        if (fd < 0) return { ok: false, stdout: "", stderr: "Error: memfd_create failed\n" };
         try {
-          return finish(s.nft_run_cmd_from_filename(ctx, ptr(path)));
+          const bytes = Buffer.from(script);
+          for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+          const path = cString(`/proc/self/fd/${fd}`);
+          s.nft_ctx_set_dry_run(ctx, check);
+          const result = run(ctx, () => s.nft_run_cmd_from_filename(ctx, ptr(path)));
+          if (!result.ok && !check) retire();
+          return result;
         } finally {
-          s.nft_ctx_set_dry_run(ctx, false);
+          closeSync(fd);
         }
       } finally {
-        closeSync(fd);
+        if (check) s.nft_ctx_free(ctx);
       }
     },
     runCommand(command, flags) {
-      alive();
+      const ctx = current();
       if (command.includes("\0")) return { ok: false, stdout: "", stderr: "Error: the command contains a NUL byte\n" };
       const buf = cString(command);
       s.nft_ctx_output_set_flags(ctx, flags);
       try {
-        return finish(s.nft_run_cmd_from_buffer(ctx, ptr(buf)));
+        const result = run(ctx, () => s.nft_run_cmd_from_buffer(ctx, ptr(buf)));
+        if (!result.ok) retire();
+        return result;
       } finally {
-        s.nft_ctx_output_set_flags(ctx, 0);
+        if (main === ctx) s.nft_ctx_output_set_flags(ctx, 0);
       }
     },
     close() {
       if (!open) return;
       open = false;
-      s.nft_ctx_free(ctx);
+      retire();
       lib.close();
       libc.close();
     },

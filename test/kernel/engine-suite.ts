@@ -1,0 +1,267 @@
+/**
+ * The incremental apply engine in the kernel (issue 13 items 1, 2), for either nft backend
+ * (engine.test.ts: libnftables in-process; engine-spawn.test.ts: HOSTWALL_NFT_BACKEND=spawn).
+ *
+ * Every kind of change is applied by the running agent as a delta, and the kernel then holds
+ * exactly what a full replace of the same config gives: the agent's tables are listed with
+ * `nft -j list ruleset` and compared, normalised (no handles, no counter values, no table
+ * stamp; chains and sets by name, set elements sorted, rules in chain order), with the
+ * tables `hostwall compile --all-interfaces` of the same config makes in a scratch namespace
+ * (this kernel attaches netdev chains to absent devices, so the agent renders every endpoint
+ * too). Real packets check the verdicts of element and rule changes; counters of rules a
+ * delta did not touch keep counting; a delta the kernel refuses changes nothing and the whole
+ * ruleset is applied instead.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLab, expectProbes, kernelTestGate, nftCounter, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
+import type { Proc } from "./netns";
+import { apiGet, reloadOrThrow } from "../support/agent-api";
+
+const enabled = await kernelTestGate();
+
+/** The agent's tables, normalised for comparison (see the file comment). */
+export function normalise(json: string): unknown {
+  const items = (JSON.parse(json) as { nftables: Record<string, any>[] }).nftables;
+  const tables: Record<string, { sets: Record<string, unknown>; chains: Record<string, { def: unknown; rules: unknown[] }> }> = {};
+  const strip = (o: Record<string, any>) => {
+    const { handle: _h, ...rest } = o;
+    return rest;
+  };
+  const mine = (o: Record<string, any>) => o.table === "hostwall" || o.name === "hostwall";
+  for (const item of items) {
+    const [kind, o] = Object.entries(item)[0] as [string, Record<string, any>];
+    if (kind === "metainfo" || !mine(o)) continue;
+    const t = (tables[`${o.family} ${o.table ?? o.name}`] ??= { sets: {}, chains: {} });
+    if (kind === "set") {
+      const s = strip(o);
+      if (Array.isArray(s.elem)) s.elem = s.elem.map((e: unknown) => JSON.stringify(e)).sort();
+      t.sets[o.name] = s;
+    } else if (kind === "chain") t.chains[o.name] = { def: strip(o), rules: t.chains[o.name]?.rules ?? [] };
+    else if (kind === "rule") {
+      const r = strip(o);
+      r.expr = (r.expr as Record<string, unknown>[]).map((e) => ("counter" in e ? { counter: null } : e));
+      (t.chains[o.chain] ??= { def: undefined, rules: [] }).rules.push(r);
+    }
+  }
+  return tables;
+}
+
+const DENY = (nets: string[]) => `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata:
+  name: dos-mitigation
+  labels:
+    dos-deny-list: 'true'
+spec:
+  nets: [${nets.map((n) => `'${n}'`).join(", ")}]
+`;
+
+const EXTRA_POLICY = (port: number, setLabel?: string) => `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: extra
+spec:
+  selector: apply-dos-mitigation == 'true'
+  order: 50
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+${setLabel ? `      source:\n        selector: ${setLabel} == 'true'\n` : ""}      destination:
+        ports: [${port}]
+`;
+
+const EXTRA_SET = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata:
+  name: partners
+  labels:
+    partner: 'true'
+spec:
+  nets: ['192.0.2.20/32', '198.51.100.0/25', '2001:db8:2::20/128']
+`;
+
+const EXTRA_ENDPOINT = `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: second-nic
+  labels:
+    apply-dos-mitigation: 'true'
+spec:
+  interfaceName: hwx9
+  node: jasper
+`;
+
+export function engineSuite(backend: "libnftables" | "spawn"): void {
+  const TAG = `hw-en${backend === "spawn" ? "s" : "l"}-${process.pid.toString(36)}`;
+  describe.skipIf(!enabled)(`the delta engine (${backend})`, () => {
+    let lab: Lab;
+    let configDir: string;
+    let proc: Proc;
+    let log = "";
+    let socketDir = "";
+    const socket = () => join(socketDir, "api.sock");
+    const refNs = `${TAG}-ref`;
+
+    const status = async () => {
+      const r = await apiGet(lab.host, 9099, "/status");
+      if (!r) throw new Error(`API unreachable; agent log:\n${log}`);
+      return JSON.parse(r.body);
+    };
+    const reach = (from: "client" | "attacker", port: number, v6 = false): ProbeSpec => ({ from: lab[from], kind: "tcp", addr: v6 ? lab.addr.host.v6 : lab.addr.host.v4, port });
+    const listing = async (ns: string) => normalise(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]));
+    /** The tables a full replace of the config dir gives, built in the scratch namespace. */
+    const reference = async () => {
+      const script = await runOk([BINARY, "compile", "--config-dir", configDir, "--node", "jasper", "--all-interfaces"]);
+      await runOk(["ip", "netns", "exec", refNs, "nft", "-f", "-"], { stdin: `flush ruleset\n${script}` });
+      return listing(refNs);
+    };
+    /** Applies the config dir as the agent's next attempt and checks it went as a delta equal to a full replace. */
+    const applyDelta = async (what: string) => {
+      const before = (await status()).nft;
+      await reloadOrThrow(lab.host, socket(), () => log);
+      const after = await waitFor(`the delta for ${what}`, async () => {
+        const s = await status();
+        return s.nft.deltas > before.deltas && s.lastAttempt?.ok ? s : undefined;
+      });
+      expect({ what, full: after.nft.fullApplies, rejected: after.nft.deltasRejected }).toEqual({ what, full: before.fullApplies, rejected: before.deltasRejected });
+      expect({ what, tables: await listing(lab.host.name) }).toEqual({ what, tables: await reference() });
+    };
+
+    beforeAll(async () => {
+      await sweepStaleLabs(`hw-en${backend === "spawn" ? "s" : "l"}-`);
+      lab = await createLab({ tag: TAG });
+      await runOk(["ip", "netns", "add", refNs]);
+      await startServers(lab.host, { tcp: [22, 80, 8080, 8081], udp: [] });
+      configDir = makeConfigDir(join(REPO, "rules"));
+      socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "2001:db8:2::66/128"]));
+      const env = backend === "spawn" ? { HOSTWALL_NFT_BACKEND: "spawn" } : {};
+      proc = lab.host.spawn([BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099", "--socket", socket(), "--state-dir", "off"], { env });
+      void (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of proc.sub.stderr as ReadableStream<Uint8Array>) log += decoder.decode(chunk);
+      })();
+      await waitFor("the first apply (/readyz 200)", async () => (await apiGet(lab.host, 9099, "/readyz"))?.status === 200, 15_000).catch((e: Error) => {
+        throw new Error(`${e.message}; agent log:\n${log}`);
+      });
+    }, 30_000);
+
+    afterAll(async () => {
+      if (process.env.HOSTWALL_ENGINE_LOG) Bun.write(process.env.HOSTWALL_ENGINE_LOG, log);
+      await lab?.destroy();
+      await runOk(["ip", "netns", "del", refNs]).catch(() => undefined);
+      if (configDir) rmSync(configDir, { recursive: true, force: true });
+      if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+    });
+
+    test("the backend is the one asked for, in /status; the first apply is a full replace", async () => {
+      const s = await status();
+      expect(s.nft).toMatchObject({ backend, deltas: 0, fullApplies: 1, deltasRejected: 0 });
+      expect(await listing(lab.host.name)).toEqual(await reference());
+    });
+
+    test("set elements in and out (IPv4 and IPv6 hosts): a delta, with the verdicts of a full replace; untouched rules keep their counters", async () => {
+      await expectProbes([[reach("attacker", 80), true]]);
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "2001:db8:2::66/128", "2001:db8:2::67/128", "192.0.2.66/32"]));
+      await applyDelta("an IPv4 host added");
+      await expectProbes([
+        [reach("attacker", 80), false],
+        [reach("client", 80), true],
+      ]);
+      const where = { family: "netdev", table: "hostwall", comment: "gnp/dos-mitigation/ingress/0" };
+      const dropped = await nftCounter(lab.host, where);
+      expect(dropped.packets).toBeGreaterThanOrEqual(1);
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "2001:db8:2::67/128", "192.0.2.66/32"]));
+      await applyDelta("an IPv6 host removed");
+      // The deny rule's chain did not change (its sets stay): its counter kept what it had counted.
+      expect((await nftCounter(lab.host, where)).packets).toBe(dropped.packets);
+      await expectProbes([
+        [reach("attacker", 80, true), true],
+        [reach("attacker", 80), false],
+      ]);
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24"]));
+      await applyDelta("an IPv4 host removed");
+      await expectProbes([[reach("attacker", 80), true]]);
+    }, 30_000);
+
+    test("prefixes, overlapping prefixes and hosts inside prefixes", async () => {
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "192.0.2.64/28", "2001:db8:99::/48", "198.51.100.0/24"]));
+      await applyDelta("prefixes added");
+      await expectProbes([[reach("attacker", 80), false]]); // 192.0.2.66 is in 192.0.2.64/28
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "192.0.2.64/28", "192.0.2.0/25", "192.0.2.66/32", "2001:db8:99:1::/64"]));
+      await applyDelta("overlapping prefixes and a host inside a prefix");
+      await expectProbes([
+        [reach("attacker", 80), false],
+        [reach("client", 80), false], // 192.0.2.20 is in 192.0.2.0/25
+      ]);
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24"]));
+      await applyDelta("prefixes removed");
+      await expectProbes([
+        [reach("attacker", 80), true],
+        [reach("client", 80), true],
+      ]);
+    }, 30_000);
+
+    test("a rule change, a new policy, a new set, a new endpoint (interface), and their removal", async () => {
+      const services = readFileSync(join(REPO, "rules/40-allow-host-services.yaml"), "utf8");
+      writeConfig(configDir, "40-allow-host-services.yaml", services.replace("ports: [80, 443]", "ports: [8080, 443]"));
+      await applyDelta("a rule changed");
+      await expectProbes([
+        [reach("client", 80), false],
+        [reach("client", 8080), true],
+      ]);
+      writeConfig(configDir, "50-extra.yaml", EXTRA_POLICY(8081));
+      await applyDelta("a policy added");
+      await expectProbes([[reach("attacker", 8081), true]]);
+      writeConfig(configDir, "55-partners.yaml", EXTRA_SET);
+      writeConfig(configDir, "50-extra.yaml", EXTRA_POLICY(8081, "partner"));
+      await applyDelta("a set added and used");
+      await expectProbes([
+        [reach("attacker", 8081), false],
+        [reach("client", 8081), true],
+      ]);
+      writeConfig(configDir, "60-second-nic.yaml", EXTRA_ENDPOINT);
+      await applyDelta("an endpoint on another interface added");
+      unlinkSync(join(configDir, "60-second-nic.yaml"));
+      await applyDelta("the endpoint removed");
+      unlinkSync(join(configDir, "55-partners.yaml"));
+      unlinkSync(join(configDir, "50-extra.yaml"));
+      await applyDelta("the policy and set removed");
+      writeConfig(configDir, "40-allow-host-services.yaml", services);
+      await applyDelta("the rule back");
+      await expectProbes([
+        [reach("client", 80), true],
+        [reach("client", 8081), false],
+      ]);
+    }, 60_000);
+
+    test("a delta the kernel refuses changes nothing; the whole ruleset is applied instead", async () => {
+      // An element deleted by hand: the delta that removes it is refused (No such file or directory).
+      await runOk(["ip", "netns", "exec", lab.host.name, "nft", "delete", "element", "netdev", "hostwall", await setOf("203.0.113.0/24"), "{ 203.0.113.0/24 }"]);
+      const before = (await status()).nft;
+      writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["192.0.2.66/32"]));
+      await reloadOrThrow(lab.host, socket(), () => log);
+      const after = await waitFor("the full replace after the refused delta", async () => {
+        const s = await status();
+        return s.nft.fullApplies > before.fullApplies ? s : undefined;
+      });
+      expect(after.nft).toMatchObject({ deltas: before.deltas, deltasRejected: before.deltasRejected + 1, fullApplies: before.fullApplies + 1 });
+      expect(log).toContain("the kernel refused the delta");
+      expect(await listing(lab.host.name)).toEqual(await reference());
+      await expectProbes([[reach("attacker", 80), false]]);
+    }, 30_000);
+
+    /** The name of the netdev set holding `element` (listed tersely: names only, then that set). */
+    async function setOf(element: string): Promise<string> {
+      const items = (JSON.parse(await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-j", "list", "table", "netdev", "hostwall"])) as { nftables: Record<string, any>[] }).nftables;
+      const set = items.map((i) => i.set).find((s) => s && JSON.stringify(s.elem ?? []).includes(element.split("/")[0]!));
+      if (!set) throw new Error(`no netdev set holds ${element}`);
+      return set.name as string;
+    }
+  });
+}
