@@ -22,7 +22,7 @@ export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "prot
 export const TRACE_FLAGS: readonly string[] = ["count", "duration", "iface", "direction"];
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-const VALUE_FLAGS = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", ...PACKET_FLAGS, ...TRACE_FLAGS]);
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", ...PACKET_FLAGS, ...TRACE_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

@@ -24,6 +24,7 @@ import { runTrace } from "../trace/run.ts";
 import { TRACE_QUERY } from "../trace/serve.ts";
 import type { BootPolicy } from "../agent/types.ts";
 import { planDocument } from "./plan.ts";
+import { completionCommand, manCommand, schemaCommand } from "./schema.ts";
 import type { Io } from "./io.ts";
 
 export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
@@ -47,13 +48,19 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     const why = PACKET_FLAGS.includes(flag) ? " (it describes a packet for hostwall explain)" : suggest(flag, takes, "--");
     throw new UsageError(`--${flag} is not a flag of hostwall ${command}${why}; see hostwall help ${command}`);
   }
-  if (args.positional.length > 0 && command !== "check") throw new UsageError(`unexpected argument "${args.positional[0]}"; see hostwall help ${command}`);
+  if (args.positional.length > 0 && command !== "check" && command !== "completion") throw new UsageError(`unexpected argument "${args.positional[0]}"; see hostwall help ${command}`);
   const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
   const nft = str(args.flags.nft) ?? "/usr/sbin/nft";
   switch (command) {
     case "version":
       return version(io);
+    case "schema":
+      return schemaCommand(str(args.flags.kind), io);
+    case "completion":
+      return completionCommand(args.positional, io);
+    case "man":
+      return manCommand(io);
     case "check":
     case "compile":
     case "plan":

@@ -23,6 +23,9 @@ export const COMMAND_FLAGS: Record<string, readonly string[]> = {
   status: ["api", "json"],
   reload: ["api", "json"],
   flush: ["nft"],
+  schema: ["kind"],
+  completion: [],
+  man: [],
   version: [],
   help: [],
 };
@@ -42,6 +45,9 @@ commands:
   status [--json]    ask the running agent what is in force
   reload             ask the running agent to re-read the config dir now
   flush              remove hostwall's nft tables (stops enforcement)
+  schema [--kind K]  print the JSON Schema of the config files, for editors
+  completion SHELL   print a completion script for bash, zsh or fish
+  man                print this manual as a man page (roff)
   version, -V        print version and build info
   help [COMMAND], -h usage of hostwall or of one command
 
@@ -159,6 +165,26 @@ Exit 0 applied or unchanged, 1 rejected (the ruleset in force stays; diagnostics
 `,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
   version: "usage: hostwall version (or -V)\n\nPrints the version, the commit it was built from and the Bun runtime.\n",
+  schema: `usage: hostwall schema [--kind KIND]
+
+Prints the JSON Schema (draft-07) of hostwall's config files, generated from the validator's
+field table: every kind, field, closed set of values and range it checks. Editors that speak
+yaml-language-server use it with a first line such as
+  # yaml-language-server: $schema=/usr/local/share/hostwall/hostwall.schema.json
+(the repo's copy is schema/hostwall.schema.json). Names, addresses and selectors are checked
+by hostwall check only, which stays the authority.
+  --kind KIND   the schema of one resource of that kind (HostEndpoint, GlobalNetworkPolicy, ...)
+Exit 0, 2 on a usage error (an unknown kind).
+`,
+  completion: `usage: hostwall completion bash|zsh|fish
+
+Prints a completion script for the shell: commands, their flags and known flag values.
+  bash   source <(hostwall completion bash), or save it as
+         /usr/share/bash-completion/completions/hostwall
+  zsh    save it as _hostwall in a directory of $fpath
+  fish   save it as ~/.config/fish/completions/hostwall.fish
+`,
+  man: "usage: hostwall man\n\nPrints this manual (every command's help) as a man page, e.g.\nhostwall man > /usr/local/share/man/man1/hostwall.1 (the repo's copy is man/hostwall.1).\n",
   help: "usage: hostwall help [COMMAND] (or -h, or COMMAND --help)\n",
 };
 
