@@ -7,7 +7,7 @@
  *     non-IP → accept (ARP is never policed)               → untracked-out-eth0: failsafe-raw-out,
  *     failsafe-raw-in → accept                               untracked tiers (Allow: mark+notrack+accept)
  *     untracked tiers: Deny → drop,                       inet filter-output (0)
- *       Allow → mark ACCEPT, accept                         ACCEPT mark → accept
+ *       Allow → mark accept(), accept                         ACCEPT mark → accept
  *   inet raw-prerouting (-300)                             → normal-out-eth0: ct est/rel, failsafe-out,
  *     ACCEPT mark → notrack, accept                          tiers, profiles, deny
  *   inet mangle-prerouting (-150)                        forwarded eth0 → eth1
@@ -30,7 +30,7 @@ import type { Direction } from "../model/types.ts";
 import { WILDCARD, type EndpointPlan, type Plan, type Stage } from "../resolve/resolve.ts";
 import type { NftRule, NftRuleset, NftTable, Statement } from "./ir.ts";
 import * as N from "./names.ts";
-import { ACCEPTED, CLEAR, failsafeRules, profileSequence, tierSequence } from "./sequences.ts";
+import { accepted, clear, failsafeRules, profileSequence, tierSequence } from "./sequences.ts";
 import { counter, ctState, exists, exthdrFrag, flags, jump, markOr, masked, match, meta, notrack, num, payload, raw, set, str, sym, value, verdict, vmap } from "./statements.ts";
 import { DIR, rule, TableBuilder } from "./table-builder.ts";
 
@@ -54,34 +54,34 @@ export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRulese
  * `@nh,4,12` the inner one. A priority tag on a real VLAN tag is left alone: it reaches the
  * VLAN's own interface (and its hook), or nothing.
  */
-const STACKED_PRIORITY_TAGS: Statement[] = [
+const stackedPriorityTags = (): Statement[] => [
   match(meta("protocol"), "==", set([sym("8021q"), sym("8021ad")])),
   match(raw("ll", 116, 12), "==", value(num(0))),
   match(raw("nh", 4, 12), "==", value(num(0))),
 ];
-const ACCEPT = verdict("accept");
+const accept = () => verdict("accept");
 
 function compileNetdev(plan: Plan, endpoints: EndpointPlan[]): NftTable {
   const t = new TableBuilder("netdev", plan);
   t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
   const notPoliced = plan.felix.ipv6Support
-    ? rule([match(meta("protocol"), "!=", set([sym("ip"), sym("ip6")])), ACCEPT], "non-IP traffic (ARP, ...) is never policed")
-    : rule([match(meta("protocol"), "!=", value(sym("ip"))), ACCEPT], "non-IPv4 traffic (ARP, ..., IPv6: ipv6Support is false) is never policed");
+    ? rule([match(meta("protocol"), "!=", set([sym("ip"), sym("ip6")])), accept()], "non-IP traffic (ARP, ...) is never policed")
+    : rule([match(meta("protocol"), "!=", value(sym("ip"))), accept()], "non-IPv4 traffic (ARP, ..., IPv6: ipv6Support is false) is never policed");
   for (const ep of endpoints) {
     const untracked = ep.stages.untracked.ingress.length > 0;
     const rules: NftRule[] = [
-      ...(untracked ? [rule([...STACKED_PRIORITY_TAGS, counter(), verdict("drop")], "stacked priority tags: the IP inside would bypass this hook")] : []),
+      ...(untracked ? [rule([...stackedPriorityTags(), counter(), verdict("drop")], "stacked priority tags: the IP inside would bypass this hook")] : []),
       notPoliced,
-      rule([CLEAR]),
+      rule([clear()]),
       ...(needsReassembly(ep)
         ? [
-            rule([match(masked(payload("ip", "frag-off"), 0x3fff), "!=", value(num(0))), ACCEPT], "IPv4 fragment: judged after reassembly"),
-            rule([match(exthdrFrag(), "==", exists()), ACCEPT], "IPv6 fragment: judged after reassembly"),
+            rule([match(masked(payload("ip", "frag-off"), 0x3fff), "!=", value(num(0))), accept()], "IPv4 fragment: judged after reassembly"),
+            rule([match(exthdrFrag(), "==", exists()), accept()], "IPv6 fragment: judged after reassembly"),
             rule([markOr(N.MARK_SEEN)]),
           ]
         : []),
       rule([jump(N.CHAIN_FAILSAFE_RAW_IN)]),
-      ...tierSequence(t, ep, "untracked", "ingress", [ACCEPT]),
+      ...tierSequence(t, ep, "untracked", "ingress", [accept()]),
     ];
     t.chain(N.netdevChain(ep.interfaceName), rules, { hook: "ingress", priority: N.PRIORITY_NETDEV, device: ep.interfaceName });
   }
@@ -96,26 +96,26 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
   const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";
   const ct = (...states: string[]) => match(ctState(), "==", flags(...states));
   const invalid = (action: "drop" | "reject") => (plan.felix.conntrackInvalidCheck ? [rule([ct("invalid"), counter(), verdict(action)], "conntrack invalid")] : []);
-  const conntrack = [rule([ct("established", "related"), ACCEPT]), ...invalid(deny)];
+  const conntrack = [rule([ct("established", "related"), accept()]), ...invalid(deny)];
 
   // With ipv6Support false Calico programs no IPv6 rules at all: IPv6 passes every hook untouched.
-  const v6Untouched = plan.felix.ipv6Support ? [] : [rule([match(meta("nfproto"), "==", value(sym("ipv6"))), ACCEPT], "ipv6Support is false: IPv6 is not policed")];
+  const v6Untouched = plan.felix.ipv6Support ? [] : [rule([match(meta("nfproto"), "==", value(sym("ipv6"))), accept()], "ipv6Support is false: IPv6 is not policed")];
   // Packets of interfaces without a netdev chain (the `*` endpoint's, any other) arrive with
   // whatever mark bits tc or another table set: clear hostwall's before anything reads them.
   const foreignMarks = withNetdev.length > 0 ? [match(meta("iifname"), "!=", set(withNetdev.map(str)))] : [];
   const untrackedIn = withStage("untracked", "ingress").filter(needsReassembly);
   t.chain(N.CHAIN_RAW_PREROUTING, [
     ...v6Untouched,
-    rule([...foreignMarks, CLEAR]),
-    rule([ACCEPTED, notrack(), ACCEPT], "allowed by the untracked stage"),
+    rule([...foreignMarks, clear()]),
+    rule([accepted(), notrack(), accept()], "allowed by the untracked stage"),
     ...dispatch("iifname", untrackedIn, (ep) => N.endpointChain("untracked", "in", ep.interfaceName), markClear(N.MARK_SEEN)),
   ], { hook: "prerouting", priority: N.PRIORITY_RAW });
   const untrackedOut = withStage("untracked", "egress");
-  t.chain(N.CHAIN_RAW_OUTPUT, [...v6Untouched, rule([CLEAR]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
+  t.chain(N.CHAIN_RAW_OUTPUT, [...v6Untouched, rule([clear()]), ...dispatch("oifname", untrackedOut, (ep) => N.endpointChain("untracked", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_RAW });
   const preDnat = withStage("preDNAT", "ingress");
-  t.chain(N.CHAIN_MANGLE_PREROUTING, [...v6Untouched, ...conntrack.slice(0, 1), rule([ACCEPTED, ACCEPT]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
-  t.chain(N.CHAIN_FILTER_INPUT, [...v6Untouched, rule([ACCEPTED, ACCEPT]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
-  t.chain(N.CHAIN_FILTER_OUTPUT, [...v6Untouched, rule([ACCEPTED, ACCEPT]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
+  t.chain(N.CHAIN_MANGLE_PREROUTING, [...v6Untouched, ...conntrack.slice(0, 1), rule([accepted(), accept()]), ...dispatch("iifname", preDnat, (ep) => N.endpointChain("prednat", "in", ep.interfaceName))], { hook: "prerouting", priority: N.PRIORITY_MANGLE });
+  t.chain(N.CHAIN_FILTER_INPUT, [...v6Untouched, rule([accepted(), accept()]), ...dispatch("iifname", eps, (ep) => N.endpointChain("normal", "in", ep.interfaceName))], { hook: "input", priority: N.PRIORITY_FILTER });
+  t.chain(N.CHAIN_FILTER_OUTPUT, [...v6Untouched, rule([accepted(), accept()]), ...dispatch("oifname", eps, (ep) => N.endpointChain("normal", "out", ep.interfaceName))], { hook: "output", priority: N.PRIORITY_FILTER });
   // Every endpoint has forward chains (conntrack first, then its applyOnForward tiers, or
   // allow when it has none), so the `*` endpoint is only the fallback, as in Felix.
   t.chain(N.CHAIN_FILTER_FORWARD, [
@@ -131,13 +131,13 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
 
   // Reassembled fragments, and packets from interfaces whose netdev chain is not attached.
   for (const ep of untrackedIn) {
-    t.chain(N.endpointChain("untracked", "in", ep.interfaceName), [rule([jump(N.CHAIN_FAILSAFE_RAW_IN)]), ...tierSequence(t, ep, "untracked", "ingress", [notrack(), ACCEPT])]);
+    t.chain(N.endpointChain("untracked", "in", ep.interfaceName), [rule([jump(N.CHAIN_FAILSAFE_RAW_IN)]), ...tierSequence(t, ep, "untracked", "ingress", [notrack(), accept()])]);
   }
   for (const ep of untrackedOut) {
-    t.chain(N.endpointChain("untracked", "out", ep.interfaceName), [rule([jump(N.CHAIN_FAILSAFE_RAW_OUT)]), ...tierSequence(t, ep, "untracked", "egress", [notrack(), ACCEPT])]);
+    t.chain(N.endpointChain("untracked", "out", ep.interfaceName), [rule([jump(N.CHAIN_FAILSAFE_RAW_OUT)]), ...tierSequence(t, ep, "untracked", "egress", [notrack(), accept()])]);
   }
   for (const ep of preDnat) {
-    t.chain(N.endpointChain("prednat", "in", ep.interfaceName), [...invalid("drop"), rule([jump(N.CHAIN_FAILSAFE_IN)]), rule([CLEAR]), ...tierSequence(t, ep, "preDNAT", "ingress", [ACCEPT])]);
+    t.chain(N.endpointChain("prednat", "in", ep.interfaceName), [...invalid("drop"), rule([jump(N.CHAIN_FAILSAFE_IN)]), rule([clear()]), ...tierSequence(t, ep, "preDNAT", "ingress", [accept()])]);
   }
   for (const ep of eps) {
     for (const dir of ["ingress", "egress"] as const) {
@@ -145,8 +145,8 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
       t.chain(N.endpointChain("normal", DIR[dir], ep.interfaceName), [
         ...conntrack,
         rule([jump(failsafe)]),
-        rule([CLEAR]),
-        ...tierSequence(t, ep, "normal", dir, [ACCEPT], deny),
+        rule([clear()]),
+        ...tierSequence(t, ep, "normal", dir, [accept()], deny),
         ...profileSequence(t, ep, dir, deny),
       ]);
     }
@@ -155,7 +155,7 @@ function compileInet(plan: Plan, withNetdev: string[]): NftTable {
     for (const ep of eps) {
       t.chain(N.endpointChain("forward", DIR[dir], ep.interfaceName), [
         ...conntrack,
-        rule([CLEAR]),
+        rule([clear()]),
         ...tierSequence(t, ep, "forward", dir, [verdict(dir === "ingress" ? "return" : "accept")], deny),
       ]);
     }

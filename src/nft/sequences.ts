@@ -12,12 +12,14 @@ import * as N from "./names.ts";
 import { addr, counter, jump, markAnd, masked, match, meta, num, payload, set, sym, value, verdict } from "./statements.ts";
 import { compileRules, DIR, rule, type TableBuilder } from "./table-builder.ts";
 
+// Functions, not shared constants: each rule gets its own statement objects, so code that
+// edits an IR (tests, deltas) can never change another ruleset's rules.
 /** `meta mark & ACCEPT == ACCEPT`: a policy (or stage) allowed the packet. */
-export const ACCEPTED = match(masked(meta("mark"), N.MARK_ACCEPT), "==", value(num(N.MARK_ACCEPT)));
+export const accepted = () => match(masked(meta("mark"), N.MARK_ACCEPT), "==", value(num(N.MARK_ACCEPT)));
 /** `meta mark & PASS == 0`: no policy passed to the next tier. */
-const NOT_PASSED = match(masked(meta("mark"), N.MARK_PASS), "==", value(num(0)));
+const notPassed = () => match(masked(meta("mark"), N.MARK_PASS), "==", value(num(0)));
 /** Clears hostwall's mark bits. */
-export const CLEAR = markAnd(N.MARK_CLEAR);
+export const clear = () => markAnd(N.MARK_CLEAR);
 
 /**
  * The tiers of one stage and direction. `allow` is the verdict once a policy set ACCEPT;
@@ -31,11 +33,11 @@ export function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, di
     if (ti > 0) out.push(rule([markAnd(~N.MARK_PASS >>> 0)], `tier ${tier.meta.name}`));
     policies.forEach((policy, pi) => {
       const chain = t.policyChain(policy, dir, chainDeny);
-      out.push(rule([...(pi > 0 ? [NOT_PASSED] : []), jump(chain)]));
-      out.push(rule([ACCEPTED, ...allow]));
+      out.push(rule([...(pi > 0 ? [notPassed()] : []), jump(chain)]));
+      out.push(rule([accepted(), ...allow]));
     });
     if (deny && tier.defaultAction === "Deny") {
-      out.push(rule([NOT_PASSED, counter(), verdict(deny)], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
+      out.push(rule([notPassed(), counter(), verdict(deny)], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
     }
   });
   return out;
@@ -58,7 +60,7 @@ export function profileSequence(t: TableBuilder, ep: EndpointPlan, dir: Directio
     if (!t.hasChain(name)) {
       t.chain(name, compileRules(t, name, profile[dir], { kindShort: "pro", name: profile.meta.name, tier: "", direction: dir }, t.context(deny)));
     }
-    out.push(rule([jump(name)]), rule([ACCEPTED, verdict("accept")]));
+    out.push(rule([jump(name)]), rule([accepted(), verdict("accept")]));
   }
   out.push(rule([counter(), verdict(deny)], `hep/${ep.hep.meta.name}/${dir}: no policy or profile allowed`, `hep/${ep.hep.meta.name}/${dir}/default-deny`));
   return out;
