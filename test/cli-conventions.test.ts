@@ -46,7 +46,7 @@ describe("help and version", () => {
         expect({ command, flag, listed: help.includes(`--${flag}`) }).toEqual({ command, flag, listed: true });
       }
     }
-  });
+  }, 30_000); // one spawn of the binary per command (14), slow on a loaded 2-core machine
 });
 
 describe("flags a command does not take", () => {

@@ -1,6 +1,6 @@
 /**
  * The man page, generated from the usage texts (help.ts HELP): `hostwall man` prints it and
- * scripts/man.ts writes the repo's copy, man/hostwall.1 (a unit test keeps it current). The
+ * scripts/generate-docs.ts writes the repo's copy, man/hostwall.1 (a unit test keeps it current). The
  * help texts are laid out by hand for a terminal, so each is kept verbatim in a no-fill block;
  * only roff's special characters are escaped.
  */
@@ -21,7 +21,7 @@ export function manPage(): string {
   const [title, ...rest] = main.split("\n");
   const name = title!.replace(/^hostwall — /, "");
   const out = [
-    '.\\" Generated from `hostwall help` by scripts/man.ts (hostwall man); do not edit by hand.',
+    '.\\" Generated from `hostwall help` by scripts/generate-docs.ts (hostwall man); do not edit by hand.',
     '.TH HOSTWALL 1 "" "hostwall" "User Commands"',
     ".SH NAME",
     `hostwall \\- ${roffText(name)}`,
