@@ -24,13 +24,18 @@ import { buildRuleset } from "../pipeline.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
 import { stampScript } from "../nft/render.ts";
-import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, scriptHash, sendRuleset } from "./apply.ts";
+import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, scriptHash, sendRuleset, sendScript } from "./apply.ts";
+import { ConfirmWindow } from "./confirm.ts";
+import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
+import { rulesetView } from "../diff/view.ts";
+import { lockoutGate } from "./lockout.ts";
+import type { ExpectedTable } from "./shape.ts";
 import { bootFallback, lookAtKernel, type Adopted } from "./boot.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
 import { AppliedTables } from "./tables.ts";
-import type { AgentDeps, Applied, Attempt, BootRecord, DriftCheck, DriftState, EndpointStatus, InKernel, RuleCounters } from "./types.ts";
+import type { AgentDeps, Applied, ApplyRequest, Attempt, BootRecord, DriftCheck, DriftState, EndpointStatus, InKernel, RuleCounters } from "./types.ts";
 
 export class Agent {
   generation = 0;
@@ -55,11 +60,13 @@ export class Agent {
    * start adopted or restored a ruleset it has no IR of (the next apply is then a full replace).
    */
   irInForce?: NftRuleset;
+  /** Confirm or revert (confirm.ts): the provisional apply pending, how the last window ended. */
+  readonly confirm: ConfirmWindow<InForce>;
   private plan?: Plan;
   private running?: Promise<Attempt>;
   private queued?: Promise<Attempt>;
   /** What the queued attempt will do: the requests that coalesced into it. */
-  private pending?: { reasons: string[]; force: boolean; restore: boolean };
+  private pending?: { reasons: string[]; force: boolean; restore: boolean; request?: ApplyRequest };
   /** The applied tables as rendered and as listed: the drift reference. */
   private readonly tables: AppliedTables;
   /** Drift repairs that restored the script in force because the new config was rejected. */
@@ -82,6 +89,7 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.tables = new AppliedTables(deps.runner, deps.logger);
+    this.confirm = new ConfirmWindow<InForce>({ logger: deps.logger, now: () => deps.now(), changesWindowMs: deps.confirmChangesMs, revert: (b, why, due) => this.revertTo(b, why, due), confirmed: () => this.saveLastGood() });
   }
 
   /** Which nft backend sends the scripts, and why not the library when it is not. */
@@ -102,9 +110,9 @@ export class Agent {
    * and POST /reload do not force: an unchanged result keeps its counters); `restore` re-applies
    * the script in force when the new config is rejected (drift repair).
    */
-  reload(reason: string, opts: { force?: boolean; restore?: boolean } = {}): Promise<Attempt> {
+  reload(reason: string, opts: { force?: boolean; restore?: boolean; request?: ApplyRequest } = {}): Promise<Attempt> {
     if (!this.running) {
-      this.running = this.attempt(reason, opts.force ?? false, opts.restore ?? false)
+      this.running = this.attempt(reason, opts.force ?? false, opts.restore ?? false, opts.request)
         .then((attempt) => {
           this.deps.onAttempt?.(attempt);
           return attempt;
@@ -118,8 +126,9 @@ export class Agent {
       if (!this.pending.reasons.includes(reason)) this.pending.reasons.push(reason);
       this.pending.force ||= opts.force ?? false;
       this.pending.restore ||= opts.restore ?? false;
+      this.pending.request = mergeRequests(this.pending.request, opts.request);
     } else {
-      this.pending = { reasons: [reason], force: opts.force ?? false, restore: opts.restore ?? false };
+      this.pending = { reasons: [reason], force: opts.force ?? false, restore: opts.restore ?? false, request: opts.request };
     }
     this.queued ??= this.running.then(() => {
       const next = this.pending!;
@@ -205,10 +214,10 @@ export class Agent {
    * failed attempt like a rejected config: reported, counted, and the ruleset in force stays
    * (or is restored, for a drift repair). It never escapes to the caller.
    */
-  private async attempt(reason: string, force: boolean, restore: boolean): Promise<Attempt> {
+  private async attempt(reason: string, force: boolean, restore: boolean, request: ApplyRequest = {}): Promise<Attempt> {
     const at = this.deps.now().toISOString();
     try {
-      return await this.tryAttempt(reason, force, restore, at);
+      return await this.tryAttempt(reason, force, restore, at, request);
     } catch (e) {
       const diag: Diagnostic = { code: "INTERNAL_ERROR", severity: "error", message: `the attempt failed unexpectedly: ${(e as Error).message}` };
       const attempt = this.fail([diag], `attempt failed (${reason})`, at, reason);
@@ -225,7 +234,7 @@ export class Agent {
     return (this.lastAttempt = { at, ok: false, reason, diagnostics: diags });
   }
 
-  private async tryAttempt(reason: string, force: boolean, restore: boolean, at: string): Promise<Attempt> {
+  private async tryAttempt(reason: string, force: boolean, restore: boolean, at: string, request: ApplyRequest): Promise<Attempt> {
     const started = this.deps.clock();
     const first = !this.started;
     this.started = true;
@@ -264,6 +273,21 @@ export class Agent {
       else if (files) this.deps.logger.log("info", `${reason} (${files}): the compiled ruleset is unchanged; nothing applied`);
       return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
     }
+    // A config reverted for want of a confirmation is not put back by the watcher, a link
+    // change or a drift repair (which restores what is in force): only by an edit or a reload.
+    if (hash === this.confirm.revertedHash && !request.explicit) {
+      if (force && this.applied) await this.restoreApplied();
+      this.deps.logger.log("info", `${reason}: the config on disk is the one reverted for want of a confirmation; not applied again (edit it, or hostwall reload)`);
+      return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics });
+    }
+    // Would it cut a live session (lockout.ts)? Refused unless allowed or provisional.
+    const windowMs = this.applied ? this.confirm.windowFor(reason, request.confirmMs) : undefined;
+    const allowed = windowMs !== undefined ? `a confirm window of ${windowMs / 1000} s is in use` : request.allowLockout || this.deps.allowLockout ? "--allow-lockout" : undefined;
+    const gate = this.applied?.hash === hash ? undefined : lockoutGate({ model: built.model, node: this.deps.node, addresses: addresses ?? new Map(), table: this.deps.liveSessions?.(), extra: request.sessions, allowed });
+    for (const d of gate?.diagnostics ?? []) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));
+    diagnostics.push(...(gate?.diagnostics ?? []));
+    if (gate?.refuse) return failAndRestore(diagnostics, `lockout check refused the ruleset (${reason})`);
+    const baseline = windowMs !== undefined ? this.captureInForce() : undefined;
     // A restarted agent re-applies even when the stamp says the kernel holds this very content:
     // the stamp and the drift check's structure say nothing of a rule replaced in place (same
     // comment, same handle), so only a fresh apply makes the kernel hold what the config says.
@@ -290,7 +314,9 @@ export class Agent {
     if (enforced === 0) this.deps.logger.log("warning", `generation ${this.generation} enforces no endpoint on node ${this.deps.node}: nothing is protected (see the NO_ENDPOINT_ON_NODE warning, or hostwall plan)`);
     else if (before !== undefined && enforced < before) this.deps.logger.log("warning", `generation ${this.generation} enforces ${enforced} endpoint(s), ${before - enforced} fewer than before`);
     await this.tables.observe();
-    await this.saveLastGood();
+    if (baseline) this.confirm.open({ baseline, baselineGeneration: baseline.generation, generation: this.generation, windowMs: windowMs!, reason });
+    // A provisional ruleset is not the last good one until it is confirmed.
+    if (!this.confirm.pending) await this.saveLastGood();
     return (this.lastAttempt = { at, ok: true, reason, diagnostics });
   }
 
@@ -325,6 +351,70 @@ export class Agent {
     }
   }
 
+  /**
+   * What applying the config dir now would change against the ruleset in force (POST /diff):
+   * the config is read and built as an attempt would, nothing is applied. Undefined `doc` when
+   * the config is rejected (its diagnostics say why).
+   */
+  async diff(): Promise<{ diagnostics: Diagnostic[]; doc?: DiffDocument }> {
+    const read = await this.deps.readConfig();
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.() });
+    const diagnostics = [...read.diagnostics, ...built.diagnostics];
+    if (hasErrors(diagnostics) || !built.ruleset) return { diagnostics };
+    const against = this.irInForce ? `generation ${this.generation} in force (this agent's)` : "nothing this agent applied from a config";
+    const notes = !this.irInForce && (this.applied || this.inKernel) ? ["the ruleset in force was restored or found at start: this agent has no rule-level record of it, so everything shows as added"] : [];
+    return { diagnostics, doc: diffRulesets(this.irInForce ? rulesetView(this.irInForce) : undefined, rulesetView(built.ruleset), against, notes) };
+  }
+
+  /** What is in force now, to go back to when a confirm window expires. */
+  private captureInForce(): InForce {
+    return { generation: this.generation, applied: this.applied!, irInForce: this.irInForce, plan: this.plan, model: this.model, expected: this.tables.expected, snap: this.snap, boundByAddress: this.boundByAddress, appliedAddresses: this.appliedAddresses };
+  }
+
+  /**
+   * Puts a captured state back in force, as one attempt once no other runs (confirm.ts, when a
+   * window expires): its script again, whole, under a new generation, whatever the config on
+   * disk says. `due` is asked right before: a window re-opened meanwhile cancels the revert.
+   */
+  async revertTo(b: InForce, why: string, due: () => boolean): Promise<boolean | "not-due"> {
+    while (this.running || this.queued) await this.idle();
+    if (!due()) return "not-due";
+    const run = this.revertNow(b, why);
+    this.running = run.finally(() => {
+      this.running = undefined;
+    });
+    const attempt = await this.running;
+    this.deps.onAttempt?.(attempt);
+    return attempt.ok;
+  }
+
+  private async revertNow(b: InForce, why: string): Promise<Attempt> {
+    const at = this.deps.now().toISOString();
+    const reason = `confirm window expired: back to generation ${b.generation}'s ruleset`;
+    try {
+      const script = stampScript(b.applied.script.replace(/ comment "hostwall generation \d+ hash [0-9a-f]+";$/gm, ""), { generation: this.generation + 1, hash: b.applied.hash });
+      const sent = await sendScript(this.deps.runner, script);
+      if (!sent.ok) return this.fail([{ code: "NFT_REJECTED", severity: "error", message: `the revert was refused: nft ${sent.check ? "check" : "apply"} failed: ${sent.stderr.trim().split("\n")[0]}` }], `cannot revert (${why})`, at, reason);
+      this.confirm.revertedHash = this.applied?.hash;
+      this.generation++;
+      this.applyCount++;
+      this.irInForce = b.irInForce;
+      this.plan = b.plan;
+      this.model = b.model;
+      this.snap = b.snap;
+      this.boundByAddress = b.boundByAddress;
+      this.appliedAddresses = b.appliedAddresses;
+      this.applied = { ...b.applied, at, script };
+      this.tables.expected = b.expected;
+      this.deps.logger.log("notice", `reverted: ${why}; generation ${this.generation} is generation ${b.generation}'s ruleset again`);
+      await this.tables.observe();
+      await this.saveLastGood();
+      return (this.lastAttempt = { at, ok: true, reason, diagnostics: [] });
+    } catch (e) {
+      return this.fail([{ code: "INTERNAL_ERROR", severity: "error", message: `the revert failed unexpectedly: ${(e as Error).message}` }], `cannot revert (${why})`, at, reason);
+    }
+  }
+
   /** Re-applies the script in force (a drift repair whose new config was rejected). */
   private async restoreApplied(): Promise<void> {
     if (!(await applyScript(this.deps.runner, this.deps.logger, this.applied!.script, `generation ${this.generation} again`))) return;
@@ -332,6 +422,26 @@ export class Agent {
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.tables.observe();
   }
+}
+
+/** What was in force before a provisional apply: a confirm window's way back (confirm.ts). */
+export interface InForce {
+  generation: number;
+  applied: Applied;
+  irInForce?: NftRuleset;
+  plan?: Plan;
+  model?: Model;
+  expected?: ExpectedTable[];
+  snap?: Snapshot;
+  boundByAddress: boolean;
+  appliedAddresses: string;
+}
+
+/** Two reload requests coalesced into one attempt: the longer window, lockouts allowed only if both allow them. */
+function mergeRequests(a: ApplyRequest | undefined, b: ApplyRequest | undefined): ApplyRequest | undefined {
+  if (!a || !b) return a ?? b;
+  const confirmMs = a.confirmMs === undefined ? b.confirmMs : b.confirmMs === undefined ? a.confirmMs : Math.max(a.confirmMs, b.confirmMs);
+  return { ...(confirmMs !== undefined ? { confirmMs } : {}), allowLockout: Boolean(a.allowLockout && b.allowLockout), sessions: [...(a.sessions ?? []), ...(b.sessions ?? [])].slice(0, 16), explicit: Boolean(a.explicit || b.explicit) };
 }
 
 function endpointStatus(ep: EndpointPlan, active: boolean): EndpointStatus {

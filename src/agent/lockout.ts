@@ -266,3 +266,27 @@ function locate(model: Model, r: Reason, side: Direction, endpoint?: string): Pa
   const hep = model.hostEndpoints.find((h) => h.meta.name === endpoint);
   return hep ? { file: hep.meta.origin.file, line: hep.meta.origin.line, column: hep.meta.origin.column, resource: `HostEndpoint/${hep.meta.name}` } : {};
 }
+
+export interface LockoutGateOptions {
+  model: Model;
+  node: string;
+  addresses: ReadonlyMap<string, readonly Cidr[]>;
+  /** The socket table read now, or undefined when this agent reads none (tests, fakes). */
+  table?: SessionTable;
+  /** Sessions named by the request (the SSH session of the command that asked). */
+  extra?: readonly Session[];
+  /** Why a lockout is applied anyway (`--allow-lockout`, a confirm window), or undefined: refused. */
+  allowed?: string;
+}
+
+/** The check before an apply: its diagnostics (LOCKOUT errors or warnings, LOCKOUT_UNCHECKED), and whether to refuse. */
+export function lockoutGate(opts: LockoutGateOptions): { diagnostics: Diagnostic[]; refuse: boolean; result?: LockoutResult } {
+  const diagnostics: Diagnostic[] = [];
+  if (opts.table && !opts.table.ok) diagnostics.push(uncheckedDiagnostic(opts.table.error));
+  const sessions = [...(opts.extra ?? []), ...(opts.table?.ok ? opts.table.sessions : [])];
+  if (opts.table?.ok && opts.table.truncated) diagnostics.push(uncheckedDiagnostic("the socket table is larger than the check reads"));
+  if (sessions.length === 0) return { diagnostics, refuse: false };
+  const result = checkLockout(opts.model, opts.node, sessions, opts.addresses);
+  const found = lockoutDiagnostics(result, opts.model, opts.allowed);
+  return { diagnostics: [...found, ...diagnostics], refuse: found.length > 0 && !opts.allowed, result };
+}

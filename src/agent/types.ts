@@ -8,6 +8,7 @@ import type { TableStamp } from "../nft/render.ts";
 import type { NftRunner } from "../nft/runner.ts";
 import type { EndpointPolicies } from "../resolve/resolve.ts";
 import type { SourceFile } from "../source/source-file.ts";
+import type { Session, SessionTable } from "./lockout.ts";
 import type { Logger } from "./log.ts";
 import type { RuleSample } from "./metrics.ts";
 import type { StateStore } from "./state.ts";
@@ -48,6 +49,24 @@ export interface AgentDeps {
    * interface but loopback and the rest denied (`failsafe`).
    */
   bootPolicy?: BootPolicy;
+  /** The live inbound TCP sessions (lockout.ts readSessions), checked before each apply; without it only a request's own sessions are. */
+  liveSessions?(): SessionTable;
+  /** Apply configs that would cut a live session (run --allow-lockout). */
+  allowLockout?: boolean;
+  /** run --confirm-changes: every watched change is provisional for this long, in ms (confirm.ts). */
+  confirmChangesMs?: number;
+}
+
+/** What one reload request asks for beyond the reload (POST /reload's body). */
+export interface ApplyRequest {
+  /** Make the apply provisional for this long, in ms (hostwall reload --confirm). */
+  confirmMs?: number;
+  /** Apply even when it would cut a live session (--allow-lockout). */
+  allowLockout?: boolean;
+  /** Sessions to check beside the socket table: the SSH session of the command that asked. */
+  sessions?: Session[];
+  /** Asked by the operator (POST /reload): a config that was reverted is applied again too. */
+  explicit?: boolean;
 }
 
 export type BootPolicy = "open" | "failsafe";

@@ -9,7 +9,8 @@
  * `Allow`), a POST that is not application/json 415, a body over 64 KiB 413. An unexpected
  * exception is logged and answered with a plain 500 JSON body, never a stack trace.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { reloadRequest } from "./requests.ts";
 import { HTTPException } from "hono/http-exception";
 import type { RuleCounters } from "../agent/types.ts";
 import { endpointIndex, guard, type ApiAccess } from "./guard.ts";
@@ -60,10 +61,27 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
   app.get("/trace", (c) => (deps.trace ?? traceServer(agent)).serve(c.req.raw, agent.traceContext()));
   app.post("/reload", async (c) => {
     if (deps.service?.().stopping) return c.json({ error: "shutting down", generation: agent.generation } satisfies ErrorAnswer, 503);
+    const request = reloadRequest(await c.req.text());
+    if ("error" in request) return c.json(request, 400);
+    // A confirm window goes back to what is in force: with nothing of this agent's in force there is nothing to go back to.
+    if (request.confirmMs !== undefined && !agent.applied) return c.json({ error: "nothing to go back to", hint: "no ruleset of this agent is in force; reload without --confirm" } satisfies ErrorAnswer, 409);
     // Not forced: an unchanged result is not applied again (counters keep counting); drift is the drift check's job.
-    const attempt = await agent.reload("POST /reload");
-    return c.json({ ok: attempt.ok, generation: agent.generation, attempt } satisfies ReloadAnswer, attempt.ok ? 200 : 422);
+    const attempt = await agent.reload("POST /reload", { request });
+    const pending = agent.confirm.status().pending;
+    return c.json({ ok: attempt.ok, generation: agent.generation, attempt, ...(pending ? { confirm: pending } : {}) } satisfies ReloadAnswer, attempt.ok ? 200 : 422);
   });
+  app.post("/confirm", async (c) => {
+    const r = await agent.confirm.confirm();
+    return r.ok ? c.json({ ok: true, generation: r.generation }) : c.json({ error: r.error, generation: agent.generation } satisfies ErrorAnswer, 409);
+  });
+  // Reads and builds the config dir (seconds for a huge one): control socket only (guard.ts).
+  const diff = async (c: Context) => {
+    const r = await agent.diff();
+    if (!r.doc) return c.json({ error: "config rejected", diagnostics: r.diagnostics } satisfies ErrorAnswer, 422);
+    return c.json({ ...r.doc, generation: agent.generation, diagnostics: r.diagnostics });
+  };
+  app.get("/diff", diff);
+  app.post("/diff", diff);
   app.notFound((c) => c.json({ error: "not found", path: c.req.path } satisfies ErrorAnswer, 404));
   app.onError((err, c) => {
     if (err instanceof HTTPException) return c.json({ error: err.message || "bad request" } satisfies ErrorAnswer, err.status);

@@ -48,7 +48,9 @@ const ROUTES: readonly Route[] = [
   { path: "/metrics", methods: ["GET", "HEAD"], description: "Prometheus text: applies, durations, drift, per-rule packet and byte counters" },
   { path: "/ruleset", methods: ["GET", "HEAD"], description: "the nft script in force (text/plain)" },
   { path: "/trace", methods: ["GET"], description: "hostwall trace --json as NDJSON, streamed: ?src=&dst=&proto=&sport=&dport=&iface=&direction=&count=&duration= (control socket and loopback listeners only; one trace at a time)", loopback: true },
-  { path: "/reload", methods: ["POST"], description: "re-read the config dir and apply it now (Content-Type: application/json; control socket only)", control: true },
+  { path: "/reload", methods: ["POST"], description: "re-read the config dir and apply it now; body {confirm: \"60s\", allowLockout, ssh} (Content-Type: application/json; control socket only)", control: true },
+  { path: "/confirm", methods: ["POST"], description: "keep the provisional ruleset of reload --confirm (control socket only)", control: true },
+  { path: "/diff", methods: ["GET", "POST"], description: "what applying the config dir now would change against the ruleset in force (control socket only: it reads and builds the config)", control: true },
 ];
 
 const MAX_BODY_BYTES = 64 * 1024;

@@ -5,6 +5,7 @@
  */
 import type { Agent } from "../agent/agent.ts";
 import type { Applied, Attempt, BootRecord, DriftState, EndpointStatus } from "../agent/types.ts";
+import type { ConfirmStatus } from "../agent/confirm.ts";
 
 /** State of the running service that the API reports (absent in `app.request()` tests). */
 export interface ServiceState {
@@ -58,6 +59,8 @@ export interface StatusDocument {
   drift: Omit<DriftState, "last"> & { last: NonNullable<DriftState["last"]> | null };
   /** The link monitor, when the service runs one. */
   linkMonitor?: LinkMonitorStatus;
+  /** Confirm or revert: the provisional apply pending (its deadline), how the last window ended. */
+  confirm: ConfirmStatus;
 }
 
 /** POST /reload: 200 applied or unchanged, 422 rejected (the ruleset in force stays). */
@@ -65,6 +68,8 @@ export interface ReloadAnswer {
   ok: boolean;
   generation: number;
   attempt: Attempt;
+  /** The confirm window now pending (reload --confirm, or an apply during a window). */
+  confirm?: NonNullable<ConfirmStatus["pending"]>;
 }
 
 /** Any refusal (4xx, 5xx): what went wrong, sometimes how to do it right, and details by error. */
@@ -104,5 +109,6 @@ export function statusDocument(deps: StatusSource): StatusDocument {
     nft: { ...agent.nftBackend, deltas: agent.engine.deltas, fullApplies: agent.engine.fullApplies, deltasRejected: agent.engine.deltasRejected },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
+    confirm: agent.confirm.status(),
   };
 }

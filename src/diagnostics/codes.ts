@@ -83,9 +83,9 @@ export const DIAGNOSTIC_CODES = {
   // Applying (pipeline.ts, agent/).
   NFT_REJECTED: "the kernel (nft) refused the ruleset; the last good one stays in force",
   INTERNAL_ERROR: "a bug in hostwall stopped the attempt; nothing is applied",
-} as const satisfies Record<string, string>;
   LOCKOUT: "the new config would deny a live management session (an established TCP connection to this host, or the SSH session running hostwall); nothing is applied without --allow-lockout or a confirm window",
   LOCKOUT_UNCHECKED: "the socket table could not be read, so live sessions were not checked for a lockout; the apply goes on",
+} as const satisfies Record<string, string>;
 
 /** A diagnostic code: a key of DIAGNOSTIC_CODES. */
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -1,0 +1,182 @@
+/**
+ * The safe-change workflow in the agent (#14 items 1-3) on the fake kernel: the lockout check
+ * before an apply (refused with the rule named, allowed by --allow-lockout or a confirm window,
+ * failsafe sessions left alone, an unreadable socket table a warning), and confirm or revert
+ * (the window expires and the previous ruleset is back under a new generation, a confirmed
+ * change stays, an edit during the window keeps the same baseline, concurrent requests).
+ */
+import { describe, expect, test } from "bun:test";
+import type { Agent } from "../../src/agent/agent.ts";
+import type { Session, SessionTable } from "../../src/agent/lockout.ts";
+import { parseAddress } from "../../src/model/cidr-parse.ts";
+import type { Cidr } from "../../src/model/cidr.ts";
+import { exampleFiles, fakeAgent, MORE_DENY, unstamped } from "./api-fakes.ts";
+
+/** 198.51.100.7 (which MORE_DENY puts on the untracked deny list) connected to port 443 of eth0. */
+const CLIENT: Session = { family: 4, local: "192.0.2.10", localPort: 443, peer: "198.51.100.7", peerPort: 40000, source: "socket" };
+const cidr = (a: string): Cidr => {
+  const p = parseAddress(a);
+  if (!p.ok) throw new Error(a);
+  return p.cidr;
+};
+
+function setup(table: SessionTable = { ok: true, sessions: [CLIENT], truncated: false }, extra: { allowLockout?: boolean; confirmChangesMs?: number } = {}) {
+  const f = fakeAgent();
+  f.state.addresses.set("eth0", [cidr("192.0.2.10")]);
+  // The agent's deps are its own; the fakes give none of these, so the test adds them.
+  Object.assign((f.agent as unknown as { deps: object }).deps, { liveSessions: () => table, ...extra });
+  return f;
+}
+
+/** The agent's confirm window built with these deps (the constructor read confirmChangesMs). */
+const lastApply = (kernel: ReturnType<typeof fakeAgent>["kernel"]) => unstamped(kernel.callsOf("apply").at(-1)!.script);
+
+describe("lockout check", () => {
+  test("a change that denies a live session is refused, naming the session and the rule", async () => {
+    const { agent, state, kernel } = setup();
+    await agent.reload("startup");
+    const applies = kernel.callsOf("apply").length;
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("config changed");
+    expect(attempt.ok).toBe(false);
+    const lockout = attempt.diagnostics.filter((d) => d.code === "LOCKOUT");
+    expect(lockout.map((d) => [d.severity, d.file, d.line, d.resource, d.path])).toEqual([["error", "/etc/hostwall/30-dos-mitigation.yaml", 14, "GlobalNetworkPolicy/dos-mitigation", "spec.ingress[0]"]]);
+    expect(lockout[0]!.message).toContain("would cut the live session 198.51.100.7:40000 → 192.0.2.10:443");
+    expect(lockout[0]!.message).toContain("policy dos-mitigation, ingress rule 0 (Deny) in the untracked stage");
+    expect(kernel.callsOf("apply").length).toBe(applies);
+    expect(agent.generation).toBe(1);
+  });
+
+  test("--allow-lockout applies it, with the finding as a warning", async () => {
+    const { agent, state } = setup();
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("POST /reload", { request: { allowLockout: true } });
+    expect(attempt.ok).toBe(true);
+    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT").map((d) => d.severity)).toEqual(["warning"]);
+    expect(agent.generation).toBe(2);
+  });
+
+  test("a session a failsafe port covers is not in the way; nor is one the new config still allows", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [{ ...CLIENT, localPort: 22 }, { ...CLIENT, peer: "198.51.100.8" }], truncated: false });
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("config changed");
+    expect(attempt.ok).toBe(true);
+    expect(attempt.diagnostics.filter((d) => d.code.startsWith("LOCKOUT"))).toEqual([]);
+  });
+
+  test("a socket table that cannot be read is a warning, and the apply goes on", async () => {
+    const { agent, state } = setup({ ok: false, error: "cannot read the socket table /proc/self/net/tcp: EACCES" });
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("config changed");
+    expect(attempt.ok).toBe(true);
+    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT_UNCHECKED").map((d) => d.severity)).toEqual(["warning"]);
+  });
+
+  test("the SSH session a request names is checked like a live one", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("POST /reload", { request: { sessions: [{ ...CLIENT, source: "ssh" }] } });
+    expect(attempt.ok).toBe(false);
+    expect(attempt.diagnostics.find((d) => d.code === "LOCKOUT")!.message).toContain("the SSH session running hostwall");
+  });
+});
+
+/** Waits until `agent` has no pending window any more (bounded). */
+async function settled(agent: Agent, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (agent.confirm.pending && Date.now() < end) await Bun.sleep(10);
+  await agent.idle();
+}
+
+describe("confirm or revert", () => {
+  test("an unconfirmed apply is reverted when its window expires: the previous ruleset again, under a new generation", async () => {
+    const { agent, state, kernel, logger } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    const first = agent.applied!;
+    const firstScript = unstamped(first.script);
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("POST /reload", { request: { confirmMs: 80 } });
+    expect(attempt.ok).toBe(true);
+    expect(agent.generation).toBe(2);
+    expect(agent.confirm.status()).toMatchObject({ state: "pending", pending: { generation: 2, baselineGeneration: 1, windowMs: 80 } });
+    await settled(agent);
+    expect(agent.confirm.status()).toMatchObject({ state: "reverted", pending: null, last: { outcome: "reverted", generation: 2 } });
+    expect(agent.generation).toBe(3);
+    expect(agent.applied!.hash).toBe(first.hash);
+    expect(lastApply(kernel)).toBe(firstScript);
+    expect(logger.lines.some((l) => /reverted: generation 2 was not confirmed within 0.08 s/.test(l))).toBe(true);
+    // The watcher, a drift repair or a link change do not put the reverted config back; a reload does.
+    expect((await agent.reload("config changed")).unchanged).toBe(true);
+    expect(agent.generation).toBe(3);
+    expect((await agent.reload("POST /reload", { request: { explicit: true } })).ok).toBe(true);
+    expect(agent.generation).toBe(4);
+  });
+
+  test("a confirmed change stays; a second confirm says nothing is pending", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    await agent.reload("POST /reload", { request: { confirmMs: 80 } });
+    const hash = agent.applied!.hash;
+    expect(await agent.confirm.confirm()).toEqual({ ok: true, generation: 2 });
+    await Bun.sleep(150);
+    expect(agent.generation).toBe(2);
+    expect(agent.applied!.hash).toBe(hash);
+    expect(agent.confirm.status().state).toBe("confirmed");
+    expect(await agent.confirm.confirm()).toEqual({ ok: false, error: "nothing to confirm: no provisional apply is pending" });
+  });
+
+  test("a file edited again during the window starts a new window on the same last confirmed state", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    const first = agent.applied!.hash;
+    state.files = [...exampleFiles(), MORE_DENY];
+    await agent.reload("POST /reload", { request: { confirmMs: 150 } });
+    const deadline = agent.confirm.status().pending!.deadline;
+    state.files = [...exampleFiles(), { ...MORE_DENY, text: MORE_DENY.text.replace("198.51.100.7/32", "198.51.100.9/32") }];
+    await agent.reload("config changed");
+    const pending = agent.confirm.status().pending!;
+    expect([pending.generation, pending.baselineGeneration, pending.windowMs]).toEqual([3, 1, 150]);
+    expect(pending.deadline > deadline).toBe(true);
+    await settled(agent);
+    expect(agent.applied!.hash).toBe(first);
+    expect(agent.generation).toBe(4);
+  });
+
+  test("two reload --confirm requests at once leave one consistent window", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    const first = agent.applied!.hash;
+    state.files = [...exampleFiles(), MORE_DENY];
+    const [a, b, c] = await Promise.all([
+      agent.reload("POST /reload", { request: { confirmMs: 100 } }),
+      agent.reload("POST /reload", { request: { confirmMs: 120 } }),
+      agent.reload("POST /reload", { request: { confirmMs: 110 } }),
+    ]);
+    expect([a.ok, b.ok, c.ok]).toEqual([true, true, true]);
+    const pending = agent.confirm.status().pending!;
+    expect([pending.generation, pending.baselineGeneration]).toEqual([2, 1]);
+    await settled(agent);
+    expect(agent.applied!.hash).toBe(first);
+    expect(agent.confirm.status().state).toBe("reverted");
+  });
+
+  test("run --confirm-changes makes a watched change provisional; the lockout check then warns instead of refusing", async () => {
+    const { agent, state } = setup(undefined, { confirmChangesMs: 80 });
+    // The constructor read the deps before the test added confirmChangesMs: a fresh window reads them now.
+    (agent.confirm as unknown as { deps: { changesWindowMs?: number } }).deps.changesWindowMs = 80;
+    await agent.reload("startup");
+    expect(agent.confirm.pending).toBeUndefined();
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("config changed");
+    expect(attempt.ok).toBe(true);
+    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT").map((d) => d.severity)).toEqual(["warning"]);
+    expect(agent.confirm.pending?.generation).toBe(2);
+    await settled(agent);
+    expect(agent.generation).toBe(3);
+  });
+});
