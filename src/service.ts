@@ -31,6 +31,7 @@ import { describeListen, exposureWarning, listen, type ApiServer, type ListenAdd
 import type { Logger } from "./agent/log.ts";
 import { watchDir } from "./agent/watch.ts";
 import { traceServer } from "./trace/serve.ts";
+import type { DatastoreStatus } from "./datastore/sync.ts";
 
 export interface ServiceOptions {
   agent: Agent;
@@ -51,6 +52,8 @@ export interface ServiceOptions {
   resyncMs?: number;
   /** Quiet time after a link event before interfaces are compared (default 100 ms). */
   linkDebounceMs?: number;
+  /** The etcd datastore's watcher (--datastore etcdv3), reported in /status and stopped with the service. */
+  datastore?: { status(): DatastoreStatus; stop(): Promise<void> };
 }
 
 export interface Service {
@@ -72,6 +75,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     stopping,
     interfaceChanges,
     ...(monitor ? { linkMonitor: { state: monitor.state, events: monitor.events, addressEvents: monitor.addressEvents, restarts: monitor.restarts } } : {}),
+    ...(opts.datastore ? { datastore: opts.datastore.status() } : {}),
   });
 
   const { server, control } = await startListeners(opts, { ...opts.api, agent, service: state, logger });
@@ -163,6 +167,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     async stop() {
       stopping = true;
       watcher?.close();
+      await opts.datastore?.stop();
       monitor?.stop();
       clearInterval(resync);
       if (drift) clearInterval(drift);

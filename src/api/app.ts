@@ -122,6 +122,14 @@ function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     w.family("hostwall_interface_changes_total", "counter", "Interfaces that appeared, disappeared or were renamed.", [[{}, service.interfaceChanges ?? 0]]);
     w.family("hostwall_link_monitor_restarts_total", "counter", "Restarts of `ip monitor link address` after it exited.", [[{}, service.linkMonitor.restarts]]);
   }
+  const ds = service?.datastore;
+  if (ds) {
+    w.family("hostwall_datastore_connected", "gauge", "1 if the etcd datastore is connected (watching), 0 while it is unreachable (the ruleset in force stays).", [[{ type: ds.type }, ds.connected ? 1 : 0]]);
+    w.family("hostwall_datastore_revision", "gauge", "The etcd revision the agent's copy of the datastore is at.", [[{}, ds.revision]]);
+    w.family("hostwall_datastore_events_total", "counter", "Watch events received from etcd.", [[{}, ds.events]]);
+    w.family("hostwall_datastore_lists_total", "counter", "Full lists of the datastore (the first, then relists after compaction or repeated watch errors).", [[{}, ds.lists]]);
+    w.family("hostwall_datastore_reconnects_total", "counter", "Watches that failed or ended and were set up again.", [[{}, ds.reconnects]]);
+  }
   w.family("hostwall_rule_counters_ok", "gauge", "1 if the per-rule counters below were read from nft, 0 if listing failed.", [[{}, counters.ok ? 1 : 0]]);
   const samples = counters.ok ? counters.samples : [];
   const ruleLabels = (s: (typeof samples)[number]) => ({ kind: s.kind, policy: s.policy, direction: s.direction, rule: s.rule, table: s.table, chain: s.chain });

@@ -5,6 +5,7 @@
  */
 import type { Agent } from "../agent/agent.ts";
 import type { Applied, Attempt, BootRecord, DriftState, EndpointStatus } from "../agent/types.ts";
+import type { DatastoreStatus } from "../datastore/sync.ts";
 import type { ConfirmStatus } from "../agent/confirm.ts";
 
 /** State of the running service that the API reports (absent in `app.request()` tests). */
@@ -15,6 +16,8 @@ export interface ServiceState {
   linkMonitor?: LinkMonitorStatus;
   /** Interface appearances, disappearances and renames seen. */
   interfaceChanges?: number;
+  /** The etcd datastore (--datastore etcdv3). */
+  datastore?: DatastoreStatus;
 }
 
 /** The link monitor as /status shows it. */
@@ -59,6 +62,8 @@ export interface StatusDocument {
   drift: Omit<DriftState, "last"> & { last: NonNullable<DriftState["last"]> | null };
   /** The link monitor, when the service runs one. */
   linkMonitor?: LinkMonitorStatus;
+  /** The etcd datastore (--datastore etcdv3): connected, the revision read, the last error and since when. */
+  datastore?: DatastoreStatus;
   /** Confirm or revert: the provisional apply pending (its deadline), how the last window ended. */
   confirm: ConfirmStatus;
 }
@@ -109,6 +114,7 @@ export function statusDocument(deps: StatusSource): StatusDocument {
     nft: { ...agent.nftBackend, deltas: agent.engine.deltas, fullApplies: agent.engine.fullApplies, deltasRejected: agent.engine.deltasRejected },
     drift: { count: agent.drift.count, repairs: agent.drift.repairs, checks: agent.drift.checks, last: agent.drift.last ?? null },
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
+    ...(service?.datastore ? { datastore: service.datastore } : {}),
     confirm: agent.confirm.status(),
   };
 }

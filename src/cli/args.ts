@@ -21,8 +21,11 @@ export const PACKET_FLAGS: readonly string[] = ["in", "out", "src", "dst", "prot
 /** Value flags of `hostwall trace` beyond the packet flags it shares with explain (src/cli/trace-args.ts). */
 export const TRACE_FLAGS: readonly string[] = ["count", "duration", "iface", "direction"];
 
+/** The datastore flags of run, plan and the datastore commands (src/cli/datastore-args.ts). */
+export const DATASTORE_FLAGS: readonly string[] = ["datastore", "etcd-endpoints", "etcd-ca-cert-file", "etcd-cert-file", "etcd-key-file", "etcd-username", "etcd-password"];
+
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", ...PACKET_FLAGS, ...TRACE_FLAGS]);
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", ...PACKET_FLAGS, ...TRACE_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

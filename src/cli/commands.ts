@@ -5,6 +5,7 @@
  */
 import { formatDiagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { readSources } from "../source/sources.ts";
+import type { SourceFile } from "../source/source-file.ts";
 import { buildRuleset, type BuildResult } from "../pipeline.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { renderFlush } from "../nft/render.ts";
@@ -19,6 +20,8 @@ import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
+import { datastoreFromFlags } from "./datastore-args.ts";
+import { datastoreCommand, datastoreReader, DATASTORE_COMMANDS } from "./datastore.ts";
 import { traceArgsFromFlags } from "./trace-args.ts";
 import { runTrace } from "../trace/run.ts";
 import { TRACE_QUERY } from "../trace/serve.ts";
@@ -48,7 +51,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     const why = PACKET_FLAGS.includes(flag) ? " (it describes a packet for hostwall explain)" : suggest(flag, takes, "--");
     throw new UsageError(`--${flag} is not a flag of hostwall ${command}${why}; see hostwall help ${command}`);
   }
-  if (args.positional.length > 0 && command !== "check" && command !== "completion") throw new UsageError(`unexpected argument "${args.positional[0]}"; see hostwall help ${command}`);
+  if (args.positional.length > 0 && command !== "check" && command !== "completion" && !DATASTORE_COMMANDS.includes(command)) throw new UsageError(`unexpected argument "${args.positional[0]}"; see hostwall help ${command}`);
   const configDir = str(args.flags["config-dir"]) ?? io.env.HOSTWALL_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const node = str(args.flags.node) ?? io.env.HOSTWALL_NODE ?? systemHostname();
   const nft = str(args.flags.nft) ?? "/usr/sbin/nft";
@@ -61,10 +64,15 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return completionCommand(args.positional, io);
     case "man":
       return manCommand(io);
+    case "apply":
+    case "create":
+    case "delete":
+    case "get":
+      return datastoreCommand(command, args, io);
     case "check":
     case "compile":
     case "plan":
-      return offline(command, { paths: args.positional.length > 0 ? args.positional : [configDir], node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json), strict: Boolean(args.flags.strict) }, io);
+      return offline(command, { ...datastoreReader(datastoreFromFlags(args.flags, io.env), args.positional.length > 0 ? args.positional : [configDir]), node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json), strict: Boolean(args.flags.strict) }, io);
     case "explain": {
       // Flags first: a usage error costs no load of a large config dir.
       const packet = packetFromFlags(args.flags);
@@ -85,7 +93,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {
@@ -144,6 +152,8 @@ interface LoadOptions {
   json?: boolean;
   /** check --strict: warnings fail too. */
   strict?: boolean;
+  /** Reads the resources instead of `paths` (--datastore etcdv3; `paths` then names the endpoints). */
+  read?(): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }>;
 }
 
 /**
@@ -152,7 +162,7 @@ interface LoadOptions {
  * with `strict`, warnings).
  */
 async function load(opts: LoadOptions, io: Io): Promise<{ built: BuildResult; addresses: Map<string, Cidr[]> } | undefined> {
-  const read = await readSources(opts.paths);
+  const read = opts.read ? await opts.read() : await readSources(opts.paths);
   const addresses = listAddresses();
   const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: opts.node, interfaces: opts.all ? undefined : listInterfaces(), addresses });
   const diagnostics = [...read.diagnostics, ...built.diagnostics];

@@ -3,7 +3,8 @@
  * and any other flag is a usage error (exit 2) with the nearest flag it does take.
  */
 import { DEFAULT_SOCKET, DEFAULT_TCP_API } from "./api-client.ts";
-import { PACKET_FLAGS, TRACE_FLAGS } from "./args.ts";
+import { DATASTORE_FLAGS, PACKET_FLAGS, TRACE_FLAGS } from "./args.ts";
+import { DATASTORE_COMMAND_FLAGS, DATASTORE_FLAG_HELP, DATASTORE_HELP } from "./datastore-help.ts";
 
 export const DEFAULT_CONFIG_DIR = "/etc/hostwall";
 export const DEFAULT_STATE_DIR = "/var/lib/hostwall";
@@ -14,10 +15,11 @@ export const DEFAULT_LISTEN = "127.0.0.1:9099";
 const CONFIG = ["config-dir", "node"];
 /** Flags per command (`help` is every command's). */
 export const COMMAND_FLAGS: Record<string, readonly string[]> = {
-  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy"],
-  check: [...CONFIG, "json", "strict"],
-  compile: [...CONFIG, "all-interfaces"],
-  plan: [...CONFIG, "json"],
+  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy", ...DATASTORE_FLAGS],
+  check: [...CONFIG, "json", "strict", ...DATASTORE_FLAGS],
+  compile: [...CONFIG, "all-interfaces", ...DATASTORE_FLAGS],
+  plan: [...CONFIG, "json", ...DATASTORE_FLAGS],
+  ...DATASTORE_COMMAND_FLAGS,
   explain: [...CONFIG, "json", ...PACKET_FLAGS],
   trace: [...CONFIG, "json", "nft", "api", "src", "dst", "proto", "sport", "dport", ...TRACE_FLAGS],
   status: ["api", "json"],
@@ -31,6 +33,7 @@ export const COMMAND_FLAGS: Record<string, readonly string[]> = {
 };
 
 export const HELP: Record<string, string> = {
+  ...DATASTORE_HELP,
   "": `hostwall — Calico v3 host-endpoint policy from files, enforced with nftables
 
 usage: hostwall <command> [flags]
@@ -45,6 +48,8 @@ commands:
   status [--json]    ask the running agent what is in force
   reload             ask the running agent to re-read the config dir now
   flush              remove hostwall's nft tables (stops enforcement)
+  apply, create      write resources to etcd (--datastore etcdv3), as calicoctl does
+  delete, get        delete or print resources in etcd
   schema [--kind K]  print the JSON Schema of the config files, for editors
   completion SHELL   print a completion script for bash, zsh or fish
   man                print this manual as a man page (roff)
@@ -78,6 +83,8 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
                   (default: nothing) or failsafe (failsafe ports only, the rest denied)
   --nft PATH      the nft binary, an absolute path (default /usr/sbin/nft)
   --debug         log debug lines too
+${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
+  while etcd is unreachable the ruleset in force stays (/status datastore.connected false).
 `,
   check: `usage: hostwall check [--config-dir DIR | PATH...] [--node NAME] [--json] [--strict]
 
@@ -90,7 +97,7 @@ node; prints one diagnostic per line (file:line:col: severity[CODE]: message).
 Exit 0 valid, 1 invalid (or, with --strict, any warning), 2 on a usage error.
 `,
   compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
-  plan: "usage: hostwall plan [--json] [--config-dir DIR] [--node NAME]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n",
+  plan: `usage: hostwall plan [--json] [--config-dir DIR] [--node NAME] [--datastore etcdv3 ...]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n${DATASTORE_FLAG_HELP}`,
   explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
          (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
          --proto P [--sport N] [--dport N] [--icmp-type T] [--icmp-code C]

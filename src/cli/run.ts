@@ -22,6 +22,9 @@ import { startService, type Service } from "../service.ts";
 import { listAddresses, listInterfaces, netdevAttachesLater } from "../agent/system.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "../api/listen.ts";
+import { EtcdClient } from "../datastore/client.ts";
+import { DatastoreSync } from "../datastore/sync.ts";
+import type { DatastoreChoice } from "./datastore-args.ts";
 import type { Io } from "./io.ts";
 
 export interface RunOptions {
@@ -41,6 +44,8 @@ export interface RunOptions {
   bootPolicy: BootPolicy;
   /** Where the one-agent-per-namespace lock lives (lock.ts). */
   runDir: string;
+  /** Where resources come from (default the config dir). */
+  datastore?: DatastoreChoice;
 }
 
 /** After SIGTERM, give in-flight requests and a running apply this long (TimeoutStopSec is 15 s). */
@@ -79,9 +84,13 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     else logger.log("info", "the kernel needs a netdev chain's interface to exist: chains follow interfaces as they appear (re-applied on link events)");
     return later;
   });
+  // --datastore etcdv3: the agent reads the listed and watched copy (datastore/sync.ts);
+  // every change reloads, through the same serialised attempts as file changes.
+  const ds = opts.datastore?.type === "etcdv3" ? opts.datastore : undefined;
+  const sync = ds ? new DatastoreSync({ client: new EtcdClient(ds.config), onChange: (why) => void agent.reload(why), log: (level, message) => logger.log(level, message), now: () => new Date() }) : undefined;
   const agent: Agent = new Agent({
     node: opts.node,
-    readConfig: () => readConfigDir(opts.configDir),
+    readConfig: sync ? () => sync.readConfig() : () => readConfigDir(opts.configDir),
     listInterfaces,
     listAddresses,
     runner,
@@ -138,21 +147,28 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   };
 
   // What the first attempt reads; compared once the watcher runs (below).
-  const signature = treeSignature(opts.configDir);
+  const signature = sync ? "" : treeSignature(opts.configDir);
+  // The first list (or its first failure: the agent then starts from what it has, boot.ts).
+  await sync?.start();
   const first = await agent.reload("startup");
-  if (opts.once) return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;
+  if (opts.once) {
+    await sync?.stop();
+    return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;
+  }
   if (stopRequested) {
     logger.log("info", `${stopRequested} during startup: stopping`);
     removeHandlers();
+    await sync?.stop();
     return 0;
   }
 
   try {
     // The agent's traces (GET /trace) run the same nft as its applies.
     traceServer(agent, () => new TraceServer({ nftPath: opts.nftPath }));
-    service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen, socket: opts.socket });
+    service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen, socket: opts.socket, ...(sync ? { datastore: sync, watchConfig: false } : {}) });
   } catch (e) {
     removeHandlers();
+    await sync?.stop();
     io.err(`hostwall: ${(e as Error).message}\n`);
     return 1;
   }
@@ -160,7 +176,7 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   sdNotify(`READY=1\nSTATUS=${statusLine(agent, first)}\nMAINPID=${process.pid}`);
   // The watcher runs from now on: an edit made during the first attempt (seconds, for a
   // million-entry set) would be missed; the tree's signature (no file read) says whether one was.
-  if (treeSignature(opts.configDir) !== signature) void agent.reload("config changed during startup");
+  if (!sync && treeSignature(opts.configDir) !== signature) void agent.reload("config changed during startup");
 
   const code = await new Promise<number>((resolve) => (finish = resolve));
   removeHandlers();

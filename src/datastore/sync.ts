@@ -23,8 +23,8 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
 import { CompactedError, type EtcdClient, type KeyValue, type WatchEvent } from "./client.ts";
+import { keysAsFiles } from "./files.ts";
 import { parseKey, RESOURCE_PREFIX } from "./keys.ts";
-import { apiObject } from "./values.ts";
 
 /** The datastore as GET /status shows it. */
 export interface DatastoreStatus {
@@ -67,6 +67,8 @@ export interface SyncOptions {
 export class DatastoreSync {
   private copy = new Map<string, KeyValue>();
   private listed = false;
+  /** readConfig answered DATASTORE_UNREACHABLE: the first list must reload. */
+  private readEarly = false;
   private stopped = false;
   private abort?: AbortController;
   private wake?: () => void;
@@ -102,17 +104,11 @@ export class DatastoreSync {
   /** The copy as config files, sorted by key; DATASTORE_UNREACHABLE before the first list. */
   readConfig(): { files: SourceFile[]; diagnostics: Diagnostic[] } {
     if (!this.listed) {
+      this.readEarly = true;
       const why = this.st.lastError ?? "not read yet";
       return { files: [], diagnostics: [{ code: "DATASTORE_UNREACHABLE", severity: "error", message: `etcd (${this.st.endpoints.join(", ")}) has not been read: ${why}`, file: this.st.endpoints[0] }] };
     }
-    const files: SourceFile[] = [];
-    for (const key of [...this.copy.keys()].sort()) {
-      if (!parseKey(key)?.info.enforced) continue;
-      const kv = this.copy.get(key)!;
-      const obj = apiObject(kv.value, kv.modRevision);
-      files.push({ path: key, text: obj ? JSON.stringify(obj) : kv.value });
-    }
-    return { files, diagnostics: [] };
+    return { files: keysAsFiles(this.copy.values()), diagnostics: [] };
   }
 
   private setConnected(connected: boolean, error?: string): void {
@@ -205,7 +201,9 @@ export class DatastoreSync {
     this.listed = true;
     this.setConnected(true);
     this.opts.log(firstList ? "info" : "notice", `etcd: listed ${kvs.length} key(s) at revision ${revision}`);
-    if (differs) this.changed(firstList ? "datastore listed" : "datastore relisted");
+    // The first list reloads only an agent that already read nothing (its start found etcd
+    // down); otherwise the caller's first attempt reads it.
+    if (differs && (!firstList || this.readEarly)) this.changed(firstList ? "datastore listed" : "datastore relisted");
   }
 
   private async watchOnce(): Promise<void> {

@@ -89,6 +89,12 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<Etcd> {
     if (sub && sub.exitCode === null && sub.signalCode === null) return;
     const p = Bun.spawn([...prefix, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     sub = p;
+    // A test process that dies (a crash, a timeout) must not leave its etcd behind.
+    const orphan = () => {
+      if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    };
+    process.once("exit", orphan);
+    void p.exited.then(() => process.off("exit", orphan));
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
     // Only this run's output counts: the log of an earlier run says "ready" already.
