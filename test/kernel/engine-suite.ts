@@ -142,7 +142,7 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       configDir = makeConfigDir(join(REPO, "rules"));
       socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
       writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "2001:db8:2::66/128"]));
-      const env = backend === "spawn" ? { HOSTWALL_NFT_BACKEND: "spawn" } : {};
+      const env: Record<string, string> = backend === "spawn" ? { HOSTWALL_NFT_BACKEND: "spawn" } : {};
       proc = lab.host.spawn([BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099", "--socket", socket(), "--state-dir", "off"], { env });
       void (async () => {
         const decoder = new TextDecoder();
