@@ -145,8 +145,27 @@ export class EtcdClient {
   async watch(opts: { prefix: string; startRevision: number; signal: AbortSignal; onCreated?(): void; onEvents(events: WatchEvent[], revision: number): void }): Promise<void> {
     const body = { create_request: { key: enc(opts.prefix), range_end: prefixEnd(opts.prefix), start_revision: String(opts.startRevision), prev_kv: true } };
     const endpoint = this.endpoint;
-    const res = await this.send(endpoint, "/v3/watch", body, { signal: opts.signal, stream: true });
-    if (!res.ok || !res.body) throw await this.answerError(endpoint, res);
+    // The watch itself has no deadline, but setting it up has: an endpoint that takes the
+    // connection and never answers (a blackholed route) must not hold the agent for minutes.
+    const setup = new AbortController();
+    const setupTimer = setTimeout(() => setup.abort(), this.config.requestTimeoutMs ?? 10_000);
+    const signal = AbortSignal.any([opts.signal, setup.signal]);
+    let res: Response;
+    try {
+      res = await this.send(endpoint, "/v3/watch", body, { signal, stream: true });
+    } catch (e) {
+      clearTimeout(setupTimer);
+      throw new EtcdError(setup.signal.aborted ? "no answer to the watch request within the request timeout" : describeFetchError(e as Error), endpoint);
+    }
+    if (!res.ok || !res.body) {
+      clearTimeout(setupTimer);
+      throw await this.answerError(endpoint, res);
+    }
+    const created = opts.onCreated;
+    opts = { ...opts, onCreated: () => {
+      clearTimeout(setupTimer);
+      created?.();
+    } };
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -162,7 +181,11 @@ export class EtcdClient {
           if (line) this.watchMessage(endpoint, line, opts);
         }
       }
+    } catch (e) {
+      if (setup.signal.aborted && !opts.signal.aborted) throw new EtcdError("the watch was not confirmed within the request timeout", endpoint);
+      throw e;
     } finally {
+      clearTimeout(setupTimer);
       reader.releaseLock();
       await res.body.cancel().catch(() => undefined);
     }

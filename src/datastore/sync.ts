@@ -143,7 +143,11 @@ export class DatastoreSync {
           failures = 0;
           first();
         }
-        await this.watchOnce();
+        await this.watchOnce(() => {
+          // Established again: the next failure starts its backoff from the beginning.
+          failures = 0;
+          watchFailures = 0;
+        });
         if (this.stopped) return;
         throw new Error("the watch stream ended");
       } catch (e) {
@@ -206,7 +210,7 @@ export class DatastoreSync {
     if (differs && (!firstList || this.readEarly)) this.changed(firstList ? "datastore listed" : "datastore relisted");
   }
 
-  private async watchOnce(): Promise<void> {
+  private async watchOnce(established: () => void): Promise<void> {
     const abort = (this.abort = new AbortController());
     const healthMs = this.opts.healthMs ?? 30_000;
     const health =
@@ -223,7 +227,10 @@ export class DatastoreSync {
         prefix: RESOURCE_PREFIX,
         startRevision: this.st.revision + 1,
         signal: abort.signal,
-        onCreated: () => this.setConnected(true),
+        onCreated: () => {
+          established();
+          this.setConnected(true);
+        },
         onEvents: (events, revision) => this.apply(events, revision),
       });
     } catch (e) {
