@@ -8,6 +8,7 @@ import type { SourceFile } from "../source/source-file.ts";
 import type { RawResource } from "../config/resource.ts";
 import { parseLargeFile } from "../config/fast-yaml.ts";
 import { MAX_DEPTH, tooDeep } from "../config/depth.ts";
+import { parseCached, type Parsed } from "../config/parse-cache.ts";
 import { validateResources } from "./validate.ts";
 import type { Model } from "../model/types.ts";
 
@@ -38,19 +39,23 @@ export function loadConfig(files: readonly SourceFile[], opts: LoadOptions): Loa
   const diagnostics: Diagnostic[] = [];
   const raws: RawResource[] = [];
   for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    const deep = tooDeep(file.text);
-    if (deep !== undefined) {
-      diagnostics.push({ code: "YAML_TOO_DEEP", severity: "error", message: `nested more than ${MAX_DEPTH} levels deep here: no Calico resource nests that deep, and the YAML parsers would take minutes on it; the file is not read`, file: file.path, ...offsetPosition(file.text, deep) });
-      continue;
-    }
-    // Large files (million-entry network sets) take Bun's native parser; see fast-yaml.ts.
-    const parsed = parseLargeFile(file) ?? parseFile(file);
+    // A file unchanged since the last load is not parsed again (parse-cache.ts).
+    const parsed = parseCached(file, parseOne);
     raws.push(...parsed.resources);
     diagnostics.push(...parsed.diagnostics);
   }
   const validated = validateResources(raws, { node: opts.node, refused: opts.refused });
   diagnostics.push(...validated.diagnostics);
   return { model: validated.model, diagnostics: sortDiagnostics(foldYaml11Notes(diagnostics)) };
+}
+
+function parseOne(file: SourceFile): Parsed {
+  const deep = tooDeep(file.text);
+  if (deep !== undefined) {
+    return { resources: [], diagnostics: [{ code: "YAML_TOO_DEEP", severity: "error", message: `nested more than ${MAX_DEPTH} levels deep here: no Calico resource nests that deep, and the YAML parsers would take minutes on it; the file is not read`, file: file.path, ...offsetPosition(file.text, deep) }] };
+  }
+  // Large files (million-entry network sets) take Bun's native parser; see fast-yaml.ts.
+  return parseLargeFile(file) ?? parseFile(file);
 }
 
 /**

@@ -8,7 +8,8 @@
  * `projectcalico-default-allow` profile.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { RawResource } from "../config/resource.ts";
+import type { FieldPath, RawResource } from "../config/resource.ts";
+import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import { type Cidr } from "../model/cidr.ts";
 import { parseAddress, parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
@@ -176,24 +177,39 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   const spec = ck.object(value, ["spec"], keys(NETWORK_SET_FIELDS));
   if (!spec) return undefined;
   if (spec.allowedEgressDomains !== undefined) ck.error("NOT_SUPPORTED", ["spec", "allowedEgressDomains"], "domain-based network sets are a Calico Enterprise feature");
-  const nets: Cidr[] = [];
   const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
+  // The parse cache hands back the same list for an unchanged file: its million CIDRs are not parsed again.
+  let read = netsRead.get(items);
+  if (!read) netsRead.set(items, (read = readNets(items)));
+  for (const p of read.problems) {
+    if (p.notString) ck.string(items[p.path[2] as number], p.path); // its message looks at the YAML source
+    else ck.report(p.severity, p.code, p.path, p.message);
+  }
+  return { kind, meta, nets: read.nets };
+}
+
+type NetsProblem = { severity: "error" | "warning"; code: DiagnosticCode; path: FieldPath; message: string; notString?: true };
+const netsRead = new WeakMap<readonly unknown[], { nets: Cidr[]; problems: NetsProblem[] }>();
+
+function readNets(items: readonly unknown[]): { nets: Cidr[]; problems: NetsProblem[] } {
+  const nets: Cidr[] = [];
+  const problems: NetsProblem[] = [];
   let hostBits = 0;
   for (let i = 0; i < items.length; i++) {
     const text = items[i];
     if (typeof text !== "string") {
-      ck.string(text, ["spec", "nets", i]);
+      problems.push({ severity: "error", code: "WRONG_TYPE", path: ["spec", "nets", i], message: "", notString: true });
       continue;
     }
     const parsed = parseCidr(text, "lax");
-    if (!parsed.ok) ck.error(parsed.code, ["spec", "nets", i], `${parsed.message}${placeholderHint(text)}`);
+    if (!parsed.ok) problems.push({ severity: "error", code: parsed.code, path: ["spec", "nets", i], message: `${parsed.message}${placeholderHint(text)}` });
     else {
       nets.push(parsed.cidr);
-      if (parsed.hostBits && ++hostBits <= MAX_HOST_BITS_WARNINGS) ck.warn("NET_HOST_BITS", ["spec", "nets", i], hostBitsMessage(text, parsed.cidr));
+      if (parsed.hostBits && ++hostBits <= MAX_HOST_BITS_WARNINGS) problems.push({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets", i], message: hostBitsMessage(text, parsed.cidr) });
     }
   }
-  if (hostBits > MAX_HOST_BITS_WARNINGS) ck.warn("NET_HOST_BITS", ["spec", "nets"], `and ${hostBits - MAX_HOST_BITS_WARNINGS} more entries with host bits set, each read as its whole network`);
-  return { kind, meta, nets };
+  if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets"], message: `and ${hostBits - MAX_HOST_BITS_WARNINGS} more entries with host bits set, each read as its whole network` });
+  return { nets, problems };
 }
 
 /** Host-bit warnings per network set before one summary: a generated million-entry set must not print a million lines. */

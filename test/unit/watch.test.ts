@@ -5,7 +5,7 @@
  * none of the temp files, and a read in the middle of a save never sees a temp file either.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readConfigDir } from "../../src/source/read-dir.ts";
@@ -274,4 +274,101 @@ describe("the config dir removed and re-created", () => {
       w.close();
     }
   }, 10_000);
+});
+
+describe("a config file renamed in applies at once (issue #13 item 6)", () => {
+  /** A watcher with a debounce far longer than the test waits: only an immediate reload shows. */
+  function slow(dir: string) {
+    const t0 = performance.now();
+    const fires: number[] = [];
+    const w = watchDir({ dir, debounceMs: 3000, maxWaitMs: 10_000, resyncMs: 0, onChange: () => void fires.push(performance.now() - t0) });
+    return { fires, since: () => performance.now() - t0, close: () => w.close() };
+  }
+
+  const MOVES: { name: string; move(dir: string): void }[] = [
+    { name: "a hidden temp renamed over (writeConfig)", move: (dir) => writeConfig(dir, "x.yaml", "a: 2\n") },
+    { name: "mv of a file written outside the dir", move: (dir) => { const out = mkdtempSync(join(tmpdir(), "hw-watch-out-")); dirs.push(out); writeFileSync(join(out, "y.yaml"), "b: 1\n", { mode: 0o644 }); renameSync(join(out, "y.yaml"), join(dir, "y.yaml")); } },
+    { name: "sed -i", move: (dir) => void Bun.spawnSync(["sed", "-i", "s/a: 1/a: 3/", join(dir, "x.yaml")]) },
+    { name: "into a subdirectory", move: (dir) => { mkdirSync(join(dir, "sub"), { mode: 0o755 }); writeFileSync(join(dir, "sub", ".z.yaml"), "c: 1\n", { mode: 0o644 }); renameSync(join(dir, "sub", ".z.yaml"), join(dir, "sub", "z.yaml")); } },
+  ];
+  for (const m of MOVES) {
+    test(`${m.name}: one reload within milliseconds, not after the 3 s debounce`, async () => {
+      const dir = configDir();
+      const w = slow(dir);
+      try {
+        await Bun.sleep(50);
+        const at = w.since();
+        m.move(dir);
+        await settle(w.fires, 1, 100, 2000);
+        expect(w.fires.length).toBe(1);
+        expect(w.fires[0]! - at).toBeLessThan(500);
+      } finally {
+        w.close();
+      }
+    });
+  }
+
+  test("a file created and still being written waits for the debounce (its create is a 'rename' too)", async () => {
+    const dir = configDir();
+    const w = slow(dir);
+    try {
+      await Bun.sleep(50);
+      const fd = openSync(join(dir, "new.yaml"), "w", 0o644);
+      await Bun.sleep(100); // created, empty: not complete
+      writeSync(fd, "a: 1\n");
+      await Bun.sleep(100);
+      writeSync(fd, "b: 2\n");
+      closeSync(fd);
+      await Bun.sleep(500);
+      expect(w.fires).toEqual([]);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("a file written whole by one call (create + write) also takes the debounce", async () => {
+    const dir = configDir();
+    const w = slow(dir);
+    try {
+      await Bun.sleep(50);
+      writeFileSync(join(dir, "new.yaml"), "a: 1\n", { mode: 0o644 });
+      await Bun.sleep(500);
+      expect(w.fires).toEqual([]);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("an in-place write takes the debounce", async () => {
+    const dir = configDir();
+    const w = slow(dir);
+    try {
+      await Bun.sleep(50);
+      writeFileSync(join(dir, "x.yaml"), "a: 9\n");
+      await Bun.sleep(500);
+      expect(w.fires).toEqual([]);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("a rename while another file is written in place: a reload at once and one more after the debounce", async () => {
+    const dir = configDir();
+    const t0 = performance.now();
+    const fired: { at: number; read: Promise<Awaited<ReturnType<typeof read>>> }[] = [];
+    const w = watchDir({ dir, debounceMs: 400, maxWaitMs: 10_000, resyncMs: 0, onChange: () => void fired.push({ at: performance.now() - t0, read: read(dir) }) });
+    try {
+      await Bun.sleep(50);
+      writeFileSync(join(dir, "x.yaml"), "a: 5\n"); // in place
+      const at = performance.now() - t0;
+      writeConfig(dir, "y.yaml", "b: 1\n");
+      await settle(fired, 2, 200, 3000);
+      expect(fired.length).toBe(2);
+      expect(fired[0]!.at - at).toBeLessThan(300);
+      expect(fired[1]!.at - at).toBeGreaterThanOrEqual(390);
+      expect((await fired[1]!.read).files).toEqual([["x.yaml", "a: 5\n"], ["y.yaml", "b: 1\n"]]);
+    } finally {
+      w.close();
+    }
+  });
 });
