@@ -166,6 +166,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     state,
     async stop() {
       stopping = true;
+      // A pending confirm window is not reverted on the way out: the ruleset in force stays, as on every stop.
+      agent.confirm.stop();
       watcher?.close();
       await opts.datastore?.stop();
       monitor?.stop();

@@ -72,13 +72,13 @@ function unreachable(target: ApiTarget, e: unknown): string {
 type Answer = { target: ApiTarget; res: Response; body: unknown };
 
 /** Asks the first target that answers; undefined (and a message on stderr) when none does. */
-async function ask(command: "status" | "reload", targets: readonly ApiTarget[], io: Io): Promise<Answer | undefined> {
+async function ask(command: "status" | "reload", targets: readonly ApiTarget[], io: Io, body: Record<string, unknown> = {}): Promise<Answer | undefined> {
   const failures: string[] = [];
   for (const target of targets) {
     const init: RequestInit & { unix?: string } =
       command === "status"
         ? { method: "GET", signal: AbortSignal.timeout(5000) }
-        : { method: "POST", headers: { "content-type": "application/json" }, body: "{}", signal: AbortSignal.timeout(120_000) };
+        : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(120_000) };
     if (target.unix) init.unix = target.unix;
     let res: Response;
     try {
@@ -100,12 +100,14 @@ export interface ApiCommandOptions {
   /** The defaults (tests): DEFAULT_SOCKET and DEFAULT_TCP_API. */
   defaultSocket?: string;
   defaultTcp?: string;
+  /** reload: the POST body (cli/confirm.ts reloadBody: confirm window, allowLockout, ssh). */
+  body?: Record<string, unknown>;
 }
 
 export async function apiCommand(command: "status" | "reload", opts: ApiCommandOptions, io: Io): Promise<number> {
   const socket = parseApiTarget(`unix:${opts.defaultSocket ?? DEFAULT_SOCKET}`);
   const targets = opts.api !== undefined ? [parseApiTarget(opts.api)] : command === "status" ? [socket, parseApiTarget(opts.defaultTcp ?? DEFAULT_TCP_API)] : [socket];
-  const answer = await ask(command, targets, io);
+  const answer = await ask(command, targets, io, opts.body);
   if (!answer) return 2;
   const { target, res, body } = answer;
   if (!body) {
@@ -139,6 +141,7 @@ export async function apiCommand(command: "status" | "reload", opts: ApiCommandO
     return code;
   }
   io.out(`generation ${reload.generation}\n`);
+  if (reload.confirm) io.out(`provisional until ${reload.confirm.deadline}: hostwall confirm keeps it, else generation ${reload.confirm.baselineGeneration}'s ruleset is restored\n`);
   printAttempt(reload.attempt, io);
   if (code !== 0) io.err("hostwall: the agent rejected the config; what was in force stays in force\n");
   return code;

@@ -20,6 +20,9 @@ import { nearest } from "../validate/check.ts";
 import { packetFromFlags } from "./explain-args.ts";
 import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
+import { checkLive } from "./check-live.ts";
+import { confirmChangesFlag, confirmCommand, reloadBody } from "./confirm.ts";
+import { diffCommand } from "./diff.ts";
 import { datastoreFromFlags } from "./datastore-args.ts";
 import { datastoreCommand, datastoreReader, DATASTORE_COMMANDS } from "./datastore.ts";
 import { traceArgsFromFlags } from "./trace-args.ts";
@@ -72,6 +75,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     case "check":
     case "compile":
     case "plan":
+      if (args.flags.live) return checkLive({ paths: args.positional.length > 0 ? args.positional : [configDir], node, json: Boolean(args.flags.json) }, io);
       return offline(command, { ...datastoreReader(datastoreFromFlags(args.flags, io.env), args.positional.length > 0 ? args.positional : [configDir]), node, all: Boolean(args.flags["all-interfaces"]), json: Boolean(args.flags.json), strict: Boolean(args.flags.strict) }, io);
     case "explain": {
       // Flags first: a usage error costs no load of a large config dir.
@@ -93,7 +97,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env), allowLockout: Boolean(args.flags["allow-lockout"]), confirmChangesMs: confirmChangesFlag(args.flags["confirm-changes"]) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {
@@ -105,7 +109,11 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
     }
     case "status":
     case "reload":
-      return apiCommand(command, { api: str(args.flags.api), json: Boolean(args.flags.json) }, io);
+      return apiCommand(command, { api: str(args.flags.api), json: Boolean(args.flags.json), ...(command === "reload" ? { body: reloadBody(args.flags, io.env) } : {}) }, io);
+    case "diff":
+      return diffCommand({ api: str(args.flags.api), configDir, node, nft, json: Boolean(args.flags.json) }, io);
+    case "confirm":
+      return confirmCommand({ api: str(args.flags.api), json: Boolean(args.flags.json) }, io);
   }
   return 2;
 }

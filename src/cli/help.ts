@@ -15,15 +15,17 @@ export const DEFAULT_LISTEN = "127.0.0.1:9099";
 const CONFIG = ["config-dir", "node"];
 /** Flags per command (`help` is every command's). */
 export const COMMAND_FLAGS: Record<string, readonly string[]> = {
-  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy", ...DATASTORE_FLAGS],
-  check: [...CONFIG, "json", "strict", ...DATASTORE_FLAGS],
+  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy", ...DATASTORE_FLAGS, "allow-lockout", "confirm-changes"],
+  check: [...CONFIG, "json", "strict", ...DATASTORE_FLAGS, "live"],
   compile: [...CONFIG, "all-interfaces", ...DATASTORE_FLAGS],
   plan: [...CONFIG, "json", ...DATASTORE_FLAGS],
   ...DATASTORE_COMMAND_FLAGS,
   explain: [...CONFIG, "json", ...PACKET_FLAGS],
   trace: [...CONFIG, "json", "nft", "api", "src", "dst", "proto", "sport", "dport", ...TRACE_FLAGS],
   status: ["api", "json"],
-  reload: ["api", "json"],
+  reload: ["api", "json", "confirm", "allow-lockout"],
+  diff: [...CONFIG, "api", "json", "nft"],
+  confirm: ["api", "json"],
   flush: ["nft"],
   schema: ["kind"],
   completion: [],
@@ -46,7 +48,9 @@ commands:
   explain [--json]   which stage, tier, policy and rule decide one packet, and the verdict
   trace [--json]     why real packets were dropped or let through, traced in the kernel
   status [--json]    ask the running agent what is in force
-  reload             ask the running agent to re-read the config dir now
+  reload             ask the running agent to re-read the config dir now (--confirm DUR: provisional)
+  diff [--json]      what applying the config dir now would change against what is in force
+  confirm            keep the provisional ruleset of reload --confirm (else it is reverted)
   flush              remove hostwall's nft tables (stops enforcement)
   apply, create      write resources to etcd (--datastore etcdv3), as calicoctl does
   delete, get        delete or print resources in etcd
@@ -83,6 +87,11 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
                   (default: nothing) or failsafe (failsafe ports only, the rest denied)
   --nft PATH      the nft binary, an absolute path (default /usr/sbin/nft)
   --debug         log debug lines too
+  --allow-lockout apply configs that would deny a live session (an established TCP connection
+                  to a local port, not a failsafe one): by default such an apply is refused
+                  with a LOCKOUT diagnostic naming the session and the rule
+  --confirm-changes DUR  every watched change (and SIGHUP, hostwall reload) is provisional:
+                  reverted after DUR (Ns, Nm) unless hostwall confirm arrives
 ${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
   while etcd is unreachable the ruleset in force stays (/status datastore.connected false).
 `,
@@ -94,6 +103,9 @@ node; prints one diagnostic per line (file:line:col: severity[CODE]: message).
   --json     the diagnostics as a JSON array on stdout: {file, line, column, severity,
              code, message, resource, path}
   --strict   warnings fail too (a config that applies but does less than it says)
+  --live     also the lockout check of an apply, without applying: the live inbound TCP
+             sessions (/proc/net/tcp, tcp6) and SSH_CONNECTION evaluated against the config;
+             exit 1 when it would deny one (named with the rule), as an apply would refuse
 Exit 0 valid, 1 invalid (or, with --strict, any warning), 2 on a usage error.
 `,
   compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
@@ -162,12 +174,36 @@ there, or not root); when neither answers it says what it tried.
 Exit 0 healthy (a ruleset in force and the last attempt ok), 1 the last attempt failed or
 nothing is in force, 2 the agent unreachable or refusing, or a usage error.
 `,
-  reload: `usage: hostwall reload [--json] [--api ADDR]
+  reload: `usage: hostwall reload [--json] [--api ADDR] [--confirm DUR] [--allow-lockout]
 
 Asks the running agent to re-read the config dir and apply it now (POST /reload). Only the
 control socket takes it (default ${DEFAULT_SOCKET}, root only); a TCP listener answers
-403. --api as for status.
+403. --api as for status. The agent first checks the live sessions (and this command's SSH
+session, SSH_CONNECTION): a config that would deny one is refused (LOCKOUT).
+  --confirm DUR    provisional: unless hostwall confirm arrives within DUR (N, Ns, Nm; 1 s to
+                   1 h), the agent restores the ruleset in force before by itself (a lockout
+                   is then a warning: the window is the way back)
+  --allow-lockout  apply even when it would deny a live session
 Exit 0 applied or unchanged, 1 rejected (the ruleset in force stays; diagnostics printed),
+2 the agent unreachable or refusing, or a usage error.
+`,
+  diff: `usage: hostwall diff [--json] [--api ADDR] [--config-dir DIR] [--node NAME] [--nft PATH]
+
+What applying the config dir now would change against what is in force: per endpoint the
+policies added, removed or moved in each stage and direction, per policy the rules added,
+removed or moved, set elements added and removed (counts and the first few), failsafes, and
+a one-line summary. The running agent is asked (POST /diff on ${DEFAULT_SOCKET}, or --api;
+it reads its own config dir); when none runs, the config dir is compared with the kernel's
+hostwall tables (nft -j list ruleset).
+  --json   the document: {changed, summary, against, endpoints, policies, failsafes, sets, notes}
+Exit 0 nothing would change, 1 something would, 2 an invalid config, the agent refusing or
+unreachable (--api), the kernel's tables unreadable, or a usage error.
+`,
+  confirm: `usage: hostwall confirm [--json] [--api ADDR]
+
+Keeps the provisional ruleset of hostwall reload --confirm (or run --confirm-changes): POST
+/confirm on the control socket (default ${DEFAULT_SOCKET}). --api as for status.
+Exit 0 confirmed, 1 nothing was pending (a window that expired was reverted: it says so),
 2 the agent unreachable or refusing, or a usage error.
 `,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",

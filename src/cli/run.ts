@@ -11,6 +11,7 @@
 import { readConfigDir } from "../source/read-dir.ts";
 import { openRunner } from "../nft/runner.ts";
 import { Agent } from "../agent/agent.ts";
+import { readSessions, sshSession } from "../agent/lockout.ts";
 import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
 import { treeSignature } from "../agent/watch.ts";
@@ -28,6 +29,10 @@ import type { DatastoreChoice } from "./datastore-args.ts";
 import type { Io } from "./io.ts";
 
 export interface RunOptions {
+  /** --allow-lockout: apply configs that would deny a live session (agent/lockout.ts). */
+  allowLockout?: boolean;
+  /** --confirm-changes: every watched change is provisional for this long, in ms (agent/confirm.ts). */
+  confirmChangesMs?: number;
   configDir: string;
   node: string;
   once: boolean;
@@ -100,6 +105,9 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     logger,
     state: opts.stateDir ? stateStore(opts.stateDir) : undefined,
     bootPolicy: opts.bootPolicy,
+    liveSessions: () => readSessions(),
+    allowLockout: opts.allowLockout,
+    confirmChangesMs: opts.confirmChangesMs,
     onAttempt: (attempt) => {
       if (ready) sdNotify(`STATUS=${statusLine(agent, attempt)}`);
     },
@@ -150,7 +158,9 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   const signature = sync ? "" : treeSignature(opts.configDir);
   // The first list (or its first failure: the agent then starts from what it has, boot.ts).
   await sync?.start();
-  const first = await agent.reload("startup");
+  // run --once from an SSH session: that session is checked too (the daemon's start has none to keep).
+  const ssh = opts.once ? sshSession(process.env.SSH_CONNECTION) : undefined;
+  const first = await agent.reload("startup", ssh ? { request: { sessions: [ssh] } } : {});
   if (opts.once) {
     await sync?.stop();
     return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;

@@ -67,6 +67,11 @@ const FAILSAFE_CHAINS = new Map([
   [N.CHAIN_FAILSAFE_OUT, "outbound"],
 ]);
 
+/** A rule's origin id; a rule listed from the kernel has only its comment, which is the id for policy rules. */
+function idOf(r: NftRule): string {
+  return r.origin?.id ?? r.comment ?? "";
+}
+
 /** A `counter` statement, whether the IR holds text or typed statements. */
 function isCounter(s: unknown): boolean {
   return s === "counter" || (s as { kind?: string }).kind === "counter";
@@ -92,7 +97,7 @@ export function rulesetView(ruleset: NftRuleset): RulesetView {
   const owners = new Map<string, string>();
   for (const table of ruleset.tables) {
     for (const chain of table.chains) {
-      const owner = chain.rules.map((r) => /^((?:gnp|pro)\/[^/]+)\/(?:ingress|egress)\/\d+$/.exec(r.origin?.id ?? "")?.[1]).find(Boolean) ?? /^((?:gnp|pro)[-/].+)-(?:in|out)$/.exec(chain.name)?.[1]?.replace(/^(gnp|pro)-/, "$1/");
+      const owner = chain.rules.map((r) => /^((?:gnp|pro)\/[^/]+)\/(?:ingress|egress)\/\d+$/.exec(idOf(r))?.[1]).find(Boolean) ?? /^((?:gnp|pro)[-/].+)-(?:in|out)$/.exec(chain.name)?.[1]?.replace(/^(gnp|pro)-/, "$1/");
       if (owner) owners.set(chain.name, owner);
     }
   }
@@ -106,7 +111,7 @@ export function rulesetView(ruleset: NftRuleset): RulesetView {
         const key: ChainKey = ep ? `${STAGES[ep[1]!]!} ${DIRECTIONS[ep[2] as "in" | "out"]}` : "untracked ingress";
         const endpoint = view.endpoints.get(iface) ?? { interface: iface, chains: {} };
         view.endpoints.set(iface, endpoint);
-        endpoint.name ??= chain.rules.map((r) => /^hep\/([^/]+)\/(?:ingress|egress)\/default-deny$/.exec(r.origin?.id ?? "")?.[1]).find(Boolean);
+        endpoint.name ??= chain.rules.map((r) => /^hep\/([^/]+)\/(?:ingress|egress)(?:\/default-deny$|: )/.exec(idOf(r))?.[1]).find(Boolean);
         // The untracked ingress stage is in netdev and, for fragments, again in inet: the same list.
         endpoint.chains[key] ??= sequence(chain.rules, owners);
         continue;
@@ -129,7 +134,7 @@ function sequence(rules: readonly NftRule[], owners: ReadonlyMap<string, string>
   const out: string[] = [];
   for (const r of rules) {
     const target = (r.statements as unknown[]).map(jumpTarget).find(Boolean);
-    const owner = target ? owners.get(target) : /^(pro\/[^/]+)\/(?:ingress|egress)(?:\/missing)?$/.exec(r.origin?.id ?? "")?.[1];
+    const owner = target ? owners.get(target) : (/^(pro\/[^/]+)\/(?:ingress|egress)(?:\/missing)?$/.exec(idOf(r))?.[1] ?? /^profile (\S+)/.exec(idOf(r))?.[1]?.replace(/^/, "pro/"));
     if (owner && !out.includes(owner)) out.push(owner);
   }
   return out;
@@ -139,7 +144,7 @@ function sequence(rules: readonly NftRule[], owners: ReadonlyMap<string, string>
 function policyRules(rules: readonly NftRule[], ruleset: NftRuleset): RuleView[] {
   const byIndex = new Map<number, RuleView & { texts: string[] }>();
   for (const r of rules) {
-    const m = /\/(\d+)$/.exec(r.origin?.id ?? "");
+    const m = /\/(\d+)$/.exec(idOf(r));
     const target = (r.statements as unknown[]).map(jumpTarget).find(Boolean);
     const sub = !m && target ? /-r(\d+)$/.exec(target) : null;
     const index = m ? Number(m[1]) : sub ? Number(sub[1]) : -1;

@@ -47,6 +47,8 @@ export interface NftRunner {
    * Optional like list(); without it a restarted agent cannot see what is in force.
    */
   tables?(): Promise<{ ok: true; tables: Map<string, string | undefined> } | { ok: false; error: string }>;
+  /** `nft -j list ruleset` with set elements, as nft prints it (nft/listing.ts parses it); optional. */
+  listJson?(): Promise<NftResult>;
 }
 
 /** A rule as listed: enough to map its counter to a policy rule and to notice drift. */
@@ -133,6 +135,8 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
       if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
       return parseListing(result.stdout);
     },
+    // With set elements (slow for huge sets): hostwall diff against the kernel when no agent runs.
+    listJson: () => run(["-j", "list", "ruleset"]),
     tables: async () => {
       const result = await run(["-t", "list", "ruleset"]);
       if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
