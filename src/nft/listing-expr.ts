@@ -174,9 +174,13 @@ export function parseField(v: unknown, path: string): Field {
         const p = expectObject(body, at);
         if ("base" in p) {
           keysOnly(p, ["base", "offset", "len"], at);
-          return { kind: "raw", base: oneOf(p.base, ["ll", "nh", "th"] as const, `${at}.base`, "payload base"), offset: natural(p.offset, `${at}.offset`), length: natural(p.len, `${at}.len`) };
+          const raw: Field = { kind: "raw", base: oneOf(p.base, ["ll", "nh", "th"] as const, `${at}.base`, "payload base"), offset: natural(p.offset, `${at}.offset`), length: natural(p.len, `${at}.len`) };
+          return transportAlias(raw) ?? raw;
         }
         keysOnly(p, ["protocol", "field"], at);
+        // `th dport` is the 16 bits at offset 16 of the transport header, whatever nft calls
+        // them: after an ICMP match it prints them as the ICMP checksum.
+        if ((p.protocol === "icmp" || p.protocol === "icmpv6") && p.field === "checksum") return { kind: "payload", protocol: "th", field: "dport" };
         return { kind: "payload", protocol: oneOf(p.protocol, PAYLOAD_PROTOCOLS, `${at}.protocol`, "payload protocol"), field: oneOf(p.field, PAYLOAD_FIELDS, `${at}.field`, "payload field") };
       }
       case "ct": {
@@ -220,6 +224,12 @@ function parseOperand(v: Json | undefined, left: Field, path: string): Operand {
   }
   const values = parseValues(v, left, path);
   return values.length === 1 ? { kind: "value", value: values[0]! } : { kind: "set", elements: values };
+}
+
+/** `@th,0,16` and `@th,16,16` are what the IR calls `th sport` and `th dport`. */
+function transportAlias(f: Field): Field | undefined {
+  if (f.kind !== "raw" || f.base !== "th" || f.length !== 16 || (f.offset !== 0 && f.offset !== 16)) return undefined;
+  return { kind: "payload", protocol: "th", field: f.offset === 0 ? "sport" : "dport" };
 }
 
 type ValueClass = "address" | "string" | "number" | "symbolic";
