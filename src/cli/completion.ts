@@ -56,8 +56,9 @@ export function commandSummaries(): Record<string, string> {
   // The descriptions form a column: where the first line's starts, after its run of blanks.
   const column = /^ {2}\S.*?\s{2,}(?=\S)/.exec(lines[0] ?? "")?.[0].length ?? 0;
   for (const line of lines) {
-    const name = /^ {2}([a-z]+)/.exec(line)?.[1];
-    if (name && name in COMMAND_FLAGS && column > 0 && line[column - 1] === " ") out[name] = line.slice(column).trim();
+    if (column === 0 || line[column - 1] !== " ") continue;
+    // `apply, create    write ...` describes both; `version, -V` one command and its short form.
+    for (const name of line.slice(0, column).trim().split(/[\s,]+/)) if (name in COMMAND_FLAGS && !(name in out)) out[name] = line.slice(column).trim();
   }
   return out;
 }
