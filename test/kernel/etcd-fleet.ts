@@ -38,7 +38,7 @@ export interface Fleet {
   destroy(): Promise<void>;
 }
 
-export async function createFleet(opts: { tag: string; hosts: number; tls?: { cert: string; key: string; clientCa?: string } }): Promise<Fleet> {
+export async function createFleet(opts: { tag: string; hosts: number; tls?: { cert: string; key: string; ca: string; clientCertAuth?: boolean } }): Promise<Fleet> {
   const existing = new Set(await listNs());
   const names = [`${opts.tag}-etcd`, ...Array.from({ length: opts.hosts }, (_, i) => `${opts.tag}-a${i}`)];
   if (names.some((n) => existing.has(n))) throw new Error(`fleet ${opts.tag} exists already`);

@@ -23,8 +23,12 @@ export interface EtcdOptions {
   advertise?: string;
   /** Client port (default: a free one). */
   port?: number;
-  /** Serve clients over TLS with this certificate; clientCa: require client certificates signed by it. */
-  tls?: { cert: string; key: string; clientCa?: string };
+  /**
+   * Serve clients over TLS with this certificate (signed by `ca`); clientCertAuth: require
+   * client certificates signed by `ca`. etcdctl uses the server's pair as its client pair, so
+   * the certificate should allow clientAuth too.
+   */
+  tls?: { cert: string; key: string; ca: string; clientCertAuth?: boolean };
 }
 
 export interface Etcd {
@@ -44,6 +48,25 @@ export interface Etcd {
   destroy(): Promise<void>;
   /** Runs etcdctl (API v3) against it; throws with stderr on a non-zero exit. */
   ctl(args: string[], opts?: { stdin?: string; env?: Record<string, string> }): Promise<string>;
+}
+
+/** A test CA and certificates it signed (EC P-256, valid a day), made with openssl in `dir`. */
+export async function makeCerts(dir: string, opts: { serverIps: string[] }): Promise<{ ca: string; caKey: string; server: { cert: string; key: string }; client: { cert: string; key: string } }> {
+  const ossl = async (args: string[]) => {
+    const p = Bun.spawn(["openssl", ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`openssl ${args.join(" ")}: ${err}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await ossl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=hostwall test CA"]);
+  const sign = async (name: string, ext: string) => {
+    await ossl(["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`]);
+    await Bun.write(join(dir, `${name}.ext`), ext);
+    await ossl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "1", "-extfile", `${name}.ext`]);
+  };
+  await sign("server", `subjectAltName=${opts.serverIps.map((ip) => `IP:${ip}`).join(",")}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  await sign("client", "extendedKeyUsage=clientAuth\n");
+  return { ca: join(dir, "ca.pem"), caKey: join(dir, "ca.key"), server: { cert: join(dir, "server.pem"), key: join(dir, "server.key") }, client: { cert: join(dir, "client.pem"), key: join(dir, "client.key") } };
 }
 
 /** A TCP port nothing listens on now (the kernel's pick; a race with other binders is unlikely). */
@@ -79,11 +102,11 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<Etcd> {
     // Small and quick: no snapshots to speak of, one member.
     "--snapshot-count", "10000",
     ...(opts.tls ? ["--cert-file", opts.tls.cert, "--key-file", opts.tls.key] : []),
-    ...(opts.tls?.clientCa ? ["--client-cert-auth", "--trusted-ca-file", opts.tls.clientCa] : []),
+    ...(opts.tls?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", opts.tls.ca] : []),
   ];
   let sub: Subprocess<"ignore", "pipe", "pipe"> | undefined;
   let log = "";
-  const ctlTls = opts.tls ? ["--cacert", opts.tls.clientCa ?? opts.tls.cert, ...(opts.tls.clientCa ? ["--cert", opts.tls.cert, "--key", opts.tls.key] : [])] : [];
+  const ctlTls = opts.tls ? ["--cacert", opts.tls.ca, "--cert", opts.tls.cert, "--key", opts.tls.key] : [];
 
   const start = async () => {
     if (sub && sub.exitCode === null && sub.signalCode === null) return;
