@@ -50,7 +50,7 @@ export interface SetDiff {
   size: { before: number; after: number };
   added: number;
   removed: number;
-  /** The first FIRST_ELEMENTS added and removed elements, sorted. */
+  /** The first FIRST_ELEMENTS added and removed elements, in set order. */
   firstAdded: string[];
   firstRemoved: string[];
 }
@@ -106,6 +106,8 @@ export function diffRulesets(before: RulesetView | undefined, after: RulesetView
     const newSet = new Set(newElements);
     const added = newElements.filter((e) => !oldSet.has(e));
     const removed = oldElements.filter((e) => !newSet.has(e));
+    // The same elements in another order (a listing's) are the same set.
+    if (o && n && added.length === 0 && removed.length === 0 && oldElements.length === newElements.length) continue;
     const selector = n?.selector ?? o?.selector;
     sets.push({ name, ...(selector ? { selector } : {}), change: !o ? "added" : !n ? "removed" : "changed", size: { before: oldElements.length, after: newElements.length }, added: added.length, removed: removed.length, firstAdded: added.slice(0, FIRST_ELEMENTS), firstRemoved: removed.slice(0, FIRST_ELEMENTS) });
   }

@@ -42,7 +42,7 @@ export interface SetView {
   name: string;
   /** The selector it stands for (its comment), when known. */
   selector?: string;
-  /** Elements, sorted. */
+  /** Elements, in the IR's order (the compiler's canonical one). */
   elements: string[];
 }
 
@@ -102,7 +102,7 @@ export function rulesetView(ruleset: NftRuleset): RulesetView {
     }
   }
   for (const table of ruleset.tables) {
-    for (const set of table.sets) view.sets.set(set.name, { name: set.name, selector: set.comment, elements: [...set.elements].sort() });
+    for (const set of table.sets) view.sets.set(set.name, { name: set.name, selector: set.comment, elements: [...set.elements] });
     for (const chain of table.chains) {
       const ep = ENDPOINT_CHAIN.exec(chain.name);
       const dev = table.family === "netdev" ? NETDEV_CHAIN.exec(chain.name) : null;

@@ -6,6 +6,9 @@
  * change stays, an edit during the window keeps the same baseline, concurrent requests).
  */
 import { describe, expect, test } from "bun:test";
+import { createApi } from "../../src/api/app.ts";
+import { confirmCommand } from "../../src/cli/confirm.ts";
+import { diffCommand } from "../../src/cli/diff.ts";
 import type { Agent } from "../../src/agent/agent.ts";
 import type { Session, SessionTable } from "../../src/agent/lockout.ts";
 import { parseAddress } from "../../src/model/cidr-parse.ts";
@@ -178,5 +181,60 @@ describe("confirm or revert", () => {
     expect(agent.confirm.pending?.generation).toBe(2);
     await settled(agent);
     expect(agent.generation).toBe(3);
+  });
+});
+
+describe("the API of the safe-change workflow", () => {
+  const post = (app: ReturnType<typeof createApi>, path: string, body = "{}") => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const api = (agent: Agent) => createApi({ agent, version: "test", node: "jasper", configDir: "/etc/hostwall" });
+
+  test("POST /diff and GET /diff: the document against the ruleset in force; the read-only listener refuses it", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    const app = api(agent);
+    const same = await (await post(app, "/diff")).json();
+    expect([same.changed, same.summary]).toEqual([false, "no change against generation 1 in force (this agent's)"]);
+    state.files = [...exampleFiles(), MORE_DENY];
+    const res = await app.request("/diff");
+    const doc = await res.json();
+    expect([res.status, doc.changed, doc.sets.map((s: { added: number; firstAdded: string[] }) => [s.added, s.firstAdded])]).toEqual([200, true, [[1, ["198.51.100.7"]]]]);
+    expect(agent.generation).toBe(1);
+    const readOnly = createApi({ agent, version: "test", node: "jasper", configDir: "/etc/hostwall" }, { access: "read-only" });
+    expect((await readOnly.request("/diff", { headers: { host: "127.0.0.1:9099" } })).status).toBe(403);
+  });
+
+  test("POST /reload {confirm}, /status, POST /confirm; a bad body is 400, a second confirm 409", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
+    await agent.reload("startup");
+    const app = api(agent);
+    expect((await post(app, "/reload", '{"confirm":"1h1s"}')).status).toBe(400);
+    expect((await post(app, "/reload", '{"allowLockot":true}')).status).toBe(400);
+    state.files = [...exampleFiles(), MORE_DENY];
+    const reload = await (await post(app, "/reload", '{"confirm":"60s"}')).json();
+    expect([reload.ok, reload.generation, reload.confirm.baselineGeneration, reload.confirm.windowMs]).toEqual([true, 2, 1, 60_000]);
+    expect((await (await app.request("/status")).json()).confirm.state).toBe("pending");
+    const confirmed = await post(app, "/confirm");
+    expect([confirmed.status, await confirmed.json()]).toEqual([200, { ok: true, generation: 2 }]);
+    const again = await post(app, "/confirm");
+    expect([again.status, (await again.json()).error]).toEqual([409, "nothing to confirm: no provisional apply is pending"]);
+    expect((await (await app.request("/status")).json()).confirm).toMatchObject({ state: "confirmed", pending: null, last: { outcome: "confirmed", generation: 2 } });
+  });
+
+  test("a confirm window with nothing of the agent's in force is refused: there is nothing to go back to", async () => {
+    const { agent } = setup();
+    const res = await post(api(agent), "/reload", '{"confirm":"60s"}');
+    expect([res.status, (await res.json()).error]).toEqual([409, "nothing to go back to"]);
+    expect(agent.generation).toBe(0);
+  });
+});
+
+describe("the commands against no agent", () => {
+  test("hostwall confirm and hostwall diff --api: a clear error, exit 2", async () => {
+    const lines: string[] = [];
+    const io = { out: (t: string) => lines.push(t), err: (t: string) => lines.push(t), env: {} };
+    const api = "unix:/nonexistent-hostwall-test/api.sock";
+    expect(await confirmCommand({ api, json: false }, io)).toBe(2);
+    expect(await diffCommand({ api, configDir: "/etc/hostwall", node: "jasper", nft: "/usr/sbin/nft", json: false }, io)).toBe(2);
+    expect(lines).toEqual([`hostwall: cannot reach the agent at ${api}: no agent is running there\n`, `hostwall: cannot reach the agent at ${api}: no agent is running there\n`]);
   });
 });
