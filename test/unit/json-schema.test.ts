@@ -134,6 +134,54 @@ describe("the schema agrees with hostwall on the repo's YAML files", () => {
   });
 });
 
+describe("null where hostwall reads null as absent", () => {
+  const NULLS = `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: h, labels: {role: }, annotations: }
+spec: {node: n, interfaceName: eth0, expectedIPs: [~], profiles: , ports: }
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: p, namespace: }
+spec:
+  tier:
+  order:
+  selector:
+  types:
+  doNotTrack:
+  performanceHints: [~]
+  ingress:
+    - action: Allow
+      protocol:
+      notProtocol:
+      icmp:
+      source: {nets: [~], selector: , ports: }
+      destination:
+      metadata:
+  egress:
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: t}
+spec: {order: , defaultAction: }
+---
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: default}
+spec: {failsafeInboundHostPorts: [{protocol: , port: 22, net: }], logPrefix: , ipv6Support: }
+---
+apiVersion: projectcalico.org/v3
+kind: StagedGlobalNetworkPolicy
+metadata: {name: s}
+spec: {stagedAction: }
+`;
+
+  test("hostwall accepts the file, and so does the schema", () => {
+    const v = verdict([{ path: "nulls.yaml", text: NULLS }], "n");
+    expect(v).toEqual({ codes: [], schema: [], unparsed: false });
+  });
+});
+
 describe("schema shape", () => {
   test("one resource of each kind: --kind narrows to it", () => {
     for (const kind of KINDS) {
