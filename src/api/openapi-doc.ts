@@ -68,6 +68,27 @@ const RESPONSES: Record<string, Record<string, Json>> = {
   },
 };
 
+/** Request bodies (Content-Type: application/json), by route. */
+const REQUEST_BODIES: Record<string, Json> = {
+  "/reload": {
+    required: false,
+    description: "optional: {} or no body reloads; read strictly (api/requests.ts): any other field is a 400",
+    content: {
+      "application/json": {
+        schema: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            confirm: { anyOf: [{ type: "string" }, { type: "number" }], description: "make the apply provisional: a window of N seconds, Ns, Nm or Nms; reverted unless POST /confirm arrives in time" },
+            allowLockout: { type: "boolean", description: "apply even when the lockout check finds a live session the new rules would cut" },
+            ssh: { type: "string", description: "the SSH_CONNECTION of the command that asks (client_ip client_port server_ip server_port), checked like a live session" },
+          },
+        },
+      },
+    },
+  },
+};
+
 /** Answers every route may give, from the guard (guard.ts). */
 const GUARD_RESPONSES: Record<string, Json> = {
   "403": error("a POST on a read-only listener, or a route this listener does not serve"),
@@ -84,7 +105,8 @@ export function openapiDocument(): Json {
     const operations: Json = {};
     for (const method of route.methods.filter((m) => m !== "HEAD")) {
       const all = { ...GUARD_RESPONSES, ...responses };
-      operations[method.toLowerCase()] = { summary: route.description, responses: Object.fromEntries(Object.keys(all).sort().map((code) => [code, all[code]])) };
+      const body = method === "POST" ? REQUEST_BODIES[route.path] : undefined;
+      operations[method.toLowerCase()] = { summary: route.description, ...(body ? { requestBody: body } : {}), responses: Object.fromEntries(Object.keys(all).sort().map((code) => [code, all[code]])) };
     }
     paths[route.path] = operations;
   }

@@ -19,7 +19,7 @@ import { fakeAgent, fakeKernel, memoryState, MORE_DENY } from "./api-fakes.ts";
 
 const REPO = join(import.meta.dir, "../..");
 const openapi = JSON.parse(readFileSync(join(REPO, "docs/openapi.json"), "utf8")) as {
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
   components: { schemas: Record<string, unknown> };
 };
 
@@ -29,6 +29,7 @@ const defs: Record<string, unknown> = { ...openapi.components.schemas };
 for (const [path, ops] of Object.entries(openapi.paths)) {
   for (const [method, op] of Object.entries(ops)) {
     for (const [code, r] of Object.entries(op.responses)) if (r.content?.["application/json"]) defs[`${method} ${path} ${code}`] = r.content["application/json"].schema;
+    if (op.requestBody) defs[`${method} ${path} body`] = op.requestBody.content["application/json"]!.schema;
   }
 }
 ajv.addSchema(JSON.parse(JSON.stringify({ $id: "openapi", $defs: defs }).replaceAll("#/components/schemas/", "#/$defs/")));
@@ -106,6 +107,19 @@ describe("GET /status against the published StatusDocument", () => {
     f.kernel.drop("netdev");
     expect((await f.agent.checkDrift()).state).toBe("drift");
     await check(app);
+    // A provisional apply (reload --confirm): pending, then confirmed.
+    f.state.files.splice(f.state.files.indexOf(BAD), 1, { ...MORE_DENY, path: "/etc/hostwall/60-more.yaml", text: MORE_DENY.text.replace("name: more", "name: more-2").replace("198.51.100.7", "198.51.100.8") });
+    const body = JSON.stringify({ confirm: "60s" });
+    expectValid("post /reload body", JSON.parse(body));
+    const provisional = await getJson(app, "/reload", { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(provisional.status).toBe(200);
+    expectValid("post /reload 200", provisional.body);
+    pathsOf(provisional.body, "reload", seen);
+    await check(app);
+    const confirmed = await getJson(app, "/confirm", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(confirmed.status).toBe(200);
+    expectValid("post /confirm 200", confirmed.body);
+    await check(app);
     // A restart with a rejected config: the stamped tables found in the kernel are kept (inKernel, boot).
     const kernel = fakeKernel();
     const state = memoryState();
@@ -121,7 +135,7 @@ describe("GET /status against the published StatusDocument", () => {
     const named = schemaPaths({ $ref: "#/components/schemas/StatusDocument" });
     const unseen = [...named].filter((p) => !seen.has(p) && !p.startsWith("applied.resources."));
     // Fields no fake state reaches yet; each is still checked at compile time against the type.
-    const UNREACHED = ["confirm.pending", "confirm.last", "nft.note"].flatMap((p) => [...named].filter((n) => n === p || n.startsWith(`${p}.`)));
+    const UNREACHED = ["nft.note"].flatMap((p) => [...named].filter((n) => n === p || n.startsWith(`${p}.`)));
     expect(unseen.filter((p) => !UNREACHED.includes(p))).toEqual([]);
     expect(seen.size).toBeGreaterThan(50);
   });
@@ -169,6 +183,18 @@ describe("other answers against the published description", () => {
     const refused = await getJson(readOnly, "/reload", { method: "POST", headers: { "content-type": "application/json", host: "127.0.0.1:9099" }, body: "{}" });
     expect(refused.status).toBe(403);
     expectValid("post /reload 403", refused.body);
+  });
+
+  test("POST /reload's body: what the API refuses, the schema refuses", async () => {
+    const f = fakeAgent();
+    const app = createApi({ agent: f.agent, version: "1", node: "jasper", configDir: "/etc/hostwall" });
+    await f.agent.reload("startup");
+    const validate = ajv.getSchema("openapi#/$defs/post ~1reload body")!;
+    for (const body of [{ confrim: "60s" }, { allowLockout: "yes" }, { ssh: 22 }]) {
+      const r = await getJson(app, "/reload", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect([body, r.status, validate(body)]).toEqual([body, 400, false]);
+    }
+    expect(validate({ confirm: 90, allowLockout: true, ssh: "192.0.2.1 50000 192.0.2.10 22" })).toBe(true);
   });
 
   test("every route the API's index lists is described, with each of its methods", () => {
