@@ -186,17 +186,19 @@ describe("confirm or revert", () => {
 
 describe("the API of the safe-change workflow", () => {
   const post = (app: ReturnType<typeof createApi>, path: string, body = "{}") => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the answers are read as the wire gives them
+  const json = async (r: Response | Promise<Response>) => (await (await r).json()) as any;
   const api = (agent: Agent) => createApi({ agent, version: "test", node: "jasper", configDir: "/etc/hostwall" });
 
   test("POST /diff and GET /diff: the document against the ruleset in force; the read-only listener refuses it", async () => {
     const { agent, state } = setup({ ok: true, sessions: [], truncated: false });
     await agent.reload("startup");
     const app = api(agent);
-    const same = await (await post(app, "/diff")).json();
+    const same = await json(post(app, "/diff"));
     expect([same.changed, same.summary]).toEqual([false, "no change against generation 1 in force (this agent's)"]);
     state.files = [...exampleFiles(), MORE_DENY];
     const res = await app.request("/diff");
-    const doc = await res.json();
+    const doc = await json(res);
     expect([res.status, doc.changed, doc.sets.map((s: { added: number; firstAdded: string[] }) => [s.added, s.firstAdded])]).toEqual([200, true, [[1, ["198.51.100.7"]]]]);
     expect(agent.generation).toBe(1);
     const readOnly = createApi({ agent, version: "test", node: "jasper", configDir: "/etc/hostwall" }, { access: "read-only" });
@@ -210,20 +212,20 @@ describe("the API of the safe-change workflow", () => {
     expect((await post(app, "/reload", '{"confirm":"1h1s"}')).status).toBe(400);
     expect((await post(app, "/reload", '{"allowLockot":true}')).status).toBe(400);
     state.files = [...exampleFiles(), MORE_DENY];
-    const reload = await (await post(app, "/reload", '{"confirm":"60s"}')).json();
+    const reload = await json(post(app, "/reload", '{"confirm":"60s"}'));
     expect([reload.ok, reload.generation, reload.confirm.baselineGeneration, reload.confirm.windowMs]).toEqual([true, 2, 1, 60_000]);
-    expect((await (await app.request("/status")).json()).confirm.state).toBe("pending");
+    expect((await json(app.request("/status"))).confirm.state).toBe("pending");
     const confirmed = await post(app, "/confirm");
-    expect([confirmed.status, await confirmed.json()]).toEqual([200, { ok: true, generation: 2 }]);
+    expect([confirmed.status, await json(confirmed)]).toEqual([200, { ok: true, generation: 2 }]);
     const again = await post(app, "/confirm");
-    expect([again.status, (await again.json()).error]).toEqual([409, "nothing to confirm: no provisional apply is pending"]);
-    expect((await (await app.request("/status")).json()).confirm).toMatchObject({ state: "confirmed", pending: null, last: { outcome: "confirmed", generation: 2 } });
+    expect([again.status, (await json(again)).error]).toEqual([409, "nothing to confirm: no provisional apply is pending"]);
+    expect((await json(app.request("/status"))).confirm).toMatchObject({ state: "confirmed", pending: null, last: { outcome: "confirmed", generation: 2 } });
   });
 
   test("a confirm window with nothing of the agent's in force is refused: there is nothing to go back to", async () => {
     const { agent } = setup();
     const res = await post(api(agent), "/reload", '{"confirm":"60s"}');
-    expect([res.status, (await res.json()).error]).toEqual([409, "nothing to go back to"]);
+    expect([res.status, (await json(res)).error]).toEqual([409, "nothing to go back to"]);
     expect(agent.generation).toBe(0);
   });
 });
