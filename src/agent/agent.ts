@@ -30,7 +30,9 @@ import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
 import { rulesetView } from "../diff/view.ts";
 import { lockoutGate } from "./lockout.ts";
 import type { ExpectedTable } from "./shape.ts";
-import { bootFallback, lookAtKernel, type Adopted } from "./boot.ts";
+import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
+import { adoptionRecord } from "../nft/delta-adopt.ts";
+import type { TableStamp } from "../nft/render.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
@@ -60,6 +62,8 @@ export class Agent {
    * start adopted or restored a ruleset it has no IR of (the next apply is then a full replace).
    */
   irInForce?: NftRuleset;
+  /** The stamp on hostwall's tables: the last full replace's (a delta cannot rewrite a table's comment). */
+  private tableStamp?: TableStamp;
   /** Confirm or revert (confirm.ts): the provisional apply pending, how the last window ended. */
   readonly confirm: ConfirmWindow<InForce>;
   private plan?: Plan;
@@ -288,14 +292,18 @@ export class Agent {
     diagnostics.push(...(gate?.diagnostics ?? []));
     if (gate?.refuse) return failAndRestore(diagnostics, `lockout check refused the ruleset (${reason})`);
     const baseline = windowMs !== undefined ? this.captureInForce() : undefined;
-    // A restarted agent re-applies even when the stamp says the kernel holds this very content:
-    // the stamp and the drift check's structure say nothing of a rule replaced in place (same
-    // comment, same handle), so only a fresh apply makes the kernel hold what the config says.
-    // After that, applies are deltas of the IR in force (or the full script when refused).
+    // Applies are deltas of the IR in force (or the full script when refused, forced or first).
+    // The stamp alone says nothing of a rule replaced in place (same comment, same handle), so a
+    // restarted agent adopts the kernel's tables only where the listed rules' digests match the
+    // record (boot.ts adoptionBase); elsewhere it rewrites.
+    const adopted = first && !force && !this.irInForce && this.deps.runner.deltas ? await adoptionBase(this.deps, this.inKernel, () => this.tables.list(), built.ruleset) : undefined;
+    if (adopted) this.generation = Math.max(this.generation, adopted.generation);
     const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
-    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: this.irInForce, next: built.ruleset, full: script, force });
+    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: built.ruleset, full: script, force });
     if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, built.script.origins, sent.check)], `kernel rejected the ruleset (${reason})`);
     this.irInForce = built.ruleset;
+    if (sent.mode === "full") this.tableStamp = stampOf(script);
+    else if (adopted) this.tableStamp = this.inKernel?.stamp;
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
     this.generation++;
     this.applyCount++;
@@ -333,6 +341,7 @@ export class Agent {
   private async adopt(a: Adopted): Promise<void> {
     this.generation = a.generation;
     this.irInForce = undefined; // no IR of it: the next apply replaces it whole
+    this.tableStamp = stampOf(a.applied.script);
     if (a.plan) this.plan = a.plan;
     this.applied = a.applied;
     this.tables.expected = a.expected;
@@ -345,7 +354,9 @@ export class Agent {
     const expected = this.tables.expected;
     if (!this.deps.state || !a || !expected) return;
     try {
-      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected, resources: a.resources, interfaces: a.interfaces });
+      // With the IR in force and the stamp on the tables, a restarted agent can adopt them (delta-adopt.ts).
+      const engine = this.irInForce && this.tableStamp ? adoptionRecord(this.irInForce, this.tableStamp, this.tables.reference) : undefined;
+      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}) });
     } catch (e) {
       this.deps.logger.log("warning", `cannot save the last good ruleset to ${this.deps.state.path}: ${(e as Error).message}; a restart with a rejected config will not find it`);
     }
@@ -405,6 +416,7 @@ export class Agent {
       this.boundByAddress = b.boundByAddress;
       this.appliedAddresses = b.appliedAddresses;
       this.applied = { ...b.applied, at, script };
+      this.tableStamp = stampOf(script);
       this.tables.expected = b.expected;
       this.deps.logger.log("notice", `reverted: ${why}; generation ${this.generation} is generation ${b.generation}'s ruleset again`);
       await this.tables.observe();
@@ -418,6 +430,7 @@ export class Agent {
   /** Re-applies the script in force (a drift repair whose new config was rejected). */
   private async restoreApplied(): Promise<void> {
     if (!(await applyScript(this.deps.runner, this.deps.logger, this.applied!.script, `generation ${this.generation} again`))) return;
+    this.tableStamp = stampOf(this.applied!.script);
     this.restores++;
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.tables.observe();

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
-import { computeDelta, type DeltaSummary } from "../nft/delta.ts";
+import { computeDelta, type DeltaSummary, type DeltaUnknowns } from "../nft/delta.ts";
 import type { NftRuleset, RuleOrigin } from "../nft/ir.ts";
 import { mapNftErrors, type NftRunner } from "../nft/runner.ts";
 import type { Plan } from "../resolve/resolve.ts";
@@ -99,10 +99,10 @@ export type SentRuleset = { ok: true; mode: "delta"; summary: DeltaSummary; byte
  * a forced apply (drift repair) and the applies after repeated refusals are full replaces),
  * else, or when the kernel refuses the delta (which changes nothing), the whole `full` script.
  */
-export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; next: NftRuleset; full: string; force: boolean }): Promise<SentRuleset> {
+export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string; force: boolean }): Promise<SentRuleset> {
   let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
   if (why === "") {
-    const plan = computeDelta(opts.inForce!, opts.next);
+    const plan = computeDelta(opts.inForce!, opts.next, opts.unknown);
     if (plan.kind === "none") {
       // Rendered differently (e.g. element order) but the same objects: the kernel holds it already.
       engine.deltas++;

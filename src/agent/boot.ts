@@ -6,7 +6,11 @@
  */
 import { buildFailsafeRuleset } from "../pipeline.ts";
 import { TABLE } from "../nft/names.ts";
-import { parseStamp, stampScript } from "../nft/render.ts";
+import { believedRuleset } from "../nft/delta-adopt.ts";
+import type { DeltaUnknowns } from "../nft/delta.ts";
+import type { NftRuleset } from "../nft/ir.ts";
+import { parseStamp, stampScript, type TableStamp } from "../nft/render.ts";
+import type { NftListing } from "../nft/runner.ts";
 import type { NftRunner } from "../nft/runner.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import { applyScript, interfaceKey, scriptHash } from "./apply.ts";
@@ -33,6 +37,44 @@ export async function lookAtKernel(runner: NftRunner, logger: Logger): Promise<I
   const inKernel = ours.length === 2 ? { tables: ours, stamp } : null;
   if (inKernel) logger.log("info", `found hostwall's tables in the kernel: ${stamp ? `generation ${stamp.generation}, hash ${stamp.hash}` : "without a stamp (written by an older hostwall)"}`);
   return inKernel;
+}
+
+/**
+ * Adoption at start (nft/delta-adopt.ts): what the kernel's hostwall tables hold as far as the
+ * saved record and a terse listing tell, for the first apply to send only the difference to
+ * `next`; undefined (a full replace, as without a record) when they cannot be adopted.
+ */
+export async function adoptionBase(deps: Pick<AgentDeps, "state" | "logger">, inKernel: InKernel | null | undefined, list: () => Promise<NftListing>, next: NftRuleset): Promise<{ from: NftRuleset; unknown: DeltaUnknowns; generation: number } | undefined> {
+  const stamp = inKernel?.stamp;
+  if (!stamp || !deps.state) return undefined;
+  let saved: LastGood | undefined;
+  try {
+    saved = await deps.state.load();
+  } catch (e) {
+    deps.logger.log("warning", `cannot read the last good record to adopt the tables in the kernel: ${(e as Error).message}; replacing them whole`);
+    return undefined;
+  }
+  if (!saved?.engine) return undefined;
+  const live = await list();
+  if (!live.ok) {
+    deps.logger.log("warning", `cannot list the tables in the kernel to adopt them: ${live.error}; replacing them whole`);
+    return undefined;
+  }
+  const believed = believedRuleset(saved.engine, stamp, live.tables, next);
+  if ("why" in believed) {
+    deps.logger.log("info", `not adopting hostwall's tables in the kernel (${believed.why}): replacing them whole`);
+    return undefined;
+  }
+  const { refill, rewrite } = believed.unknown;
+  const sets = believed.from.tables.reduce((n, t) => n + t.sets.length, 0);
+  const chains = believed.from.tables.reduce((n, t) => n + t.chains.length, 0);
+  deps.logger.log("info", `adopting hostwall's tables in the kernel (generation ${saved.generation}, stamped ${stamp.generation}): ${sets - refill.size} of ${sets} set(s) and ${chains - rewrite.size} of ${chains} chain(s) hold what was recorded; the first apply sends the difference`);
+  return { ...believed, generation: saved.generation };
+}
+
+/** The stamp a full script writes on the tables (render.ts stampScript), if it has one. */
+export function stampOf(script: string): TableStamp | undefined {
+  return parseStamp(/ comment "(hostwall generation \d+ hash [0-9a-f]{16})";$/m.exec(script)?.[1]);
 }
 
 /** A ruleset the start put in force (or found in force), for the agent to take as its own. */

@@ -15,6 +15,7 @@ import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { netnsInode } from "./lock.ts";
 import { ensurePrivateDir, lstatOrUndefined, untrusted } from "./private-dir.ts";
+import { checkedAdoptionRecord, type AdoptionRecord } from "../nft/delta-adopt.ts";
 import type { ExpectedTable } from "./shape.ts";
 
 /** The last ruleset the agent applied from a valid config. */
@@ -37,6 +38,8 @@ export interface LastGood {
   resources: Record<string, number>;
   /** Interfaces whose netdev chains it holds. */
   interfaces: string[];
+  /** What a restarted agent needs to adopt the tables instead of reloading them (nft/delta-adopt.ts); absent in older records. */
+  engine?: AdoptionRecord;
 }
 
 export interface StateStore {
@@ -118,5 +121,7 @@ function parseRecord(text: string, path: string): LastGood {
   // The script may touch hostwall's two tables and nothing else, whoever wrote the file.
   const foreign = r.script!.split("\n").find((l) => l !== "" && !/^\s/.test(l) && !OWN_TOP_LEVEL.test(l));
   if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
+  // A malformed adoption part only costs the adoption (a full replace at start), not the record.
+  if (r.engine !== undefined && !checkedAdoptionRecord(r.engine)) delete r.engine;
   return r as LastGood;
 }

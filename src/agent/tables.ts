@@ -42,6 +42,11 @@ export class AppliedTables {
     return findDrift(this.observed ?? this.expected!, live);
   }
 
+  /** The tables as listed right after the apply (handles, rule digests), when that listing worked. */
+  get reference(): readonly ExpectedTable[] | undefined {
+    return this.observed;
+  }
+
   /** Lists the tables just applied and keeps them as the drift reference. */
   async observe(): Promise<void> {
     this.observed = undefined;

@@ -57,14 +57,24 @@ export const INTERVAL_EDIT_MAX = 4096;
 const ELEMENTS_PER_LINE = 16;
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
 
-export function computeDelta(from: NftRuleset, to: NftRuleset): DeltaPlan {
+/**
+ * What the caller does not know of `from` (an agent that adopted the kernel's tables at start,
+ * nft/delta-adopt.ts): sets whose elements are unknown are emptied and refilled, chains whose
+ * rules are unknown are flushed and refilled. Keys are `family table/name`.
+ */
+export interface DeltaUnknowns {
+  refill?: ReadonlySet<string>;
+  rewrite?: ReadonlySet<string>;
+}
+
+export function computeDelta(from: NftRuleset, to: NftRuleset, unknown: DeltaUnknowns = {}): DeltaPlan {
   const key = (t: NftTable) => `${t.family} ${t.name}`;
   if (from.tables.map(key).join(",") !== to.tables.map(key).join(",")) return { kind: "full", why: "the set of tables changed" };
   const out = new ScriptWriter();
   const summary: DeltaSummary = { setsAdded: 0, setsRemoved: 0, elementsAdded: 0, elementsRemoved: 0, chainsAdded: 0, chainsRemoved: 0, chainsRewritten: 0, rules: 0 };
   const plans: TablePlan[] = [];
   for (let i = 0; i < to.tables.length; i++) {
-    const plan = planTable(from.tables[i]!, to.tables[i]!);
+    const plan = planTable(from.tables[i]!, to.tables[i]!, unknown);
     if (typeof plan === "string") return { kind: "full", why: plan };
     plans.push(plan);
   }
@@ -77,6 +87,7 @@ export function computeDelta(from: NftRuleset, to: NftRuleset): DeltaPlan {
     for (const name of p.removedChains) out.line(`delete chain ${p.head} ${safeIdentifier(name)}`);
     for (const e of p.setEdits) {
       if (e.refill) {
+        // Emptied and refilled: nft needs neither the old elements nor a download of them.
         out.line(`flush set ${p.head} ${safeIdentifier(e.name)}`);
         out.elements(`add element ${p.head} ${safeIdentifier(e.name)}`, e.refill);
         continue;
@@ -125,8 +136,9 @@ interface TablePlan {
 }
 
 /** One table's changes, or why only a full replace can make them. */
-function planTable(from: NftTable, to: NftTable): TablePlan | string {
+function planTable(from: NftTable, to: NftTable, unknown: DeltaUnknowns): TablePlan | string {
   const head = `${to.family} ${safeIdentifier(to.name)}`;
+  const known = (which: ReadonlySet<string> | undefined, name: string) => !which?.has(`${to.family} ${to.name}/${name}`);
   const plan: TablePlan = { head, newSets: [], removedSets: [], setEdits: [], newChains: [], removedChains: [], rewritten: [] };
   const oldSets = new Map(from.sets.map((s) => [s.name, s]));
   const newSetNames = new Set(to.sets.map((s) => s.name));
@@ -137,6 +149,10 @@ function planTable(from: NftTable, to: NftTable): TablePlan | string {
       continue;
     }
     if (old.type !== set.type || old.interval !== set.interval || (old.comment ?? "") !== (set.comment ?? "")) return `set ${set.name} in table ${head} changed its type, flags or comment`;
+    if (!known(unknown.refill, set.name)) {
+      plan.setEdits.push({ name: set.name, added: set.elements, removed: [], refill: set.elements });
+      continue;
+    }
     const edit = diffElements(old.elements, set.elements);
     if (edit.added.length === 0 && edit.removed.length === 0) continue;
     const big = set.interval && old.elements.length > INTERVAL_EDIT_MAX;
@@ -152,7 +168,7 @@ function planTable(from: NftTable, to: NftTable): TablePlan | string {
       continue;
     }
     if (baseKey(old) !== baseKey(chain)) return `chain ${chain.name} in table ${head} changed its hook, device or priority`;
-    if (!sameRules(old, chain)) plan.rewritten.push(chain);
+    if (!known(unknown.rewrite, chain.name) || !sameRules(old, chain)) plan.rewritten.push(chain);
   }
   for (const c of from.chains) if (!newChainNames.has(c.name)) plan.removedChains.push(c.name);
   return plan;

@@ -142,8 +142,13 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       configDir = makeConfigDir(join(REPO, "rules"));
       socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
       writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["203.0.113.0/24", "2001:db8:2::66/128"]));
+      await start();
+    }, 30_000);
+
+    /** Starts the agent (again), with its state dir kept across restarts. */
+    async function start(): Promise<void> {
       const env: Record<string, string> = backend === "spawn" ? { HOSTWALL_NFT_BACKEND: "spawn" } : {};
-      proc = lab.host.spawn([BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099", "--socket", socket(), "--state-dir", "off"], { env });
+      proc = lab.host.spawn([BINARY, "run", "--config-dir", configDir, "--node", "jasper", "--listen", "127.0.0.1:9099", "--socket", socket(), "--state-dir", join(socketDir, "state")], { env });
       void (async () => {
         const decoder = new TextDecoder();
         for await (const chunk of proc.sub.stderr as ReadableStream<Uint8Array>) log += decoder.decode(chunk);
@@ -151,7 +156,24 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       await waitFor("the first apply (/readyz 200)", async () => (await apiGet(lab.host, 9099, "/readyz"))?.status === 200, 15_000).catch((e: Error) => {
         throw new Error(`${e.message}; agent log:\n${log}`);
       });
-    }, 30_000);
+    }
+
+    /** Stops the agent (SIGTERM) and starts it again: what the restart's log said. */
+    async function restart(whileStopped: () => Promise<void> | void = () => undefined): Promise<string> {
+      proc.kill("SIGTERM");
+      await Promise.race([proc.exited, Bun.sleep(12_000)]);
+      if (proc.sub.exitCode === null) throw new Error(`the agent did not stop; log:\n${log}`);
+      await whileStopped();
+      const from = log.length;
+      await start();
+      return log.slice(from);
+    }
+
+    /** Table handles: a table deleted and re-created (a full replace) gets a new one. */
+    const tableHandles = async () => {
+      const items = (JSON.parse(await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-j", "-t", "list", "tables"])) as { nftables: Record<string, any>[] }).nftables;
+      return items.filter((i) => i.table?.name === "hostwall").map((i) => `${i.table.family}:${i.table.handle}`);
+    };
 
     afterAll(async () => {
       if (process.env.HOSTWALL_ENGINE_LOG) Bun.write(process.env.HOSTWALL_ENGINE_LOG, log);
@@ -249,6 +271,45 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       expect(await listing(lab.host.name)).toEqual(await reference());
       await expectProbes([[reach("attacker", 80), false]]);
     }, 30_000);
+
+    test("a restart adopts the tables instead of reloading them: nothing sent for the same config, counters keep counting", async () => {
+      await expectProbes([[reach("attacker", 80), false]]);
+      const where = { family: "netdev", table: "hostwall", comment: "gnp/dos-mitigation/ingress/0" };
+      const dropped = await nftCounter(lab.host, where);
+      expect(dropped.packets).toBeGreaterThanOrEqual(1);
+      const handles = await tableHandles();
+      const said = await restart();
+      expect(said).toMatch(/adopting hostwall's tables in the kernel \(generation \d+, stamped \d+\): (\d+) of \1 set\(s\) and (\d+) of \2 chain\(s\) hold what was recorded/);
+      expect((await status()).nft).toMatchObject({ backend, fullApplies: 0, deltas: 1, deltasRejected: 0 });
+      expect(await tableHandles()).toEqual(handles);
+      expect((await nftCounter(lab.host, where)).packets).toBe(dropped.packets);
+      expect(await listing(lab.host.name)).toEqual(await reference());
+    }, 40_000);
+
+    test("a restart after edits and a rule replaced in place while no agent ran: only those are sent", async () => {
+      const where = { family: "netdev", table: "hostwall", comment: "gnp/dos-mitigation/ingress/0" };
+      const handles = await tableHandles();
+      const said = await restart(async () => {
+        writeConfig(configDir, "20-dos-deny-list.yaml", DENY(["198.51.100.128/25", "192.0.2.66/32", "203.0.113.7/32"]));
+        // Same handle, same comment, other expressions: only the listed digests tell.
+        const chain = JSON.parse(await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-j", "-a", "list", "chain", "inet", "hostwall", "gnp-allow-host-services-in"])) as { nftables: Record<string, any>[] };
+        const rule0 = chain.nftables.find((i) => i.rule)!.rule;
+        await runOk(["ip", "netns", "exec", lab.host.name, "nft", "replace", "rule", "inet", "hostwall", "gnp-allow-host-services-in", "handle", String(rule0.handle), "meta", "l4proto", "tcp", "th", "dport", "8081", "counter", "meta", "mark", "set", "meta", "mark", "|", "0x00010000", "return", "comment", `"${rule0.comment}"`]);
+      });
+      const m = /adopting hostwall's tables in the kernel .*: (\d+) of (\d+) set\(s\) and (\d+) of (\d+) chain\(s\) hold/.exec(said);
+      if (!m) throw new Error(`no adoption in the log:\n${said}`);
+      const [setsKept, sets, chainsKept, chains] = m.slice(1).map(Number) as [number, number, number, number];
+      // The hosts set got an element (refilled); the chain changed in place is rewritten; nothing else.
+      expect([sets - setsKept, chains - chainsKept]).toEqual([1, 1]);
+      expect((await status()).nft).toMatchObject({ fullApplies: 0, deltas: 1 });
+      expect(await tableHandles()).toEqual(handles);
+      expect(await listing(lab.host.name)).toEqual(await reference());
+      await expectProbes([
+        [reach("client", 80), true],
+        [reach("client", 8081), false],
+      ]);
+      expect((await nftCounter(lab.host, where)).packets).toBeGreaterThanOrEqual(1); // the deny chain was not rewritten
+    }, 40_000);
 
     /** The name of the netdev set holding `element` (listed tersely: names only, then that set). */
     async function setOf(element: string): Promise<string> {

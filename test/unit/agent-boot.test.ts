@@ -113,7 +113,7 @@ describe("what the log says", () => {
     const more = { path: "/etc/hostwall/50-more.yaml", text: "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: more, labels: {dos-deny-list: 'true'}}\nspec: {nets: [198.51.100.7/32]}\n" };
     f.state.files = [...exampleFiles(), more];
     await f.agent.reload("config changed");
-    expect(f.logger.lines.at(-1)).toMatch(/^info: applied generation 2 \(config changed; files \+\/etc\/hostwall\/50-more.yaml\): set entries \+1 -0; \d+ bytes, [\d.]+ ms$/);
+    expect(f.logger.lines.at(-1)).toMatch(/^info: applied generation 2 \(config changed; files \+\/etc\/hostwall\/50-more.yaml\): set entries \+1 -0; full replace \(the runner takes whole tables only\), \d+ bytes, [\d.]+ ms$/);
     f.state.files = [...exampleFiles(), more, BAD];
     await f.agent.reload("config changed");
     f.state.files = [...exampleFiles(), more];
