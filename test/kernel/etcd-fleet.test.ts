@@ -178,12 +178,24 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
     }
     const metrics = await fleet.hosts[0]!.agent!.get("/metrics");
     expect(metrics?.body).toContain('hostwall_datastore_connected{type="etcdv3"} 0');
+    // A reload meanwhile (SIGHUP, POST /reload, an interface change) builds from the copy
+    // last read: nothing changes.
+    const down = await generations();
+    for (const h of fleet.hosts) {
+      const attempt = await h.agent!.reload();
+      expect(attempt.ok).toBe(true);
+      expect(attempt.unchanged).toBe(true);
+    }
+    expect(await generations()).toEqual(down);
     await expectProbes([...everywhere(8080, true), ...everywhere(8081, false)]);
     await fleet.etcd.start();
     const before = await generations();
     expect((await fleet.cli(["apply", "-f", "-"], { stdin: policy("allow-web", [8080, 8081]) })).code).toBe(0);
     await appliedPast(before, "the change written after etcd's return on every agent");
-    for (const s of await allStatus()) expect(s.datastore.connected).toBe(true);
+    for (const [i, s] of (await allStatus()).entries()) {
+      expect(s.datastore.connected).toBe(true);
+      expect(s.endpoints).toEqual([expect.objectContaining({ name: `hep-${i}`, active: true })]);
+    }
     await expectProbes([...everywhere(8080, true), ...everywhere(8081, true)]);
   }, 90_000);
 
