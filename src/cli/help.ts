@@ -214,8 +214,8 @@ Prints the JSON Schema (draft-07) of hostwall's config files, generated from the
 field table: every kind, field, closed set of values and range it checks. Editors that speak
 yaml-language-server use it with a first line such as
   # yaml-language-server: $schema=/usr/local/share/hostwall/hostwall.schema.json
-(the repo's copy is schema/hostwall.schema.json). Names, addresses and selectors are checked
-by hostwall check only, which stays the authority.
+(the repo's copy is schema/hostwall.schema.json). Addresses, selectors and rules that span
+fields are checked by hostwall check only, which stays the authority.
   --kind KIND   the schema of one resource of that kind (HostEndpoint, GlobalNetworkPolicy, ...)
 Exit 0, 2 on a usage error (an unknown kind).
 `,

@@ -6,8 +6,8 @@
  * into the JSON Schema editors use (`hostwall schema`), so the two cannot drift apart.
  *
  * Shapes say what the validator accepts, never more narrowly: a schema that rejected a file
- * hostwall accepts would mislead an editor. Checks the table cannot express (names, label keys,
- * CIDRs, selector syntax, cross-field rules) stay in code; `hostwall check` is the authority.
+ * hostwall accepts would mislead an editor. Checks the table cannot express (CIDRs, selector
+ * syntax, cross-field rules) stay in code; `hostwall check` is the authority.
  */
 
 /** What a value may be. */
@@ -18,7 +18,7 @@ export type Shape =
   | { t: "boolean" }
   | { t: "list"; items: Shape; max?: number; unique?: boolean }
   /** A mapping of strings to strings (labels, annotations); `key:` with no value is "". */
-  | { t: "map" }
+  | { t: "map"; keys?: { pattern: string }; values?: { pattern: string } }
   /** A mapping with these keys only (`open`: other keys are warnings, not errors). */
   | { t: "object"; fields: Fields; open?: boolean; dependencies?: Readonly<Record<string, readonly string[]>> }
   /** A shared definition of DEFINITIONS. */
@@ -69,6 +69,31 @@ export const MAX_RULE_NETS = 256;
 export const MAX_RULE_PORTS = 50;
 export const MAX_SELECTOR = 1024;
 
+/**
+ * Names as the validator checks them (model/names.ts), as patterns an editor can run. The
+ * validator keeps its own functions (their messages say what is wrong); a unit test holds each
+ * pattern to the function it mirrors over a corpus of names (test/unit/json-schema-names.test.ts).
+ */
+const LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+export const NAME_PATTERNS = {
+  /** DNS-1123 subdomain, at most 253 (isDnsSubdomain). */
+  subdomain: { pattern: `^${LABEL}(\\.${LABEL})*$`, maxLength: 253 },
+  /** DNS-1123 label, at most 63 (isDnsLabel, non-empty). */
+  label: { pattern: `^${LABEL}$`, maxLength: 63 },
+  /** A GlobalNetworkPolicy name: a label, optionally after one `label.` (isPolicyName). */
+  policy: { pattern: `^${LABEL}(\\.${LABEL})?$`, maxLength: 253 },
+  /** A NetworkPolicy name: a policy name, or a subdomain behind knp.default. / ossg.default. (isNetworkPolicyName). */
+  networkPolicy: { pattern: `^(${LABEL}(\\.${LABEL})?|(knp|ossg)\\.default\\.${LABEL}(\\.${LABEL})*)$`, maxLength: 253 },
+  /** HostEndpoint.interfaceName: "*", or 1-15 of letters, digits, '_', '.', '-' (isInterfaceName); "" is read as absent. */
+  interface: { pattern: "^(\\*|[a-zA-Z0-9_.-]{0,15})$" },
+  /** A named port: 1-15 lower-case letters, digits and '-', with a letter, no '--' (isPortName). */
+  port: { pattern: "^(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?$", maxLength: 15 },
+  /** A label key: an optional DNS-subdomain prefix and '/', then 1-63 alphanumerics and '-_.' (labelKeyProblem). */
+  labelKey: { pattern: `^(${LABEL}(\\.${LABEL})*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$` },
+  /** A label value: empty, or 1-63 alphanumerics and '-_.' starting and ending alphanumeric (labelValueProblem). */
+  labelValue: { pattern: "^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$" },
+} as const;
+
 const digits = "[0-9]+";
 /** A rule port as text: a number, `min:max` or a port name (ranges and name rules are checked in code). */
 const PORT_TEXT = `^(${digits}(:${digits})?|[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?)$`;
@@ -80,10 +105,12 @@ const nets = (doc: string): Field => f(list(str(), { max: MAX_RULE_NETS }), doc)
 const icmp = (doc: string): Field =>
   f(obj({ type: f({ t: "integer", min: 0, max: 254 }, "ICMP type, 0-254"), code: f({ t: "integer", min: 0, max: 255 }, "ICMP code, 0-255 (needs type)") }, { dependencies: { code: ["type"] } }), doc);
 
+const LABELS: Shape = { t: "map", keys: NAME_PATTERNS.labelKey, values: NAME_PATTERNS.labelValue };
+
 export const METADATA_FIELDS: Fields = {
   name: f(str(), "the resource's name (per kind: a DNS subdomain, a policy name or a DNS label)", { required: true }),
-  namespace: f(str(), "the namespace of a namespaced kind (NetworkPolicy, NetworkSet)"),
-  labels: f({ t: "map" }, "labels that selectors match; values are strings (quote 'true')"),
+  namespace: f(str(NAME_PATTERNS.label), "the namespace of a namespaced kind (NetworkPolicy, NetworkSet)"),
+  labels: f(LABELS, "labels that selectors match; values are strings (quote 'true')"),
   annotations: f({ t: "map" }, "free-form annotations, at most 256 KiB"),
   resourceVersion: f({ t: "any" }, "ignored"),
   uid: f({ t: "any" }, "ignored"),
@@ -118,15 +145,15 @@ export const RULE_FIELDS: Fields = {
 };
 
 export const HOST_ENDPOINT_FIELDS: Fields = {
-  node: f(str(), "enforced only where hostwall's --node (default: the hostname) equals this", { required: true }),
-  interfaceName: f(str(), "the interface to protect, or \"*\" for every other interface"),
+  node: f(str(NAME_PATTERNS.subdomain), "enforced only where hostwall's --node (default: the hostname) equals this", { required: true }),
+  interfaceName: f(str(NAME_PATTERNS.interface), "the interface to protect, or \"*\" for every other interface"),
   expectedIPs: f(list(str()), "this host's addresses on the endpoint (plain addresses): rule selectors match them"),
-  profiles: f(list(str()), "profiles whose rules apply after the policies"),
+  profiles: f(list(str(NAME_PATTERNS.subdomain)), "profiles whose rules apply after the policies"),
   ports: f(list(ref("endpointPort")), "named ports that rules can refer to"),
 };
 
 export const ENDPOINT_PORT_FIELDS: Fields = {
-  name: f(str(), "the port's name (lower-case letters, digits and '-')", { required: true }),
+  name: f(str(NAME_PATTERNS.port), "the port's name (lower-case letters, digits and '-')", { required: true }),
   protocol: f(protocol(Object.keys(ENDPOINT_PORT_PROTOCOLS), { t: "integer", enum: Object.values(ENDPOINT_PORT_PROTOCOLS) }, `^0*(${Object.values(ENDPOINT_PORT_PROTOCOLS).join("|")})$`), "TCP, UDP or SCTP", { required: true }),
   port: f({ t: "integer", min: 1, max: 65535 }, "the port number", { required: true }),
 };
@@ -158,7 +185,7 @@ export const NETWORK_POLICY_FIELDS: Fields = Object.fromEntries(Object.entries(P
 const stagedAction = f(str({ enum: [...STAGED_ACTIONS, ""] }), "Set (default): stage this policy; Delete: stage removing the policy of this name");
 
 export const PROFILE_FIELDS: Fields = {
-  labelsToApply: f({ t: "map" }, "labels the profile gives its endpoints"),
+  labelsToApply: f(LABELS, "labels the profile gives its endpoints"),
   ingress: rules("rules for packets arriving at the endpoint, after its policies"),
   egress: rules("rules for packets leaving the endpoint, after its policies"),
 };
@@ -216,23 +243,25 @@ export interface KindEntry {
   spec: Shape;
   /** The spec has a required field, so the spec itself is required. */
   specRequired: boolean;
+  /** What metadata.name must look like (meta.ts nameRuleProblem). */
+  name: keyof typeof NAME_PATTERNS;
   doc: string;
 }
 
-const kind = (spec: Shape, doc: string, extra: Partial<KindEntry> = {}): KindEntry => ({ namespaced: false, staged: false, spec, specRequired: false, doc, ...extra });
+const kind = (spec: Shape, doc: string, extra: Partial<KindEntry> = {}): KindEntry => ({ namespaced: false, staged: false, spec, specRequired: false, name: "subdomain", doc, ...extra });
 
 /** Every kind hostwall reads, in the order its "unknown kind" message lists them. */
 export const KIND_TABLE: Readonly<Record<string, KindEntry>> = {
   HostEndpoint: kind(ref("hostEndpointSpec"), "an interface (or the addresses) of a host to protect", { specRequired: true }),
-  GlobalNetworkPolicy: kind(ref("globalNetworkPolicySpec"), "ordered rules for the endpoints its selector matches"),
-  NetworkPolicy: kind(ref("networkPolicySpec"), "a namespaced policy; on a host it selects no host endpoint", { namespaced: true }),
+  GlobalNetworkPolicy: kind(ref("globalNetworkPolicySpec"), "ordered rules for the endpoints its selector matches", { name: "policy" }),
+  NetworkPolicy: kind(ref("networkPolicySpec"), "a namespaced policy; on a host it selects no host endpoint", { namespaced: true, name: "networkPolicy" }),
   GlobalNetworkSet: kind(ref("networkSetSpec"), "a labelled list of addresses for rule selectors"),
   NetworkSet: kind(ref("networkSetSpec"), "a namespaced labelled list of addresses", { namespaced: true }),
   Profile: kind(ref("profileSpec"), "rules and labels endpoints get by listing the profile"),
-  Tier: kind(ref("tierSpec"), "an ordered group of policies with a default action"),
+  Tier: kind(ref("tierSpec"), "an ordered group of policies with a default action", { name: "label" }),
   FelixConfiguration: kind(ref("felixConfigurationSpec"), "settings: `default` everywhere, `node.<name>` on that node"),
-  StagedGlobalNetworkPolicy: kind(ref("stagedGlobalNetworkPolicySpec"), "a GlobalNetworkPolicy to try out: validated, never enforced", { staged: true }),
-  StagedNetworkPolicy: kind(ref("stagedNetworkPolicySpec"), "a NetworkPolicy to try out: validated, never enforced", { namespaced: true, staged: true }),
+  StagedGlobalNetworkPolicy: kind(ref("stagedGlobalNetworkPolicySpec"), "a GlobalNetworkPolicy to try out: validated, never enforced", { staged: true, name: "policy" }),
+  StagedNetworkPolicy: kind(ref("stagedNetworkPolicySpec"), "a NetworkPolicy to try out: validated, never enforced", { namespaced: true, staged: true, name: "networkPolicy" }),
   StagedKubernetesNetworkPolicy: kind({ t: "any" }, "a Kubernetes NetworkPolicy to try out: only its metadata is checked", { namespaced: true, staged: true }),
 };
 

@@ -7,9 +7,10 @@
  * those, as config/parse.ts unwraps them. The schema accepts everything the validator accepts
  * (null where the validator reads null as absent) and rejects what the table can say is wrong:
  * unknown kinds and fields, wrong types, values outside a closed set or a range, missing
- * required fields. Names, label keys, addresses and selectors are checked by `hostwall check`.
+ * required fields, names (NAME_PATTERNS). Addresses, selectors and cross-field rules are checked
+ * by `hostwall check` only.
  */
-import { API_VERSION, DEFINITIONS, KIND_TABLE, KINDS, METADATA_FIELDS, type Field, type Fields, type KindEntry, type Shape } from "./fields.ts";
+import { API_VERSION, DEFINITIONS, KIND_TABLE, KINDS, METADATA_FIELDS, NAME_PATTERNS, type Field, type Fields, type KindEntry, type Shape } from "./fields.ts";
 
 export type JsonSchema = { [key: string]: unknown };
 
@@ -74,7 +75,7 @@ function kindSchema(kind: string, entry: KindEntry): JsonSchema {
     properties: {
       apiVersion: { const: API_VERSION },
       kind: { const: kind },
-      metadata: { $ref: def(entry.namespaced ? "namespacedMetadata" : "metadata") },
+      metadata: { allOf: [{ $ref: def(entry.namespaced ? "namespacedMetadata" : "metadata") }, { type: "object", properties: { name: { type: "string", ...NAME_PATTERNS[entry.name] } } }] },
       spec: field({ shape: entry.spec, doc: `the ${kind}'s spec`, required: entry.specRequired }),
     },
   };
@@ -132,7 +133,7 @@ function schemaOf(shape: Shape): JsonSchema {
       return { type: "array", items, ...(shape.max !== undefined ? { maxItems: shape.max } : {}), ...(shape.unique ? { uniqueItems: true } : {}) };
     }
     case "map":
-      return { type: "object", additionalProperties: { type: ["string", "null"] } };
+      return { type: "object", ...(shape.keys ? { propertyNames: { ...shape.keys } } : {}), additionalProperties: { type: ["string", "null"], ...(shape.values ?? {}) } };
     case "object":
       return object(shape.fields, shape.open ?? false, shape.dependencies);
     case "ref":

@@ -6,7 +6,7 @@
  *   (fixtures/validate/) without an error, every file of rules/, the guides' files and the
  *   golden inputs that load without an error;
  * - it rejects every input that has an error of a code the table expresses (SCHEMA_CODES: a
- *   kind, a field, a type, a closed set of values, a range, a limit), and each such code is
+ *   kind, a field, a type, a closed set of values, a range, a limit, a name), and each such code is
  *   met in the table, so the list says something;
  * - the example rules name it in their yaml-language-server line.
  */
@@ -53,6 +53,11 @@ const SCHEMA_CODES: readonly DiagnosticCode[] = [
   "TOO_MANY_PORTS",
   "INVALID_LOG_PREFIX",
   "INVALID_RATE_LIMIT",
+  "INVALID_NAME",
+  "INVALID_LABEL_KEY",
+  "INVALID_LABEL_VALUE",
+  "INVALID_INTERFACE",
+  "INVALID_PORT_NAME",
 ];
 
 interface Verdict {
