@@ -37,11 +37,14 @@ function valueOf(flag: string): ValueKind {
   }
 }
 
-/** Words a command takes after it: topics of help, shells of completion, files for check. */
+/** Words a command takes after it: topics of help, shells of completion, files for check and the datastore commands, kinds for get. */
 function positionals(command: string): { words: readonly string[] } | { file: true } | undefined {
   if (command === "help") return { words: commands() };
   if (command === "completion") return { words: SHELLS };
   if (command === "check") return { file: true };
+  // The datastore commands read calicoctl's words: get KIND [NAME]; apply, create, delete -f FILE.
+  if (command === "get") return { words: KINDS };
+  if (command === "apply" || command === "create" || command === "delete") return { file: true };
   return undefined;
 }
 

@@ -48,6 +48,7 @@ describe("bash completion", () => {
     expect(bashComplete(["hostwall", "status", "--api", ""])).toEqual([]);
     expect(bashComplete(["hostwall", "completion", ""])).toEqual(["--help", "bash", "fish", "zsh"]);
     expect(bashComplete(["hostwall", "help", "tr"])).toEqual(["trace"]);
+    if ("get" in COMMAND_FLAGS) expect(bashComplete(["hostwall", "get", "Pro"])).toEqual(["Profile"]);
   });
 });
 
