@@ -163,7 +163,7 @@ const parsedOperands = new WeakMap<object, { types: string; elements: Element[][
 
 /** Elements of a value, anonymous set or verdict map next to fields of `types`, parsed once per IR object. */
 function elementsOf(key: object, values: () => readonly Value[], types: DatumType[]): Element[][] {
-  const typeKey = types.join(" . ");
+  const typeKey = types.length === 1 ? types[0]! : types.join(" . ");
   let cached = parsedOperands.get(key);
   if (!cached || cached.types !== typeKey) {
     cached = { types: typeKey, elements: values().map((val) => tupleOf(val, types)) };
@@ -194,7 +194,7 @@ function compare(read: Read, right: Operand, sets: (name: string) => ParsedSet):
       return lookup(elementsOf(right, () => right.elements, read.types), read.data) >= 0;
     case "named-set": {
       const set = sets(right.name);
-      if (set.types.join(" . ") !== read.types.join(" . ")) throw new InterpretError("type-mismatch", `set ${set.name} of type ${set.types.join(" . ")} looked up with ${read.types.join(" . ")}`);
+      if (set.types.length !== read.types.length || set.types.some((t, i) => t !== read.types[i])) throw new InterpretError("type-mismatch", `set ${set.name} of type ${set.types.join(" . ")} looked up with ${read.types.join(" . ")}`);
       return lookup(set.elements, read.data) >= 0;
     }
     case "flags": {

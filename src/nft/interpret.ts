@@ -238,6 +238,9 @@ interface WalkContext {
 
 /** One base chain's run: rules in order, jumps, gotos and returns. */
 class ChainWalk {
+  /** Named sets of this chain's table, for match statements. */
+  private readonly sets = (name: string) => this.set(name);
+
   constructor(private readonly c: WalkContext) {}
 
   /** Runs a base chain; answers the entry that ended it (a rule's accept/drop/reject, or the policy). */
@@ -312,7 +315,7 @@ class ChainWalk {
         let end: Effect;
         switch (st.kind) {
           case "match":
-            if (!matches(st, this.c.view, (name) => this.set(name))) return undefined;
+            if (!matches(st, this.c.view, this.sets)) return undefined;
             continue;
           case "counter": {
             const key = rule.origin?.id ?? `${this.c.tableKey}/${chain.name}#${index}`;
