@@ -32,6 +32,8 @@ import { lockoutGate } from "./lockout.ts";
 import type { ExpectedTable } from "./shape.ts";
 import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
+import { computeDelta } from "../nft/delta.ts";
+import { findSetDrift } from "./set-drift.ts";
 import type { TableStamp } from "../nft/render.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
@@ -62,6 +64,8 @@ export class Agent {
    * start adopted or restored a ruleset it has no IR of (the next apply is then a full replace).
    */
   irInForce?: NftRuleset;
+  /** Of the drifts found, those in set contents (set-drift.ts), for /metrics. */
+  setDrifts = 0;
   /** The stamp on hostwall's tables: the last full replace's (a delta cannot rewrite a table's comment). */
   private tableStamp?: TableStamp;
   /** Confirm or revert (confirm.ts): the provisional apply pending, how the last window ended. */
@@ -177,13 +181,46 @@ export class Agent {
     if (this.running || generation !== this.generation) return { state: "skipped", why: "an attempt ran meanwhile" };
     this.drift.checks++;
     const differences = this.tables.drift(live.tables);
-    if (differences.length === 0) return { state: "clean" };
+    if (differences.length === 0) return this.checkSetContents(generation);
     this.drift.count++;
     const at = this.deps.now().toISOString();
     const restores = this.restores;
     this.deps.logger.log("warning", `drift: the live hostwall tables differ from generation ${this.generation}: ${differences.join("; ")}; re-applying`);
     const attempt = await this.reload("drift repair", { force: true, restore: true });
     const repaired = attempt.ok || this.restores > restores;
+    if (repaired) this.drift.repairs++;
+    this.drift.last = { at, differences, repaired };
+    return { state: "drift", differences, repaired };
+  }
+
+  /**
+   * The structure is clean: compare set contents (set-drift.ts) and refill drifted sets from
+   * the IR in force, as one attempt (so no apply runs between the comparison and the repair).
+   */
+  private async checkSetContents(generation: number): Promise<DriftCheck> {
+    const ir = this.irInForce;
+    if (!ir) return { state: "clean" };
+    const found = await findSetDrift(this.deps.runner, ir, this.drift.checks);
+    for (const e of found.errors) this.deps.logger.log("warning", `drift check: cannot list ${e}`);
+    if (found.drifted.length === 0) return { state: "clean" };
+    if (this.running || generation !== this.generation || ir !== this.irInForce) return { state: "skipped", why: "an attempt ran meanwhile" };
+    const differences = found.drifted.map((d) => `set ${d.key}: ${d.missing} element(s) missing, ${d.extra} unexpected`);
+    this.drift.count++;
+    this.setDrifts++;
+    const at = this.deps.now().toISOString();
+    this.deps.logger.log("warning", `drift: set contents differ from generation ${this.generation}: ${differences.join("; ")}; refilling them`);
+    const repair = (async () => {
+      const plan = computeDelta(ir, ir, { refill: new Set(found.drifted.map((d) => d.key)) });
+      if (plan.kind !== "delta") return false;
+      const sent = await sendScript(this.deps.runner, plan.script.text);
+      if (!sent.ok) this.deps.logger.log("error", `cannot refill the drifted sets: nft ${sent.check ? "check" : "apply"} failed: ${sent.stderr.trim().split("\n")[0]}`);
+      return sent.ok;
+    })();
+    // Held as the running attempt: reloads queue behind the repair.
+    this.running = repair.then(() => this.lastAttempt!).finally(() => {
+      this.running = undefined;
+    });
+    const repaired = await repair;
     if (repaired) this.drift.repairs++;
     this.drift.last = { at, differences, repaired };
     return { state: "drift", differences, repaired };

@@ -115,6 +115,7 @@ function renderMetrics(deps: ApiDeps, counters: RuleCounters): string {
     .family("hostwall_drift_checks_total", "counter", "Comparisons of the live hostwall tables with what was applied.", [[{}, agent.drift.checks]])
     .family("hostwall_drift_detected_total", "counter", "Times the live hostwall tables differed from what was applied.", [[{}, agent.drift.count]])
     .family("hostwall_drift_repairs_total", "counter", "Drifts repaired by re-applying.", [[{}, agent.drift.repairs]])
+    .family("hostwall_drift_set_contents_total", "counter", "Of the drifts detected, those in set contents (elements added or removed by hand; repaired by refilling the sets).", [[{}, agent.setDrifts]])
     .family("hostwall_trace_mismatches_total", "counter", "Packets of traces served by GET /trace whose kernel verdict differed from hostwall explain's (MISMATCH: a bug, or drift).", [[{}, (deps.trace ?? traceServer(agent)).mismatches]]);
   if (service?.linkMonitor) {
     w.family("hostwall_interface_events_total", "counter", "Link notifications seen from the kernel.", [[{}, service.linkMonitor.events]]);

@@ -20,6 +20,7 @@ import { createLab, expectProbes, kernelTestGate, nftCounter, runOk, startServer
 import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
 import type { Proc } from "./netns";
 import { apiGet, reloadOrThrow } from "../support/agent-api";
+import { parseMetrics } from "../support/metrics.ts";
 
 const enabled = await kernelTestGate();
 
@@ -319,6 +320,35 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       ]);
       expect((await nftCounter(lab.host, where)).packets).toBeGreaterThanOrEqual(1); // the deny chain was not rewritten
     }, 40_000);
+
+    test("drift: elements removed or added by hand, and a foreign rule in our chain, are found, repaired and counted", async () => {
+      const metric = async (name: string) => parseMetrics((await apiGet(lab.host, 9099, "/metrics"))!.body).get(name) ?? 0;
+      const drifts = await metric("hostwall_drift_set_contents_total");
+      const repairs = await metric("hostwall_drift_repairs_total");
+      const nft = (...args: string[]) => runOk(["ip", "netns", "exec", lab.host.name, "nft", ...args]);
+      const hosts = await setOf("192.0.2.66");
+      // One transaction, so one drift check sees both.
+      await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-f", "-"], { stdin: `delete element netdev hostwall ${hosts} { 192.0.2.66 }\nadd element netdev hostwall ${hosts} { 192.0.2.20 }\n` });
+      await expectProbes([
+        [reach("attacker", 80), true],
+        [reach("client", 80), false],
+      ]);
+      await waitFor("the set contents repaired", async () => (await metric("hostwall_drift_repairs_total")) > repairs, 25_000);
+      expect(await metric("hostwall_drift_set_contents_total")).toBe(drifts + 1);
+      expect(log).toMatch(new RegExp(`drift: set contents differ from generation \\d+: set netdev hostwall/${hosts}: 1 element\\(s\\) missing, 1 unexpected; refilling them`));
+      await expectProbes([
+        [reach("attacker", 80), false],
+        [reach("client", 80), true],
+      ]);
+      expect(await listing(lab.host.name)).toEqual(await reference());
+      // A foreign rule in one of our chains: structural drift, repaired by a full replace.
+      await nft("insert", "rule", "inet", "hostwall", "gnp-allow-host-services-in", "meta", "l4proto", "tcp", "th", "dport", "8081", "accept");
+      await expectProbes([[reach("client", 8081), true]]);
+      await waitFor("the foreign rule removed", async () => (await metric("hostwall_drift_repairs_total")) > repairs + 1, 25_000);
+      expect(await metric("hostwall_drift_set_contents_total")).toBe(drifts + 1);
+      await expectProbes([[reach("client", 8081), false]]);
+      expect(await listing(lab.host.name)).toEqual(await reference());
+    }, 70_000);
 
     /** The name of the netdev set holding `element` (listed tersely: names only, then that set). */
     async function setOf(element: string): Promise<string> {
