@@ -227,7 +227,7 @@ export function lockoutDiagnostics(result: LockoutResult, model: Model, allowed:
     const by = `${describeReason(d.reason, d.side)} in the ${d.stage} stage, ${d.side} of ${d.interface}`;
     const tail = allowed ? `; applied anyway (${allowed})` : "; nothing is applied (hostwall reload --confirm DUR, or --allow-lockout, to apply it anyway)";
     return {
-      code: "LOCKOUT",
+      code: "LOCKOUT_RISK",
       severity: allowed ? "warning" : "error",
       message: `the new config ${what} ${describeSession(f.session)} (tcp on ${f.interface}${f.session.source === "ssh" ? ", the SSH session running hostwall" : ""}): denied by ${by}${tail}`,
       ...where,
@@ -279,7 +279,7 @@ export interface LockoutGateOptions {
   allowed?: string;
 }
 
-/** The check before an apply: its diagnostics (LOCKOUT errors or warnings, LOCKOUT_UNCHECKED), and whether to refuse. */
+/** The check before an apply: its diagnostics (LOCKOUT_RISK errors or warnings, LOCKOUT_UNCHECKED), and whether to refuse. */
 export function lockoutGate(opts: LockoutGateOptions): { diagnostics: Diagnostic[]; refuse: boolean; result?: LockoutResult } {
   const diagnostics: Diagnostic[] = [];
   if (opts.table && !opts.table.ok) diagnostics.push(uncheckedDiagnostic(opts.table.error));

@@ -89,7 +89,7 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   --debug         log debug lines too
   --allow-lockout apply configs that would deny a live session (an established TCP connection
                   to a local port, not a failsafe one): by default such an apply is refused
-                  with a LOCKOUT diagnostic naming the session and the rule
+                  with a LOCKOUT_RISK diagnostic naming the session and the rule
   --confirm-changes DUR  every watched change (and SIGHUP, hostwall reload) is provisional:
                   reverted after DUR (Ns, Nm) unless hostwall confirm arrives
 ${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
@@ -179,7 +179,7 @@ nothing is in force, 2 the agent unreachable or refusing, or a usage error.
 Asks the running agent to re-read the config dir and apply it now (POST /reload). Only the
 control socket takes it (default ${DEFAULT_SOCKET}, root only); a TCP listener answers
 403. --api as for status. The agent first checks the live sessions (and this command's SSH
-session, SSH_CONNECTION): a config that would deny one is refused (LOCKOUT).
+session, SSH_CONNECTION): a config that would deny one is refused (LOCKOUT_RISK).
   --confirm DUR    provisional: unless hostwall confirm arrives within DUR (N, Ns, Nm; 1 s to
                    1 h), the agent restores the ruleset in force before by itself (a lockout
                    is then a warning: the window is the way back)

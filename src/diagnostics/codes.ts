@@ -83,8 +83,8 @@ export const DIAGNOSTIC_CODES = {
   // Applying (pipeline.ts, agent/).
   NFT_REJECTED: "the kernel (nft) refused the ruleset; the last good one stays in force",
   INTERNAL_ERROR: "a bug in hostwall stopped the attempt; nothing is applied",
-  LOCKOUT: "the new config would deny a live management session (an established TCP connection to this host, or the SSH session running hostwall); nothing is applied without --allow-lockout or a confirm window",
-  LOCKOUT_UNCHECKED: "the socket table could not be read, so live sessions were not checked for a lockout; the apply goes on",
+  LOCKOUT_RISK: "the new config would deny a live TCP session to this host (or the SSH session running hostwall)",
+  LOCKOUT_UNCHECKED: "the socket table could not be read: live sessions were not checked for a lockout",
 } as const satisfies Record<string, string>;
 
 /** A diagnostic code: a key of DIAGNOSTIC_CODES. */

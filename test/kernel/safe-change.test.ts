@@ -89,7 +89,7 @@ describe.skipIf(!enabled)("safe changes in the kernel", () => {
       const s = await agent.status();
       return s.lastAttempt?.reason === "config changed" && s.lastAttempt.ok === false ? s : undefined;
     });
-    const lockout = refused.lastAttempt.diagnostics.filter((d: any) => d.code === "LOCKOUT");
+    const lockout = refused.lastAttempt.diagnostics.filter((d: any) => d.code === "LOCKOUT_RISK");
     expect(lockout.map((d: any) => [d.severity, d.resource, d.path, d.line])).toEqual([["error", "GlobalNetworkPolicy/dos-mitigation", "spec.ingress[0]", 14]]);
     expect(lockout[0].message).toContain(`would cut the live session 192.0.2.20:${sessionPort} → 192.0.2.10:80`);
     expect(refused.generation).toBe(generation);
@@ -102,7 +102,7 @@ describe.skipIf(!enabled)("safe changes in the kernel", () => {
     expect([check.code, check.stdout]).toEqual([1, expect.stringContaining("lockout: the config would deny 1 live session(s)")]);
 
     const r = await hostwall("reload", "--allow-lockout");
-    expect([r.code, r.stderr]).toEqual([0, expect.stringContaining("warning[LOCKOUT]")]);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringContaining("warning[LOCKOUT_RISK]")]);
     expect((await agent.status()).generation).toBe(generation + 1);
     expect(await sessionAlive()).toBe(false);
     expect(await clientReaches()).toBe(false);
@@ -120,7 +120,7 @@ describe.skipIf(!enabled)("safe changes in the kernel", () => {
     expect(r.code).toBe(0);
     const answer = JSON.parse(r.stdout);
     expect([answer.generation, answer.confirm.baselineGeneration, answer.confirm.windowMs]).toEqual([generation + 1, generation, 3000]);
-    expect(answer.attempt.diagnostics.filter((d: any) => d.code === "LOCKOUT").map((d: any) => d.severity)).toEqual(["warning"]);
+    expect(answer.attempt.diagnostics.filter((d: any) => d.code === "LOCKOUT_RISK").map((d: any) => d.severity)).toEqual(["warning"]);
     expect(await sessionAlive()).toBe(false);
     expect(await clientReaches()).toBe(false);
     expect((await agent.status()).confirm.state).toBe("pending");

@@ -156,6 +156,8 @@ describe("GET / is an index of the endpoints", () => {
       ["/ruleset", "GET,HEAD", true],
       ["/trace", "GET", true],
       ["/reload", "POST", reloadAllowed],
+      ["/confirm", "POST", reloadAllowed],
+      ["/diff", "GET,POST", reloadAllowed],
     ];
     const summary = (b: any) => b.endpoints.map((e: any) => [e.path, e.methods.join(","), e.allowed]);
     const tcp = (await (await setup(readOnly).app.request("/", { headers: { host: "localhost:9099" } })).json()) as any;

@@ -42,7 +42,7 @@ describe("lockout check", () => {
     state.files = [...exampleFiles(), MORE_DENY];
     const attempt = await agent.reload("config changed");
     expect(attempt.ok).toBe(false);
-    const lockout = attempt.diagnostics.filter((d) => d.code === "LOCKOUT");
+    const lockout = attempt.diagnostics.filter((d) => d.code === "LOCKOUT_RISK");
     expect(lockout.map((d) => [d.severity, d.file, d.line, d.resource, d.path])).toEqual([["error", "/etc/hostwall/30-dos-mitigation.yaml", 14, "GlobalNetworkPolicy/dos-mitigation", "spec.ingress[0]"]]);
     expect(lockout[0]!.message).toContain("would cut the live session 198.51.100.7:40000 → 192.0.2.10:443");
     expect(lockout[0]!.message).toContain("policy dos-mitigation, ingress rule 0 (Deny) in the untracked stage");
@@ -56,7 +56,7 @@ describe("lockout check", () => {
     state.files = [...exampleFiles(), MORE_DENY];
     const attempt = await agent.reload("POST /reload", { request: { allowLockout: true } });
     expect(attempt.ok).toBe(true);
-    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT").map((d) => d.severity)).toEqual(["warning"]);
+    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT_RISK").map((d) => d.severity)).toEqual(["warning"]);
     expect(agent.generation).toBe(2);
   });
 
@@ -66,7 +66,7 @@ describe("lockout check", () => {
     state.files = [...exampleFiles(), MORE_DENY];
     const attempt = await agent.reload("config changed");
     expect(attempt.ok).toBe(true);
-    expect(attempt.diagnostics.filter((d) => d.code.startsWith("LOCKOUT"))).toEqual([]);
+    expect(attempt.diagnostics.filter((d) => d.code.startsWith("LOCKOUT_RISK"))).toEqual([]);
   });
 
   test("a socket table that cannot be read is a warning, and the apply goes on", async () => {
@@ -84,7 +84,7 @@ describe("lockout check", () => {
     state.files = [...exampleFiles(), MORE_DENY];
     const attempt = await agent.reload("POST /reload", { request: { sessions: [{ ...CLIENT, source: "ssh" }] } });
     expect(attempt.ok).toBe(false);
-    expect(attempt.diagnostics.find((d) => d.code === "LOCKOUT")!.message).toContain("the SSH session running hostwall");
+    expect(attempt.diagnostics.find((d) => d.code === "LOCKOUT_RISK")!.message).toContain("the SSH session running hostwall");
   });
 });
 
@@ -177,7 +177,7 @@ describe("confirm or revert", () => {
     state.files = [...exampleFiles(), MORE_DENY];
     const attempt = await agent.reload("config changed");
     expect(attempt.ok).toBe(true);
-    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT").map((d) => d.severity)).toEqual(["warning"]);
+    expect(attempt.diagnostics.filter((d) => d.code === "LOCKOUT_RISK").map((d) => d.severity)).toEqual(["warning"]);
     expect(agent.confirm.pending?.generation).toBe(2);
     await settled(agent);
     expect(agent.generation).toBe(3);
