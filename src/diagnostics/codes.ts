@@ -82,6 +82,7 @@ export const DIAGNOSTIC_CODES = {
 
   // Applying (pipeline.ts, agent/).
   NFT_REJECTED: "the kernel (nft) refused the ruleset; the last good one stays in force",
+  NFT_LISTING_INVALID: "an nft -j listing is malformed or holds something hostwall's IR cannot say (nft/listing.ts)",
   INTERNAL_ERROR: "a bug in hostwall stopped the attempt; nothing is applied",
   LOCKOUT_RISK: "the new config would deny a live TCP session to this host (or the SSH session running hostwall)",
   LOCKOUT_UNCHECKED: "the socket table could not be read: live sessions were not checked for a lockout",

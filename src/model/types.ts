@@ -203,10 +203,22 @@ export interface FelixSettings {
 }
 
 /** Everything loaded from the config dir, validated. */
+/** A StagedGlobalNetworkPolicy or StagedNetworkPolicy: its rules are counted, never enforced. */
+export interface StagedPolicy {
+  kind: "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy";
+  meta: Meta;
+  /** Set (the default), Delete, Learn or Ignore; only Set and Delete are counted. */
+  action: "Set" | "Delete" | "Learn" | "Ignore";
+  /** The policy it stages (Set, Learn, Ignore); undefined for Delete, which stages removing the enforced policy of its name. */
+  policy?: GlobalNetworkPolicy;
+}
+
 export interface Model {
   hostEndpoints: HostEndpoint[];
   networkSets: GlobalNetworkSet[];
   policies: GlobalNetworkPolicy[];
+  /** Staged policies (counted, never enforced); absent in models built before they were read. */
+  staged?: StagedPolicy[];
   profiles: Profile[];
   tiers: Tier[];
   felix: FelixSettings;

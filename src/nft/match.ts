@@ -39,8 +39,8 @@ export interface MatchContext {
 
 /** Identity of the resource a rule belongs to, for comments and log prefixes. */
 export interface RuleOwner {
-  /** `gnp` or `pro`: Calico's %k. */
-  kindShort: "gnp" | "pro";
+  /** `gnp` or `pro`: Calico's %k; `sgnp` for a staged policy's count-only rules. */
+  kindShort: "gnp" | "pro" | "sgnp";
   /** Policy or profile name: %n and %p. */
   name: string;
   /** Tier: %t (profiles have none). */

@@ -55,6 +55,8 @@ export const netdevChain = (iface: string) => `ingress-${iface}`;
 export const endpointChain = (stage: string, dir: "in" | "out", iface: string) => (iface === "*" ? `${stage}-${dir}/any` : `${stage}-${dir}-${iface}`);
 /** Policy chain: `gnp-<name>-in` (`gnp/<hash>-in` for a name that cannot be embedded). */
 export const policyChain = (name: string, dir: "in" | "out") => derived("gnp", name, `-${dir}`);
+/** Staged policy chain (count-only): `sgnp-<name>-in` (`sgnp/<hash>-in`). */
+export const stagedPolicyChain = (name: string, dir: "in" | "out") => derived("sgnp", name, `-${dir}`);
 /** Profile chain: `pro-<name>-in` (`pro/<hash>-in`). */
 export const profileChain = (name: string, dir: "in" | "out") => derived("pro", name, `-${dir}`);
 /** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */

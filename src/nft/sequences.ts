@@ -5,8 +5,8 @@
  * those of names.ts; compile.ts places these sequences in the chain layout it draws.
  */
 import { formatCidr } from "../model/cidr.ts";
-import type { Direction, FailsafePort } from "../model/types.ts";
-import type { EndpointPlan, Plan, Stage, TierPlan } from "../resolve/resolve.ts";
+import type { Direction, FailsafePort, Tier } from "../model/types.ts";
+import type { EndpointPlan, Plan, Stage, StagedPlacement, TierPlan } from "../resolve/resolve.ts";
 import type { NftRule, Statement } from "./ir.ts";
 import * as N from "./names.ts";
 import { addr, counter, jump, markAnd, masked, match, meta, num, payload, set, sym, value, verdict } from "./statements.ts";
@@ -29,18 +29,49 @@ export function tierSequence(t: TableBuilder, ep: EndpointPlan, stage: Stage, di
   const out: NftRule[] = [];
   const tiers: TierPlan[] = ep.stages[stage][dir];
   const chainDeny = stage === "untracked" || stage === "preDNAT" ? "drop" : (deny ?? "drop");
+  const staged = ep.staged?.[stage][dir] ?? [];
+  // Staged policies (count-only, resolve/staged.ts) go where their enforced twin would be
+  // evaluated. One whose tier has no enforced policy here gets its tier's place in the walk:
+  // its twin's tier would start with PASS clear, and staged chains set no mark, so no guard.
+  const stagedJumps = (list: StagedPlacement[], guard: boolean) =>
+    [...list].sort(comparePlacements).map((p) => rule([...(guard ? [notPassed()] : []), jump(t.stagedChain(p, dir))]));
+  const enforcedTiers = new Set(tiers.map((x) => x.tier.meta.name));
+  const stagedOnly = [...new Map(staged.filter((p) => !enforcedTiers.has(p.tier.meta.name)).map((p) => [p.tier.meta.name, p.tier])).values()].sort(compareTiers);
+  const flushStagedTiers = (before?: Tier) => {
+    while (stagedOnly.length > 0 && (!before || compareTiers(stagedOnly[0]!, before) < 0)) {
+      const tier = stagedOnly.shift()!;
+      out.push(...stagedJumps(staged.filter((p) => p.tier === tier), false));
+    }
+  };
   tiers.forEach(({ tier, policies }, ti) => {
+    flushStagedTiers(tier);
     if (ti > 0) out.push(rule([markAnd(~N.MARK_PASS >>> 0)], `tier ${tier.meta.name}`));
+    const here = staged.filter((p) => p.tier.meta.name === tier.meta.name);
     policies.forEach((policy, pi) => {
+      out.push(...stagedJumps(here.filter((p) => p.position === pi), pi > 0));
       const chain = t.policyChain(policy, dir, chainDeny);
       out.push(rule([...(pi > 0 ? [notPassed()] : []), jump(chain)]));
       out.push(rule([accepted(), ...allow]));
     });
+    out.push(...stagedJumps(here.filter((p) => p.position >= policies.length), policies.length > 0));
     if (deny && tier.defaultAction === "Deny") {
       out.push(rule([notPassed(), counter(), verdict(deny)], `tier ${tier.meta.name}: no policy decided`, `tier/${tier.meta.name}/${dir}/end`));
     }
   });
+  flushStagedTiers();
   return out;
+}
+
+/** Tier order as resolve sorts tiers: order, then name. */
+function compareTiers(a: Tier, b: Tier): number {
+  return a.order - b.order || (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0);
+}
+
+function comparePlacements(a: StagedPlacement, b: StagedPlacement): number {
+  const oa = a.policy.order ?? Infinity;
+  const ob = b.policy.order ?? Infinity;
+  if (oa !== ob) return oa < ob ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /** Profiles of the normal stage, then the final deny. */

@@ -6,11 +6,11 @@
  */
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
-import type { AddressSet, Plan } from "../resolve/resolve.ts";
+import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
-import { counter, goto, jump } from "./statements.ts";
+import { counter, goto, jump, verdict } from "./statements.ts";
 
 /** How a direction is spelt in chain names. */
 export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
@@ -84,6 +84,17 @@ export class TableBuilder {
     return name;
   }
 
+  /** The count-only chain of a staged policy in one direction, created once per table. */
+  stagedChain(placement: StagedPlacement, direction: Direction): string {
+    const name = N.stagedPolicyChain(placement.name, DIR[direction]);
+    if (!this.policyChains.has(name)) {
+      this.policyChains.add(name);
+      const owner: RuleOwner = { kindShort: "sgnp", name: placement.name, tier: placement.tier.meta.name, direction };
+      this.chain(name, compileStagedRules(this, name, placement.policy[direction], owner, this.context("drop")));
+    }
+    return name;
+  }
+
   private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
     if (this.sameSet(name, `selector ${family} ${hosts} ${set.key}`)) return;
     const hostBits = family === 4 ? 32 : 128;
@@ -120,6 +131,23 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
     t.chain(matchChain, alternatives.map((a) => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), goto(logChain)] })));
     t.chain(logChain, [rule(log.filter((st) => st.kind !== "counter"))]);
     return [rule([jump(matchChain)])];
+  });
+}
+
+/**
+ * A staged policy's rules as count-only shadows: each alternative keeps its matches, counts and
+ * returns (the first rule that matches ends the policy, as the enforced twin's verdict would),
+ * with no mark, log or verdict. A Log rule counts and goes on, as the twin logs and goes on;
+ * with several alternatives it counts once per packet through a `<chain>-r<i>` chain.
+ */
+function compileStagedRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  return rules.flatMap((r, i) => {
+    const matches = compileRule(r, i, owner, ctx).map((a) => ({ ...a, statements: a.statements.filter((st) => st.kind === "match") }));
+    const counted = (end: boolean) => matches.map((a) => ({ ...a, statements: [...a.statements, counter(), ...(end ? [verdict("return")] : [])] }));
+    if (r.action !== "Log") return counted(true);
+    if (matches.length < 2) return counted(false);
+    t.chain(`${chain}-r${i}`, counted(true));
+    return [rule([jump(`${chain}-r${i}`)])];
   });
 }
 

@@ -13,10 +13,10 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
 import { isInterfaceName } from "../model/names.ts";
 import { computeSets, effectiveLabels, profileRefs, type AddressSet, type NamedPortSet, type ProfileRef } from "./sets.ts";
+import { countedStaged, stagedFor, type Stage, type StagedPlans } from "./staged.ts";
 
+export type { Stage, StagedPlacement, StagedPlans } from "./staged.ts";
 export { labelledEndpoints, namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "./sets.ts";
-
-export type Stage = "untracked" | "preDNAT" | "normal" | "forward";
 
 /** Policies of one tier that apply to an endpoint in one direction and stage, in order. */
 export interface TierPlan {
@@ -46,6 +46,8 @@ export interface EndpointPlan {
   stages: StagePlans;
   /** Profiles in order (normal stage only). */
   profiles: ProfileRef[];
+  /** Staged policies counted for this endpoint (staged.ts); never enforced. */
+  staged?: StagedPlans;
 }
 
 /** The interface name of the `*` endpoint in plans. */
@@ -81,6 +83,10 @@ export function resolvePlan(model: Model, node: string, opts: ResolveOptions = {
 
   const wildcard = wildcardEndpoint(model, node, profiles, policies, tiers, diagnostics);
   if (wildcard) endpoints.push(wildcard);
+  const staged = countedStaged(model);
+  if (staged.length > 0) {
+    for (const ep of endpoints) ep.staged = stagedFor({ labels: ep.labels, stages: ep.stages, staged, tiers, compare: comparePolicies });
+  }
   const { sets, namedPorts } = computeSets(model, profiles);
   return { plan: { node, endpoints, felix: model.felix, sets, namedPorts }, diagnostics };
 }

@@ -5,6 +5,7 @@
  * labels of an endpoint (its own over its profiles' labelsToApply), which both selectors and
  * the lints of src/lint/ match against.
  */
+import { countedStaged } from "./staged.ts";
 import { type Cidr } from "../model/cidr.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
@@ -134,6 +135,7 @@ export function computeSets(model: Model, profiles: Map<string, Profile>): { set
   const namedPorts = new Map<string, NamedPortSet>();
   const rules: Rule[] = [
     ...model.policies.filter((p) => !p.namespaced).flatMap((p) => [...p.ingress, ...p.egress]),
+    ...countedStaged(model).flatMap((s) => (s.policy ? [...s.policy.ingress, ...s.policy.egress] : [])),
     ...[...profiles.values()].flatMap((p) => [...p.ingress, ...p.egress]),
   ];
   const heps = model.hostEndpoints.map((h) => ({ labels: effectiveLabels(h, profileRefs(h, profiles)), nets: h.expectedIPs, ports: h.ports }));

@@ -6,21 +6,27 @@
 import { didYouMean, type Checker, type Obj } from "./check.ts";
 import { readRules, readSelector } from "./rules.ts";
 import { GLOBAL_ONLY_POLICY_FIELDS, keys, PERFORMANCE_HINTS, POLICY_FIELDS, POLICY_TYPES, STAGED_ACTIONS } from "./fields.ts";
-import type { Direction, GlobalNetworkPolicy, Meta } from "../model/types.ts";
+import type { Direction, GlobalNetworkPolicy, Meta, StagedPolicy } from "../model/types.ts";
 
 
 /**
  * A StagedGlobalNetworkPolicy or StagedNetworkPolicy: validated as the policy it stages, never
- * enforced. An empty (or null) stagedAction is Set, as Calico reads the omitted field.
+ * enforced (resolve places its rules as count-only shadow rules). An empty (or null)
+ * stagedAction is Set, as Calico reads the omitted field.
  */
-export function readStagedPolicy(ck: Checker, kind: "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy", meta: Meta, spec: unknown): void {
+export function readStagedPolicy(ck: Checker, kind: "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy", meta: Meta, spec: unknown): StagedPolicy | undefined {
   const { stagedAction, ...rest } = (typeof spec === "object" && spec !== null ? spec : {}) as Obj;
   const action = stagedAction === null || stagedAction === "" ? undefined : stagedAction;
   if (action !== undefined && !(STAGED_ACTIONS as readonly string[]).includes(String(action))) {
     ck.error("INVALID_VALUE", ["spec", "stagedAction"], `stagedAction must be Set, Delete, Learn or Ignore, got ${JSON.stringify(action)}${didYouMean(action, STAGED_ACTIONS)}`);
+    return undefined;
   }
-  if (action === "Delete") checkStagedDelete(ck, rest);
-  else readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
+  if (action === "Delete") {
+    checkStagedDelete(ck, rest);
+    return { kind, meta, action: "Delete" };
+  }
+  const policy = readPolicy(ck, kind === "StagedGlobalNetworkPolicy" ? "GlobalNetworkPolicy" : "NetworkPolicy", meta, rest);
+  return policy ? { kind, meta, action: (action ?? "Set") as StagedPolicy["action"], policy } : undefined;
 }
 
 /** With stagedAction Delete every spec field except tier must be empty (Calico compares with a zero spec). */

@@ -68,8 +68,9 @@ export function validateResources(raws: readonly RawResource[], opts: ValidateOp
     seen.set(id, meta);
     const spec = doc.spec ?? {};
     if (STAGED.has(kind)) {
-      ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced; hostwall validates it and ignores it`);
-      if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") readStagedPolicy(ck, kind, meta, spec);
+      const counted = kind === "StagedGlobalNetworkPolicy" ? "; its rules only count what they would match (sgnp/… counters in /status and /metrics)" : "; hostwall validates it and ignores it";
+      ck.warn("STAGED_IGNORED", ["kind"], `${kind} is never enforced${counted}`);
+      if (kind === "StagedGlobalNetworkPolicy" || kind === "StagedNetworkPolicy") push((model.staged ??= []), readStagedPolicy(ck, kind, meta, spec));
       continue;
     }
     const track = <T extends object>(r: T | undefined): T | undefined => (r && checkers.set(r, ck), r);
