@@ -2,12 +2,13 @@
 import { DATASTORE_FLAGS } from "./args.ts";
 import { DEFAULT_ETCD_ENDPOINT } from "./datastore-args.ts";
 
-/** Flags of apply, create, delete and get: the connection only. */
+/** Flags of apply, create, delete and get: the connection only (their datastore is etcd). */
+const ETCD_FLAGS = DATASTORE_FLAGS.filter((f) => f !== "datastore");
 export const DATASTORE_COMMAND_FLAGS: Record<string, readonly string[]> = {
-  apply: DATASTORE_FLAGS,
-  create: DATASTORE_FLAGS,
-  delete: DATASTORE_FLAGS,
-  get: DATASTORE_FLAGS,
+  apply: ETCD_FLAGS,
+  create: ETCD_FLAGS,
+  delete: ETCD_FLAGS,
+  get: ETCD_FLAGS,
 };
 
 /** The --datastore lines of run's, plan's, check's and compile's help. */
@@ -20,9 +21,10 @@ export const DATASTORE_FLAG_HELP = `  --datastore file|etcdv3  read resources fr
                   variable for the password, flags show in ps)
 `;
 
-const CONNECTION = `The connection: --etcd-endpoints and the other --etcd-* flags, or calicoctl's variables
-ETCD_ENDPOINTS (default ${DEFAULT_ETCD_ENDPOINT}), ETCD_CA_CERT_FILE, ETCD_CERT_FILE,
-ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD.
+const CONNECTION = `The connection: --etcd-endpoints URLS (default ${DEFAULT_ETCD_ENDPOINT}),
+--etcd-ca-cert-file, --etcd-cert-file, --etcd-key-file, --etcd-username, --etcd-password, or
+calicoctl's variables ETCD_ENDPOINTS, ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE,
+ETCD_USERNAME, ETCD_PASSWORD (prefer the variable for the password: flags show in ps).
 `;
 
 export const DATASTORE_HELP: Record<string, string> = {

@@ -56,7 +56,7 @@ function readWords(command: string, words: readonly string[]): Words {
 }
 
 export async function datastoreCommand(command: string, args: ParsedArgs, io: Io): Promise<number> {
-  if (args.flags.datastore === "file") throw new UsageError(`hostwall ${command} writes to and reads from etcd (--datastore etcdv3); the config dir is edited as files`);
+  // Always etcd, whatever HOSTWALL_DATASTORE says: the config dir is edited as files.
   const choice = datastoreFromFlags({ ...args.flags, datastore: "etcdv3" }, io.env);
   if (choice.type !== "etcdv3") return 2;
   const w = readWords(command, args.positional);

@@ -106,9 +106,9 @@ node; prints one diagnostic per line (file:line:col: severity[CODE]: message).
   --live     also the lockout check of an apply, without applying: the live inbound TCP
              sessions (/proc/net/tcp, tcp6) and SSH_CONNECTION evaluated against the config;
              exit 1 when it would deny one (named with the rule), as an apply would refuse
-Exit 0 valid, 1 invalid (or, with --strict, any warning), 2 on a usage error.
+${DATASTORE_FLAG_HELP}Exit 0 valid, 1 invalid (or, with --strict, any warning), 2 on a usage error.
 `,
-  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n",
+  compile: "usage: hostwall compile [--config-dir DIR] [--node NAME] [--all-interfaces]\n\nPrints the nft script for this node. netdev chains are rendered for interfaces that exist now; --all-interfaces renders them for every endpoint, as `hostwall run` does on kernels that attach them to interfaces appearing later (6.16+).\n" + DATASTORE_FLAG_HELP,
   plan: `usage: hostwall plan [--json] [--config-dir DIR] [--node NAME] [--datastore etcdv3 ...]\n\nFor each HostEndpoint of this node: the policies per direction and stage in evaluation order, and its profiles.\n${DATASTORE_FLAG_HELP}`,
   explain: `usage: hostwall explain [--config-dir DIR] [--node NAME] [--json]
          (--in IFACE | --out IFACE | --in IFACE --out IFACE) --src ADDR --dst ADDR
