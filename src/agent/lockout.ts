@@ -174,17 +174,22 @@ export interface LockoutResult {
   checked: number;
   /** Sessions a failsafe covers (not evaluated further). */
   failsafe: number;
-  /** Sessions not evaluated: loopback, an address on no interface, over MAX_SESSIONS. */
+  /** Sessions not evaluated: loopback, an address on no interface, over MAX_SESSIONS or the time budget. */
   skipped: number;
+  /** Sessions left unchecked because the time budget ran out (the evaluator scans sets linearly: huge deny lists are slow). */
+  outOfTime: number;
 }
 
+/** How long the check may take before an apply, at most (ms); the sessions it did not reach are reported. */
+export const CHECK_BUDGET_MS = 1000;
+
 /** Evaluates the sessions against a model. Pure. */
-export function checkLockout(model: Model, node: string, sessions: readonly Session[], addresses: ReadonlyMap<string, readonly Cidr[]>): LockoutResult {
+export function checkLockout(model: Model, node: string, sessions: readonly Session[], addresses: ReadonlyMap<string, readonly Cidr[]>, budget?: { now(): number; until: number }): LockoutResult {
   const interfaceAddresses = Object.fromEntries([...addresses].map(([name, list]) => [name, list.map(formatCidr)]));
   const owner = new Map<string, string>();
   for (const [name, list] of addresses) for (const c of list) if (!owner.has(formatCidr(c))) owner.set(formatCidr(c), name);
   const evaluator = new Evaluator(model, node, { interfaceAddresses });
-  const result: LockoutResult = { findings: [], checked: 0, failsafe: 0, skipped: 0 };
+  const result: LockoutResult = { findings: [], checked: 0, failsafe: 0, skipped: 0, outOfTime: 0 };
   const seen = new Set<string>();
   for (const s of sessions) {
     const key = `${s.peer}|${s.local}|${s.localPort}`;
@@ -193,6 +198,11 @@ export function checkLockout(model: Model, node: string, sessions: readonly Sess
     const iface = owner.get(s.local);
     if (!iface || iface === "lo" || result.checked >= MAX_SESSIONS) {
       result.skipped++;
+      continue;
+    }
+    if (budget && budget.now() > budget.until) {
+      result.skipped++;
+      result.outOfTime++;
       continue;
     }
     result.checked++;
@@ -237,7 +247,7 @@ export function lockoutDiagnostics(result: LockoutResult, model: Model, allowed:
 
 /** The diagnostic for a socket table that could not be read: the apply goes on, unchecked. */
 export function uncheckedDiagnostic(error: string): Diagnostic {
-  return { code: "LOCKOUT_UNCHECKED", severity: "warning", message: `${error}: live sessions were not checked for a lockout (the apply goes on)` };
+  return { code: "LOCKOUT_UNCHECKED", severity: "warning", message: `${error}: not checked for a lockout (the apply goes on)` };
 }
 
 function describeReason(r: Reason, side: Direction): string {
@@ -286,7 +296,10 @@ export function lockoutGate(opts: LockoutGateOptions): { diagnostics: Diagnostic
   const sessions = [...(opts.extra ?? []), ...(opts.table?.ok ? opts.table.sessions : [])];
   if (opts.table?.ok && opts.table.truncated) diagnostics.push(uncheckedDiagnostic("the socket table is larger than the check reads"));
   if (sessions.length === 0) return { diagnostics, refuse: false };
-  const result = checkLockout(opts.model, opts.node, sessions, opts.addresses);
+  // The caller's sessions (SSH) come first, so they are checked before the budget can run out.
+  const started = performance.now();
+  const result = checkLockout(opts.model, opts.node, sessions, opts.addresses, { now: () => performance.now(), until: started + CHECK_BUDGET_MS });
+  if (result.outOfTime > 0) diagnostics.push(uncheckedDiagnostic(`${result.outOfTime} of the live sessions could not be evaluated within ${CHECK_BUDGET_MS} ms`));
   const found = lockoutDiagnostics(result, opts.model, opts.allowed);
   return { diagnostics: [...found, ...diagnostics], refuse: found.length > 0 && !opts.allowed, result };
 }

@@ -79,3 +79,25 @@ describe("POST /reload body", () => {
     expect(errors).toEqual(Array(9).fill(true));
   });
 });
+
+describe("the check's time budget", () => {
+  test("sessions the budget does not reach are counted, not evaluated, and said", async () => {
+    const { checkLockout, lockoutGate } = await import("../../src/agent/lockout.ts");
+    const { loadConfig } = await import("../../src/validate/load.ts");
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const dir = join(import.meta.dir, "../../rules");
+    const { model } = loadConfig(readdirSync(dir).map((f) => ({ path: f, text: readFileSync(join(dir, f), "utf8") })), { node: "jasper" });
+    const { parseAddress } = await import("../../src/model/cidr-parse.ts");
+    const p = parseAddress("192.0.2.10");
+    const addresses = new Map([["eth0", p.ok ? [p.cidr] : []]]);
+    const sessions = [1, 2, 3, 4].map((i) => ({ family: 4 as const, local: "192.0.2.10", localPort: 443, peer: `198.51.100.${i}`, peerPort: 40000, source: "socket" as const }));
+    let t = 0;
+    const r = checkLockout(model, "jasper", sessions, addresses, { now: () => t++, until: 1 });
+    expect([r.checked, r.skipped, r.outOfTime]).toEqual([2, 2, 2]);
+    expect(checkLockout(model, "jasper", sessions, addresses)).toMatchObject({ checked: 4, skipped: 0, outOfTime: 0, findings: [] });
+    expect(lockoutGate({ model, node: "jasper", addresses, table: { ok: false, error: "cannot read the socket table /proc/self/net/tcp: EACCES" } }).diagnostics.map((d) => [d.code, d.severity, d.message])).toEqual([
+      ["LOCKOUT_UNCHECKED", "warning", "cannot read the socket table /proc/self/net/tcp: EACCES: not checked for a lockout (the apply goes on)"],
+    ]);
+  });
+});
