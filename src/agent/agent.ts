@@ -324,7 +324,8 @@ export class Agent {
     // Would it cut a live session (lockout.ts)? Refused unless allowed or provisional.
     const windowMs = this.applied ? this.confirm.windowFor(reason, request.confirmMs) : undefined;
     const allowed = windowMs !== undefined ? `a confirm window of ${windowMs / 1000} s is in use` : request.allowLockout || this.deps.allowLockout ? "--allow-lockout" : undefined;
-    const gate = this.applied?.hash === hash ? undefined : lockoutGate({ model: built.model, node: this.deps.node, addresses: addresses ?? new Map(), table: this.deps.liveSessions?.(), extra: request.sessions, allowed });
+    // The daemon's start (nothing applied yet, nobody asked) is not checked: what the kernel holds is unknown, and a refusal would keep it.
+    const gate = this.applied?.hash === hash || (!this.applied && !request.explicit) ? undefined : lockoutGate({ model: built.model, node: this.deps.node, addresses: addresses ?? new Map(), table: this.deps.liveSessions?.(), extra: request.sessions, allowed, before: this.model });
     for (const d of gate?.diagnostics ?? []) if (d.severity === "warning") this.deps.logger.log("warning", formatDiagnostic(d));
     diagnostics.push(...(gate?.diagnostics ?? []));
     if (gate?.refuse) return failAndRestore(diagnostics, `lockout check refused the ruleset (${reason})`);

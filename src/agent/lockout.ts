@@ -178,18 +178,23 @@ export interface LockoutResult {
   skipped: number;
   /** Sessions left unchecked because the time budget ran out (the evaluator scans sets linearly: huge deny lists are slow). */
   outOfTime: number;
+  /** Sessions the new config denies, but so does the ruleset in force (`before`): not the change's doing. */
+  alreadyDenied: number;
 }
 
 /** How long the check may take before an apply, at most (ms); the sessions it did not reach are reported. */
 export const CHECK_BUDGET_MS = 1000;
 
 /** Evaluates the sessions against a model. Pure. */
-export function checkLockout(model: Model, node: string, sessions: readonly Session[], addresses: ReadonlyMap<string, readonly Cidr[]>, budget?: { now(): number; until: number }): LockoutResult {
+export function checkLockout(model: Model, node: string, sessions: readonly Session[], addresses: ReadonlyMap<string, readonly Cidr[]>, budget?: { now(): number; until: number }, before?: Model): LockoutResult {
   const interfaceAddresses = Object.fromEntries([...addresses].map(([name, list]) => [name, list.map(formatCidr)]));
   const owner = new Map<string, string>();
   for (const [name, list] of addresses) for (const c of list) if (!owner.has(formatCidr(c))) owner.set(formatCidr(c), name);
   const evaluator = new Evaluator(model, node, { interfaceAddresses });
-  const result: LockoutResult = { findings: [], checked: 0, failsafe: 0, skipped: 0, outOfTime: 0 };
+  // What the ruleset in force says of the same packet: a session it denies already is not the change's doing.
+  let previous: Evaluator | undefined;
+  const deniedBefore = (p: Packet) => before !== undefined && (previous ??= new Evaluator(before, node, { interfaceAddresses })).evaluate(p).verdict === "deny";
+  const result: LockoutResult = { findings: [], checked: 0, failsafe: 0, skipped: 0, outOfTime: 0, alreadyDenied: 0 };
   const seen = new Set<string>();
   for (const s of sessions) {
     const key = `${s.peer}|${s.local}|${s.localPort}`;
@@ -214,10 +219,12 @@ export function checkLockout(model: Model, node: string, sessions: readonly Sess
       continue;
     }
     const inEst = evaluator.evaluate({ ...inNew, conntrack: "established" });
-    const outEst = evaluator.evaluate({ ...tcp, direction: "egress", outInterface: iface, src: s.local, dst: s.peer, srcPort: s.localPort, dstPort: s.peerPort, conntrack: "established" });
-    const cut = [inEst, outEst].find((e) => e.verdict === "deny");
-    if (cut) result.findings.push({ session: s, effect: "cut", interface: iface, explanation: cut });
-    else if (fresh.verdict === "deny") result.findings.push({ session: s, effect: "reconnect", interface: iface, explanation: fresh });
+    const outEst = evaluator.evaluate({ ...tcp, direction: "egress", outInterface: iface, src: s.local, dst: s.peer, srcPort: s.localPort, dstPort: s.peerPort, conntrack: "established" } satisfies Packet);
+    const outPacket: Packet = { ...tcp, direction: "egress", outInterface: iface, src: s.local, dst: s.peer, srcPort: s.localPort, dstPort: s.peerPort, conntrack: "established" };
+    const cut = [[inEst, { ...inNew, conntrack: "established" }], [outEst, outPacket]].find(([e]) => (e as Explanation).verdict === "deny") as [Explanation, Packet] | undefined;
+    if (cut && !deniedBefore(cut[1])) result.findings.push({ session: s, effect: "cut", interface: iface, explanation: cut[0] });
+    else if (!cut && fresh.verdict === "deny" && !deniedBefore(inNew)) result.findings.push({ session: s, effect: "reconnect", interface: iface, explanation: fresh });
+    else if (cut || fresh.verdict === "deny") result.alreadyDenied++;
   }
   return result;
 }
@@ -287,6 +294,8 @@ export interface LockoutGateOptions {
   extra?: readonly Session[];
   /** Why a lockout is applied anyway (`--allow-lockout`, a confirm window), or undefined: refused. */
   allowed?: string;
+  /** The model in force: a session it denies already is not reported (the change does not cut it). */
+  before?: Model;
 }
 
 /** The check before an apply: its diagnostics (LOCKOUT_RISK errors or warnings, LOCKOUT_UNCHECKED), and whether to refuse. */
@@ -298,7 +307,7 @@ export function lockoutGate(opts: LockoutGateOptions): { diagnostics: Diagnostic
   if (sessions.length === 0) return { diagnostics, refuse: false };
   // The caller's sessions (SSH) come first, so they are checked before the budget can run out.
   const started = performance.now();
-  const result = checkLockout(opts.model, opts.node, sessions, opts.addresses, { now: () => performance.now(), until: started + CHECK_BUDGET_MS });
+  const result = checkLockout(opts.model, opts.node, sessions, opts.addresses, { now: () => performance.now(), until: started + CHECK_BUDGET_MS }, opts.before);
   if (result.outOfTime > 0) diagnostics.push(uncheckedDiagnostic(`${result.outOfTime} of the live sessions could not be evaluated within ${CHECK_BUDGET_MS} ms`));
   const found = lockoutDiagnostics(result, opts.model, opts.allowed);
   return { diagnostics: [...found, ...diagnostics], refuse: found.length > 0 && !opts.allowed, result };

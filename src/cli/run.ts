@@ -158,9 +158,9 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   const signature = sync ? "" : treeSignature(opts.configDir);
   // The first list (or its first failure: the agent then starts from what it has, boot.ts).
   await sync?.start();
-  // run --once from an SSH session: that session is checked too (the daemon's start has none to keep).
+  // run --once is an operator's apply: checked for a lockout, with the SSH session it runs in (the daemon's start is not checked).
   const ssh = opts.once ? sshSession(process.env.SSH_CONNECTION) : undefined;
-  const first = await agent.reload("startup", ssh ? { request: { sessions: [ssh] } } : {});
+  const first = await agent.reload("startup", opts.once ? { request: { explicit: true, sessions: ssh ? [ssh] : [] } } : {});
   if (opts.once) {
     await sync?.stop();
     return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;

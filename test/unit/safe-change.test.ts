@@ -69,6 +69,25 @@ describe("lockout check", () => {
     expect(attempt.diagnostics.filter((d) => d.code.startsWith("LOCKOUT_RISK"))).toEqual([]);
   });
 
+  test("a session the ruleset in force denies already (it lingers by conntrack) does not block an unrelated change", async () => {
+    const { agent, state } = setup({ ok: true, sessions: [{ ...CLIENT, peer: "192.0.2.66" }], truncated: false });
+    await agent.reload("startup");
+    state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await agent.reload("config changed");
+    expect(attempt.ok).toBe(true);
+    expect(attempt.diagnostics.filter((d) => d.code.startsWith("LOCKOUT"))).toEqual([]);
+  });
+
+  test("the daemon's start is not checked (what the kernel holds is unknown); run --once (explicit) is", async () => {
+    const start = setup();
+    start.state.files = [...exampleFiles(), MORE_DENY];
+    expect((await start.agent.reload("startup")).ok).toBe(true);
+    const once = setup();
+    once.state.files = [...exampleFiles(), MORE_DENY];
+    const attempt = await once.agent.reload("startup", { request: { explicit: true } });
+    expect([attempt.ok, attempt.diagnostics.filter((d) => d.code === "LOCKOUT_RISK").length]).toEqual([false, 1]);
+  });
+
   test("a socket table that cannot be read is a warning, and the apply goes on", async () => {
     const { agent, state } = setup({ ok: false, error: "cannot read the socket table /proc/self/net/tcp: EACCES" });
     await agent.reload("startup");
