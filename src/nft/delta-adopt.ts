@@ -75,7 +75,13 @@ const sha = (parts: readonly string[]) => {
   for (let i = 0; i < parts.length; i += 4096) h.update(parts.slice(i, i + 4096).join("\n") + "\n");
   return h.digest("hex").slice(0, 16);
 };
-export const elementsHash = (set: NftSet) => sha(set.elements);
+/** Per elements array: a set that did not change between applies (the same array, when the build reuses it) is hashed once. */
+const hashed = new WeakMap<readonly string[], string>();
+export const elementsHash = (set: NftSet) => {
+  let h = hashed.get(set.elements);
+  if (h === undefined) hashed.set(set.elements, (h = sha(set.elements)));
+  return h;
+};
 export const rulesHash = (chain: NftChain) => sha(chain.rules.map(renderRule));
 
 /** The record of `ir` in force with `stamp` on its tables, given the listing right after the apply. */
