@@ -28,6 +28,7 @@ import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nf
 import { ConfirmWindow } from "./confirm.ts";
 import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
 import { rulesetView } from "../diff/view.ts";
+import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
 import type { ExpectedTable } from "./shape.ts";
 import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
@@ -410,9 +411,13 @@ export class Agent {
     const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.() });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     if (hasErrors(diagnostics) || !built.ruleset) return { diagnostics };
-    const against = this.irInForce ? `generation ${this.generation} in force (this agent's)` : "nothing this agent applied from a config";
-    const notes = !this.irInForce && (this.applied || this.inKernel) ? ["the ruleset in force was restored or found at start: this agent has no rule-level record of it, so everything shows as added"] : [];
-    return { diagnostics, doc: diffRulesets(this.irInForce ? rulesetView(this.irInForce) : undefined, rulesetView(built.ruleset), against, notes) };
+    if (this.irInForce) return { diagnostics, doc: diffRulesets(rulesetView(this.irInForce), rulesetView(built.ruleset), `generation ${this.generation} in force (this agent's)`) };
+    // Restored or found at start: no IR of it here, so the kernel's listing is the other side.
+    const listed = await this.deps.runner.listJson?.();
+    const kernel = listed?.ok ? kernelView(listed.stdout) : undefined;
+    if (kernel?.ok) return { diagnostics, doc: diffRulesets(kernel.view, normalisedView(built.ruleset), kernel.view ? "the kernel's hostwall tables (this agent applied none from its config)" : "nothing in force") };
+    const why = listed?.ok === false ? listed.stderr.trim().split("\n")[0] : kernel && !kernel.ok ? kernel.error : "this nft runner cannot list";
+    return { diagnostics, doc: diffRulesets(undefined, rulesetView(built.ruleset), "nothing this agent applied from a config", [`the kernel's tables could not be read (${why}): everything shows as added`]) };
   }
 
   /** What is in force now, to go back to when a confirm window expires. */

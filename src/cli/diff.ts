@@ -15,11 +15,9 @@
 import type { DiffDocument } from "../diff/diff.ts";
 import { diffRulesets } from "../diff/diff.ts";
 import { formatDiff } from "../diff/format.ts";
-import { rulesetView } from "../diff/view.ts";
+import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { listAddresses, listInterfaces } from "../agent/system.ts";
-import { parseRulesetJson } from "../nft/listing.ts";
-import { normaliseRuleset } from "../nft/listing-normalise.ts";
 import { spawnRunner } from "../nft/runner.ts";
 import { buildRuleset } from "../pipeline.ts";
 import { readSources } from "../source/sources.ts";
@@ -81,13 +79,11 @@ async function diffAgainstKernel(opts: DiffOptions, io: Io): Promise<number> {
     io.err(`hostwall: no agent runs, and the kernel's ruleset cannot be listed: ${listed.stderr.trim().split("\n")[0]}\n`);
     return 2;
   }
-  const parsed = parseRulesetJson(listed.stdout);
-  if (!parsed.ok) {
-    io.err(`hostwall: no agent runs, and the kernel's hostwall tables cannot be read: ${parsed.error.message} at ${parsed.error.path}\n`);
+  const kernel = kernelView(listed.stdout);
+  if (!kernel.ok) {
+    io.err(`hostwall: no agent runs, and the kernel's hostwall tables cannot be read: ${kernel.error}\n`);
     return 2;
   }
-  const inKernel = parsed.listing.ruleset.tables.length > 0 ? rulesetView(normaliseRuleset(parsed.listing.ruleset)) : undefined;
-  const against = inKernel ? "the kernel's hostwall tables (no agent runs)" : "nothing in force (no agent runs, no hostwall table in the kernel)";
-  // Netdev chains of interfaces that are absent now are not in the kernel on kernels before 6.16 either.
-  return print(diffRulesets(inKernel, rulesetView(normaliseRuleset(built.ruleset)), against), opts.json, io);
+  const against = kernel.view ? "the kernel's hostwall tables (no agent runs)" : "nothing in force (no agent runs, no hostwall table in the kernel)";
+  return print(diffRulesets(kernel.view, normalisedView(built.ruleset), against), opts.json, io);
 }

@@ -11,6 +11,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { diffRulesets } from "../../src/diff/diff.ts";
 import { formatDiff } from "../../src/diff/format.ts";
+import { kernelView, normalisedView } from "../../src/diff/kernel.ts";
+import { goldenSource } from "../support/golden-source.ts";
 import { rulesetView, type RulesetView } from "../../src/diff/view.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
@@ -58,4 +60,27 @@ describe("golden diff", () => {
       expect(diffRulesets(after, after, AGAINST).changed).toBe(false);
     });
   }
+});
+
+describe("diff against the kernel's listing (no agent, or an agent that restored its ruleset at start)", () => {
+  const FIXTURES = join(ROOT, "..", "unit", "fixtures", "listing");
+  const compiled = (name: string) => {
+    const s = goldenSource(join(ROOT, "..", "golden", name), { node: "jasper" });
+    const built = buildRuleset({ files: s.files, node: s.node, addresses: s.addresses });
+    if (!built.ruleset) throw new Error(`${name} does not compile`);
+    return normalisedView(built.ruleset);
+  };
+  const listed = (name: string) => {
+    const k = kernelView(readFileSync(join(FIXTURES, `${name}.json`), "utf8"));
+    if (!k.ok || !k.view) throw new Error(`${name}: ${k.ok ? "no hostwall table" : k.error}`);
+    return k.view;
+  };
+  for (const name of ["protocols-icmp", "ports", "deny-reject", "stages"]) {
+    test(`${name}: nft 1.0.6's listing of the compiled script is no change`, () => expect(diffRulesets(listed(name), compiled(name), AGAINST)).toMatchObject({ changed: false, endpoints: [], policies: [], sets: [], failsafes: { added: [], removed: [] } }));
+  }
+  test("another config against a listing is a change; a listing without hostwall's tables is nothing in force; garbage is an error", () => {
+    expect(diffRulesets(listed("ports"), compiled("stages"), AGAINST).changed).toBe(true);
+    expect(kernelView('{"nftables":[{"metainfo":{"version":"1.0.6"}}]}')).toEqual({ ok: true, view: undefined });
+    expect(kernelView("{").ok).toBe(false);
+  });
 });
