@@ -92,6 +92,7 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   // --datastore etcdv3: the agent reads the listed and watched copy (datastore/sync.ts);
   // every change reloads, through the same serialised attempts as file changes.
   const ds = opts.datastore?.type === "etcdv3" ? opts.datastore : undefined;
+  let watchRenewed = false;
   const sync = ds ? new DatastoreSync({ client: new EtcdClient(ds.config), onChange: (why) => void agent.reload(why), log: (level, message) => logger.log(level, message), now: () => new Date() }) : undefined;
   const agent: Agent = new Agent({
     node: opts.node,
@@ -110,6 +111,11 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     confirmChangesMs: opts.confirmChangesMs,
     onAttempt: (attempt) => {
       if (ready) sdNotify(`STATUS=${statusLine(agent, attempt)}`);
+      // The first apply turns conntrack on: the watch's connection, opened before, is renewed (sync.ts).
+      if (sync && attempt.ok && agent.applied && !watchRenewed) {
+        watchRenewed = true;
+        sync.renewWatch();
+      }
     },
   });
 

@@ -241,7 +241,11 @@ export class EtcdClient {
     const timeout = AbortSignal.timeout(this.config.requestTimeoutMs ?? 10_000);
     // A watch lives as long as its caller wants: only the connection attempt is bounded, by the caller.
     const signal = opts.stream ? opts.signal : opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const res = await fetch(`${endpoint}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal, tls: this.config.tls, ...(opts.stream ? { timeout: false } : {}) } as RequestInit);
+    // No pooled connections for unary requests: a connection opened before the agent's first
+    // apply is unknown to conntrack (no ct rule existed yet), and its replies would meet the
+    // HostEndpoint's default deny as mid-stream "new" packets; a fresh connection per request
+    // (~0.1 ms on a LAN) is always tracked from its SYN, and never a stale one after a restart.
+    const res = await fetch(`${endpoint}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal, tls: this.config.tls, keepalive: false, ...(opts.stream ? { timeout: false } : {}) } as RequestInit);
     if (res.status === 401 && token && !retried) {
       // The token expired (etcd's simple tokens live 5 minutes): authenticate again once.
       await res.body?.cancel().catch(() => undefined);
@@ -257,7 +261,7 @@ export class EtcdClient {
     if (cached) return cached;
     let res: Response;
     try {
-      res = await fetch(`${endpoint}/v3/auth/authenticate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: this.config.username, password: this.config.password ?? "" }), signal: AbortSignal.timeout(this.config.requestTimeoutMs ?? 10_000), tls: this.config.tls } as RequestInit);
+      res = await fetch(`${endpoint}/v3/auth/authenticate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: this.config.username, password: this.config.password ?? "" }), signal: AbortSignal.timeout(this.config.requestTimeoutMs ?? 10_000), tls: this.config.tls, keepalive: false } as RequestInit);
     } catch (e) {
       throw new EtcdError(describeFetchError(e as Error), endpoint);
     }

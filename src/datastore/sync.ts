@@ -75,10 +75,24 @@ export class DatastoreSync {
   private debounce?: Timer;
   private pendingReasons = new Set<string>();
   private loop?: Promise<void>;
+  /** renewWatch() ended the watch: set it up again at once. */
+  private renewing = false;
   private readonly st: DatastoreStatus;
 
   constructor(private readonly opts: SyncOptions) {
     this.st = { type: "etcdv3", endpoints: [...opts.client.config.endpoints], connected: false, revision: 0, lastError: null, since: opts.now().toISOString(), lists: 0, events: 0, reconnects: 0 };
+  }
+
+  /**
+   * Sets the watch up again on a new connection, from the revision the copy is at (nothing is
+   * missed, nothing counts as a failure). The agent calls it after its first apply: the
+   * connection opened before it is unknown to conntrack, and the ruleset just applied would
+   * drop etcd's next packets on it as "new" (a HostEndpoint's default deny).
+   */
+  renewWatch(): void {
+    if (!this.abort || this.abort.signal.aborted) return;
+    this.renewing = true;
+    this.abort.abort();
   }
 
   status(): DatastoreStatus {
@@ -152,6 +166,10 @@ export class DatastoreSync {
         throw new Error("the watch stream ended");
       } catch (e) {
         if (this.stopped) return first();
+        if (this.renewing) {
+          this.renewing = false;
+          continue;
+        }
         if (e instanceof CompactedError) {
           this.opts.log("warning", `etcd watch: ${e.message}; relisting`);
           needList = true;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { expectProbes, kernelTestGate, startServers, sweepStaleLabs, type ProbeSpec } from "./lab";
-import { waitFor } from "./agent-harness";
+import { BINARY, waitFor } from "./agent-harness";
 import { createFleet, type Fleet } from "./etcd-fleet";
 import { ETCD } from "../support/etcd.ts";
 import { existsSync } from "node:fs";
@@ -220,5 +220,18 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
     expect(s0.datastore.lists).toBe(lists + 1);
     expect(a0.agent!.log()).toContain("required revision has been compacted");
     await expectProbes([...everywhere(8080, true), ...everywhere(8081, false)]);
+  }, 60_000);
+
+  test("an agent started (no hostwall table in the kernel) with its endpoint already in etcd gets the next change (its watch renewed after the first apply)", async () => {
+    const h = fleet.hosts[1]!;
+    await h.agent!.proc.stop();
+    // As after a reboot: no hostwall table, so no ct rule, until the new agent's first apply.
+    expect((await h.ns.exec([BINARY, "flush"])).code).toBe(0);
+    const agent = fleet.startAgent(1);
+    await waitFor("agent 1 back", async () => (await agent.status().catch(() => undefined))?.lastAttempt?.ok === true, 20_000);
+    const before = await generations();
+    expect((await fleet.cli(["apply", "-f", "-"], { stdin: policy("allow-web", [8080, 8081]) })).code).toBe(0);
+    await appliedPast(before, "the change on every agent, the restarted one included");
+    await expectProbes([...everywhere(8080, true), ...everywhere(8081, true)]);
   }, 60_000);
 });
