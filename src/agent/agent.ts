@@ -25,12 +25,11 @@ import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolv
 import type { NftRuleset } from "../nft/ir.ts";
 import { stampScript } from "../nft/render.ts";
 import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, scriptHash, sendRuleset, sendScript } from "./apply.ts";
-import { ConfirmWindow } from "./confirm.ts";
+import { ConfirmWindow, mergeRequests, type InForce } from "./confirm.ts";
 import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
 import { rulesetView } from "../diff/view.ts";
 import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
-import type { ExpectedTable } from "./shape.ts";
 import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
 import { computeDelta } from "../nft/delta.ts";
@@ -478,26 +477,6 @@ export class Agent {
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.tables.observe();
   }
-}
-
-/** What was in force before a provisional apply: a confirm window's way back (confirm.ts). */
-export interface InForce {
-  generation: number;
-  applied: Applied;
-  irInForce?: NftRuleset;
-  plan?: Plan;
-  model?: Model;
-  expected?: ExpectedTable[];
-  snap?: Snapshot;
-  boundByAddress: boolean;
-  appliedAddresses: string;
-}
-
-/** Two reload requests coalesced into one attempt: the longer window, lockouts allowed only if both allow them. */
-function mergeRequests(a: ApplyRequest | undefined, b: ApplyRequest | undefined): ApplyRequest | undefined {
-  if (!a || !b) return a ?? b;
-  const confirmMs = a.confirmMs === undefined ? b.confirmMs : b.confirmMs === undefined ? a.confirmMs : Math.max(a.confirmMs, b.confirmMs);
-  return { ...(confirmMs !== undefined ? { confirmMs } : {}), allowLockout: Boolean(a.allowLockout && b.allowLockout), sessions: [...(a.sessions ?? []), ...(b.sessions ?? [])].slice(0, 16), explicit: Boolean(a.explicit || b.explicit) };
 }
 
 function endpointStatus(ep: EndpointPlan, active: boolean): EndpointStatus {

@@ -18,7 +18,13 @@
  * pending state runs synchronously between awaits, so two reload --confirm requests (which the
  * agent coalesces or runs one after the other anyway) cannot leave it half-written.
  */
+import type { Model } from "../model/types.ts";
+import type { NftRuleset } from "../nft/ir.ts";
+import type { Plan } from "../resolve/resolve.ts";
+import type { Snapshot } from "./change.ts";
 import type { Logger } from "./log.ts";
+import type { ExpectedTable } from "./shape.ts";
+import type { Applied, ApplyRequest } from "./types.ts";
 
 /** The shortest and longest window a request may ask for. */
 export const MIN_WINDOW_MS = 1000;
@@ -174,4 +180,24 @@ export class ConfirmWindow<T> {
     if (tries < RETRIES && !this.stopped) this.timer = setTimeout(() => void this.expire(id, tries + 1), RETRY_MS);
     else this.deps.logger.log("error", `giving up reverting generation ${p.generation}: it stays in force; fix the config or run hostwall confirm`);
   }
+}
+
+/** What was in force before a provisional apply: a confirm window's way back (confirm.ts). */
+export interface InForce {
+  generation: number;
+  applied: Applied;
+  irInForce?: NftRuleset;
+  plan?: Plan;
+  model?: Model;
+  expected?: ExpectedTable[];
+  snap?: Snapshot;
+  boundByAddress: boolean;
+  appliedAddresses: string;
+}
+
+/** Two reload requests coalesced into one attempt: the longer window, lockouts allowed only if both allow them. */
+export function mergeRequests(a: ApplyRequest | undefined, b: ApplyRequest | undefined): ApplyRequest | undefined {
+  if (!a || !b) return a ?? b;
+  const confirmMs = a.confirmMs === undefined ? b.confirmMs : b.confirmMs === undefined ? a.confirmMs : Math.max(a.confirmMs, b.confirmMs);
+  return { ...(confirmMs !== undefined ? { confirmMs } : {}), allowLockout: Boolean(a.allowLockout && b.allowLockout), sessions: [...(a.sessions ?? []), ...(b.sessions ?? [])].slice(0, 16), explicit: Boolean(a.explicit || b.explicit) };
 }

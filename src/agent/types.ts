@@ -8,7 +8,7 @@ import type { TableStamp } from "../nft/render.ts";
 import type { NftRunner } from "../nft/runner.ts";
 import type { EndpointPolicies } from "../resolve/resolve.ts";
 import type { SourceFile } from "../source/source-file.ts";
-import type { Session, SessionTable } from "./lockout.ts";
+import type { Session, SessionTable } from "./sessions.ts";
 import type { Logger } from "./log.ts";
 import type { RuleSample } from "./metrics.ts";
 import type { StateStore } from "./state.ts";

@@ -5,7 +5,7 @@
  * 400 naming it: a typo in a safety option must not silently apply without it.
  */
 import { MAX_WINDOW_MS, MIN_WINDOW_MS, parseWindow } from "../agent/confirm.ts";
-import { sshSession } from "../agent/lockout.ts";
+import { sshSession } from "../agent/sessions.ts";
 import type { ApplyRequest } from "../agent/types.ts";
 import type { ErrorAnswer } from "./status.ts";
 

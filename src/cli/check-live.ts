@@ -6,7 +6,8 @@
  * not be read, which is said), 1 when the config is invalid or would deny one (each named
  * with the rule that denies it), as an apply would refuse it.
  */
-import { lockoutGate, readSessions, sshSession } from "../agent/lockout.ts";
+import { lockoutGate } from "../agent/lockout.ts";
+import { readSessions, sshSession } from "../agent/sessions.ts";
 import { listAddresses, listInterfaces } from "../agent/system.ts";
 import { formatDiagnostic, hasErrors } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";

@@ -7,7 +7,7 @@
  * answer says whether a window expired and was reverted), 2 the agent unreachable or refusing.
  */
 import { MAX_WINDOW_MS, MIN_WINDOW_MS, parseWindow } from "../agent/confirm.ts";
-import { sshSession } from "../agent/lockout.ts";
+import { sshSession } from "../agent/sessions.ts";
 import type { ErrorAnswer } from "../api/status.ts";
 import { DEFAULT_SOCKET, parseApiTarget } from "./api-client.ts";
 import { UsageError, type ParsedArgs } from "./args.ts";

@@ -11,7 +11,7 @@
 import { readConfigDir } from "../source/read-dir.ts";
 import { openRunner } from "../nft/runner.ts";
 import { Agent } from "../agent/agent.ts";
-import { readSessions, sshSession } from "../agent/lockout.ts";
+import { readSessions, sshSession } from "../agent/sessions.ts";
 import type { Attempt, BootPolicy } from "../agent/types.ts";
 import { stateStore } from "../agent/state.ts";
 import { treeSignature } from "../agent/watch.ts";

@@ -4,7 +4,7 @@
  * a port with a listener kept; SSH_CONNECTION read strictly; the POST /reload body (api/requests.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { inboundSessions, parseTcpTable, sshSession } from "../../src/agent/lockout.ts";
+import { inboundSessions, parseTcpTable, sshSession } from "../../src/agent/sessions.ts";
 import { reloadRequest } from "../../src/api/requests.ts";
 import { parseWindow } from "../../src/agent/confirm.ts";
 

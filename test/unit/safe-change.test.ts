@@ -10,7 +10,7 @@ import { createApi } from "../../src/api/app.ts";
 import { confirmCommand } from "../../src/cli/confirm.ts";
 import { diffCommand } from "../../src/cli/diff.ts";
 import type { Agent } from "../../src/agent/agent.ts";
-import type { Session, SessionTable } from "../../src/agent/lockout.ts";
+import type { Session, SessionTable } from "../../src/agent/sessions.ts";
 import { parseAddress } from "../../src/model/cidr-parse.ts";
 import type { Cidr } from "../../src/model/cidr.ts";
 import { exampleFiles, fakeAgent, MORE_DENY, unstamped } from "./api-fakes.ts";
