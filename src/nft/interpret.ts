@@ -4,7 +4,7 @@
  * through it (evaluator vs interpreter, test/unit/interpreter-differential.test.ts), so every
  * compile is checked against the reference evaluator at thousands of seeds.
  *
- * The walk follows the kernel's order (reference/nftables.md; net/netfilter):
+ * The walk follows the kernel's order (net/netfilter; docs/nft-layout.md draws hostwall's chains):
  *
  *   in on X, to this host      ingress(X) → prerouting → input
  *   in on X, forwarded to Y    ingress(X) → prerouting → forward
