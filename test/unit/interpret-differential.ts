@@ -67,7 +67,7 @@ export function differences(e: Explanation, r: InterpretResult): string[] {
  */
 export const KNOWN_ISSUES: Record<string, { why: string; explains: (ev: Evaluator, packet: Packet, e: Explanation, r: InterpretResult) => boolean }> = {
   "evaluator-forward-untracked-ct": {
-    why: "the evaluator lets a forwarded packet that the untracked stage allowed (notrack) take the conntrack shortcut of the outgoing endpoint's forward stage (established accept, invalid deny); the kernel, and Felix's per-endpoint conntrack rules, see ct state untracked there and run the policies",
+    why: "the evaluator lets a forwarded packet that the untracked stage allowed (notrack) take the conntrack shortcut of the outgoing endpoint's forward stage (established accept, invalid deny); the kernel, and Felix's per-endpoint conntrack rules, see ct state untracked there and run the policies (the kernel lab agrees with the interpreter: HOSTWALL_DIFF_SEEDS=820,3203,4156 HOSTWALL_DIFF_PROBES=112 test/kernel/differential.test.ts, where classify() mislabels them forward-ct-invalid)",
     explains: (ev, packet, e, r) =>
       packet.direction === "forward" &&
       (packet.conntrack ?? "new") !== "new" &&
