@@ -37,12 +37,19 @@ import { DIR, rule, TableBuilder } from "./table-builder.ts";
 export interface CompileOptions {
   /** Interfaces that exist now: netdev chains are rendered only for them (kernels < 6.16 reject missing devices). Undefined = all. */
   interfaces?: ReadonlySet<string>;
+  /**
+   * Every policy and profile Deny rule feeds a drop-summary set (names.ts dropSet): the
+   * addresses it denied, with counters, bounded and expiring. Off by default: the incremental
+   * apply (delta.ts) and the set drift check do not know dynamic sets yet.
+   */
+  dropSummaries?: boolean;
 }
 
 export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
   // Untracked policy never applies to a `*` endpoint, so it has no netdev chain.
   const netdev = plan.endpoints.filter((ep) => ep.interfaceName !== WILDCARD && (!opts.interfaces || opts.interfaces.has(ep.interfaceName)));
-  return { tables: [compileNetdev(plan, netdev), compileInet(plan, netdev.map((ep) => ep.interfaceName))] };
+  const drops = opts.dropSummaries ?? false;
+  return { tables: [compileNetdev(plan, netdev, drops), compileInet(plan, netdev.map((ep) => ep.interfaceName), drops)] };
 }
 
 /**
@@ -61,8 +68,8 @@ const stackedPriorityTags = (): Statement[] => [
 ];
 const accept = () => verdict("accept");
 
-function compileNetdev(plan: Plan, endpoints: EndpointPlan[]): NftTable {
-  const t = new TableBuilder("netdev", plan);
+function compileNetdev(plan: Plan, endpoints: EndpointPlan[], drops: boolean): NftTable {
+  const t = new TableBuilder("netdev", plan, drops);
   t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
   const notPoliced = plan.felix.ipv6Support
     ? rule([match(meta("protocol"), "!=", set([sym("ip"), sym("ip6")])), accept()], "non-IP traffic (ARP, ...) is never policed")
@@ -89,8 +96,8 @@ function compileNetdev(plan: Plan, endpoints: EndpointPlan[]): NftTable {
 }
 
 /** `withNetdev`: the interfaces whose netdev chain cleared hostwall's mark bits already. */
-function compileInet(plan: Plan, withNetdev: string[]): NftTable {
-  const t = new TableBuilder("inet", plan);
+function compileInet(plan: Plan, withNetdev: string[], drops: boolean): NftTable {
+  const t = new TableBuilder("inet", plan, drops);
   const eps = plan.endpoints;
   const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
   const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";

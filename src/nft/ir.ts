@@ -60,6 +60,12 @@ export interface NftSet {
   elements: string[];
   /** Comment: the selector the set stands for. */
   comment?: string;
+  /**
+   * A set the ruleset fills itself (`update @set { ip saddr }`, drop summaries): at most
+   * `size` elements, each expiring `timeout` seconds after its last update, each with a
+   * counter. Its elements are runtime state, never part of the IR (`elements` is empty).
+   */
+  dynamic?: { size: number; timeout: number };
 }
 
 export interface NftTable {
@@ -147,7 +153,9 @@ export type Statement =
    * A verdict map: `iifname vmap { "eth0" : jump normal-in-eth0, … }` (the per-interface
    * dispatch). No entry matching means the rule does nothing and the chain goes on.
    */
-  | { kind: "vmap"; key: Field; entries: VmapEntry[] };
+  | { kind: "vmap"; key: Field; entries: VmapEntry[] }
+  /** `update @set { key }`: adds the key to a dynamic set (or refreshes it) and counts the packet on its element. */
+  | { kind: "set-update"; set: string; key: Field };
 
 /** One element of a verdict map: key value → jump/goto target. */
 export interface VmapEntry {

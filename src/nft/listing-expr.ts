@@ -112,6 +112,14 @@ export function parseStatement(v: unknown, path: string): { statement: Statement
       return { statement: { kind, target: target(body, at) } };
     case "vmap":
       return { statement: parseVmap(body, at) };
+    case "set": {
+      // `update @s { ip saddr }` (a drop-summary set; its counter is the set's own).
+      const u = expectObject(body, at);
+      keysOnly(u, ["op", "elem", "set"], at);
+      if (u.op !== "update") fail(`${at}.op`, `set ${JSON.stringify(u.op)}: only update is part of the IR`);
+      if (typeof u.set !== "string" || !u.set.startsWith("@")) fail(`${at}.set`, "expected @name");
+      return { statement: { kind: "set-update", set: u.set.slice(1), key: parseField(u.elem, `${at}.elem`) } };
+    }
     default:
       if ((VERDICTS as readonly string[]).includes(kind)) {
         if (body !== null) fail(at, `${kind} takes no arguments`);
@@ -295,6 +303,12 @@ function one(values: Value[], path: string): Value {
 /** A named set's element as the compiler writes it: `192.0.2.0/24`, `192.0.2.1 . tcp . 80` (ranges as their CIDRs). */
 export function setElementText(v: unknown, path: string): string[] {
   if (typeof v === "string") return [v];
+  if (typeof v === "object" && v !== null && !Array.isArray(v) && "elem" in v) {
+    // A dynamic set's element with its expiry and counter: the value only (drops.ts reads the rest).
+    const e = expectObject((v as Record<string, Json>).elem, `${path}.elem`);
+    keysOnly(e, ["val", "expires", "timeout", "counter"], `${path}.elem`);
+    return setElementText(e.val, `${path}.elem.val`);
+  }
   if (typeof v === "number") return [String(natural(v, path))];
   const [kind, body] = single(v, path);
   const at = `${path}.${kind}`;

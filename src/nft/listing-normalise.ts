@@ -43,9 +43,18 @@ function normaliseTable(t: NftTable): NftTable {
 
 function normaliseSet(s: NftSet): NftSet {
   let elements: string[];
-  if (s.type === "ipv4_addr" || s.type === "ipv6_addr") elements = canonicalAddresses(s.elements) ?? [...s.elements].sort();
+  // A dynamic set's elements are what the kernel saw, not what was compiled.
+  if (s.dynamic) elements = [];
+  else if (s.type === "ipv4_addr" || s.type === "ipv6_addr") elements = canonicalAddresses(s.elements) ?? [...s.elements].sort();
   else elements = unique(s.elements.map(tupleText));
-  return { name: s.name, type: s.type, interval: s.interval, elements, ...(s.comment !== undefined ? { comment: safeText(s.comment, MAX_COMMENT_BYTES) } : {}) };
+  return {
+    name: s.name,
+    type: s.type,
+    interval: s.interval,
+    elements,
+    ...(s.comment !== undefined ? { comment: safeText(s.comment, MAX_COMMENT_BYTES) } : {}),
+    ...(s.dynamic ? { dynamic: { size: s.dynamic.size, timeout: s.dynamic.timeout } } : {}),
+  };
 }
 
 /** `addr . proto . port` with the address canonical and the protocol a number. */
@@ -72,7 +81,7 @@ export function normaliseStatements(statements: readonly Statement[]): Statement
   const implied = new Set<number>();
   let matches = head.map((m) => (m.kind === "match" ? normaliseMatch(m, implied) : m));
   for (const p of implied) matches.push({ kind: "match", left: { kind: "meta", key: "l4proto" }, op: "==", right: { kind: "value", value: { kind: "number", value: p } } });
-  matches = dropDependencies(matches);
+  matches = dropDependencies(matches, tail);
   const seen = new Map<string, Statement>();
   for (const m of matches) seen.set(JSON.stringify(m), m);
   const sorted = [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, m]) => m);
@@ -190,9 +199,14 @@ function pinOf(m: Statement): 4 | 6 | undefined {
   return undefined;
 }
 
-function dropDependencies(matches: Statement[]): Statement[] {
+function dropDependencies(matches: Statement[], tail: readonly Statement[]): Statement[] {
   const icmp = (p: "icmp" | "icmpv6") => matches.some((m) => m.kind === "match" && JSON.stringify(m.left).includes(`"protocol":"${p}"`));
   const families = new Set(matches.map(familyOf).filter((f) => f !== undefined));
+  // `update @s { ip saddr }` pins the rule to its family as an `ip saddr` match would.
+  for (const st of tail) {
+    const f = st.kind === "set-update" ? familyOf({ kind: "match", left: st.key, op: "==", right: { kind: "exists" } }) : undefined;
+    if (f) families.add(f);
+  }
   return matches.filter((m) => {
     const l4 = l4protoEquals(m);
     if ((l4 === 1 && icmp("icmp")) || (l4 === 58 && icmp("icmpv6"))) return false;

@@ -105,19 +105,28 @@ function allowKeys(body: Record<string, Json>, keys: readonly string[], path: st
 }
 
 function parseSet(body: Record<string, Json>, at: string): NftSet {
-  allowKeys(body, ["family", "name", "table", "type", "handle", "flags", "comment", "elem"], at);
+  allowKeys(body, ["family", "name", "table", "type", "handle", "flags", "comment", "elem", "size", "timeout", "stmt"], at);
   const type = Array.isArray(body.type) ? body.type.map(String).join(" . ") : String(body.type);
   if (!SET_TYPES.includes(type as NftSet["type"])) fail(`${at}.type`, `set type ${JSON.stringify(type)} is not one hostwall uses`);
   const flags = body.flags === undefined ? [] : body.flags;
-  if (!Array.isArray(flags) || flags.some((f) => f !== "interval")) fail(`${at}.flags`, `set flags ${JSON.stringify(flags)}: only interval is part of the IR`);
+  if (!Array.isArray(flags) || flags.some((f) => typeof f !== "string")) fail(`${at}.flags`, "flags is not a list of names");
+  // A drop-summary set: nft 1.0.6 lists `flags dynamic,timeout` as ["timeout"], with its size, timeout and `counter`.
+  const dynamic = flags.includes("timeout");
+  const allowed = dynamic ? ["timeout", "dynamic"] : ["interval"];
+  if (flags.some((f) => !allowed.includes(f as string))) fail(`${at}.flags`, `set flags ${JSON.stringify(flags)} are not a combination the IR has`);
+  if (dynamic && (typeof body.size !== "number" || typeof body.timeout !== "number" || JSON.stringify(body.stmt) !== '[{"counter":null}]')) {
+    fail(at, "a dynamic set without size, timeout and counter is not part of the IR");
+  }
+  if (!dynamic && (body.size !== undefined || body.timeout !== undefined || body.stmt !== undefined)) fail(at, "size, timeout and set statements belong to dynamic sets only");
   const elem = body.elem === undefined ? [] : body.elem;
   if (!Array.isArray(elem)) fail(`${at}.elem`, "elem is not an array");
   return {
     name: String(body.name),
     type: type as NftSet["type"],
-    interval: flags.length > 0,
+    interval: flags.includes("interval"),
     elements: elem.flatMap((e, i) => setElementText(e, `${at}.elem[${i}]`)),
     ...(typeof body.comment === "string" ? { comment: body.comment } : {}),
+    ...(dynamic ? { dynamic: { size: body.size as number, timeout: body.timeout as number } } : {}),
   };
 }
 

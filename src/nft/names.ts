@@ -62,6 +62,12 @@ export const profileChain = (name: string, dir: "in" | "out") => derived("pro", 
 /** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */
 export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-${shortHash(key)}-${family}${hosts ? "h" : "p"}`;
 
+/** Drop-summary set of one Deny rule (by its origin id): `drops-<hash>-4`, dynamic, with per-address counters. */
+export const dropSet = (origin: string, family: 4 | 6) => `drops-${shortHash(origin)}-${family}`;
+/** Elements a drop-summary set keeps, and how long an address stays after its last drop (seconds). */
+export const DROP_SET_SIZE = 256;
+export const DROP_SET_TIMEOUT = 600;
+
 /** Named-port set: `np-<hash>-4` of type `ipv4_addr . inet_proto . inet_service`. */
 export const namedPortSet = (key: string, family: 4 | 6) => `np-${shortHash(key)}-${family}`;
 

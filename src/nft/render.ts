@@ -89,6 +89,7 @@ function renderTable(table: NftTable, lines: string[], origins: Map<number, Rule
 function renderSet(set: NftSet, lines: string[]): void {
   lines.push(`\tset ${safeIdentifier(set.name)} {`, `\t\ttype ${set.type}`);
   if (set.interval) lines.push("\t\tflags interval");
+  if (set.dynamic) lines.push(`\t\tsize ${int(set.dynamic.size)}`, "\t\tflags dynamic,timeout", `\t\ttimeout ${int(set.dynamic.timeout)}s`, "\t\tcounter");
   if (set.comment) lines.push(`\t\tcomment "${safeText(set.comment, MAX_COMMENT_BYTES)}"`);
   if (set.elements.length > 0) {
     lines.push("\t\telements = {");
@@ -151,6 +152,8 @@ function renderStatement(st: Statement): string {
     case "jump":
     case "goto":
       return `${st.kind} ${safeIdentifier(st.target)}`;
+    case "set-update":
+      return `update @${safeIdentifier(st.set)} { ${renderField(st.key)} }`;
     case "vmap": {
       const entries = st.entries.map((e) => `${renderValue(e.key, st.key)} : ${e.verdict} ${safeIdentifier(e.target)}`);
       return `${renderField(st.key)} vmap { ${entries.join(", ")} }`;

@@ -43,3 +43,4 @@ export const notrack = (): Statement => ({ kind: "notrack" });
 export const log = (prefix: string): Statement => ({ kind: "log", prefix, level: "info" });
 export const limit = (rate: number, per: "second" | "minute" | "hour" | "day", burst: number): Statement => ({ kind: "limit", rate, per, burst });
 export const vmap = (key: Field, entries: VmapEntry[]): Statement => ({ kind: "vmap", key, entries });
+export const setUpdate = (name: string, key: Field): Statement => ({ kind: "set-update", set: name, key });

@@ -7,10 +7,10 @@
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
-import type { NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
+import type { Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
-import { counter, goto, jump, verdict } from "./statements.ts";
+import { counter, goto, jump, match, meta, payload, setUpdate, sym, value, verdict } from "./statements.ts";
 
 /** How a direction is spelt in chain names. */
 export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
@@ -34,6 +34,8 @@ export class TableBuilder {
   constructor(
     readonly family: "netdev" | "inet",
     readonly plan: Plan,
+    /** Give every Deny rule a drop-summary set (compile.ts CompileOptions.dropSummaries). */
+    readonly dropSummaries = false,
   ) {}
 
   context(deny: "drop" | "reject"): MatchContext {
@@ -95,6 +97,14 @@ export class TableBuilder {
     return name;
   }
 
+  /** A Deny rule's drop-summary set of one family, declared once per table. */
+  dropSet(origin: string, family: 4 | 6): string {
+    const name = N.dropSet(origin, family);
+    if (this.sameSet(name, `drops ${origin} ${family}`)) return name;
+    this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: false, elements: [], comment: origin, dynamic: { size: N.DROP_SET_SIZE, timeout: N.DROP_SET_TIMEOUT } });
+    return name;
+  }
+
   private declareSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void {
     if (this.sameSet(name, `selector ${family} ${hosts} ${set.key}`)) return;
     const hostBits = family === 4 ? 32 : 128;
@@ -124,6 +134,7 @@ export class TableBuilder {
 export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
   return rules.flatMap((r, i) => {
     const alternatives = compileRule(r, i, owner, ctx);
+    if (r.action === "Deny" && t.dropSummaries && alternatives.length > 0) return summarisedDeny(t, `${chain}-r${i}-drop`, alternatives, owner, ctx);
     if (r.action !== "Log" || alternatives.length < 2) return alternatives;
     const log = logStatements(owner, ctx);
     const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
@@ -132,6 +143,47 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
     t.chain(logChain, [rule(log.filter((st) => st.kind !== "counter"))]);
     return [rule([jump(matchChain)])];
   });
+}
+
+/**
+ * A Deny rule with a drop summary: its alternatives count and `goto <chain>-r<i>-drop`, which
+ * adds the remote address (source for ingress, destination for egress) to the rule's dynamic
+ * set of that family, counted per address, then denies. The set update sits in its own chain,
+ * one rule per family, because `update @s { ip saddr }` makes nft pin the rule to IPv4.
+ */
+function summarisedDeny(t: TableBuilder, chain: string, alternatives: NftRule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  const origin = alternatives[0]!.origin!.id;
+  if (!t.hasChain(chain)) {
+    const rules: NftRule[] = [];
+    const families = new Set(alternatives.flatMap((a) => familiesOf(a, t.plan.felix.ipv6Support)));
+    for (const family of [4, 6] as const) {
+      if (!families.has(family)) continue;
+      const pin = t.family === "inet" ? match(meta("nfproto"), "==", value(sym(family === 4 ? "ipv4" : "ipv6"))) : match(meta("protocol"), "==", value(sym(family === 4 ? "ip" : "ip6")));
+      const remote = payload(family === 4 ? "ip" : "ip6", owner.direction === "ingress" ? "saddr" : "daddr");
+      rules.push(rule([pin, setUpdate(t.dropSet(origin, family), remote), verdict(ctx.deny)]));
+    }
+    rules.push(rule([verdict(ctx.deny)]));
+    t.chain(chain, rules);
+  }
+  return alternatives.map((a) => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), goto(chain)] }));
+}
+
+/** The IP families an alternative can match: its pin or its ip/ip6 matches, else every enabled one. */
+function familiesOf(a: NftRule, v6: boolean): (4 | 6)[] {
+  const fieldFamily = (f: Field): 4 | 6 | undefined =>
+    f.kind === "payload" && (f.protocol === "ip" || f.protocol === "icmp") ? 4
+    : f.kind === "payload" && (f.protocol === "ip6" || f.protocol === "icmpv6") ? 6
+    : f.kind === "concat" ? f.fields.map(fieldFamily).find((x) => x !== undefined)
+    : undefined;
+  for (const st of a.statements) {
+    if (st.kind !== "match") continue;
+    const pinned = st.op === "==" && st.left.kind === "meta" && (st.left.key === "nfproto" || st.left.key === "protocol") && st.right.kind === "value" && st.right.value.kind === "symbol" ? st.right.value.value : undefined;
+    if (pinned === "ipv4" || pinned === "ip") return [4];
+    if (pinned === "ipv6" || pinned === "ip6") return [6];
+    const f = fieldFamily(st.left);
+    if (f) return [f];
+  }
+  return v6 ? [4, 6] : [4];
 }
 
 /**

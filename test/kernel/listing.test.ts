@@ -6,7 +6,8 @@
  * namespace, listed back with `nft -j list ruleset`, parsed into IR (src/nft/listing.ts), and
  * compared with the compiled IR object by object after normaliseRuleset on both sides. The
  * first difference is reported with its table, chain and rule index. nft 1.0.6's JSON has no
- * device for netdev chains, so devices are compared in the text listing.
+ * device for netdev chains, so devices are compared in the text listing. Some goldens are also
+ * compiled with drop summaries (dynamic sets fed by `update @set { ip saddr }`).
  *
  * Controls: a rendered script with one port changed, and one with a rule removed, are each
  * loaded and reported as a difference at the right chain and rule.
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import type { NftRuleset } from "../../src/nft/ir.ts";
 import { parseRulesetJson } from "../../src/nft/listing.ts";
 import { firstDifference, normaliseRuleset } from "../../src/nft/listing-normalise.ts";
+import { compileRuleset } from "../../src/nft/compile.ts";
 import { renderScript } from "../../src/nft/render.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { goldenSource } from "../support/golden-source.ts";
@@ -31,11 +33,11 @@ const cases = readdirSync(GOLDEN, { withFileTypes: true }).filter((d) => d.isDir
 
 const enabled = await kernelTestGate();
 
-function compileGolden(name: string): NftRuleset {
+function compileGolden(name: string, opts: { dropSummaries?: boolean } = {}): NftRuleset {
   const s = goldenSource(join(GOLDEN, name), { node: "jasper" });
   const built = buildRuleset({ files: s.files, node: s.node, addresses: s.addresses });
-  if (!built.ruleset) throw new Error(`${name} does not compile`);
-  return built.ruleset;
+  if (!built.ruleset || !built.plan) throw new Error(`${name} does not compile`);
+  return opts.dropSummaries ? compileRuleset(built.plan, { dropSummaries: true }) : built.ruleset;
 }
 
 function compileSeed(seed: number): NftRuleset {
@@ -90,6 +92,12 @@ describe.skipIf(!enabled)("nft -j list ruleset parses back into the compiled IR"
   for (const name of cases) {
     test(`golden ${name}`, async () => {
       expect(await roundTrip(compileGolden(name))).toBeUndefined();
+    });
+  }
+
+  for (const name of ["example-rules", "deny-reject", "stages", "log-everywhere", "ipv6-disabled"]) {
+    test(`golden ${name} with drop summaries (dynamic sets, set updates)`, async () => {
+      expect(await roundTrip(compileGolden(name, { dropSummaries: true }))).toBeUndefined();
     });
   }
 
