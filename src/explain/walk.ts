@@ -34,6 +34,8 @@ export class Run {
   private readonly pre: View;
   private readonly post: View;
   private readonly ct: ConntrackState;
+  /** The untracked stage allowed the packet (notrack): no conntrack shortcut after it. */
+  private notracked = false;
 
   constructor(private readonly ev: WalkContext, private readonly pkt: Packet) {
     const hasPorts = PORT_PROTOCOLS.has(pkt.protocol);
@@ -98,6 +100,9 @@ export class Run {
     const untracked = this.untrackedStage("ingress", inIface);
     if (untracked.outcome === "deny") return this.finish("deny", untracked);
     let accepted: Step | undefined = untracked.outcome === "allow" ? untracked : undefined;
+    // Allowed by the untracked stage: notrack, so the tracked stages after it see `ct state
+    // untracked` and their conntrack shortcut never fires (the outgoing side runs its policies).
+    if (accepted) this.notracked = true;
     if (!accepted) {
       const pre = this.preDnatStage(inIface);
       if (pre?.outcome === "deny") return this.finish("deny", pre);
@@ -178,6 +183,7 @@ export class Run {
 
   /** ct state shortcut of tracked chains (§2.7): established/related accept, invalid deny. */
   private conntrack(): { outcome: "allow" | "deny"; reason: Reason } | undefined {
+    if (this.notracked) return undefined;
     if (this.ct === "established" || this.ct === "related") return { outcome: "allow", reason: { kind: "conntrack", state: this.ct } };
     if (this.ct === "invalid" && this.ev.felix.conntrackInvalidCheck) return { outcome: "deny", reason: { kind: "conntrack", state: "invalid" } };
     return undefined;

@@ -66,14 +66,9 @@ export function differences(e: Explanation, r: InterpretResult): string[] {
  * printed, and a reproduction in the test file fails once the issue is fixed.
  */
 export const KNOWN_ISSUES: Record<string, { why: string; explains: (ev: Evaluator, packet: Packet, e: Explanation, r: InterpretResult) => boolean }> = {
-  "evaluator-forward-untracked-ct": {
-    why: "the evaluator lets a forwarded packet that the untracked stage allowed (notrack) take the conntrack shortcut of the outgoing endpoint's forward stage (established accept, invalid deny); the kernel, and Felix's per-endpoint conntrack rules, see ct state untracked there and run the policies (the kernel lab agrees with the interpreter: HOSTWALL_DIFF_SEEDS=820,3203,4156 HOSTWALL_DIFF_PROBES=112 test/kernel/differential.test.ts, where classify() mislabels them forward-ct-invalid)",
-    explains: (ev, packet, e, r) =>
-      packet.direction === "forward" &&
-      (packet.conntrack ?? "new") !== "new" &&
-      e.steps.some((s) => s.stage === "untracked" && s.outcome === "allow") &&
-      differences(ev.evaluate({ ...packet, conntrack: "new" }), r).length === 0,
-  },
+  // None open. Fixed: "evaluator-forward-untracked-ct" (the evaluator let an untracked-allowed,
+  // forwarded packet take the outgoing forward stage's conntrack shortcut; regression test in
+  // interpreter-differential.test.ts).
 };
 
 export interface ProbeComparison {
