@@ -155,12 +155,13 @@ const BUN = process.execPath;
 const BLAST = join(import.meta.dir, "blast.ts");
 
 /** µs per packet of one blast from `src` in sender `i`'s namespace, pinned to CPU 1. */
-export async function blastOnce(lab: Lab, i: number, src: string, ms: number): Promise<{ usPerPacket: number; sent: number }> {
+/** One blast from `src` in sender `i`'s namespace, pinned to CPU 1: wall µs per packet and CPU µs per packet. */
+export async function blastOnce(lab: Lab, i: number, src: string, ms: number): Promise<{ usPerPacket: number; cpuUsPerPacket: number; sent: number }> {
   const dst = src.includes(":") ? "2001:db8::2" : src.replace(/\.1$/, ".2");
   const out = await $`timeout ${Math.ceil(ms / 1000) + 20} ip netns exec ${lab.senders[i]!} taskset -c 1 ${BUN} ${BLAST} ${src} ${dst} ${ms}`.text();
-  const sent = Number(out.trim());
+  const [sent, cpuUs] = out.trim().split(" ").map(Number) as [number, number];
   if (!(sent > 0)) throw new Error(`blast from ${src} sent nothing: ${out}`);
-  return { usPerPacket: (ms * 1000) / sent, sent };
+  return { usPerPacket: (ms * 1000) / sent, cpuUsPerPacket: cpuUs / sent, sent };
 }
 
 export function median(xs: readonly number[]): number {
