@@ -20,7 +20,7 @@
  * Whatever does not match means no adoption: the first apply is a full replace, as before.
  */
 import { createHash } from "node:crypto";
-import type { DeltaUnknowns } from "./delta.ts";
+import { sameElements, type DeltaUnknowns } from "./delta.ts";
 import type { BaseHook, NftChain, NftRuleset, NftSet, NftTable, TableFamily } from "./ir.ts";
 import { renderRule, type TableStamp } from "./render.ts";
 
@@ -79,7 +79,11 @@ const sha = (parts: readonly string[]) => {
 const hashed = new WeakMap<readonly string[], string>();
 export const elementsHash = (set: NftSet) => {
   let h = hashed.get(set.elements);
-  if (h === undefined) hashed.set(set.elements, (h = sha(set.elements)));
+  if (h === undefined) {
+    const same = sameElements.get(set.elements);
+    h = (same && hashed.get(same)) ?? sha(set.elements);
+    hashed.set(set.elements, h);
+  }
   return h;
 };
 export const rulesHash = (chain: NftChain) => sha(chain.rules.map(renderRule));

@@ -55,6 +55,12 @@ export type DeltaPlan =
  */
 export const INTERVAL_EDIT_MAX = 4096;
 const ELEMENTS_PER_LINE = 16;
+
+/**
+ * A new set's elements array → the old one found to hold the same elements by a delta: what
+ * was derived from the old array (delta-adopt.ts's element hash, ~0.5 s at 1M) carries over.
+ */
+export const sameElements = new WeakMap<readonly string[], readonly string[]>();
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /**
@@ -148,13 +154,17 @@ function planTable(from: NftTable, to: NftTable, unknown: DeltaUnknowns): TableP
       plan.newSets.push(set);
       continue;
     }
-    if (old.type !== set.type || old.interval !== set.interval || (old.comment ?? "") !== (set.comment ?? "")) return `set ${set.name} in table ${head} changed its type, flags or comment`;
+    if (old.type !== set.type || old.interval !== set.interval || JSON.stringify(old.dynamic) !== JSON.stringify(set.dynamic) || (old.comment ?? "") !== (set.comment ?? "")) return `set ${set.name} in table ${head} changed its type, flags or comment`;
     if (!known(unknown.refill, set.name)) {
       plan.setEdits.push({ name: set.name, added: set.elements, removed: [], refill: set.elements });
       continue;
     }
     const edit = diffElements(old.elements, set.elements);
-    if (edit.added.length === 0 && edit.removed.length === 0) continue;
+    if (edit.added.length === 0 && edit.removed.length === 0) {
+      // Same elements in the same order: what derives from the order (a hash) carries over too.
+      if (old.elements.length === set.elements.length && old.elements.every((e, i) => e === set.elements[i])) sameElements.set(set.elements, old.elements);
+      continue;
+    }
     const big = set.interval && old.elements.length > INTERVAL_EDIT_MAX;
     plan.setEdits.push(big ? { name: set.name, ...edit, refill: set.elements } : { name: set.name, ...edit });
   }
@@ -242,7 +252,8 @@ class ScriptWriter {
   }
 
   addSet(head: string, set: NftSet): void {
-    const flags = set.interval ? " flags interval;" : "";
+    // A drop-summary set (ir.ts NftSet.dynamic) is declared as render.ts does.
+    const flags = set.interval ? " flags interval;" : set.dynamic ? ` size ${set.dynamic.size}; flags dynamic,timeout; timeout ${set.dynamic.timeout}s; counter;` : "";
     const comment = set.comment ? ` comment "${safeText(set.comment, MAX_COMMENT_BYTES)}";` : "";
     this.lines.push(`add set ${head} ${safeIdentifier(set.name)} { type ${set.type};${flags}${comment} }`);
     this.elements(`add element ${head} ${safeIdentifier(set.name)}`, set.elements);
