@@ -105,4 +105,25 @@ describe.skipIf(!existsSync(ETCD))("hostwall apply/get with etcd username and pa
     expect(wrong.status().lastError).toStartWith(`etcd ${etcd.endpoint}: authentication as root failed: `);
     await wrong.stop();
   });
+
+  test("plan --datastore etcdv3 --node X: any node's plan from etcd", async () => {
+    const env = { ETCD_USERNAME: "root", ETCD_PASSWORD: "s3cret" };
+    const hep = (n: number) => `apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata:\n  name: hep-n${n}\n  labels:\n    role: web\nspec:\n  node: n${n}\n  interfaceName: eth${n}\n`;
+    const gnp = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: web\nspec:\n  selector: role == 'web'\n  ingress:\n    - action: Allow\n";
+    // The {} the copy test wrote is not a resource: plan would say so, with its key.
+    const broken = await hw(["plan", "--datastore", "etcdv3", "--node", "n1"], env);
+    expect(broken.err).toContain("/calico/resources/v3/projectcalico.org/hostendpoints/h9:1:1: error[MISSING_FIELD]");
+    await etcd.ctl(["del", "/calico/resources/v3/projectcalico.org/hostendpoints/h9"], { env: { ETCDCTL_USER: "root:s3cret" } });
+    expect((await hw(["apply", "-f", "-"], env, `${hep(1)}---\n${hep(2)}---\n${gnp}`)).code).toBe(0);
+    for (const n of [1, 2]) {
+      const plan = await hw(["plan", "--datastore", "etcdv3", "--node", `n${n}`, "--json"], env);
+      expect(plan.err).toBe("");
+      expect(plan.code).toBe(0);
+      const doc = JSON.parse(plan.out);
+      expect(doc.endpoints.map((e: any) => [e.name, e.interface, e.policies.ingress.normal])).toEqual([[`hep-n${n}`, `eth${n}`, ["p1", "web"]]]); // p1: tier ops, all(), from the test before
+    }
+    const down = await hw(["plan", "--datastore", "etcdv3", "--etcd-endpoints", "http://127.0.0.1:1", "--node", "n1"], env);
+    expect(down.code).toBe(1);
+    expect(down.err).toContain("error[DATASTORE_UNREACHABLE]");
+  });
 });
