@@ -35,6 +35,8 @@ export interface BuildInput {
    * is reported as missing because of them.
    */
   readDiagnostics?: readonly Diagnostic[];
+  /** Give every Deny rule a drop-summary set (run --drop-summaries; nft/drops.ts). */
+  dropSummaries?: boolean;
 }
 
 export interface BuildResult {
@@ -61,7 +63,7 @@ export function buildRuleset(input: BuildInput): BuildResult {
   // The compiler and renderer throw only on their own bugs (two objects of one name, an
   // identifier they should never have produced): that is a rejected config, never a crash.
   try {
-    const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces });
+    const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces, dropSummaries: input.dropSummaries });
     return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
   } catch (e) {
     diagnostics.push({ code: "INTERNAL_ERROR", severity: "error", message: `hostwall cannot compile this config (a bug, please report it): ${(e as Error).message}; nothing is applied` });

@@ -21,6 +21,7 @@ import { formatCidr } from "../model/cidr.ts";
 import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { buildRuleset } from "../pipeline.ts";
+import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
 import { stampScript } from "../nft/render.ts";
@@ -238,6 +239,11 @@ export class Agent {
     return this.tables.counters();
   }
 
+  /** What each Deny rule of the ruleset in force dropped, and from where (run --drop-summaries; drops.ts). */
+  drops(top: number): ReturnType<typeof readDrops> {
+    return readDrops(this.deps.runner, this.irInForce, this.deps.dropSummaries ?? false, top);
+  }
+
   /**
    * Endpoints of the plan in force. `active`: its interface exists and the ruleset in force
    * enforces it (has its netdev chain); an interface that just appeared is inactive until
@@ -283,7 +289,7 @@ export class Agent {
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
-    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, interfaces: this.absent ? undefined : interfaces, addresses });
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : interfaces, addresses });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
       const attempt = this.fail(diags, what, at, reason);
@@ -407,7 +413,7 @@ export class Agent {
    */
   async diff(): Promise<{ diagnostics: Diagnostic[]; doc?: DiffDocument }> {
     const read = await this.deps.readConfig();
-    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.() });
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.() });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     if (hasErrors(diagnostics) || !built.ruleset) return { diagnostics };
     if (this.irInForce) return { diagnostics, doc: diffRulesets(rulesetView(this.irInForce), rulesetView(built.ruleset), `generation ${this.generation} in force (this agent's)`) };

@@ -55,6 +55,8 @@ export interface AgentDeps {
   allowLockout?: boolean;
   /** run --confirm-changes: every watched change is provisional for this long, in ms (confirm.ts). */
   confirmChangesMs?: number;
+  /** run --drop-summaries: every Deny rule keeps the addresses it denied, with counters (GET /drops). */
+  dropSummaries?: boolean;
 }
 
 /** What one reload request asks for beyond the reload (POST /reload's body). */

@@ -57,6 +57,12 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
     if (k) return c.text(`# hostwall's tables found in the kernel at start are in force (${k.stamp ? `generation ${k.stamp.generation}, hash ${k.stamp.hash}` : "unstamped"}); this agent has not applied a ruleset (its config is rejected, see /status); \`nft list table inet hostwall\` shows them\n`);
     return c.text("no hostwall ruleset is in force\n", 404);
   });
+  app.get("/drops", async (c) => {
+    const top = c.req.query("top") ?? "10";
+    if (!/^[1-9][0-9]{0,3}$/.test(top)) return c.json({ error: "top must be 1-9999" } satisfies ErrorAnswer, 400);
+    const r = await agent.drops(Number(top));
+    return r.ok ? c.json(r.doc) : c.json({ error: r.error } satisfies ErrorAnswer, 503);
+  });
   app.get("/metrics", async (c) => c.text(renderMetrics(deps, await agent.ruleCounters()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   app.get("/trace", (c) => (deps.trace ?? traceServer(agent)).serve(c.req.raw, agent.traceContext()));
   app.post("/reload", async (c) => {

@@ -44,6 +44,11 @@ const RESPONSES: Record<string, Record<string, Json>> = {
   },
   "/status": { "200": json(ref("StatusDocument"), "what is in force and how it got there") },
   "/metrics": { "200": text("Prometheus text format 0.0.4: the hostwall_* families (docs/operations.md lists them)") },
+  "/drops": {
+    "200": json({ type: "object", required: ["enabled", "rules"], additionalProperties: true, description: "enabled (run --drop-summaries), windowSeconds, rules[] {origin, packets, bytes, sources, top[] {address, packets, bytes, expires}}" }, "what each Deny rule dropped, and from where"),
+    "400": error("a bad top"),
+    "503": error("the sets could not be listed"),
+  },
   "/ruleset": { "200": text("the nft script in force, or a note when the tables in force were found at start"), "404": text("no hostwall ruleset is in force") },
   "/trace": {
     "200": text("one JSON object per traced packet, as hostwall trace --json prints it, streamed; a blank first line once the trace table is in; a last line {error} when the trace failed", "application/x-ndjson"),

@@ -26,7 +26,7 @@ export const DATASTORE_FLAGS: readonly string[] = ["datastore", "etcd-endpoints"
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
 export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", "confirm", "confirm-changes", ...PACKET_FLAGS, ...TRACE_FLAGS]);
-const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict", "allow-lockout", "live"]);
+const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict", "allow-lockout", "live", "drop-summaries"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const out: ParsedArgs = { flags: {}, positional: [] };

@@ -97,7 +97,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env), allowLockout: Boolean(args.flags["allow-lockout"]), confirmChangesMs: confirmChangesFlag(args.flags["confirm-changes"]) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env), allowLockout: Boolean(args.flags["allow-lockout"]), confirmChangesMs: confirmChangesFlag(args.flags["confirm-changes"]), dropSummaries: Boolean(args.flags["drop-summaries"]) }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {

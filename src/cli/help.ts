@@ -15,7 +15,7 @@ export const DEFAULT_LISTEN = "127.0.0.1:9099";
 const CONFIG = ["config-dir", "node"];
 /** Flags per command (`help` is every command's). */
 export const COMMAND_FLAGS: Record<string, readonly string[]> = {
-  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy", ...DATASTORE_FLAGS, "allow-lockout", "confirm-changes"],
+  run: [...CONFIG, "once", "listen", "socket", "nft", "debug", "state-dir", "boot-policy", ...DATASTORE_FLAGS, "allow-lockout", "confirm-changes", "drop-summaries"],
   check: [...CONFIG, "json", "strict", ...DATASTORE_FLAGS, "live"],
   compile: [...CONFIG, "all-interfaces", ...DATASTORE_FLAGS],
   plan: [...CONFIG, "json", ...DATASTORE_FLAGS],
@@ -92,6 +92,9 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
                   with a LOCKOUT_RISK diagnostic naming the session and the rule
   --confirm-changes DUR  every watched change (and SIGHUP, hostwall reload) is provisional:
                   reverted after DUR (Ns, Nm) unless hostwall confirm arrives
+  --drop-summaries every Deny rule keeps the addresses it denied in a bounded kernel set
+                  (256 per rule and family, 10 minutes after the last drop), with packet and
+                  byte counts: GET /drops lists the top sources per rule
 ${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
   while etcd is unreachable the ruleset in force stays (/status datastore.connected false).
 `,

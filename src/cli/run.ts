@@ -33,6 +33,8 @@ export interface RunOptions {
   allowLockout?: boolean;
   /** --confirm-changes: every watched change is provisional for this long, in ms (agent/confirm.ts). */
   confirmChangesMs?: number;
+  /** --drop-summaries: every Deny rule keeps the addresses it denied (GET /drops). */
+  dropSummaries?: boolean;
   configDir: string;
   node: string;
   once: boolean;
@@ -109,6 +111,7 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     liveSessions: () => readSessions(),
     allowLockout: opts.allowLockout,
     confirmChangesMs: opts.confirmChangesMs,
+    dropSummaries: opts.dropSummaries,
     onAttempt: (attempt) => {
       if (ready) sdNotify(`STATUS=${statusLine(agent, attempt)}`);
       // The first apply turns conntrack on: the watch's connection, opened before, is renewed (sync.ts).

@@ -56,6 +56,8 @@ export interface NftRunner {
   listSet?(family: string, table: string, name: string, opts?: { big?: boolean }): Promise<{ ok: true; elements: string[] } | { ok: false; error: string }>;
   /** `nft -j list ruleset` with set elements, as nft prints it (nft/listing.ts parses it); optional. */
   listJson?(): Promise<NftResult>;
+  /** `nft -j list set` of one set, as nft prints it (elements with their counters: nft/drops.ts parses it); optional. */
+  listSetJson?(family: string, table: string, name: string): Promise<NftResult>;
 }
 
 /** A rule as listed: enough to map its counter to a policy rule and to notice drift. */
@@ -145,6 +147,7 @@ export function spawnRunner(nftPath = "/usr/sbin/nft", timeoutMs = 120_000): Nft
     // With set elements (slow for huge sets): hostwall diff against the kernel when no agent runs.
     listJson: () => run(["-j", "list", "ruleset"]),
     listSet: async (family, table, name) => parseSetListing(await run(["-j", "list", "set", family, table, name])),
+    listSetJson: (family, table, name) => run(["-j", "list", "set", family, table, name]),
     tables: async () => {
       const result = await run(["-t", "list", "ruleset"]);
       if (!result.ok) return { ok: false, error: result.stderr.trim() || "nft list failed without a message" };
@@ -178,6 +181,10 @@ export function libnftablesRunner(ctx: NftContext, spawned: NftRunner): NftRunne
       // Names go into a command line: only the identifiers hostwall itself writes.
       if (![family, table, name].every((x) => /^[A-Za-z_][A-Za-z0-9_./-]{0,254}$/.test(x))) return { ok: false, error: "unexpected set name" };
       return parseSetListing(ctx.runCommand(`list set ${family} ${table} ${name}`, OUTPUT_JSON));
+    },
+    listSetJson: async (family, table, name) => {
+      if (![family, table, name].every((x) => /^[A-Za-z_][A-Za-z0-9_./-]{0,254}$/.test(x))) return { ok: false, stdout: "", stderr: "unexpected set name" };
+      return ctx.runCommand(`list set ${family} ${table} ${name}`, OUTPUT_JSON);
     },
     tables: async () => {
       const result = ctx.runCommand("list ruleset", OUTPUT_TERSE);

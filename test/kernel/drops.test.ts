@@ -2,10 +2,11 @@
  * Drop summaries in the kernel (#14 item 5, the kernel side): a config compiled with
  * `dropSummaries` is loaded in the lab host, the attacker's probes are denied by a policy
  * rule and the client's by another, and each rule's dynamic set lists exactly the address it
- * denied with exactly one packet per probe (a TCP probe gives up before the SYN is retried;
- * UDP and ping send one packet), read back with parseDropSetJson and summarised per rule. A
+ * denied with exactly one packet per probe (UDP datagrams and pings only: a TCP probe may
+ * see its SYN retried on a loaded machine), read back with parseDropSetJson and summarised per rule. A
  * rule that denied nothing has an empty summary, and the config without the option renders
- * the same script as before (no dynamic set).
+ * the same script as before (no dynamic set). Then the agent, run with --drop-summaries, serves
+ * the same through GET /drops (and says enabled: false without the flag).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { NftRuleset } from "../../src/nft/ir.ts";
@@ -14,6 +15,8 @@ import { renderScript } from "../../src/nft/render.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { createLab, kernelTestGate, loadNft, PROBE_TIMEOUT_MS, probeAll, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { compileRuleset } from "../../src/nft/compile.ts";
+import { rmSync } from "node:fs";
+import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 const enabled = await kernelTestGate();
 const PREFIX = "hw-drops-";
@@ -35,8 +38,8 @@ spec:
   - action: Deny
     source: {nets: [2001:db8:2::66/128]}
   - action: Deny
-    protocol: TCP
-    destination: {ports: [8081]}
+    protocol: UDP
+    destination: {ports: [5354]}
   - action: Deny
     protocol: UDP
     destination: {ports: [9999]}
@@ -74,9 +77,9 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
     const specs: ProbeSpec[] = [];
     for (let round = 0; round < 2; round++) {
       for (const family of [4, 6] as const) {
-        specs.push({ from: lab.attacker, kind: "tcp", addr: to(family), port: 80, timeoutMs: PROBE_TIMEOUT_MS });
+        specs.push({ from: lab.attacker, kind: "udp", addr: to(family), port: 5353, timeoutMs: PROBE_TIMEOUT_MS });
         specs.push({ from: lab.attacker, kind: "ping", addr: to(family), timeoutMs: PROBE_TIMEOUT_MS });
-        specs.push({ from: lab.client, kind: "tcp", addr: to(family), port: 8081, timeoutMs: PROBE_TIMEOUT_MS });
+        specs.push({ from: lab.client, kind: "udp", addr: to(family), port: 5354, timeoutMs: PROBE_TIMEOUT_MS });
       }
     }
     const results = await probeAll(specs);
@@ -98,5 +101,59 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
       { origin: "gnp/block/ingress/2", packets: 4, top: [`${lab.addr.client.v6} 2`, `${lab.addr.client.v4} 2`] },
       { origin: "gnp/block/ingress/3", packets: 0, top: [] },
     ]);
+  }, 60_000);
+});
+
+describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", () => {
+  let lab: Lab;
+  let dir: string;
+  let agent: AgentHandle | undefined;
+  beforeAll(async () => {
+    lab = await createLab({ tag: `${PREFIX}a${process.pid.toString(36)}` });
+    dir = makeConfigDir();
+    writeConfig(dir, "hostwall.yaml", CONFIG);
+  }, 60_000);
+  afterAll(async () => {
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the attacker's address under the rule that drops it, with its packet count; top=1 keeps one", async () => {
+    agent = startAgent(lab.host, { configDir: dir, extraArgs: ["--drop-summaries"] });
+    await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000).catch((e) => {
+      throw new Error(`${e.message}\n${agent!.log()}`);
+    });
+    const to = lab.addr.host;
+    const specs: ProbeSpec[] = [];
+    for (let round = 0; round < 3; round++) {
+      specs.push({ from: lab.attacker, kind: "udp", addr: to.v4, port: 5353, timeoutMs: PROBE_TIMEOUT_MS });
+      specs.push({ from: lab.attacker, kind: "ping", addr: to.v6, timeoutMs: PROBE_TIMEOUT_MS });
+    }
+    specs.push({ from: lab.client, kind: "udp", addr: to.v4, port: 5354, timeoutMs: PROBE_TIMEOUT_MS });
+    expect((await probeAll(specs)).filter((r) => r.ok).length).toBe(0);
+    const r = await agent.get("/drops");
+    expect(r?.status).toBe(200);
+    const doc = JSON.parse(r!.body);
+    expect({ enabled: doc.enabled, window: doc.windowSeconds, rules: doc.rules.map((d: DropSummary) => [d.origin, d.packets, d.sources, d.top.map((t) => `${t.address} ${t.packets}`)]) }).toEqual({
+      enabled: true,
+      window: 600,
+      rules: [
+        ["gnp/block/ingress/0", 3, 1, [`${lab.addr.attacker.v4} 3`]],
+        ["gnp/block/ingress/1", 3, 1, [`${lab.addr.attacker.v6} 3`]],
+        ["gnp/block/ingress/2", 1, 1, [`${lab.addr.client.v4} 1`]],
+        ["gnp/block/ingress/3", 0, 0, []],
+      ],
+    });
+    expect((await agent.get("/drops?top=0"))?.status).toBe(400);
+    await agent.proc.stop();
+  }, 60_000);
+
+  test("without the flag: enabled false, no rules, and no dynamic set in the ruleset", async () => {
+    agent = startAgent(lab.host, { configDir: dir });
+    await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000);
+    const r = await agent.get("/drops");
+    expect(JSON.parse(r!.body)).toEqual({ enabled: false, rules: [] });
+    expect((await agent.get("/ruleset"))?.body).not.toContain("dynamic");
+    await agent.proc.stop();
   }, 60_000);
 });

@@ -154,6 +154,7 @@ describe("GET / is an index of the endpoints", () => {
       ["/status", "GET,HEAD", true],
       ["/metrics", "GET,HEAD", true],
       ["/ruleset", "GET,HEAD", true],
+      ["/drops", "GET,HEAD", true],
       ["/trace", "GET", true],
       ["/reload", "POST", reloadAllowed],
       ["/confirm", "POST", reloadAllowed],
