@@ -234,4 +234,24 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
     await appliedPast(before, "the change on every agent, the restarted one included");
     await expectProbes([...everywhere(8080, true), ...everywhere(8081, true)]);
   }, 60_000);
+
+  test("an agent started while etcd is down keeps the kernel's ruleset, then applies what etcd holds once it answers", async () => {
+    const h = fleet.hosts[2]!;
+    await h.agent!.proc.stop();
+    await fleet.etcd.stop();
+    const agent = fleet.startAgent(2);
+    const s = await waitFor("agent 2's status", () => agent.status().catch(() => undefined), 20_000);
+    expect(s.datastore.connected).toBe(false);
+    expect(s.lastAttempt.diagnostics.map((d: any) => d.code)).toEqual(["DATASTORE_UNREACHABLE"]);
+    expect(s.boot.action).toBe("kept-kernel");
+    // Still enforced from the kernel: 8081 open (the last change), anything else denied.
+    await expectProbes([[probe(2, 8081), true], [probe(2, 9999), false]]);
+    await fleet.etcd.start();
+    await waitFor("agent 2 applying what etcd holds", async () => {
+      const st = await agent.status();
+      return st.datastore.connected && st.lastAttempt.ok && st.applied?.source === "config";
+    }, 30_000);
+    expect((await agent.status()).lastAttempt.reason).toContain("datastore listed");
+    expect(agent.log()).toContain("error[DATASTORE_UNREACHABLE]");
+  }, 90_000);
 });
