@@ -350,6 +350,46 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       expect(await listing(lab.host.name)).toEqual(await reference());
     }, 70_000);
 
+    test("under a flood from a denied address, 200 deltas (the deny chain rewritten each time) let no datagram through and keep the client's established flow", async () => {
+      const SECONDS = 45;
+      const udpIn = async () => {
+        const snmp = await runOk(["ip", "netns", "exec", lab.host.name, "cat", "/proc/net/snmp"]);
+        const [head, values] = snmp.split("\n").filter((l) => l.startsWith("Udp:"));
+        const v = Object.fromEntries(head!.split(/\s+/).slice(1).map((k, i) => [k, Number(values!.split(/\s+/)[i + 1])]));
+        return v.InDatagrams! + v.NoPorts! + v.InErrors!;
+      };
+      const script = join(REPO, "test/kernel/engine-flood.ts");
+      const output = async (p: Proc) => {
+        const text = await new Response(p.sub.stdout as ReadableStream<Uint8Array>).text();
+        await p.exited;
+        return JSON.parse(text.trim() || "{}");
+      };
+      const A = DENY(["198.51.100.128/25", "192.0.2.66/32"]);
+      const B = DENY(["198.51.100.128/25", "192.0.2.66/32", "2001:db8:9::1/128"]);
+      writeConfig(configDir, "20-dos-deny-list.yaml", A);
+      await reloadOrThrow(lab.host, socket(), () => log);
+      const before = (await status()).nft;
+      const leaked0 = await udpIn();
+      const flow = lab.client.spawn([process.execPath, script, "flow", lab.addr.host.v4, "80", String(SECONDS)]);
+      // UDP 5353 is allowed by allow-host-services: only the deny list stops the attacker there.
+      const flood = lab.attacker.spawn([process.execPath, script, "udp", lab.addr.host.v4, "5353", String(SECONDS)]);
+      const started = Date.now();
+      await Bun.sleep(1000);
+      for (let i = 0; i < 200; i++) {
+        writeConfig(configDir, "20-dos-deny-list.yaml", i % 2 === 0 ? B : A);
+        await reloadOrThrow(lab.host, socket(), () => log);
+      }
+      const took = Date.now() - started;
+      const [flowResult, floodResult] = await Promise.all([output(flow), output(flood)]);
+      expect(took < (SECONDS - 1) * 1000 ? "" : `200 deltas took ${took} ms, longer than the traffic`).toBe("");
+      const after = (await status()).nft;
+      expect({ deltas: after.deltas - before.deltas, full: after.fullApplies - before.fullApplies, rejected: after.deltasRejected - before.deltasRejected }).toEqual({ deltas: 200, full: 0, rejected: 0 });
+      expect(floodResult.sent).toBeGreaterThan(10_000);
+      expect(await udpIn()).toBe(leaked0);
+      expect(flowResult.error).toBeUndefined();
+      expect(flowResult.echoes).toBeGreaterThan(100);
+    }, 120_000);
+
     /** The name of the netdev set holding `element` (listed tersely: names only, then that set). */
     async function setOf(element: string): Promise<string> {
       const items = (JSON.parse(await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-j", "list", "table", "netdev", "hostwall"])) as { nftables: Record<string, any>[] }).nftables;
