@@ -161,11 +161,10 @@ export class EtcdClient {
       clearTimeout(setupTimer);
       throw await this.answerError(endpoint, res);
     }
-    const created = opts.onCreated;
-    opts = { ...opts, onCreated: () => {
+    const created = () => {
       clearTimeout(setupTimer);
-      created?.();
-    } };
+      opts.onCreated?.();
+    };
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -178,7 +177,7 @@ export class EtcdClient {
         while ((nl = buffer.indexOf("\n")) >= 0) {
           const line = buffer.slice(0, nl).trim();
           buffer = buffer.slice(nl + 1);
-          if (line) this.watchMessage(endpoint, line, opts);
+          if (line) this.watchMessage(endpoint, line, { onCreated: created, onEvents: opts.onEvents });
         }
       }
     } catch (e) {

@@ -249,7 +249,9 @@ export class DatastoreSync {
           established();
           this.setConnected(true);
         },
-        onEvents: (events, revision) => this.apply(events, revision),
+        // Not the header's revision: while a watch catches up it is ahead of the events
+        // delivered, and resuming from it would skip some; apply() takes the events' own.
+        onEvents: (events) => this.apply(events),
       });
     } catch (e) {
       if (abort.signal.aborted && !this.stopped) throw new Error("the connection to etcd stopped answering");
@@ -259,7 +261,7 @@ export class DatastoreSync {
     }
   }
 
-  private apply(events: WatchEvent[], revision: number): void {
+  private apply(events: WatchEvent[]): void {
     let relevant = 0;
     for (const e of events) {
       if (e.type === "put") this.copy.set(e.kv.key, e.kv);
@@ -267,9 +269,6 @@ export class DatastoreSync {
       this.st.revision = Math.max(this.st.revision, e.kv.modRevision);
       if (parseKey(e.kv.key)?.info.enforced) relevant++;
     }
-    // Not the header's revision: while a watch catches up it is ahead of the events delivered,
-    // and resuming from it would skip some.
-    void revision;
     this.st.events += events.length;
     if (relevant > 0) this.changed("datastore changed");
   }
