@@ -25,7 +25,7 @@ export const TRACE_FLAGS: readonly string[] = ["count", "duration", "iface", "di
 export const DATASTORE_FLAGS: readonly string[] = ["datastore", "etcd-endpoints", "etcd-ca-cert-file", "etcd-cert-file", "etcd-key-file", "etcd-username", "etcd-password"];
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", "confirm", "confirm-changes", ...PACKET_FLAGS, ...TRACE_FLAGS]);
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", "confirm", "confirm-changes", "top", ...PACKET_FLAGS, ...TRACE_FLAGS]);
 const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict", "allow-lockout", "live", "drop-summaries"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

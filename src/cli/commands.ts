@@ -22,6 +22,7 @@ import { explainPacket } from "./explain.ts";
 import { runAgent } from "./run.ts";
 import { checkLive } from "./check-live.ts";
 import { confirmChangesFlag, confirmCommand, reloadBody } from "./confirm.ts";
+import { dropsCommand } from "./drops.ts";
 import { diffCommand } from "./diff.ts";
 import { datastoreFromFlags } from "./datastore-args.ts";
 import { datastoreCommand, datastoreReader, DATASTORE_COMMANDS } from "./datastore.ts";
@@ -114,6 +115,8 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return diffCommand({ api: str(args.flags.api), configDir, node, nft, json: Boolean(args.flags.json) }, io);
     case "confirm":
       return confirmCommand({ api: str(args.flags.api), json: Boolean(args.flags.json) }, io);
+    case "drops":
+      return dropsCommand({ api: str(args.flags.api), json: Boolean(args.flags.json), top: str(args.flags.top) }, io);
   }
   return 2;
 }

@@ -26,6 +26,7 @@ export const COMMAND_FLAGS: Record<string, readonly string[]> = {
   reload: ["api", "json", "confirm", "allow-lockout"],
   diff: [...CONFIG, "api", "json", "nft"],
   confirm: ["api", "json"],
+  drops: ["api", "json", "top"],
   flush: ["nft"],
   schema: ["kind"],
   completion: [],
@@ -51,6 +52,7 @@ commands:
   reload             ask the running agent to re-read the config dir now (--confirm DUR: provisional)
   diff [--json]      what applying the config dir now would change against what is in force
   confirm            keep the provisional ruleset of reload --confirm (else it is reverted)
+  drops [--json]     what each Deny rule dropped and from where (run --drop-summaries)
   flush              remove hostwall's nft tables (stops enforcement)
   apply, create      write resources to etcd (--datastore etcdv3), as calicoctl does
   delete, get        delete or print resources in etcd
@@ -208,6 +210,15 @@ Keeps the provisional ruleset of hostwall reload --confirm (or run --confirm-cha
 /confirm on the control socket (default ${DEFAULT_SOCKET}). --api as for status.
 Exit 0 confirmed, 1 nothing was pending (a window that expired was reverted: it says so),
 2 the agent unreachable or refusing, or a usage error.
+`,
+  drops: `usage: hostwall drops [--json] [--api ADDR] [--top N]
+
+Asks the running agent (GET /drops, control socket ${DEFAULT_SOCKET} by default; --api as for
+status) what each Deny rule dropped while its addresses were kept (10 minutes after their last
+drop): packets, bytes and addresses per rule, and the top N sources (default 10). The agent
+must run with --drop-summaries.
+Exit 0 summaries printed, 1 the agent runs without drop summaries, 2 the agent unreachable or
+refusing, or a usage error.
 `,
   flush: "usage: hostwall flush [--nft PATH]\n\nDeletes table netdev hostwall and table inet hostwall, and nothing else.\n",
   version: "usage: hostwall version (or -V)\n\nPrints the version, the commit it was built from and the Bun runtime.\n",

@@ -16,7 +16,7 @@ import { buildRuleset } from "../../src/pipeline.ts";
 import { createLab, kernelTestGate, loadNft, PROBE_TIMEOUT_MS, probeAll, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { compileRuleset } from "../../src/nft/compile.ts";
 import { rmSync } from "node:fs";
-import { makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
+import { BINARY, makeConfigDir, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 
 const enabled = await kernelTestGate();
 const PREFIX = "hw-drops-";
@@ -118,7 +118,7 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("the attacker's address under the rule that drops it, with its packet count; top=1 keeps one", async () => {
+  test("the attacker's address under the rule that drops it, with its packet count; hostwall drops prints it; a bad top is refused", async () => {
     agent = startAgent(lab.host, { configDir: dir, extraArgs: ["--drop-summaries"] });
     await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000).catch((e) => {
       throw new Error(`${e.message}\n${agent!.log()}`);
@@ -145,6 +145,10 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
       ],
     });
     expect((await agent.get("/drops?top=0"))?.status).toBe(400);
+    const cli = await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`]);
+    expect({ code: cli.code, rule0: cli.stdout.includes(`gnp/block/ingress/0: 3 packets`), attacker: new RegExp(`^  ${lab.addr.attacker.v4.replaceAll(".", "\\.")} +3 packets`, "m").test(cli.stdout) }).toEqual({ code: 0, rule0: true, attacker: true });
+    const json = await lab.host.exec([BINARY, "drops", "--json", "--top", "1", "--api", `unix:${agent.socket}`]);
+    expect(JSON.parse(json.stdout).rules.map((d: DropSummary) => d.top.length)).toEqual([1, 1, 1, 0]);
     await agent.proc.stop();
   }, 60_000);
 
@@ -154,6 +158,7 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
     const r = await agent.get("/drops");
     expect(JSON.parse(r!.body)).toEqual({ enabled: false, rules: [] });
     expect((await agent.get("/ruleset"))?.body).not.toContain("dynamic");
+    expect((await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`])).code).toBe(1);
     await agent.proc.stop();
   }, 60_000);
 });
