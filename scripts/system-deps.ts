@@ -6,8 +6,8 @@ import { $ } from "bun";
 
 /** Tool → the Debian package that provides it: what the lab needs. */
 export const TOOLS: Record<string, string> = { nft: "nftables", ip: "iproute2", ping: "iputils-ping", curl: "curl" };
-/** What the whole test suite needs: the lab's tools, and systemd-analyze for the unit-file checks (ops-systemd.test.ts). */
-export const TEST_TOOLS: Record<string, string> = { ...TOOLS, "systemd-analyze": "systemd" };
+/** What the whole test suite needs: the lab's tools, systemd-analyze for the unit-file checks (ops-systemd.test.ts), etcd and openssl for the fleet tests (etcd-*.test.ts). */
+export const TEST_TOOLS: Record<string, string> = { ...TOOLS, "systemd-analyze": "systemd", etcd: "etcd-server", etcdctl: "etcd-client", openssl: "openssl" };
 
 export async function ensureSystemTools(opts: { install: boolean; tools?: Record<string, string> }): Promise<{ ok: boolean; missing: string[] }> {
   const tools = opts.tools ?? TOOLS;
