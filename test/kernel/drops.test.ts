@@ -149,6 +149,21 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
     expect({ code: cli.code, rule0: cli.stdout.includes(`gnp/block/ingress/0: 3 packets`), attacker: new RegExp(`^  ${lab.addr.attacker.v4.replaceAll(".", "\\.")} +3 packets`, "m").test(cli.stdout) }).toEqual({ code: 0, rule0: true, attacker: true });
     const json = await lab.host.exec([BINARY, "drops", "--json", "--top", "1", "--api", `unix:${agent.socket}`]);
     expect(JSON.parse(json.stdout).rules.map((d: DropSummary) => d.top.length)).toEqual([1, 1, 1, 0]);
+
+    // A changed config goes in as an incremental apply: the untouched rules' sets keep what they
+    // counted, the new rule gets its own, and the drops go on being counted.
+    writeConfig(dir, "hostwall.yaml", CONFIG + "  - action: Deny\n    protocol: UDP\n    destination: {ports: [9998]}\n");
+    expect((await agent.reload()).ok).toBe(true); // throws with the diagnostics when refused
+    expect((await probeAll([{ from: lab.attacker, kind: "udp", addr: to.v4, port: 5353, timeoutMs: PROBE_TIMEOUT_MS }])).filter((r) => r.ok).length).toBe(0);
+    const after = JSON.parse((await agent.get("/drops"))!.body);
+    expect(after.rules.map((d: DropSummary) => [d.origin, d.packets])).toEqual([
+      ["gnp/block/ingress/0", 4],
+      ["gnp/block/ingress/1", 3],
+      ["gnp/block/ingress/2", 1],
+      ["gnp/block/ingress/3", 0],
+      ["gnp/block/ingress/4", 0],
+    ]);
+    writeConfig(dir, "hostwall.yaml", CONFIG);
     await agent.proc.stop();
   }, 60_000);
 
