@@ -165,6 +165,8 @@ function printStatus(body: StatusDocument, io: Io): void {
   for (const ep of body.endpoints ?? []) io.out(`  ${ep.name} on ${ep.interface}: ${ep.active ? "active" : "not enforced (interface missing, or not applied yet)"}\n`);
   if (body.drift?.count) io.out(`drift repaired ${body.drift.repairs} of ${body.drift.count} time(s); last ${body.drift.last?.at}: ${(body.drift.last?.differences ?? []).join("; ")}\n`);
   if (body.linkMonitor && body.linkMonitor.state !== "running") io.out(`link monitor ${body.linkMonitor.state} (interfaces resynced periodically)\n`);
+  const ds = body.datastore;
+  if (ds) io.out(ds.connected ? `datastore etcdv3 ${ds.endpoints.join(",")}: connected since ${ds.since}, revision ${ds.revision}\n` : `datastore etcdv3 ${ds.endpoints.join(",")}: UNREACHABLE since ${ds.since} (${ds.lastError ?? "not read yet"}); the ruleset in force stays\n`);
   // An agent from before confirm windows has no `confirm`.
   const confirm = body.confirm;
   if (confirm?.pending) io.out(`provisional: generation ${confirm.pending.generation} until ${confirm.pending.deadline} (hostwall confirm keeps it, else generation ${confirm.pending.baselineGeneration}'s ruleset is restored)\n`);

@@ -176,6 +176,8 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
       expect(s.datastore.lastError).toContain(fleet.endpoint);
       expect(s.applied.source).toBe("config");
     }
+    const text = await fleet.hosts[0]!.ns.exec([BINARY, "status", "--api", "127.0.0.1:9099"]);
+    expect(text.stdout).toContain(`datastore etcdv3 ${fleet.endpoint}: UNREACHABLE since `);
     const metrics = await fleet.hosts[0]!.agent!.get("/metrics");
     expect(metrics?.body).toContain('hostwall_datastore_connected{type="etcdv3"} 0');
     // A reload meanwhile (SIGHUP, POST /reload, an interface change) builds from the copy
