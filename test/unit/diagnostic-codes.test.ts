@@ -23,6 +23,12 @@ const NOT_CODES: Record<string, string> = {
   LD_LIBRARY_PATH: "an environment variable the binary refuses (cli/environment.ts)",
   LD_PRELOAD: "an environment variable the binary refuses (cli/environment.ts)",
   NODE_OPTIONS: "an environment variable the binary refuses (cli/environment.ts)",
+  ETCD_CA_CERT_FILE: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
+  ETCD_CERT_FILE: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
+  ETCD_ENDPOINTS: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
+  ETCD_KEY_FILE: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
+  ETCD_PASSWORD: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
+  ETCD_USERNAME: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
 };
 
 /** Quoted UPPER_SNAKE strings of every src/ module but the table itself. */
