@@ -1,6 +1,6 @@
 /**
  * Traffic for the engine's flood test (engine-suite.ts), run inside a lab namespace as
- * `bun test/kernel/engine-flood.ts <mode> ADDR PORT SECONDS`:
+ * `bun test/kernel/engine-flood.ts <mode> ADDR PORT SECONDS` (at most; SIGTERM ends it sooner):
  *
  *   udp   send UDP datagrams to ADDR:PORT as fast as one socket can for SECONDS; prints
  *         {"sent": N}
@@ -19,7 +19,11 @@ if (!addr || !Number.isInteger(port) || !(seconds > 0 && seconds <= 300)) {
   console.error("usage: engine-flood.ts udp|flow ADDR PORT SECONDS");
   process.exit(2);
 }
-const end = Date.now() + seconds * 1000;
+let end = Date.now() + seconds * 1000;
+// The test ends the traffic once its applies are done.
+process.on("SIGTERM", () => {
+  end = 0;
+});
 
 if (mode === "udp") {
   const sock = createSocket(addr.includes(":") ? "udp6" : "udp4");
