@@ -32,7 +32,7 @@ describe("help and version", () => {
     const check = await hostwall(["help", "check"]);
     expect([check.code, check.stdout]).toEqual([0, expect.stringContaining("--strict")]);
     expect((await hostwall(["check", "--help"])).stdout).toBe(check.stdout);
-    for (const flag of ["-V", "-v", "--version"]) expect((await hostwall([flag])).stdout).toMatch(/^hostwall \S+ \(commit \S+, source \S+, bun \S+\)\n$/);
+    for (const flag of ["-V", "-v", "--version"]) expect((await hostwall([flag])).stdout).toMatch(/^hostwall \S+ \(commit \S+, source \S+, bun \S+\)\nnft backend: (libnftables|spawn)\b[^\n]*\n$/);
     const nope = await hostwall(["help", "chek"]);
     expect([nope.code, nope.stderr]).toEqual([2, 'hostwall: no help for "chek"; did you mean check?; see hostwall help\n']);
   });
