@@ -78,12 +78,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ...(opts.datastore ? { datastore: opts.datastore.status() } : {}),
   });
 
-  const { server, control } = await startListeners(opts, { ...opts.api, agent, service: state, logger });
+  // Resources from a datastore: the config dir is not read, so /status does not name it.
+  const { configDir, ...api } = opts.api;
+  const { server, control } = await startListeners(opts, { ...api, ...(opts.datastore || configDir === undefined ? {} : { configDir }), agent, service: state, logger });
 
   const watcher =
-    opts.watchConfig === false
+    opts.watchConfig === false || opts.datastore || configDir === undefined
       ? undefined
-      : watchDir({ dir: opts.api.configDir, onChange: () => void agent.reload("config changed"), onError: (m) => logger.log("warning", m) });
+      : watchDir({ dir: configDir, onChange: () => void agent.reload("config changed"), onError: (m) => logger.log("warning", m) });
 
   // Interfaces: link events → debounce → compare → reload.
   const table = new LinkTable();

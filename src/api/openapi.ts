@@ -112,7 +112,7 @@ export const StatusDocumentSchema = obj(
   {
     version: str("the agent's version"),
     node: str("the node it enforces for"),
-    configDir: str("the config dir it reads"),
+    configDir: str("the config dir it reads (absent when it reads a datastore: see datastore)"),
     generation: int("generation of the ruleset in force (+1 per successful apply)"),
     applied: orNull(
       obj("The ruleset this agent put in force", {
@@ -176,7 +176,7 @@ export const StatusDocumentSchema = obj(
     confirm: ConfirmStatusSchema,
     datastore: DatastoreStatusSchema,
   },
-  ["boot", "linkMonitor", "datastore"],
+  ["configDir", "boot", "linkMonitor", "datastore"],
 );
 
 export const ReloadAnswerSchema = obj(

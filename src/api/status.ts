@@ -38,8 +38,8 @@ export interface StatusDocument {
   version: string;
   /** The node it enforces for. */
   node: string;
-  /** The config dir it reads. */
-  configDir: string;
+  /** The config dir it reads; absent when it reads a datastore (`datastore` says which). */
+  configDir?: string;
   /** Generation of the ruleset in force (+1 per successful apply). */
   generation: number;
   /** The ruleset this agent put in force, or null. */
@@ -89,7 +89,8 @@ export interface StatusSource {
   agent: Agent;
   version: string;
   node: string;
-  configDir: string;
+  /** The config dir, or undefined when resources come from a datastore. */
+  configDir?: string;
   /** Live service state. */
   service?: () => ServiceState;
 }
@@ -102,7 +103,7 @@ export function statusDocument(deps: StatusSource): StatusDocument {
   return {
     version: deps.version,
     node: deps.node,
-    configDir: deps.configDir,
+    ...(deps.configDir !== undefined ? { configDir: deps.configDir } : {}),
     generation: agent.generation,
     applied: applied ? { source: applied.source, at: applied.at, hash: applied.hash, durationMs: applied.durationMs, resources: applied.resources } : null,
     inKernel: agent.inKernel ? { tables: agent.inKernel.tables, generation: agent.inKernel.stamp?.generation ?? null, hash: agent.inKernel.stamp?.hash ?? null } : null,
