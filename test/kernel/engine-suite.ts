@@ -193,6 +193,8 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
     test("the backend is the one asked for, in /status; the first apply is a full replace", async () => {
       const s = await status();
       expect(s.nft).toMatchObject({ backend, deltas: 0, fullApplies: 1, deltasRejected: 0 });
+      const metrics = parseMetrics((await apiGet(lab.host, 9099, "/metrics"))!.body);
+      expect([metrics.get(`hostwall_nft_backend{backend="${backend}"}`), metrics.get('hostwall_nft_applies_total{kind="full"}'), metrics.get('hostwall_nft_applies_total{kind="delta"}')]).toEqual([1, 1, 0]);
       expect(await listing(lab.host.name)).toEqual(await reference());
     });
 
