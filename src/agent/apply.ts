@@ -101,6 +101,7 @@ export type SentRuleset = { ok: true; mode: "delta"; summary: DeltaSummary; byte
  */
 export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string; force: boolean }): Promise<SentRuleset> {
   let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
+  const recreating = why.startsWith("recreating");
   if (why === "") {
     const plan = computeDelta(opts.inForce!, opts.next, opts.unknown);
     if (plan.kind === "none") {
@@ -131,7 +132,7 @@ export async function sendRuleset(runner: NftRunner, logger: Logger, engine: Eng
   const sent = await sendScript(runner, opts.full);
   if (!sent.ok) return sent;
   engine.fullApplies++;
-  if (engine.fullOnlyLeft > 0 && opts.inForce && !opts.force) engine.fullOnlyLeft--;
+  if (recreating) engine.fullOnlyLeft--;
   return { ok: true, mode: "full", why, bytes: opts.full.length };
 }
 
