@@ -121,6 +121,21 @@ export function parseIp(text: string): { family: 4 | 6; value: bigint } | undefi
   return { family: 6, value: all.reduce((v, g) => (v << 16n) | g, 0n) };
 }
 
+/** An address number as canonical text (`192.0.2.1`, `2001:db8::1`: the longest run of zero groups as `::`). */
+export function formatIp(value: bigint, family: 4 | 6): string {
+  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => ((value >> s) & 0xffn).toString()).join(".");
+  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
+  let [best, bestLen] = [-1, 1];
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
+  return best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+}
+
 /** `192.0.2.0/24`, `2001:db8::1` → the interval of addresses (host bits must be zero, as nft wants). */
 export function parseAddressElement(text: string, type: "ipv4_addr" | "ipv6_addr"): Element {
   const [addr = "", len, extra] = text.split("/");

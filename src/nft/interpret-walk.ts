@@ -5,8 +5,8 @@
  * hands each base chain here with the packet as that hook sees it.
  */
 import type { BaseHook, Hook, NftChain, NftRuleset, NftSet, NftTable, Statement } from "./ir.ts";
-import { matches, parseSet, vmapEntry, type HookView, type ParsedSet } from "./interpret-match.ts";
-import { InterpretError } from "./interpret-values.ts";
+import { matches, parseSet, readField, vmapEntry, type HookView, type ParsedSet } from "./interpret-match.ts";
+import { formatIp, InterpretError } from "./interpret-values.ts";
 
 /** A rule whose matches held, or a base chain's policy (rule -1). */
 export interface TraceEntry {
@@ -28,6 +28,25 @@ export interface LogRecord {
   at: TraceEntry;
 }
 
+/** What one `update @set { key }` did to the set (it never decides a verdict). */
+export interface SetUpdate {
+  /** `inet hostwall`. */
+  table: string;
+  set: string;
+  /** The key as text (`192.0.2.1`). */
+  element: string;
+  /** added: a new element; refreshed: an element already there (counted, timeout renewed); full: no room, the rule stopped there. */
+  outcome: "added" | "refreshed" | "full";
+  at: TraceEntry;
+}
+
+/**
+ * The contents of dynamic sets: `<table>/<set>` → element → packets counted on it. Pass one
+ * map in InterpretOptions.dynamicSets to carry the sets over many packets, as the kernel
+ * does. Time is not modelled: no element expires.
+ */
+export type DynamicSets = Map<string, Map<string, number>>;
+
 export interface InterpretResult {
   verdict: "accept" | "drop";
   /** A drop carried out as `reject`. */
@@ -42,6 +61,8 @@ export interface InterpretResult {
   notrack: boolean;
   /** The mark at the end. */
   mark: number;
+  /** Every dynamic set update this packet made, in order. */
+  updates: SetUpdate[];
 }
 
 /** The kernel's jump stack (NFT_JUMP_STACK_SIZE). */
@@ -103,6 +124,8 @@ export interface WalkContext {
   counters?: Map<string, number>;
   /** Whether this chain runs before the kernel's conntrack step (throws at exactly its priority). */
   beforeConntrack: () => boolean;
+  /** The dynamic sets' contents, filled by `update` statements. */
+  dynamic: DynamicSets;
 }
 
 /** One base chain's run: rules in order, jumps, gotos and returns. */
@@ -164,6 +187,8 @@ export class ChainWalk {
   private set(name: string): ParsedSet {
     const set = this.c.p.sets.get(this.c.table)!.get(name);
     if (!set) throw new InterpretError("unknown-set", `no set ${name}`, { table: this.c.tableKey });
+    // Its elements are what packets put there, not the IR's: a lookup would depend on the past.
+    if (set.dynamic) throw new InterpretError("unsupported", `a lookup in the dynamic set ${name}`, { table: this.c.tableKey });
     let parsed = this.c.p.parsed.get(set);
     if (!parsed) {
       parsed = parseSet(set);
@@ -203,6 +228,13 @@ export class ChainWalk {
           case "notrack":
             this.notrack();
             continue;
+          case "set-update":
+            // A key whose dependency fails (`ip saddr` of an IPv6 packet) or a full set ends the rule, as NFT_BREAK does.
+            if (!this.update(st, entry)) {
+              if (this.c.out.updates.at(-1)?.at === entry) this.c.out.trace.push(entry);
+              return undefined;
+            }
+            continue;
           case "verdict":
             end = { kind: st.verdict };
             break;
@@ -230,6 +262,33 @@ export class ChainWalk {
     }
     this.c.out.trace.push(entry);
     return undefined;
+  }
+
+  /**
+   * `update @set { key }` (the kernel's nft_dynset): adds the key to the set, or finds it there;
+   * either way the packet is counted on the element. A new key in a set that holds `size`
+   * elements is not added and the rule stops (NFT_BREAK): the next rule runs, so the verdict
+   * after a full set is whatever follows (the compiler puts a plain deny there). False when the
+   * rule stops.
+   */
+  private update(st: Extract<Statement, { kind: "set-update" }>, at: TraceEntry): boolean {
+    const set = this.c.p.sets.get(this.c.table)!.get(st.set);
+    if (!set) throw new InterpretError("unknown-set", `no set ${st.set}`);
+    if (!set.dynamic) throw new InterpretError("invalid-ruleset", `update @${st.set}: the set is not dynamic (nft refuses it)`);
+    const read = readField(st.key, this.c.view);
+    if (!read) return false;
+    if (read.types.join(" . ") !== set.type) throw new InterpretError("type-mismatch", `update @${st.set} with a key of type ${read.types.join(" . ")}, the set holds ${set.type}`);
+    if (read.data.some((d) => d === null)) throw new InterpretError("unknown-packet-field", `the packet does not determine the key of update @${st.set}`);
+    const element = read.data.map((d, i) => (read.types[i] === "ipv4_addr" ? formatIp(d as bigint, 4) : read.types[i] === "ipv6_addr" ? formatIp(d as bigint, 6) : String(d))).join(" . ");
+    const key = `${this.c.tableKey}/${st.set}`;
+    const elements = this.c.dynamic.get(key) ?? new Map<string, number>();
+    this.c.dynamic.set(key, elements);
+    const known = elements.has(element);
+    const outcome = known ? "refreshed" : elements.size >= set.dynamic.size ? "full" : "added";
+    this.c.out.updates.push({ table: this.c.tableKey, set: st.set, element, outcome, at });
+    if (outcome === "full") return false;
+    elements.set(element, (elements.get(element) ?? 0) + 1);
+    return true;
   }
 
   /** `notrack` works in prerouting and output before conntrack has seen the packet; after it, it does nothing. */

@@ -22,7 +22,9 @@
  *
  * Modelled as pass-through: `limit` (rate limits never bite: a verdict cannot depend on how
  * many packets came before). Recorded: counters (per origin id), log lines, the trace of every
- * rule whose matches held. Not modelled, and an InterpretError when a verdict would depend on
+ * rule whose matches held, dynamic set updates (`update @set { ip saddr }`, drop summaries:
+ * the element is added or refreshed and counted, a full set stops the rule as in the kernel;
+ * no timeouts). Not modelled, and an InterpretError when a verdict would depend on
  * it: raw payload (link layer, VLAN tags), non-IP frames, TCP flags, IP options, SNAT and
  * postrouting, the DF bit. Anything else the interpreter does not know throws too: it never
  * silently matches or skips.
@@ -30,10 +32,10 @@
 import type { Hook, NftRuleset } from "./ir.ts";
 import type { HookView } from "./interpret-match.ts";
 import { InterpretError, parseIp } from "./interpret-values.ts";
-import { ChainWalk, prepare, type InterpretResult } from "./interpret-walk.ts";
+import { ChainWalk, prepare, type DynamicSets, type InterpretResult } from "./interpret-walk.ts";
 
 export { InterpretError, type InterpretErrorCode } from "./interpret-values.ts";
-export type { InterpretResult, LogRecord, TraceEntry } from "./interpret-walk.ts";
+export type { DynamicSets, InterpretResult, LogRecord, SetUpdate, TraceEntry } from "./interpret-walk.ts";
 
 /**
  * One packet: the shape of the evaluator's `Packet` (src/explain/explanation.ts), restated
@@ -67,6 +69,8 @@ export interface InterpretOptions {
   fragment?: "first" | "later";
   /** Counter hits are added here too (by origin id), to sum over many packets. */
   counters?: Map<string, number>;
+  /** Dynamic sets (drop summaries) to read and fill, carried over packets; a fresh one per call when absent. */
+  dynamicSets?: DynamicSets;
 }
 
 
@@ -79,7 +83,8 @@ const PRIORITY_DNAT = -100;
 export function interpret(ruleset: NftRuleset, packet: NftPacket, options: InterpretOptions = {}): InterpretResult {
   const p = prepare(ruleset);
   const state = { mark: (options.mark ?? 0) >>> 0, notrack: false };
-  const out: InterpretResult = { verdict: "accept", reject: false, trace: [], logs: [], counters: new Map(), notrack: false, mark: 0 };
+  const out: InterpretResult = { verdict: "accept", reject: false, trace: [], logs: [], counters: new Map(), notrack: false, mark: 0, updates: [] };
+  const dynamic = options.dynamicSets ?? new Map();
   const addr = (text: string, what: string) => {
     const ip = parseIp(text);
     if (!ip || ip.family !== packet.family) throw new InterpretError("bad-packet", `packet ${what} ${JSON.stringify(text)} is not an IPv${packet.family} address`);
@@ -126,7 +131,7 @@ export function interpret(ruleset: NftRuleset, packet: NftPacket, options: Inter
         mark: () => state.mark,
         ct: () => (state.notrack ? "untracked" : beforeConntrack() ? "invalid" : (packet.conntrack ?? "new")),
       };
-      const walker = new ChainWalk({ p, table: b.table, tableKey: b.tableKey, hook, view, state, out, counters: options.counters, beforeConntrack });
+      const walker = new ChainWalk({ p, table: b.table, tableKey: b.tableKey, hook, view, state, out, counters: options.counters, beforeConntrack, dynamic });
       const entry = walker.run(b.chain);
       if (entry.effect === "drop" || entry.effect === "reject") {
         out.verdict = "drop";

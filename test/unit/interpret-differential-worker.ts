@@ -6,10 +6,10 @@ import { runSeeds } from "./interpret-differential.ts";
 
 declare const self: Worker;
 
-self.onmessage = (event: MessageEvent<{ id: number; seeds: number[]; allProbes: boolean; pipelineEvery: number }>) => {
-  const { id, seeds, allProbes, pipelineEvery } = event.data;
+self.onmessage = (event: MessageEvent<{ id: number; seeds: number[]; allProbes: boolean; pipelineEvery: number; extrasEvery: number }>) => {
+  const { id, seeds, allProbes, pipelineEvery, extrasEvery } = event.data;
   try {
-    self.postMessage({ id, result: runSeeds(seeds, { allProbes, pipelineEvery }) });
+    self.postMessage({ id, result: runSeeds(seeds, { allProbes, pipelineEvery, extrasEvery }) });
   } catch (e) {
     self.postMessage({ id, error: `${(e as Error).stack ?? e}` });
   }

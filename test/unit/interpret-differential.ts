@@ -10,8 +10,16 @@
  * (notrack); for denied ones the origin of the rule that dropped (policy rule, end of tier,
  * profile, endpoint default deny); for accepted ones, that the rule the evaluator names was
  * hit; and the Log lines, in order.
+ *
+ * Every `extrasEvery`th seed is compiled a second time with drop summaries and with a staged
+ * twin (StagedGlobalNetworkPolicy, stagedAction Set, same name and spec) of every policy, and
+ * compared again: neither may change a verdict. On top, per packet: the packet a policy or
+ * profile Deny rule dropped updated exactly that rule's drop-summary set with its remote
+ * address (source for an ingress side, destination for egress), every other packet no set;
+ * and each staged rule counted exactly what its enforced twin counted.
  */
 import type { Explanation, Packet, Step } from "../../src/explain/explanation.ts";
+import type { Model } from "../../src/model/types.ts";
 import type { Evaluator } from "../../src/explain/evaluate.ts";
 import { formatExplanation } from "../../src/explain/format.ts";
 import type { NftRuleset } from "../../src/nft/ir.ts";
@@ -45,6 +53,18 @@ export function originOf(s: Step): string | undefined {
 const evaluatorVerdict = (e: Explanation) => (e.verdict !== "deny" ? "accept" : e.denyAction === "reject" ? "reject" : "drop");
 const interpreterVerdict = (r: InterpretResult) => (r.verdict === "accept" ? "accept" : r.reject ? "reject" : "drop");
 
+/**
+ * The origin of the rule that decided, for the interpreter. With drop summaries a Deny rule
+ * counts and `goto <chain>-r<i>-drop`, whose rules (no origin of their own) update the set and
+ * drop: the decision is the rule that jumped there, the entry just before in the trace.
+ */
+export function interpreterOrigin(r: InterpretResult): string | undefined {
+  const d = r.decidedBy;
+  if (!d || d.origin || !d.chain.endsWith("-drop")) return d?.origin;
+  const before = r.trace[r.trace.indexOf(d) - 1];
+  return before?.effect === `goto ${d.chain}` ? before.origin : undefined;
+}
+
 /** What differs between the two answers for one packet (empty: they agree). */
 export function differences(e: Explanation, r: InterpretResult): string[] {
   const out: string[] = [];
@@ -52,7 +72,7 @@ export function differences(e: Explanation, r: InterpretResult): string[] {
   if (ev !== iv) return [`verdict: evaluator ${ev}, interpreter ${iv}`];
   const origin = originOf(e.decidedBy);
   if (ev === "accept" && e.notrack !== r.notrack) out.push(`notrack: evaluator ${e.notrack}, interpreter ${r.notrack}`);
-  if (ev !== "accept" && origin !== r.decidedBy?.origin) out.push(`dropped by: evaluator ${origin ?? "(no origin)"}, interpreter ${r.decidedBy?.origin ?? "(no origin)"}`);
+  if (ev !== "accept" && origin !== interpreterOrigin(r)) out.push(`dropped by: evaluator ${origin ?? "(no origin)"}, interpreter ${interpreterOrigin(r) ?? "(no origin)"}`);
   if (ev === "accept" && origin && !r.trace.some((t) => t.origin === origin)) out.push(`allowed by ${origin} (evaluator), a rule the interpreter never hit`);
   // The compiler writes Calico's prefix followed by ": "; the evaluator keeps it without.
   const [elogs, ilogs] = [e.logs.map((l) => `${l.prefix}: `), r.logs.map((l) => l.prefix)];
@@ -82,8 +102,26 @@ export interface ProbeComparison {
   known: Array<{ issue: string; report: string }>;
 }
 
-/** Every packet of every probe of one scenario, evaluator against interpreter. */
-export function compareProbes(seed: number, ev: Evaluator, ruleset: NftRuleset, probes: readonly ProbeDef[]): ProbeComparison {
+/** The checks of a ruleset compiled with drop summaries and staged twins (see the head comment). */
+export function extraDifferences(ruleset: NftRuleset, packet: Packet, e: Explanation, r: InterpretResult): string[] {
+  const out: string[] = [];
+  const setOrigin = new Map<string, string | undefined>(ruleset.tables.flatMap((t) => t.sets.filter((s) => s.dynamic).map((s) => [`${t.family} ${t.name}/${s.name}`, s.comment] as const)));
+  const step = e.decidedBy;
+  const byRule = e.verdict === "deny" && (step.reason.kind === "rule" || step.reason.kind === "profile-rule");
+  const remote = step.side === "ingress" ? packet.src : (packet.dnat?.dst ?? packet.dst);
+  const want = byRule ? [`${originOf(step)} ${remote} added`] : [];
+  const got = r.updates.map((u) => `${setOrigin.get(`${u.table}/${u.set}`) ?? `(set ${u.set} of no rule)`} ${u.element} ${u.outcome}`);
+  if (want.join("|") !== got.join("|")) out.push(`drop summaries: expected updates ${JSON.stringify(want)}, interpreter ${JSON.stringify(got)}`);
+  const keys = new Set([...r.counters.keys()].filter((k) => k.startsWith("gnp/") || k.startsWith("sgnp/")).map((k) => k.replace(/^s?gnp\//, "")));
+  for (const k of keys) {
+    const [enforced, staged] = [r.counters.get(`gnp/${k}`) ?? 0, r.counters.get(`sgnp/${k}`) ?? 0];
+    if (enforced !== staged) out.push(`staged twin: gnp/${k} counted ${enforced}, sgnp/${k} ${staged}`);
+  }
+  return out;
+}
+
+/** Every packet of every probe of one scenario, evaluator against interpreter (with `extras`: the checks of extraDifferences too). */
+export function compareProbes(seed: number, ev: Evaluator, ruleset: NftRuleset, probes: readonly ProbeDef[], extras = false): ProbeComparison {
   const out: ProbeComparison = { packets: 0, verdicts: { accept: 0, drop: 0, reject: 0 }, unexplained: [], known: [] };
   for (const p of probes) {
     const x = expectProbe(ev, p);
@@ -104,9 +142,10 @@ export function compareProbes(seed: number, ev: Evaluator, ruleset: NftRuleset, 
       }
       out.verdicts[interpreterVerdict(r)]++;
       const diffs = differences(e, r);
+      if (diffs.length === 0 && extras) diffs.push(...extraDifferences(ruleset, packet, e, r));
       if (diffs.length === 0) continue;
       const report = [
-        `seed ${seed}: ${probeName(p)}, ${what}: ${diffs.join("; ")}`,
+        `seed ${seed}${extras ? " (drop summaries, staged twins)" : ""}: ${probeName(p)}, ${what}: ${diffs.join("; ")}`,
         `  packet ${JSON.stringify(packet)}`,
         "  evaluator:",
         ...formatExplanation(e).split("\n").map((l) => `    ${l}`),
@@ -125,24 +164,30 @@ export function compareProbes(seed: number, ev: Evaluator, ruleset: NftRuleset, 
 export interface BatchResult {
   seeds: number;
   packets: number;
+  /** Packets compared again under drop summaries and staged twins. */
+  extras: number;
   verdicts: Record<"accept" | "drop" | "reject", number>;
   unexplained: string[];
   known: Array<{ issue: string; seed: number; report: string }>;
 }
 
-/** The IR the compiler makes of a generated scenario (resolvePlan + compileRuleset, as buildRuleset runs them). */
-export function compileScenario(s: Scenario): NftRuleset {
-  const { plan, diagnostics } = resolvePlan(s.model, NODE);
+/**
+ * The IR the compiler makes of a generated scenario (resolvePlan + compileRuleset, as buildRuleset runs them);
+ * with `extras`, compiled with drop summaries and a staged twin of every policy.
+ */
+export function compileScenario(s: Scenario, extras = false): NftRuleset {
+  const model: Model = extras ? { ...s.model, staged: s.model.policies.map((p) => ({ kind: "StagedGlobalNetworkPolicy", meta: p.meta, action: "Set", policy: p })) } : s.model;
+  const { plan, diagnostics } = resolvePlan(model, NODE);
   if (diagnostics.some((d) => d.severity === "error")) throw new Error(`seed ${s.seed}: resolve failed: ${JSON.stringify(diagnostics)}`);
-  return compileRuleset(plan);
+  return compileRuleset(plan, { dropSummaries: extras });
 }
 
 /**
  * Generates, compiles and compares a batch of seeds. Every `pipelineEvery`th seed also goes
  * through buildRuleset whole, which must give the same IR.
  */
-export function runSeeds(seeds: readonly number[], opts: { allProbes: boolean; pipelineEvery: number }): BatchResult {
-  const out: BatchResult = { seeds: 0, packets: 0, verdicts: { accept: 0, drop: 0, reject: 0 }, unexplained: [], known: [] };
+export function runSeeds(seeds: readonly number[], opts: { allProbes: boolean; pipelineEvery: number; extrasEvery: number }): BatchResult {
+  const out: BatchResult = { seeds: 0, packets: 0, extras: 0, verdicts: { accept: 0, drop: 0, reject: 0 }, unexplained: [], known: [] };
   for (const seed of seeds) {
     const s = scenario(seed);
     const ruleset = compileScenario(s);
@@ -150,7 +195,13 @@ export function runSeeds(seeds: readonly number[], opts: { allProbes: boolean; p
       const whole = buildRuleset({ files: [{ path: "differential.yaml", text: s.yaml }], node: NODE });
       if (!Bun.deepEquals(whole.ruleset, ruleset)) out.unexplained.push(`seed ${seed}: buildRuleset gives another IR than resolvePlan + compileRuleset on the generator's model\n--- config ---\n${s.yaml}`);
     }
-    const c = compareProbes(seed, evaluatorFor(s), ruleset, opts.allProbes ? allProbes() : s.probes);
+    const probes = opts.allProbes ? allProbes() : s.probes;
+    const c = compareProbes(seed, evaluatorFor(s), ruleset, probes);
+    if (seed % opts.extrasEvery === 0) {
+      const x = compareProbes(seed, evaluatorFor(s), compileScenario(s, true), probes, true);
+      out.extras += x.packets;
+      for (const k of ["unexplained", "known"] as const) (c[k] as unknown[]).push(...x[k]);
+    }
     out.seeds++;
     out.packets += c.packets;
     for (const k of ["accept", "drop", "reject"] as const) out.verdicts[k] += c.verdicts[k];

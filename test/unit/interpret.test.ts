@@ -295,3 +295,65 @@ describe("what the interpreter does not understand throws", () => {
     }
   });
 });
+
+describe("dynamic sets (drop summaries)", () => {
+  const update = (set: string, key: Field): Statement => ({ kind: "set-update", set, key });
+  const dyn = (name: string, type: NftSet["type"], size: number): NftSet => ({ name, type, interval: false, elements: [], comment: "gnp/block/ingress/0", dynamic: { size, timeout: 600 } });
+  const pin = (family: "ipv4" | "ipv6") => is(f.nfproto, v.sym(family));
+  // The compiler's shape (table-builder.ts summarisedDeny): count, goto the drop chain, which updates the family's set and drops; a last plain drop.
+  const summarised = (size: number) =>
+    inet(
+      [
+        chain("i", [rule([is(f.l4proto, v.sym("udp")), counter, goto("d")], "gnp/block/ingress/0"), rule([is(f.l4proto, v.sym("icmpv6")), counter, goto("d")], "gnp/block/ingress/0")], hook("input", 0)),
+        chain("d", [rule([pin("ipv4"), update("s4", f.saddr4), drop]), rule([pin("ipv6"), update("s6", f.saddr6), drop]), rule([drop])]),
+      ],
+      [dyn("s4", "ipv4_addr", size), dyn("s6", "ipv6_addr", size)],
+    );
+  const udp = (src: string): NftPacket => ({ ...tcpIn, protocol: 17, src });
+
+  test("the update adds the source, a second packet refreshes and counts it; the sets carry over packets given one map", () => {
+    const sets = new Map<string, Map<string, number>>();
+    const rs = summarised(4);
+    const first = interpret(rs, udp("192.0.2.20"), { dynamicSets: sets });
+    expect([first.verdict, first.decidedBy?.chain, first.decidedBy?.rule]).toEqual(["drop", "d", 0]);
+    expect(first.updates.map((u) => `${u.table} ${u.set} ${u.element} ${u.outcome}`)).toEqual(["inet t s4 192.0.2.20 added"]);
+    expect(interpret(rs, udp("192.0.2.20"), { dynamicSets: sets }).updates.map((u) => u.outcome)).toEqual(["refreshed"]);
+    interpret(rs, udp("192.0.2.21"), { dynamicSets: sets });
+    const six = interpret(rs, ping6, { dynamicSets: sets });
+    expect([six.verdict, six.decidedBy?.rule, six.updates[0]?.element]).toEqual(["drop", 1, "2001:db8:2::20"]);
+    expect(Object.fromEntries([...sets].map(([k, m]) => [k, Object.fromEntries(m)]))).toEqual({ "inet t/s4": { "192.0.2.20": 2, "192.0.2.21": 1 }, "inet t/s6": { "2001:db8:2::20": 1 } });
+    // Without a map, each packet starts from empty sets.
+    expect(interpret(rs, udp("192.0.2.20")).updates[0]?.outcome).toBe("added");
+  });
+
+  test("a full set stops the rule (the kernel's NFT_BREAK): the address is not added, the next rule decides, so the deny still holds", () => {
+    const sets = new Map<string, Map<string, number>>();
+    const rs = summarised(2);
+    for (const src of ["192.0.2.20", "192.0.2.21"]) interpret(rs, udp(src), { dynamicSets: sets });
+    const third = interpret(rs, udp("192.0.2.22"), { dynamicSets: sets });
+    expect([third.verdict, third.decidedBy?.chain, third.decidedBy?.rule, third.updates.map((u) => u.outcome).join()]).toEqual(["drop", "d", 2, "full"]);
+    expect([...sets.get("inet t/s4")!.keys()]).toEqual(["192.0.2.20", "192.0.2.21"]);
+    // A known address still counts in a full set.
+    expect(interpret(rs, udp("192.0.2.21"), { dynamicSets: sets }).updates[0]?.outcome).toBe("refreshed");
+    expect(sets.get("inet t/s4")!.get("192.0.2.21")).toBe(2);
+    // Without the last plain drop, a full set lets the packet through: the update decides nothing, the compiler's rule does.
+    const noCatchAll: NftRuleset = structuredClone(rs);
+    noCatchAll.tables[0]!.chains[1]!.rules.pop();
+    expect(interpret(noCatchAll, udp("192.0.2.22"), { dynamicSets: structuredClone(sets) }).verdict).toBe("accept");
+  });
+
+  test("a key whose dependency fails ends the rule without an update (ip saddr of an IPv6 packet)", () => {
+    const rs = inet([chain("i", [rule([update("s4", f.saddr4), drop])], hook("input", 0))], [dyn("s4", "ipv4_addr", 4)]);
+    const r = interpret(rs, ping6);
+    expect([r.verdict, r.updates.length]).toEqual(["accept", 0]);
+    expect(interpret(rs, tcpIn).verdict).toBe("drop");
+  });
+
+  test("an update the kernel would refuse, or a lookup in a dynamic set, throws", () => {
+    const plain: NftSet = { name: "s4", type: "ipv4_addr", interval: false, elements: [] };
+    expect(errorOf(() => interpret(inet([chain("i", [rule([update("s4", f.saddr4)])], hook("input", 0))], [plain]), tcpIn))).toBe("invalid-ruleset");
+    expect(errorOf(() => interpret(inet([chain("i", [rule([update("s6", f.saddr4)])], hook("input", 0))], [dyn("s6", "ipv6_addr", 4)]), tcpIn))).toBe("type-mismatch");
+    expect(errorOf(() => interpret(inet([chain("i", [rule([update("gone", f.saddr4)])], hook("input", 0))]), tcpIn))).toBe("unknown-set");
+    expect(errorOf(() => interpret(inet([chain("i", [rule([is(f.saddr4, inSet("s4")), drop])], hook("input", 0))], [dyn("s4", "ipv4_addr", 4)]), tcpIn))).toBe("unsupported");
+  });
+});

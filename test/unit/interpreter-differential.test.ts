@@ -9,7 +9,9 @@
  *
  * Each scenario is compiled with resolvePlan + compileRuleset on the model the generator
  * loaded, which is what buildRuleset (src/pipeline.ts) runs after loading the same YAML; every
- * 100th seed also goes through buildRuleset whole and must give the same IR. (Loading the YAML
+ * 100th seed also goes through buildRuleset whole and must give the same IR; every 10th is
+ * compiled again with drop summaries and a staged twin of every policy, which must change no
+ * verdict (and must update and count as interpret-differential.ts says). (Loading the YAML
  * a second time per seed would double the run.)
  *
  * Batches of 100 seeds run in a pool of workers (one per core, at most two), so the run
@@ -47,6 +49,8 @@ const ALL_PROBES = process.env.HOSTWALL_INTERP_PROBES === "all";
 const WORKERS = Math.max(1, Number(process.env.HOSTWALL_INTERP_WORKERS ?? Math.min(2, navigator.hardwareConcurrency)));
 const CHUNK = 100;
 const PIPELINE_EVERY = 100;
+/** Every this many seeds, compiled again with drop summaries and staged twins (interpret-differential.ts). */
+const EXTRAS_EVERY = 10;
 
 /** Batches of seeds queued for a pool of workers; the first batch's test starts them, each test awaits its own. */
 class Pool {
@@ -90,7 +94,7 @@ class Pool {
 
   private next(w: Worker): void {
     const job = this.queue.shift();
-    if (job) w.postMessage({ ...job, allProbes: ALL_PROBES, pipelineEvery: PIPELINE_EVERY });
+    if (job) w.postMessage({ ...job, allProbes: ALL_PROBES, pipelineEvery: PIPELINE_EVERY, extrasEvery: EXTRAS_EVERY });
   }
 
   stop(): void {
@@ -98,7 +102,7 @@ class Pool {
   }
 }
 
-const totals = { seeds: 0, packets: 0, accept: 0, drop: 0, reject: 0, known: new Map<string, number[]>(), started: performance.now() };
+const totals = { seeds: 0, packets: 0, extras: 0, accept: 0, drop: 0, reject: 0, known: new Map<string, number[]>(), started: performance.now() };
 
 describe(`interpreter vs evaluator on ${SEEDS.length} generated scenarios (${ALL_PROBES ? "all 112" : "16"} probes each, ${WORKERS} worker(s))`, () => {
   const pool = new Pool(WORKERS);
@@ -116,6 +120,7 @@ describe(`interpreter vs evaluator on ${SEEDS.length} generated scenarios (${ALL
       const r = await result;
       totals.seeds += r.seeds;
       totals.packets += r.packets;
+      totals.extras += r.extras;
       for (const k of ["accept", "drop", "reject"] as const) totals[k] += r.verdicts[k];
       for (const { issue, seed, report } of r.known) {
         const seen = totals.known.get(issue) ?? [];
@@ -134,6 +139,7 @@ describe(`interpreter vs evaluator on ${SEEDS.length} generated scenarios (${ALL
     await Promise.allSettled(batches.map((b) => b.result));
     expect(totals.seeds).toBe(SEEDS.length);
     expect(totals.packets).toBeGreaterThanOrEqual(SEEDS.length * (ALL_PROBES ? 112 : 16));
+    expect(totals.extras).toBeGreaterThanOrEqual(SEEDS.filter((s) => s % EXTRAS_EVERY === 0).length * (ALL_PROBES ? 112 : 16));
     if (SEEDS.length >= 100) for (const k of ["accept", "drop", "reject"] as const) expect(totals[k]).toBeGreaterThan(totals.packets / 100);
   });
 
@@ -141,7 +147,7 @@ describe(`interpreter vs evaluator on ${SEEDS.length} generated scenarios (${ALL
     pool.stop();
     const secs = ((performance.now() - totals.started) / 1000).toFixed(1);
     const known = [...totals.known].map(([k, seeds]) => `${k} (${KNOWN_ISSUES[k]!.why}): ${seeds.length} packet(s), seeds ${[...new Set(seeds)].join(", ")}`);
-    console.error(`interpreter differential: ${totals.seeds} seeds, ${totals.packets} packets (accept ${totals.accept}, drop ${totals.drop}, reject ${totals.reject}) in ${secs} s${known.length ? `; known issues: ${known.join("; ")}` : ""}`);
+    console.error(`interpreter differential: ${totals.seeds} seeds, ${totals.packets} packets, ${totals.extras} again with drop summaries and staged twins (accept ${totals.accept}, drop ${totals.drop}, reject ${totals.reject}) in ${secs} s${known.length ? `; known issues: ${known.join("; ")}` : ""}`);
   });
 });
 
@@ -179,6 +185,33 @@ describe("the comparison can fail, and says which seed", () => {
     expect(reports.length).toBeGreaterThan(0);
     expect(reports[0]!.startsWith(`seed ${s.seed}: `)).toBe(true);
     expect(reports[0]).toContain("verdict: evaluator drop, interpreter accept");
+  });
+
+  test("with drop summaries and staged twins: a missing set update, a staged rule that stops counting, or one that drops, is reported", () => {
+    const { s, probe } = seedWithPolicyDrop();
+    const ruleset = compileScenario(s, true);
+    const run = (rs: NftRuleset) => compareProbes(s.seed, evaluatorFor(s), rs, [probe], true).unexplained;
+    expect(run(ruleset)).toEqual([]);
+    const mutate = (change: (chain: NftRuleset["tables"][number]["chains"][number]) => void): NftRuleset => {
+      const m: NftRuleset = structuredClone(ruleset);
+      for (const t of m.tables) for (const c of t.chains) change(c);
+      return m;
+    };
+    // The drop chains without their set updates: still a drop, but no summary.
+    const noUpdate = mutate((c) => {
+      if (c.name.endsWith("-drop")) for (const r of c.rules) r.statements = r.statements.filter((st) => st.kind !== "set-update");
+    });
+    expect(run(noUpdate).join("\n")).toContain("drop summaries: expected updates");
+    // Staged chains without counters.
+    const uncounted = mutate((c) => {
+      if (c.name.startsWith("sgnp-")) for (const r of c.rules) r.statements = r.statements.filter((st) => st.kind !== "counter");
+    });
+    expect(run(uncounted).join("\n")).toContain("staged twin: gnp/");
+    // A staged rule that drops instead of returning changes a verdict.
+    const dropping = mutate((c) => {
+      if (c.name.startsWith("sgnp-")) for (const r of c.rules) r.statements = r.statements.map((st): Statement => (st.kind === "verdict" && st.verdict === "return" ? { kind: "verdict", verdict: "drop" } : st));
+    });
+    expect(run(dropping).join("\n")).toMatch(/verdict: evaluator accept, interpreter drop|dropped by: evaluator \S+, interpreter \(no origin\)|dropped by: evaluator \S+, interpreter sgnp\//);
   });
 
   test("a set element removed from the compiled ruleset is reported", () => {
