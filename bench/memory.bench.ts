@@ -6,7 +6,7 @@
  * keeps the highest sum; the agent's own high-water mark (VmHWM) is read too. Ready is
  * GET /readyz on a unix-socket listener; idle is the agent's RSS `--idle` seconds later, and
  * again after one more edit of a small file (the parse cache keeps the big file's parse).
- * Usage: bun bench/memory.bench.ts [--count=1000000] [--idle=10] [--json]   (root; build first)
+ * Usage: bun bench/memory.bench.ts [--count=1000000] [--idle=10] [--json] [--log]   (root; build first)
  */
 import { $ } from "bun";
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -72,6 +72,10 @@ try {
   const t0 = performance.now();
   agent = Bun.spawn(["ip", "netns", "exec", ns, BIN, "run", "--config-dir", dir, "--node", "jasper", "--listen", `unix:${sock}`, "--state-dir", "off"], { stdout: "ignore", stderr: "pipe" });
   const pid = agent.pid;
+  let log = "";
+  void (async () => {
+    for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) log += new TextDecoder().decode(chunk);
+  })();
   let peak = 0;
   let peakChildren = 0;
   const ready = async () => {
@@ -119,6 +123,7 @@ try {
     console.log(`  peak RSS agent + children   ${r.peakMB.toFixed(0)} MB (sampled every 20 ms; up to ${r.peakProcesses} processes); agent's own VmHWM ${r.agentHwmMB.toFixed(0)} MB`);
     console.log(`  agent RSS at ready          ${r.atReadyMB.toFixed(0)} MB; idle ${idleS} s later ${r.idleMB.toFixed(0)} MB`);
     console.log(`  one small edit (renamed in) ${edited ? `${editMs.toFixed(0)} ms to generation 2` : "NOT APPLIED"}; idle ${idleS} s later ${r.afterEditMB.toFixed(0)} MB`);
+    if (process.argv.includes("--log")) console.log(log.split("\n").map((l) => `    | ${l.slice(0, 300)}`).join("\n"));
   }
 } finally {
   agent?.kill();
