@@ -8,7 +8,9 @@ import { expectProbes, kernelTestGate, startServers, sweepStaleLabs, type ProbeS
 import { BINARY, waitFor } from "./agent-harness";
 import { createFleet, type Fleet } from "./etcd-fleet";
 import { ETCD } from "../support/etcd.ts";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const TAG = `hw-ef-${process.pid.toString(36)}`;
 const enabled = (await kernelTestGate()) && existsSync(ETCD);
@@ -71,6 +73,9 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
     await appliedPast(before, "the apply on every agent");
     for (const [i, s] of (await allStatus()).entries()) {
       expect(s.lastAttempt.ok).toBe(true);
+      // The datastore is the source: /status names it, not the (unread) config dir.
+      expect(s.configDir).toBeUndefined();
+      expect(s.datastore).toEqual(expect.objectContaining({ type: "etcdv3", endpoints: [fleet.endpoint], connected: true }));
       expect(s.endpoints).toEqual([expect.objectContaining({ name: `hep-${i}`, interface: "eth0", active: true })]);
     }
     await expectProbes([...everywhere(8080, true), ...everywhere(8081, false)]);
@@ -256,4 +261,52 @@ describe.skipIf(!enabled)("fleet on etcd v3", () => {
     expect((await agent.status()).lastAttempt.reason).toContain("datastore listed");
     expect(agent.log()).toContain("error[DATASTORE_UNREACHABLE]");
   }, 90_000);
+  test("an agent restarted while etcd is down, after a reboot (no table in the kernel), enforces its last applied state from the state dir until etcd returns", async () => {
+    const h = fleet.hosts[0]!;
+    const stateDir = mkdtempSync(join(tmpdir(), "hostwall-ef-state-"));
+    try {
+      await h.agent!.proc.stop();
+      const first = fleet.startAgent(0, ["--state-dir", stateDir]);
+      await waitFor("agent 0 applied with a state dir", async () => (await first.status().catch(() => undefined))?.lastAttempt?.ok === true, 20_000);
+      // The last state etcd gives it: 8080 only (what an open boot would not enforce).
+      const before = (await first.status()).generation as number;
+      expect((await fleet.cli(["apply", "-f", "-"], { stdin: policy("allow-web", [8080]) })).code).toBe(0);
+      await waitFor("8080 only on agent 0", async () => (await first.status()).generation > before, 15_000);
+      await expectProbes([[probe(0, 8080), true], [probe(0, 8081), false]]);
+      await first.proc.stop();
+      // A reboot: the kernel's tables are gone; etcd is down when the agent starts.
+      expect((await h.ns.exec([BINARY, "flush"])).code).toBe(0);
+      await expectProbes([[probe(0, 8081), true]]);
+      await fleet.etcd.stop();
+      const agent = fleet.startAgent(0, ["--state-dir", stateDir]);
+      const s = await waitFor("agent 0's status", async () => {
+        const st = await agent.status().catch(() => undefined);
+        return st?.applied ? st : undefined;
+      }, 20_000);
+      expect(s.datastore.connected).toBe(false);
+      expect(s.lastAttempt.diagnostics.map((d: any) => d.code)).toEqual(["DATASTORE_UNREACHABLE"]);
+      expect(s.boot.action).toBe("last-good");
+      expect(s.applied.source).toBe("last-good");
+      // Enforced while etcd stays down, a reload included.
+      await expectProbes([[probe(0, 8080), true], [probe(0, 8081), false]]);
+      expect(await agent.reload().then(() => "applied", (e: Error) => e.message)).toContain("DATASTORE_UNREACHABLE");
+      await expectProbes([[probe(0, 8080), true], [probe(0, 8081), false]]);
+      await fleet.etcd.start();
+      // etcd holds what the state dir had: read, valid, nothing to change.
+      await waitFor("agent 0 reading etcd again", async () => {
+        const st = await agent.status();
+        return st.datastore.connected && st.lastAttempt.ok && st.lastAttempt.reason === "datastore listed";
+      }, 30_000);
+      expect((await agent.status()).lastAttempt.unchanged).toBe(true);
+      await expectProbes([[probe(0, 8080), true], [probe(0, 8081), false]]);
+      // And its watch carries the next change.
+      const back = (await agent.status()).generation as number;
+      expect((await fleet.cli(["apply", "-f", "-"], { stdin: policy("allow-web", [8080, 8081]) })).code).toBe(0);
+      await waitFor("the next change on agent 0", async () => (await agent.status()).generation > back, 15_000);
+      expect((await agent.status()).applied.source).toBe("config");
+      await expectProbes([[probe(0, 8080), true], [probe(0, 8081), true]]);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
