@@ -343,10 +343,13 @@ export class Agent {
     const adopted = first && !force && !this.irInForce && this.deps.runner.deltas ? await adoptionBase(this.deps, this.inKernel, () => this.tables.list(), built.ruleset) : undefined;
     if (adopted) this.generation = Math.max(this.generation, adopted.generation);
     const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
-    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: built.ruleset, full: script, force });
+    const stamp = { generation: this.generation + 1, hash };
+    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: built.ruleset, full: script, force, stamp });
     if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, built.script.origins, sent.check)], `kernel rejected the ruleset (${reason})`);
     this.irInForce = built.ruleset;
+    // A delta writes its stamp on the tables' stamp counter; one with nothing to send leaves the stamp as it was.
     if (sent.mode === "full") this.tableStamp = stampOf(script);
+    else if (sent.bytes > 0) this.tableStamp = stamp;
     else if (adopted) this.tableStamp = this.inKernel?.stamp;
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
     this.generation++;

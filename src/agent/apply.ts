@@ -9,6 +9,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { computeDelta, type DeltaSummary, type DeltaUnknowns } from "../nft/delta.ts";
 import type { NftRuleset, RuleOrigin } from "../nft/ir.ts";
+import type { TableStamp } from "../nft/render.ts";
 import { mapNftErrors, type NftRunner } from "../nft/runner.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import type { Logger } from "./log.ts";
@@ -99,11 +100,11 @@ export type SentRuleset = { ok: true; mode: "delta"; summary: DeltaSummary; byte
  * a forced apply (drift repair) and the applies after repeated refusals are full replaces),
  * else, or when the kernel refuses the delta (which changes nothing), the whole `full` script.
  */
-export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string; force: boolean }): Promise<SentRuleset> {
+export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string; force: boolean; stamp?: TableStamp }): Promise<SentRuleset> {
   let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
   const recreating = why.startsWith("recreating");
   if (why === "") {
-    const plan = computeDelta(opts.inForce!, opts.next, opts.unknown);
+    const plan = computeDelta(opts.inForce!, opts.next, opts.unknown, opts.stamp);
     if (plan.kind === "none") {
       // Rendered differently (e.g. element order) but the same objects: the kernel holds it already.
       engine.deltas++;

@@ -12,8 +12,10 @@
  * those on an existing object).
  *
  * The tables' stamp comment (render.ts stampScript) cannot be updated in place either (the
- * kernel keeps a table's comment; tested on 6.18): after a delta it still names the full
- * apply that created the tables, and the state record says what was applied since.
+ * kernel keeps a table's comment; tested on 6.18), so a delta writes the new stamp on a named
+ * counter object, `hostwall-stamp`, re-created in the same transaction (`add`, `delete`, `add`
+ * with the comment: works whether or not it exists), which a restarted agent reads in
+ * preference to the table's comment (runner.ts parseTableComments). A full replace drops it.
  *
  * Order inside the transaction, so that every reference resolves when the kernel commits:
  *   1. new sets with their elements, new chains (a new rule may jump to them or look them up)
@@ -23,7 +25,10 @@
  *   5. `add rule` of every changed or new chain, in order
  */
 import type { NftChain, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
-import { MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript } from "./render.ts";
+import { MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript, type TableStamp } from "./render.ts";
+
+/** The named counter a delta writes the stamp on (no rule uses it). */
+export const STAMP_OBJECT = "hostwall-stamp";
 
 /** What a delta changes, for the log and /status. */
 export interface DeltaSummary {
@@ -73,7 +78,7 @@ export interface DeltaUnknowns {
   rewrite?: ReadonlySet<string>;
 }
 
-export function computeDelta(from: NftRuleset, to: NftRuleset, unknown: DeltaUnknowns = {}): DeltaPlan {
+export function computeDelta(from: NftRuleset, to: NftRuleset, unknown: DeltaUnknowns = {}, stamp?: TableStamp): DeltaPlan {
   const key = (t: NftTable) => `${t.family} ${t.name}`;
   if (from.tables.map(key).join(",") !== to.tables.map(key).join(",")) return { kind: "full", why: "the set of tables changed" };
   const out = new ScriptWriter();
@@ -119,6 +124,15 @@ export function computeDelta(from: NftRuleset, to: NftRuleset, unknown: DeltaUnk
     }
   }
   if (out.empty) return { kind: "none" };
+  if (stamp) {
+    if (!Number.isSafeInteger(stamp.generation) || !/^[0-9a-f]{16}$/.test(stamp.hash)) throw new Error(`internal error: bad stamp ${JSON.stringify(stamp)}`);
+    for (const p of plans) {
+      const obj = `counter ${p.head} ${STAMP_OBJECT}`;
+      out.line(`add ${obj}`);
+      out.line(`delete ${obj}`);
+      out.line(`add ${obj} { comment "hostwall generation ${stamp.generation} hash ${stamp.hash}"; }`);
+    }
+  }
   return { kind: "delta", script: out.finish(), summary };
 }
 

@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { RuleOrigin } from "./ir.ts";
+import { STAMP_OBJECT } from "./delta.ts";
 import { openNftContext, OUTPUT_HANDLE, OUTPUT_JSON, OUTPUT_TERSE, type NftContext } from "./libnftables.ts";
 
 /** How scripts reach the kernel: in-process through libnftables, or a spawned nft. */
@@ -228,15 +229,22 @@ export function probeBackend(env: Record<string, string | undefined>): { backend
   }
 }
 
-/** `table inet x {` lines of a text listing, each with the `comment "…"` line right after it, if any. */
-function parseTableComments(text: string): Map<string, string | undefined> {
+/**
+ * `table inet x {` lines of a text listing, each with the `comment "…"` line right after it, if
+ * any; a table's `hostwall-stamp` counter object's comment (written by deltas, nft/delta.ts)
+ * replaces the table's own.
+ */
+export function parseTableComments(text: string): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
   const lines = text.split("\n");
+  let table: string | undefined;
   lines.forEach((line, i) => {
     const t = /^table (\S+) (\S+) \{/.exec(line);
-    if (!t) return;
-    const c = /^\tcomment "([^"]*)"$/.exec(lines[i + 1] ?? "");
-    out.set(`${t[1]} ${t[2]}`, c?.[1]);
+    const next = /^\t{1,2}comment "([^"]*)"$/.exec(lines[i + 1] ?? "")?.[1];
+    if (t) {
+      table = `${t[1]} ${t[2]}`;
+      out.set(table, /^\tcomment /.test(lines[i + 1] ?? "") ? next : undefined);
+    } else if (table && line === `\tcounter ${STAMP_OBJECT} {` && /^\t\tcomment /.test(lines[i + 1] ?? "")) out.set(table, next);
   });
   return out;
 }

@@ -105,3 +105,17 @@ test("diffElements: edits at the head, in the middle and at the tail of a long l
   // A moved element is neither added nor removed.
   expect(diffElements(["a", "b", "c", "d"], ["a", "c", "b", "d"])).toEqual({ added: [], removed: [] });
 });
+
+test("a delta writes the new stamp on each table's stamp counter, re-created in the same transaction", () => {
+  const to = structuredClone(BASE);
+  to.tables[0]!.sets[0]!.elements = ["192.0.2.1"];
+  const plan = computeDelta(BASE, to, {}, { generation: 9, hash: "0123456789abcdef" });
+  expect(plan.kind === "delta" && plan.script.text.trimEnd().split("\n").slice(-3)).toEqual([
+    "add counter netdev hostwall hostwall-stamp",
+    "delete counter netdev hostwall hostwall-stamp",
+    'add counter netdev hostwall hostwall-stamp { comment "hostwall generation 9 hash 0123456789abcdef"; }',
+  ]);
+  // Nothing to change: nothing sent, not even a stamp.
+  expect(computeDelta(BASE, structuredClone(BASE), {}, { generation: 9, hash: "0123456789abcdef" })).toEqual({ kind: "none" });
+  expect(() => computeDelta(BASE, to, {}, { generation: 9, hash: 'x"; flush ruleset' })).toThrow("bad stamp");
+});

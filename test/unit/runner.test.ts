@@ -126,3 +126,29 @@ describe("mapNftErrors: nft 1.0.6's error formats", () => {
   ];
   for (const [name, stderr, expected] of cases) test(name, () => expect(mapNftErrors(stderr, origins)).toEqual(expected));
 });
+
+test("parseTableComments: a table's stamp counter (written by deltas) replaces the table's own comment", async () => {
+  const { parseTableComments } = await import("../../src/nft/runner.ts");
+  const text = [
+    "table netdev hostwall {",
+    '\tcomment "hostwall generation 1 hash 0123456789abcdef"',
+    "\tcounter hostwall-stamp {",
+    '\t\tcomment "hostwall generation 7 hash fedcba9876543210"',
+    "\t\tpackets 0 bytes 0",
+    "\t}",
+    "}",
+    "table inet hostwall {",
+    '\tcomment "hostwall generation 1 hash 0123456789abcdef"',
+    "}",
+    "table inet other {",
+    "\tchain c {",
+    '\t\tcomment "not a table comment"',
+    "\t}",
+    "}",
+  ].join("\n");
+  expect([...parseTableComments(text)]).toEqual([
+    ["netdev hostwall", "hostwall generation 7 hash fedcba9876543210"],
+    ["inet hostwall", "hostwall generation 1 hash 0123456789abcdef"],
+    ["inet other", undefined],
+  ]);
+});
