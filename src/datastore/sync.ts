@@ -17,7 +17,7 @@
  * why. Before the first successful list there is no copy: readConfig answers
  * DATASTORE_UNREACHABLE, which the agent treats as a rejected config (the kernel's tables or
  * the saved last good ruleset stay in force, boot.ts). Reconnects back off exponentially
- * (capped, with jitter) and go round every endpoint. A periodic read (30 s, Calico's
+ * (capped at 1 s, with jitter) and go round every endpoint. A periodic read (30 s, Calico's
  * keepalive) notices a connection that died silently and restarts the watch.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -54,7 +54,11 @@ export interface SyncOptions {
   now(): Date;
   /** Quiet time after events before onChange (default 20 ms; a txn arrives as one batch anyway). */
   debounceMs?: number;
-  /** First retry delay and its cap (default 200 ms, 10 s). */
+  /**
+   * First retry delay and its cap (default 200 ms, 1 s). The cap bounds how late an agent
+   * notices etcd's return (#15: every agent resynced within 2 s); a retry against a dead etcd
+   * is one refused connect, cheap for both sides even for a large fleet.
+   */
   backoffMs?: { initial: number; max: number };
   /** Period of the liveness read (default 30 s; 0: none). */
   healthMs?: number;
@@ -193,7 +197,7 @@ export class DatastoreSync {
   }
 
   private backoff(failures: number): number {
-    const { initial, max } = this.opts.backoffMs ?? { initial: 200, max: 10_000 };
+    const { initial, max } = this.opts.backoffMs ?? { initial: 200, max: 1_000 };
     const capped = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
     // Full jitter on half the delay: agents of a fleet do not come back in step.
     return capped / 2 + (this.opts.random ?? Math.random)() * (capped / 2);

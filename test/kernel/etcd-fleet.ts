@@ -7,6 +7,8 @@
  *   ${tag}-a0 eth0      ${tag}-a1 eth0     ${tag}-a2 eth0 ...
  *   198.51.100.10       198.51.100.11      198.51.100.12
  *
+ * With `peers`, namespaces ${tag}-p0, ${tag}-p1 ... (198.51.100.5, .6, ...) join the bridge too:
+ * other sources of traffic (a flood from a denied address).
  * The etcd namespace is also where probes come from (it is every host's only peer) and
  * where the CLI runs (`hostwall apply` against http://127.0.0.1:2379 there). The agents reach
  * etcd through their HostEndpoint: Felix's failsafe outbound ports (tcp 2379) keep that open.
@@ -17,6 +19,7 @@ import { BINARY, startAgent, type AgentHandle } from "./agent-harness";
 
 export const ETCD_ADDR = "198.51.100.1";
 export const agentAddr = (i: number) => `198.51.100.${10 + i}`;
+export const peerAddr = (j: number) => `198.51.100.${5 + j}`;
 
 export interface FleetAgent {
   ns: Ns;
@@ -31,6 +34,8 @@ export interface Fleet {
   /** The URL agents use. */
   endpoint: string;
   hosts: FleetAgent[];
+  /** The `peers` namespaces (peerAddr(j) on eth0), no agent in them. */
+  peers: Ns[];
   /** Runs the hostwall CLI in the etcd namespace with ETCD_ENDPOINTS set; stdin optional. */
   cli(args: string[], opts?: { stdin?: string; env?: Record<string, string> }): Promise<{ code: number; out: string; err: string }>;
   /** Starts the agent of host i with --datastore etcdv3 (and more arguments). */
@@ -38,9 +43,10 @@ export interface Fleet {
   destroy(): Promise<void>;
 }
 
-export async function createFleet(opts: { tag: string; hosts: number; tls?: { cert: string; key: string; ca: string; clientCertAuth?: boolean } }): Promise<Fleet> {
+export async function createFleet(opts: { tag: string; hosts: number; peers?: number; tls?: { cert: string; key: string; ca: string; clientCertAuth?: boolean }; maxRequestBytes?: number }): Promise<Fleet> {
   const existing = new Set(await listNs());
-  const names = [`${opts.tag}-etcd`, ...Array.from({ length: opts.hosts }, (_, i) => `${opts.tag}-a${i}`)];
+  const peerNames = Array.from({ length: opts.peers ?? 0 }, (_, j) => `${opts.tag}-p${j}`);
+  const names = [`${opts.tag}-etcd`, ...Array.from({ length: opts.hosts }, (_, i) => `${opts.tag}-a${i}`), ...peerNames];
   if (names.some((n) => existing.has(n))) throw new Error(`fleet ${opts.tag} exists already`);
   const created: Ns[] = [];
   let etcd: Etcd | undefined;
@@ -51,7 +57,9 @@ export async function createFleet(opts: { tag: string; hosts: number; tls?: { ce
   };
   try {
     for (const n of names) created.push(await createNs(n));
-    const [etcdNs, ...hostNs] = created as [Ns, ...Ns[]];
+    const [etcdNs, ...rest] = created as [Ns, ...Ns[]];
+    const hostNs = rest.slice(0, opts.hosts);
+    const peerNs = rest.slice(opts.hosts);
     await runOk(["ip", "-n", etcdNs.name, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
     await runOk(["ip", "-n", etcdNs.name, "addr", "add", `${ETCD_ADDR}/24`, "dev", "br0"]);
     await runOk(["ip", "-n", etcdNs.name, "link", "set", "br0", "up"]);
@@ -61,13 +69,19 @@ export async function createFleet(opts: { tag: string; hosts: number; tls?: { ce
       await runOk(["ip", "-n", ns.name, "addr", "add", `${agentAddr(i)}/24`, "dev", "eth0"]);
       await runOk(["ip", "-n", ns.name, "link", "set", "eth0", "up"]);
     }
+    for (const [j, ns] of peerNs.entries()) {
+      await runOk(["ip", "-n", ns.name, "link", "add", "eth0", "index", "10", "type", "veth", "peer", "name", `p${j}`, "index", String(200 + j), "netns", etcdNs.name]);
+      await runOk(["ip", "-n", etcdNs.name, "link", "set", `p${j}`, "master", "br0", "up"]);
+      await runOk(["ip", "-n", ns.name, "addr", "add", `${peerAddr(j)}/24`, "dev", "eth0"]);
+      await runOk(["ip", "-n", ns.name, "link", "set", "eth0", "up"]);
+    }
     for (const [i] of hostNs.entries()) {
       const deadline = Date.now() + 5000;
       while ((await etcdNs.exec(["ping", "-n", "-q", "-c", "1", "-W", "0.3", agentAddr(i)])).code !== 0) {
         if (Date.now() > deadline) throw new Error(`host ${i} unreachable from the etcd namespace`);
       }
     }
-    etcd = await startEtcd({ netns: etcdNs.name, host: "0.0.0.0", advertise: ETCD_ADDR, port: 2379, tls: opts.tls });
+    etcd = await startEtcd({ netns: etcdNs.name, host: "0.0.0.0", advertise: ETCD_ADDR, port: 2379, tls: opts.tls, maxRequestBytes: opts.maxRequestBytes });
     const endpoint = etcd.endpoint;
     const hosts: FleetAgent[] = hostNs.map((ns, i) => ({ ns, node: `node-${i}`, addr: agentAddr(i) }));
     const fleet: Fleet = {
@@ -75,6 +89,7 @@ export async function createFleet(opts: { tag: string; hosts: number; tls?: { ce
       etcd,
       endpoint,
       hosts,
+      peers: peerNs,
       cli: async (args, o = {}) => {
         const env = Object.entries({ ETCD_ENDPOINTS: endpoint, ...o.env }).map(([k, v]) => `${k}=${v}`);
         const r = await etcdNs.exec(["env", ...env, BINARY, ...args], { stdin: o.stdin, timeoutMs: 20_000 });

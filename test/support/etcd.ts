@@ -29,6 +29,8 @@ export interface EtcdOptions {
    * the certificate should allow clientAuth too.
    */
   tls?: { cert: string; key: string; ca: string; clientCertAuth?: boolean };
+  /** --max-request-bytes (etcd's default, 1.5 MiB, is too small for a GlobalNetworkSet of 1M addresses). */
+  maxRequestBytes?: number;
 }
 
 export interface Etcd {
@@ -44,6 +46,8 @@ export interface Etcd {
   start(): Promise<void>;
   /** SIGTERM, SIGKILL after 3 s; resolves when it exited. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash: no clean shutdown, no goodbye to clients); resolves when it exited. */
+  kill(): Promise<void>;
   /** stop() and remove the data dir. */
   destroy(): Promise<void>;
   /** Runs etcdctl (API v3) against it; throws with stderr on a non-zero exit. */
@@ -101,6 +105,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<Etcd> {
     "--initial-cluster", `hw-test=http://127.0.0.1:${peerPort}`,
     // Small and quick: no snapshots to speak of, one member.
     "--snapshot-count", "10000",
+    ...(opts.maxRequestBytes ? ["--max-request-bytes", String(opts.maxRequestBytes)] : []),
     ...(opts.tls ? ["--cert-file", opts.tls.cert, "--key-file", opts.tls.key] : []),
     ...(opts.tls?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", opts.tls.ca] : []),
   ];
@@ -178,6 +183,12 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<Etcd> {
     log: () => log,
     start,
     stop,
+    kill: async () => {
+      const p = sub;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      p.kill("SIGKILL");
+      await p.exited;
+    },
     destroy: async () => {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
