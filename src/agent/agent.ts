@@ -67,7 +67,7 @@ export class Agent {
   irInForce?: NftRuleset;
   /** Of the drifts found, those in set contents (set-drift.ts), for /metrics. */
   setDrifts = 0;
-  /** The stamp on hostwall's tables: the last full replace's (a delta cannot rewrite a table's comment). */
+  /** The stamp on hostwall's tables as the start reads it: the table comment of a full replace, or a delta's stamp counter (nft/delta.ts). */
   private tableStamp?: TableStamp;
   /** Confirm or revert (confirm.ts): the provisional apply pending, how the last window ended. */
   readonly confirm: ConfirmWindow<InForce>;

@@ -110,7 +110,7 @@ export async function bootFallback(ctx: BootContext): Promise<BootRecord> {
   }
   const stamp = inKernel?.stamp;
   if (inKernel) {
-    // After deltas the tables still carry the last full replace's stamp; the record names it (engine.stamp).
+    // The record names the stamp on the tables (engine.stamp) also when its own hash moved on without rewriting it (an adoption that sent nothing).
     const same = saved && stamp && (saved.hash === stamp.hash || (saved.engine?.stamp.hash === stamp.hash && saved.engine.stamp.generation === stamp.generation));
     if (same) await ctx.adopt(fromRecord(saved!, "kernel", ctx.generation));
     const detail = `the hostwall ruleset found in the kernel (${stamp ? `generation ${stamp.generation}` : "unstamped"}) stays in force${same ? "" : "; it is not the saved last good ruleset, so drift cannot be repaired until a config applies"}`;

@@ -55,7 +55,7 @@ export interface RecordedTable {
 
 /** What the agent keeps about the tables in force (in the last good record). */
 export interface AdoptionRecord {
-  /** The stamp on the tables: written by the last full replace (a delta cannot rewrite a table's comment). */
+  /** The stamp on the tables as the start reads it (a full replace's table comment, or a delta's stamp counter). */
   stamp: TableStamp;
   tables: RecordedTable[];
 }
