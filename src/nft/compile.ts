@@ -43,13 +43,35 @@ export interface CompileOptions {
    * apply (delta.ts) and the set drift check do not know dynamic sets yet.
    */
   dropSummaries?: boolean;
+  /**
+   * Big selector sets are split into one hash set per prefix length (docs/nft-layout.md "Big
+   * selector sets"): an edit is one element in one hash set, where an interval set costs
+   * 150-480 ms per transaction at 1M (bench/RESULTS.md). Default: names.ts
+   * PER_LENGTH_DEFAULTS (4096 members, lengths under 64 members in the interval set), each
+   * overridden by HOSTWALL_PER_LENGTH_THRESHOLD / HOSTWALL_PER_LENGTH_RARE (digits only; for
+   * tests: threshold 0 splits every set).
+   */
+  perLength?: Partial<N.PerLengthLayout>;
+}
+
+/** The per-length layout of `opts`, else of the environment (plain decimal numbers only; anything else is ignored: the layout never changes verdicts), else the defaults. */
+export function perLengthLayout(opts: Partial<N.PerLengthLayout> = {}, env: Record<string, string | undefined> = process.env): N.PerLengthLayout {
+  const fromEnv = (name: string) => {
+    const text = env[name];
+    return text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : undefined;
+  };
+  return {
+    threshold: opts.threshold ?? fromEnv("HOSTWALL_PER_LENGTH_THRESHOLD") ?? N.PER_LENGTH_DEFAULTS.threshold,
+    rare: opts.rare ?? fromEnv("HOSTWALL_PER_LENGTH_RARE") ?? N.PER_LENGTH_DEFAULTS.rare,
+  };
 }
 
 export function compileRuleset(plan: Plan, opts: CompileOptions = {}): NftRuleset {
   // Untracked policy never applies to a `*` endpoint, so it has no netdev chain.
   const netdev = plan.endpoints.filter((ep) => ep.interfaceName !== WILDCARD && (!opts.interfaces || opts.interfaces.has(ep.interfaceName)));
   const drops = opts.dropSummaries ?? false;
-  return { tables: [compileNetdev(plan, netdev, drops), compileInet(plan, netdev.map((ep) => ep.interfaceName), drops)] };
+  const perLength = perLengthLayout(opts.perLength);
+  return { tables: [compileNetdev(plan, netdev, drops, perLength), compileInet(plan, netdev.map((ep) => ep.interfaceName), drops, perLength)] };
 }
 
 /**
@@ -68,8 +90,8 @@ const stackedPriorityTags = (): Statement[] => [
 ];
 const accept = () => verdict("accept");
 
-function compileNetdev(plan: Plan, endpoints: EndpointPlan[], drops: boolean): NftTable {
-  const t = new TableBuilder("netdev", plan, drops);
+function compileNetdev(plan: Plan, endpoints: EndpointPlan[], drops: boolean, perLength: N.PerLengthLayout): NftTable {
+  const t = new TableBuilder("netdev", plan, drops, perLength);
   t.chain(N.CHAIN_FAILSAFE_RAW_IN, failsafeRules(plan, "in", true));
   const notPoliced = plan.felix.ipv6Support
     ? rule([match(meta("protocol"), "!=", set([sym("ip"), sym("ip6")])), accept()], "non-IP traffic (ARP, ...) is never policed")
@@ -96,8 +118,8 @@ function compileNetdev(plan: Plan, endpoints: EndpointPlan[], drops: boolean): N
 }
 
 /** `withNetdev`: the interfaces whose netdev chain cleared hostwall's mark bits already. */
-function compileInet(plan: Plan, withNetdev: string[], drops: boolean): NftTable {
-  const t = new TableBuilder("inet", plan, drops);
+function compileInet(plan: Plan, withNetdev: string[], drops: boolean, perLength: N.PerLengthLayout): NftTable {
+  const t = new TableBuilder("inet", plan, drops, perLength);
   const eps = plan.endpoints;
   const withStage = (stage: Stage, dir: Direction) => eps.filter((ep) => ep.stages[stage][dir].length > 0);
   const deny = plan.felix.filterDenyAction === "Reject" ? "reject" : "drop";

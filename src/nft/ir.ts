@@ -111,7 +111,12 @@ export type Field =
   /** `field & mask`, e.g. `meta mark & 0x10000`, `ip frag-off & 0x3fff`. */
   | { kind: "and"; field: Field; mask: number }
   /** `a . b . c` (concatenation, for set lookups). */
-  | { kind: "concat"; fields: Field[] };
+  | { kind: "concat"; fields: Field[] }
+  /**
+   * An address field with all but its first `length` bits cleared, `ip saddr & 255.255.240.0`
+   * (length 20): the lookup key of a per-prefix-length set (match.ts, docs/nft-layout.md).
+   */
+  | { kind: "prefix"; field: Field; length: number };
 
 /** Transport headers nft may name in a listing instead of `th`. */
 export type TransportProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";

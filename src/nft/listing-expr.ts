@@ -7,6 +7,7 @@
  */
 import type { Field, Operand, Statement, TransportProtocol, Value, VmapEntry } from "./ir.ts";
 import { addressRangeCidrs } from "./listing-addresses.ts";
+import { netmask } from "./render.ts";
 
 /** A listing nft produced that the IR cannot say, or that is malformed: where and why. */
 export interface ListingError {
@@ -52,6 +53,14 @@ const RATE_UNITS = ["second", "minute", "hour", "day"] as const;
 function oneOf<T extends string>(v: unknown, options: readonly T[], path: string, what: string): T {
   if (typeof v !== "string" || !options.includes(v as T)) fail(path, `${what} ${JSON.stringify(v)} is not one of ${options.join(", ")}`);
   return v as T;
+}
+
+/** `ip saddr & 255.255.240.0` (a per-length set lookup, match.ts): the netmask must be one render.ts writes. */
+function prefixField(field: Field, mask: string, path: string): Field {
+  const family = field.kind === "payload" && field.protocol === "ip" ? 4 : field.kind === "payload" && field.protocol === "ip6" ? 6 : undefined;
+  if (!family) fail(path, "an address mask on a field that is not an address");
+  for (let length = 0; length <= (family === 4 ? 32 : 128); length++) if (netmask(family, length) === mask) return { kind: "prefix", field, length };
+  return fail(path, `${JSON.stringify(mask).slice(0, 60)} is not a netmask`);
 }
 
 function natural(v: unknown, path: string): number {
@@ -203,7 +212,9 @@ export function parseField(v: unknown, path: string): Field {
       }
       case "&": {
         if (!Array.isArray(body) || body.length !== 2) fail(at, "expected [field, mask]");
-        return { kind: "and", field: parseField(body[0], `${at}[0]`), mask: natural(body[1], `${at}[1]`) };
+        const field = parseField(body[0], `${at}[0]`);
+        if (typeof body[1] === "string") return prefixField(field, body[1], `${at}[1]`);
+        return { kind: "and", field, mask: natural(body[1], `${at}[1]`) };
       }
       case "concat": {
         if (!Array.isArray(body) || body.length < 2) fail(at, "expected a list of fields");

@@ -115,6 +115,7 @@ function normaliseField(f: Field, implied: Set<number>): Field {
     return { kind: "payload", protocol: "th", field: f.field };
   }
   if (f.kind === "and") return { kind: "and", field: normaliseField(f.field, implied), mask: f.mask };
+  if (f.kind === "prefix") return { kind: "prefix", field: normaliseField(f.field, implied), length: f.length };
   if (f.kind === "concat") return { kind: "concat", fields: f.fields.map((x) => normaliseField(x, implied)) };
   return f;
 }
@@ -176,7 +177,7 @@ function normaliseElements(values: Value[], left: Field): Value[] {
 /** The family a match implies by itself (4, 6), if any. */
 function familyOf(m: Statement): 4 | 6 | undefined {
   if (m.kind !== "match") return undefined;
-  const fields = m.left.kind === "concat" ? m.left.fields : [m.left.kind === "and" ? m.left.field : m.left];
+  const fields = m.left.kind === "concat" ? m.left.fields : [m.left.kind === "and" || m.left.kind === "prefix" ? m.left.field : m.left];
   for (const f of fields) {
     if (f.kind === "payload" && (f.protocol === "ip" || f.protocol === "icmp")) return 4;
     if (f.kind === "payload" && (f.protocol === "ip6" || f.protocol === "icmpv6")) return 6;

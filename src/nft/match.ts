@@ -8,16 +8,20 @@
  * bits. A selector's members are split into a hash set of single addresses and an interval
  * set of prefixes (DESIGN.md §4); a positive match on such a pair becomes one nft rule per
  * non-empty half (the halves are disjoint, so at most one fires and a Log rule logs once),
- * a negated match requires "in neither half".
+ * a negated match requires "in neither half". A big set (perLength.threshold members or more
+ * in a family) is split by prefix length instead (docs/nft-layout.md "Big selector sets"):
+ * one hash set per length, looked up with the address masked to that length, longest first,
+ * plus one interval set for the lengths with few members; the same one-rule-per-set and
+ * "in none of them" rules apply, and cheap port matches come before the lookups.
  */
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
-import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorSet } from "./names.ts";
+import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorLengthSet, selectorSet, type PerLengthLayout } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
-import { addr, concat, counter, limit, log, markOr, match, meta, namedSet, num, oneOrSet, payload, range, set, sym, value, values, verdict } from "./statements.ts";
+import { addr, concat, counter, limit, log, markOr, match, meta, namedSet, num, oneOrSet, payload, prefixOf, range, set, sym, value, values, verdict } from "./statements.ts";
 
 /** What a rule compiler needs from its surroundings. */
 export interface MatchContext {
@@ -27,6 +31,10 @@ export interface MatchContext {
   sets: ReadonlyMap<string, AddressSet>;
   /** Called for every set a rule references, so the table declares it. */
   useSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void;
+  /** Which selector sets are split by prefix length, and where rare lengths go. */
+  perLength: PerLengthLayout;
+  /** Called for every per-length set a rule references (`members`: its members, all of `length` unless "rare"). */
+  useLengthSet(name: string, family: 4 | 6, length: number | "rare", members: readonly Cidr[], selectorKey: string): void;
   /** Named-port sets by {@link namedPortKey}. */
   namedPorts: ReadonlyMap<string, NamedPortSet>;
   /** Called for every named-port set a rule references. */
@@ -98,7 +106,7 @@ function familySpecific(st: Statement): boolean {
 
 function hasIpPayload(f: Field): boolean {
   if (f.kind === "payload") return f.protocol === "ip" || f.protocol === "ip6";
-  if (f.kind === "and") return hasIpPayload(f.field);
+  if (f.kind === "and" || f.kind === "prefix") return hasIpPayload(f.field);
   return f.kind === "concat" && f.fields.some(hasIpPayload);
 }
 
@@ -172,18 +180,23 @@ function sideMatches(side: EntityRule, addrField: "saddr" | "daddr", port: "spor
     if (name) fixed.push(match(tuple, "!=", namedSet(name)));
   }
   if (negative) {
-    for (const name of setNames(canonicalSelector(negative), family, ctx)) fixed.push(match(address, "!=", namedSet(name)));
+    for (const l of setLookups(canonicalSelector(negative), family, address, ctx).lookups) fixed.push(match(l.field, "!=", namedSet(l.name)));
   }
 
-  // Positive matches that are ORs of alternatives: the halves of a selector's set, and
-  // numeric ports vs each named port. Each combination becomes its own nft rule.
+  // Positive matches that are ORs of alternatives: the sets of a selector, and numeric
+  // ports vs each named port. Each combination becomes its own nft rule.
   let alternatives: Statement[][] = [fixed];
   const cross = (options: Statement[][]) => (alternatives = alternatives.flatMap((a) => options.map((o) => [...a, ...o])));
+  let selectorOptions: Statement[][] | undefined;
+  let perLength = false;
   if (positiveKey) {
-    const names = setNames(positiveKey, family, ctx);
-    if (names.length === 0) return undefined;
-    cross(names.map((name) => [match(address, "==", namedSet(name))]));
+    const sets = setLookups(positiveKey, family, address, ctx);
+    if (sets.lookups.length === 0) return undefined;
+    selectorOptions = sets.lookups.map((l) => [match(l.field, "==", namedSet(l.name))]);
+    perLength = sets.perLength;
   }
+  // Per-length lookups cost one hash lookup each: ports (a compare) go first there.
+  if (selectorOptions && !perLength) cross(selectorOptions);
   if (side.ports.length > 0) {
     const options: Statement[][] = [];
     const ports = numericPorts(side.ports);
@@ -196,6 +209,7 @@ function sideMatches(side: EntityRule, addrField: "saddr" | "daddr", port: "spor
     if (options.length === 0) return undefined; // only named ports, and no endpoint declares them
     cross(options);
   }
+  if (selectorOptions && perLength) cross(selectorOptions);
   return alternatives;
 }
 
@@ -214,20 +228,57 @@ function namedPortSetName(key: string, family: 4 | 6, ctx: MatchContext): string
   return name;
 }
 
-/** The non-empty halves (hosts, prefixes) of a selector's set in one family, declared on use. */
-function setNames(key: string, family: 4 | 6, ctx: MatchContext): string[] {
+/** One named-set lookup of a selector: the (possibly masked) address field and the set. */
+interface Lookup {
+  field: Field;
+  name: string;
+}
+
+/**
+ * The lookups of a selector's set in one family, each set declared on use: the non-empty
+ * halves (hosts, prefixes), or for a set of perLength.threshold members or more one hash set
+ * per prefix length, longest first, then one interval set of the lengths with fewer than
+ * perLength.rare members. Members are normalised (none covers another), so an address is in at
+ * most one of them.
+ */
+function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContext): { lookups: Lookup[]; perLength: boolean } {
   const set = ctx.sets.get(key);
   if (!set) throw new Error(`internal error: no address set for selector ${key}`);
   const members: Cidr[] = family === 4 ? set.v4 : set.v6;
   const hostBits = family === 4 ? 32 : 128;
-  const names: string[] = [];
-  for (const hosts of [true, false]) {
-    if (!members.some((c) => (c.prefix === hostBits) === hosts)) continue;
-    const name = selectorSet(key, family, hosts);
-    ctx.useSet(name, family, hosts, set);
-    names.push(name);
+  const lookups: Lookup[] = [];
+  if (members.length < ctx.perLength.threshold) {
+    for (const hosts of [true, false]) {
+      if (!members.some((c) => (c.prefix === hostBits) === hosts)) continue;
+      const name = selectorSet(key, family, hosts);
+      ctx.useSet(name, family, hosts, set);
+      lookups.push({ field: address, name });
+    }
+    return { lookups, perLength: false };
   }
-  return names;
+  const byLength = new Map<number, Cidr[]>();
+  for (const c of members) {
+    const group = byLength.get(c.prefix);
+    if (group) group.push(c);
+    else byLength.set(c.prefix, [c]);
+  }
+  const rare: Cidr[] = [];
+  for (const length of [...byLength.keys()].sort((a, b) => b - a)) {
+    const group = byLength.get(length)!;
+    if (group.length < ctx.perLength.rare) {
+      rare.push(...group);
+      continue;
+    }
+    const name = selectorLengthSet(key, family, length);
+    ctx.useLengthSet(name, family, length, group, key);
+    lookups.push({ field: length === hostBits ? address : prefixOf(address, length), name });
+  }
+  if (rare.length > 0) {
+    const name = selectorLengthSet(key, family, "rare");
+    ctx.useLengthSet(name, family, "rare", rare, key);
+    lookups.push({ field: address, name });
+  }
+  return { lookups, perLength: true };
 }
 
 function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): Statement[] {

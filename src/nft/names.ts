@@ -61,6 +61,22 @@ export const stagedPolicyChain = (name: string, dir: "in" | "out") => derived("s
 export const profileChain = (name: string, dir: "in" | "out") => derived("pro", name, `-${dir}`);
 /** Address set of a selector: `sel-<hash>-4h` (hosts, hash set) / `-4p` (prefixes, interval set). */
 export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-${shortHash(key)}-${family}${hosts ? "h" : "p"}`;
+/**
+ * Per-prefix-length sets of a big selector set (docs/nft-layout.md): `sel-<hash>-4l24`, a hash
+ * set of the network addresses of its /24 members, and `sel-<hash>-4r`, one interval set of
+ * the members whose length has fewer than PerLengthLayout.rare members. Never equal to `-4h`/`-4p`.
+ */
+export const selectorLengthSet = (key: string, family: 4 | 6, length: number | "rare") => `sel-${shortHash(key)}-${family}${length === "rare" ? "r" : `l${length}`}`;
+/**
+ * When a selector set is split by prefix length (CompileOptions.perLength): a set of one
+ * family with at least `threshold` members is; a length with fewer than `rare` members goes
+ * into the set's one interval set (`-4r`), which bounds the lookups per packet.
+ */
+export interface PerLengthLayout {
+  threshold: number;
+  rare: number;
+}
+export const PER_LENGTH_DEFAULTS: PerLengthLayout = { threshold: 4096, rare: 64 };
 
 /** Drop-summary set of one Deny rule (by its origin id): `drops-<hash>-4`, dynamic, with per-address counters. */
 export const dropSet = (origin: string, family: 4 | 6) => `drops-${shortHash(origin)}-${family}`;

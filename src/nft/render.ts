@@ -9,6 +9,7 @@
  * (nft 1.0.6 wants a newline or `;` after a closing brace). The renderer records which
  * script line each rule is on, so an error nft reports by line maps back to the YAML.
  */
+import { formatCidr, makeCidr } from "../model/cidr.ts";
 import type { Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
 
 export interface RenderedScript {
@@ -166,7 +167,7 @@ function renderStatement(st: Statement): string {
  * `==` out (`meta mark & 0x00010000 == 0`), as nft's own listing does.
  */
 function renderMatch(left: Field, op: "==" | "!=", right: Operand): string {
-  const operator = op === "!=" ? " != " : left.kind === "and" ? " == " : " ";
+  const operator = op === "!=" ? " != " : left.kind === "and" || left.kind === "prefix" ? " == " : " ";
   return `${renderField(left)}${operator}${renderOperand(right, left)}`;
 }
 
@@ -187,7 +188,18 @@ function renderField(f: Field): string {
       return `${renderField(f.field)} & ${isMark(f.field) ? hex8(f.mask) : `0x${int(f.mask).toString(16)}`}`;
     case "concat":
       return f.fields.map(renderField).join(" . ");
+    case "prefix":
+      return `${renderField(f.field)} & ${netmask(f.field.kind === "payload" && f.field.protocol === "ip6" ? 6 : 4, f.length)}`;
   }
+}
+
+/** The netmask of a prefix length as address text, as nft lists it: `255.255.240.0`, `ffff:ffff::`. */
+export function netmask(family: 4 | 6, length: number): string {
+  const bits = family === 4 ? 32 : 128;
+  if (!Number.isInteger(length) || length < 0 || length > bits) throw new Error(`internal error: prefix length ${length}`);
+  const ones = 0xffffffff;
+  const m = makeCidr(family, length, ones, ones, ones, ones);
+  return formatCidr({ ...m, prefix: bits });
 }
 
 function renderOperand(o: Operand, left: Field): string {

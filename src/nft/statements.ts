@@ -14,6 +14,8 @@ export const raw = (base: "ll" | "nh" | "th", offset: number, length: number): F
 export const ctState = (): Field => ({ kind: "ct", key: "state" });
 export const exthdrFrag = (): Field => ({ kind: "exthdr", name: "frag" });
 export const masked = (field: Field, mask: number): Field => ({ kind: "and", field, mask });
+/** `field & <netmask of length>` on an address field (`ip saddr & 255.255.255.0`). */
+export const prefixOf = (field: Field, length: number): Field => ({ kind: "prefix", field, length });
 export const concat = (...fields: Field[]): Field => ({ kind: "concat", fields });
 
 export const num = (value: number): Value => ({ kind: "number", value });

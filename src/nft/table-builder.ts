@@ -4,7 +4,7 @@
  * copied into each table that uses them, policy chains compiled once per table. Used by the
  * compiler (compile.ts) and the rule sequences of each endpoint chain (sequences.ts).
  */
-import { formatCidr } from "../model/cidr.ts";
+import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
@@ -36,6 +36,8 @@ export class TableBuilder {
     readonly plan: Plan,
     /** Give every Deny rule a drop-summary set (compile.ts CompileOptions.dropSummaries). */
     readonly dropSummaries = false,
+    /** Which selector sets use per-prefix-length sets (compile.ts CompileOptions.perLength). */
+    readonly perLength: N.PerLengthLayout = N.PER_LENGTH_DEFAULTS,
   ) {}
 
   context(deny: "drop" | "reject"): MatchContext {
@@ -45,6 +47,8 @@ export class TableBuilder {
       deny,
       table: this.family,
       useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
+      perLength: this.perLength,
+      useLengthSet: (name, family, length, members, key) => this.declareLengthSet(name, family, length, members, key),
       namedPorts: this.plan.namedPorts,
       useNamedPortSet: (name, family, tuples) => {
         const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
@@ -118,6 +122,14 @@ export class TableBuilder {
     });
   }
 
+  /** A per-prefix-length set: network addresses in a hash set, or the rare lengths' CIDRs in an interval set. */
+  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", members: readonly Cidr[], key: string): void {
+    if (this.sameSet(name, `selector ${family} l${length} ${key}`)) return;
+    const hostBits = family === 4 ? 32 : 128;
+    const elements = length === "rare" ? [...members].sort(compareCidr).map(formatCidr) : members.map((c) => formatCidr({ ...c, prefix: hostBits }));
+    this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements, comment: key });
+  }
+
   build(): NftTable {
     const sets = [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     return { family: this.family, name: N.TABLE, sets, chains: this.chains };
@@ -174,6 +186,7 @@ function familiesOf(a: NftRule, v6: boolean): (4 | 6)[] {
     f.kind === "payload" && (f.protocol === "ip" || f.protocol === "icmp") ? 4
     : f.kind === "payload" && (f.protocol === "ip6" || f.protocol === "icmpv6") ? 6
     : f.kind === "concat" ? f.fields.map(fieldFamily).find((x) => x !== undefined)
+    : f.kind === "prefix" ? fieldFamily(f.field)
     : undefined;
   for (const st of a.statements) {
     if (st.kind !== "match") continue;
