@@ -173,10 +173,10 @@ function planTable(from: NftTable, to: NftTable, unknown: DeltaUnknowns): TableP
       plan.setEdits.push({ name: set.name, added: set.elements, removed: [], refill: set.elements });
       continue;
     }
-    const edit = diffElements(old.elements, set.elements);
+    const { identical, ...edit } = diffElements(old.elements, set.elements);
     if (edit.added.length === 0 && edit.removed.length === 0) {
       // Same elements in the same order: what derives from the order (a hash) carries over too.
-      if (old.elements.length === set.elements.length && old.elements.every((e, i) => e === set.elements[i])) sameElements.set(set.elements, old.elements);
+      if (identical) sameElements.set(set.elements, old.elements);
       continue;
     }
     const big = set.interval && old.elements.length > INTERVAL_EDIT_MAX;
@@ -204,11 +204,13 @@ function planTable(from: NftTable, to: NftTable, unknown: DeltaUnknowns): TableP
  * long common head and tail: those are skipped by comparing in place, and only the middle goes
  * through hash sets (a million-string Set costs seconds on a busy 2-core machine; measured).
  */
-export function diffElements(from: readonly string[], to: readonly string[]): { added: string[]; removed: string[] } {
-  if (from === to) return { added: [], removed: [] };
+export function diffElements(from: readonly string[], to: readonly string[]): { added: string[]; removed: string[]; identical?: true } {
+  if (from === to) return { added: [], removed: [], identical: true };
   let head = 0;
   const max = Math.min(from.length, to.length);
   while (head < max && from[head] === to[head]) head++;
+  // Same elements in the same order (the common case: the set did not change).
+  if (head === from.length && head === to.length) return { added: [], removed: [], identical: true };
   let tail = 0;
   while (tail < max - head && from[from.length - 1 - tail] === to[to.length - 1 - tail]) tail++;
   const a = from.slice(head, from.length - tail);

@@ -101,7 +101,7 @@ test("diffElements: edits at the head, in the middle and at the tail of a long l
   expect(diffElements(long, ["192.0.2.1", ...long.slice(1)])).toEqual({ added: ["192.0.2.1"], removed: ["10.0.0.0"] });
   expect(diffElements(long, [...long.slice(0, 500), "192.0.2.1", ...long.slice(500)])).toEqual({ added: ["192.0.2.1"], removed: [] });
   expect(diffElements(long, long.slice(0, 999))).toEqual({ added: [], removed: ["10.0.3.231"] });
-  expect(diffElements(long, [...long])).toEqual({ added: [], removed: [] });
+  expect(diffElements(long, [...long])).toEqual({ added: [], removed: [], identical: true });
   // A moved element is neither added nor removed.
   expect(diffElements(["a", "b", "c", "d"], ["a", "c", "b", "d"])).toEqual({ added: [], removed: [] });
 });
