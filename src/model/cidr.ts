@@ -133,7 +133,7 @@ function formatV6(a0: number, a1: number, a2: number, a3: number, prefix: number
  */
 export function formatCidr(c: Cidr): string {
   if (c.family === 6) return formatV6(c.a0, c.a1, c.a2, c.a3, c.prefix);
-  return c.prefix === 32 ? formatV4(c.a0) : `${formatV4(c.a0)}/${c.prefix}`;
+  return c.prefix === 32 ? formatV4(c.a0) : [formatV4(c.a0), c.prefix].join("/"); // flat, as formatV4
 }
 
 /** True for a prefix of length 0 (0.0.0.0/0, ::/0), which matches every address. */
