@@ -35,7 +35,7 @@ export interface BuildInput {
    * is reported as missing because of them.
    */
   readDiagnostics?: readonly Diagnostic[];
-  /** Give every Deny rule a drop-summary set (run --drop-summaries; nft/drops.ts). */
+  /** Give every Deny rule a drop-summary set (nft/drops.ts); default on, off with run --drop-summaries=off. */
   dropSummaries?: boolean;
 }
 

@@ -1,5 +1,5 @@
 /**
- * GET /drops (#14 item 5): with `run --drop-summaries` every Deny rule feeds a dynamic set of
+ * GET /drops (#14 item 5): unless the agent runs with `--drop-summaries=off`, every Deny rule feeds a dynamic set of
  * the addresses it denied, with counters (nft/compile.ts, nft/drops.ts). This lists those sets
  * of the ruleset in force, one `nft -j list set` each (never the big address sets), and
  * summarises them per rule: totals and the top sources.
@@ -10,7 +10,7 @@ import type { NftRunner } from "../nft/runner.ts";
 
 /** The /drops document. */
 export interface DropsDocument {
-  /** run --drop-summaries is on. */
+  /** Drop summaries are on (the default; off with run --drop-summaries=off). */
   enabled: boolean;
   /** How long an address stays after its last drop, in seconds (the window). */
   windowSeconds?: number;

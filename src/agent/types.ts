@@ -55,7 +55,7 @@ export interface AgentDeps {
   allowLockout?: boolean;
   /** run --confirm-changes: every watched change is provisional for this long, in ms (confirm.ts). */
   confirmChangesMs?: number;
-  /** run --drop-summaries: every Deny rule keeps the addresses it denied, with counters (GET /drops). */
+  /** run --drop-summaries on|off (on unless off is given): every Deny rule keeps the addresses it denied, with counters (GET /drops). */
   dropSummaries?: boolean;
 }
 

@@ -25,8 +25,8 @@ export const TRACE_FLAGS: readonly string[] = ["count", "duration", "iface", "di
 export const DATASTORE_FLAGS: readonly string[] = ["datastore", "etcd-endpoints", "etcd-ca-cert-file", "etcd-cert-file", "etcd-key-file", "etcd-username", "etcd-password"];
 
 /** Flags that take a value; everything else listed in `switches` is boolean. */
-export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", "confirm", "confirm-changes", "top", ...PACKET_FLAGS, ...TRACE_FLAGS]);
-const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict", "allow-lockout", "live", "drop-summaries"]);
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(["config-dir", ...DATASTORE_FLAGS, "node", "listen", "socket", "api", "nft", "state-dir", "boot-policy", "kind", "confirm", "confirm-changes", "top", "drop-summaries", ...PACKET_FLAGS, ...TRACE_FLAGS]);
+const SWITCHES = new Set(["once", "json", "help", "all-interfaces", "debug", "version", "strict", "allow-lockout", "live"]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const out: ParsedArgs = { flags: {}, positional: [] };
@@ -61,6 +61,13 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
   }
   return out;
+}
+
+/** A value flag that is `on` or `off` (`--drop-summaries=off`); undefined when not given. */
+export function parseOnOff(value: string | true | undefined, flag: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === "on" || value === "off") return value === "on";
+  throw new UsageError(`${flag} must be on or off; got "${value === true ? "" : value}"`);
 }
 
 /** `--listen` (and the forms `--api` shares): HOST:PORT, [V6]:PORT, unix:/PATH or off. */

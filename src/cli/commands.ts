@@ -13,7 +13,7 @@ import { probeBackend, spawnRunner } from "../nft/runner.ts";
 import { TABLE } from "../nft/names.ts";
 import { listAddresses, listInterfaces, systemHostname } from "../agent/system.ts";
 import { COMMIT, SOURCE_HASH, VERSION } from "../version.ts";
-import { apiListeners, PACKET_FLAGS, UsageError, type ParsedArgs } from "./args.ts";
+import { apiListeners, PACKET_FLAGS, parseOnOff, UsageError, type ParsedArgs } from "./args.ts";
 import { apiCommand, DEFAULT_SOCKET, traceViaApi } from "./api-client.ts";
 import { COMMAND_FLAGS, DEFAULT_CONFIG_DIR, DEFAULT_LISTEN, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, HELP } from "./help.ts";
 import { nearest } from "../validate/check.ts";
@@ -98,7 +98,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
       return runTrace({ model: loaded.built.model, node, ...t, json: Boolean(args.flags.json), nftPath: nft, interfaces: [...listInterfaces()], interfaceAddresses, out: io.out, err: io.err });
     }
     case "run":
-      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env), allowLockout: Boolean(args.flags["allow-lockout"]), confirmChangesMs: confirmChangesFlag(args.flags["confirm-changes"]), dropSummaries: Boolean(args.flags["drop-summaries"]) }, io);
+      return runAgent({ configDir, node, once: Boolean(args.flags.once), ...apiListeners(str(args.flags.listen) ?? DEFAULT_LISTEN, str(args.flags.socket), DEFAULT_SOCKET), nftPath: nft, nftGiven: args.flags.nft !== undefined, debug: Boolean(args.flags.debug), ...stateFlags(args.flags, io.env), datastore: datastoreFromFlags(args.flags, io.env), allowLockout: Boolean(args.flags["allow-lockout"]), confirmChangesMs: confirmChangesFlag(args.flags["confirm-changes"]), dropSummaries: parseOnOff(args.flags["drop-summaries"], "--drop-summaries") ?? true }, io);
     case "flush": {
       const result = await spawnRunner(nft).apply(renderFlush([{ family: "netdev", name: TABLE }, { family: "inet", name: TABLE }]));
       if (!result.ok) {

@@ -41,7 +41,7 @@ export async function dropsCommand(opts: DropsOptions, io: Io): Promise<number> 
   }
   if (opts.json) io.out(JSON.stringify(body, null, 2) + "\n");
   if (!body.enabled) {
-    io.err("hostwall: the agent runs without drop summaries (hostwall run --drop-summaries)\n");
+    io.err("hostwall: the agent runs without drop summaries: it was started with --drop-summaries=off; restart it without that flag (they are on by default) to keep the addresses each Deny rule drops\n");
     return 1;
   }
   if (opts.json) return 0;

@@ -52,7 +52,7 @@ commands:
   reload             ask the running agent to re-read the config dir now (--confirm DUR: provisional)
   diff [--json]      what applying the config dir now would change against what is in force
   confirm            keep the provisional ruleset of reload --confirm (else it is reverted)
-  drops [--json]     what each Deny rule dropped and from where (run --drop-summaries)
+  drops [--json]     what each Deny rule dropped and from where (on unless run --drop-summaries=off)
   flush              remove hostwall's nft tables (stops enforcement)
   apply, create      write resources to etcd (--datastore etcdv3), as calicoctl does
   delete, get        delete or print resources in etcd
@@ -94,9 +94,11 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
                   with a LOCKOUT_RISK diagnostic naming the session and the rule
   --confirm-changes DUR  every watched change (and SIGHUP, hostwall reload) is provisional:
                   reverted after DUR (Ns, Nm) unless hostwall confirm arrives
-  --drop-summaries every Deny rule keeps the addresses it denied in a bounded kernel set
-                  (256 per rule and family, 10 minutes after the last drop), with packet and
-                  byte counts: GET /drops lists the top sources per rule
+  --drop-summaries on|off  on (the default): every Deny rule keeps the addresses it denied in
+                  a bounded kernel set (256 per rule and family, 10 minutes after the last
+                  drop), with packet and byte counts: GET /drops lists the top sources per
+                  rule. A dropped packet costs 1.06-1.14 x a plain drop (bench/RESULTS.md);
+                  off: plain drops, no sets
 ${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
   while etcd is unreachable the ruleset in force stays (/status datastore.connected false).
 `,
@@ -215,8 +217,9 @@ Exit 0 confirmed, 1 nothing was pending (a window that expired was reverted: it 
 
 Asks the running agent (GET /drops, control socket ${DEFAULT_SOCKET} by default; --api as for
 status) what each Deny rule dropped while its addresses were kept (10 minutes after their last
-drop): packets, bytes and addresses per rule, and the top N sources (default 10). The agent
-must run with --drop-summaries.
+drop): packets, bytes and addresses per rule, and the top N sources (default 10). Drop
+summaries are on unless the agent runs with --drop-summaries=off (restart it without that
+flag to turn them on).
 Exit 0 summaries printed, 1 the agent runs without drop summaries, 2 the agent unreachable or
 refusing, or a usage error.
 `,

@@ -33,7 +33,7 @@ export interface RunOptions {
   allowLockout?: boolean;
   /** --confirm-changes: every watched change is provisional for this long, in ms (agent/confirm.ts). */
   confirmChangesMs?: number;
-  /** --drop-summaries: every Deny rule keeps the addresses it denied (GET /drops). */
+  /** --drop-summaries on|off (default on): every Deny rule keeps the addresses it denied (GET /drops). */
   dropSummaries?: boolean;
   configDir: string;
   node: string;

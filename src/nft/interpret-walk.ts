@@ -229,7 +229,7 @@ export class ChainWalk {
             this.notrack();
             continue;
           case "set-update":
-            // A key whose dependency fails (`ip saddr` of an IPv6 packet) or a full set ends the rule, as NFT_BREAK does.
+            // A key whose dependency fails (`ip saddr` of an IPv6 packet) or a full set ends the rule, as the kernel's break verdict does.
             if (!this.update(st, entry)) {
               if (this.c.out.updates.at(-1)?.at === entry) this.c.out.trace.push(entry);
               return undefined;
@@ -267,7 +267,7 @@ export class ChainWalk {
   /**
    * `update @set { key }` (the kernel's nft_dynset): adds the key to the set, or finds it there;
    * either way the packet is counted on the element. A new key in a set that holds `size`
-   * elements is not added and the rule stops (NFT_BREAK): the next rule runs, so the verdict
+   * elements is not added and the rule stops (the kernel's break verdict): the next rule runs, so the verdict
    * after a full set is whatever follows (the compiler puts a plain deny there). False when the
    * rule stops.
    */

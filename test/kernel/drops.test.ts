@@ -4,9 +4,10 @@
  * rule and the client's by another, and each rule's dynamic set lists exactly the address it
  * denied with exactly one packet per probe (UDP datagrams and pings only: a TCP probe may
  * see its SYN retried on a loaded machine), read back with parseDropSetJson and summarised per rule. A
- * rule that denied nothing has an empty summary, and the config without the option renders
- * the same script as before (no dynamic set). Then the agent, run with --drop-summaries, serves
- * the same through GET /drops (and says enabled: false without the flag).
+ * rule that denied nothing has an empty summary; the pipeline's default is on, and off renders
+ * no dynamic set. Then the agent, which compiles with drop
+ * summaries unless run with --drop-summaries=off, serves the same through GET /drops (and says
+ * enabled: false with the flag off; `hostwall drops` then says how to turn them on).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { NftRuleset } from "../../src/nft/ir.ts";
@@ -61,10 +62,10 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
     await lab?.destroy();
   });
 
-  test("without the option the script is the one compiled before (no dynamic set)", () => {
+  test("on by default; off, the script has no dynamic set", () => {
     const built = buildRuleset({ files: [{ path: "drops.yaml", text: CONFIG }], node: "jasper" });
-    expect(renderScript(compiled(false)).text).toBe(built.script!.text);
-    expect(built.script!.text).not.toContain("dynamic");
+    expect(renderScript(compiled(true)).text).toBe(built.script!.text);
+    expect(renderScript(compiled(false)).text).not.toContain("dynamic");
     expect(dropSets(compiled(true)).map((s) => s.origin).sort()).toEqual(
       ["gnp/block/ingress/0", "gnp/block/ingress/1", "gnp/block/ingress/2", "gnp/block/ingress/2", "gnp/block/ingress/3", "gnp/block/ingress/3"].sort(),
     );
@@ -104,7 +105,7 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
   }, 60_000);
 });
 
-describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", () => {
+describe.skipIf(!enabled)("GET /drops of an agent (drop summaries on by default)", () => {
   let lab: Lab;
   let dir: string;
   let agent: AgentHandle | undefined;
@@ -119,7 +120,7 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
   });
 
   test("the attacker's address under the rule that drops it, with its packet count; hostwall drops prints it; a bad top is refused", async () => {
-    agent = startAgent(lab.host, { configDir: dir, extraArgs: ["--drop-summaries"] });
+    agent = startAgent(lab.host, { configDir: dir });
     await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000).catch((e) => {
       throw new Error(`${e.message}\n${agent!.log()}`);
     });
@@ -167,13 +168,16 @@ describe.skipIf(!enabled)("GET /drops of an agent run with --drop-summaries", ()
     await agent.proc.stop();
   }, 60_000);
 
-  test("without the flag: enabled false, no rules, and no dynamic set in the ruleset", async () => {
-    agent = startAgent(lab.host, { configDir: dir });
+  test("--drop-summaries=off: enabled false, no rules, no dynamic set in the ruleset, and hostwall drops says how to turn them on; a value other than on/off is a usage error", async () => {
+    const bad = await lab.host.exec([BINARY, "run", "--once", "--config-dir", dir, "--drop-summaries=maybe"]);
+    expect([bad.code, bad.stderr.includes('--drop-summaries must be on or off; got "maybe"')]).toEqual([2, true]);
+    agent = startAgent(lab.host, { configDir: dir, extraArgs: ["--drop-summaries=off"] });
     await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000);
     const r = await agent.get("/drops");
     expect(JSON.parse(r!.body)).toEqual({ enabled: false, rules: [] });
     expect((await agent.get("/ruleset"))?.body).not.toContain("dynamic");
-    expect((await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`])).code).toBe(1);
+    const cli = await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`]);
+    expect([cli.code, cli.stderr.includes("started with --drop-summaries=off; restart it without that flag")]).toEqual([1, true]);
     await agent.proc.stop();
   }, 60_000);
 });

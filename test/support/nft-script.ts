@@ -7,7 +7,7 @@
  *   table F N {}                      create if missing           ┐ top level: nothing else,
  *   delete table F N                  drop the old contents       │ F is netdev or inet, N one
  *   table F N {[ comment "…";]        the definition, up to `}`   ┘ of the allowed table names
- *   \tset S {  \t\ttype …  [\t\tflags interval]  [\t\tcomment "…"]  [\t\telements = { … \t\t}]  \t}
+ *   \tset S {  \t\ttype …  [\t\tflags interval | \t\tsize N \t\tflags dynamic,timeout \t\ttimeout Ns \t\tcounter]  [\t\tcomment "…"]  [\t\telements = { … \t\t}]  \t}
  *   \tchain C {  [\t\ttype filter hook H[ device "D"] priority P; policy accept;]  \t\t<rule>…  \t}
  *
  * Rules: quotes and braces balanced on the line, no `;` or `#`, quoted text inert (the
@@ -149,6 +149,8 @@ function parseSet(lines: string[], i: number, name: string, def: Statement & { k
     if (text === "\t}") return i;
     const comment = /^\t\tcomment "([^"]*)"$/.exec(text);
     if (text === "\t\tflags interval") set.interval = true;
+    // A drop-summary set (render.ts: ir.ts NftSet.dynamic): bounded, expiring, counted.
+    else if (/^\t\tsize [1-9]\d{0,5}$|^\t\ttimeout [1-9]\d{0,6}s$/.test(text) || text === "\t\tflags dynamic,timeout" || text === "\t\tcounter") continue;
     else if (comment) {
       if (!INERT.test(comment[1]!)) bad(i + 1, `set ${name}: comment holds characters the renderer never writes`);
       set.comment = comment[1];

@@ -78,7 +78,7 @@ describe("agent", () => {
     await agent.reload("startup");
     const good = agent.applied!;
     const tables = structuredClone(kernel.tables);
-    const line = runs()[1]!.script.split("\n").findIndex((l) => l.includes('comment "gnp/dos-mitigation/ingress/0"')) + 1;
+    const line = runs()[1]!.script.split("\n").findIndex((l) => l.includes(' comment "gnp/dos-mitigation/ingress/0"')) + 1; // the rule, not its drop-summary set's comment line
     kernel.failApply = `/dev/stdin:${line}:1-30: Error: Could not process rule: Cannot allocate memory\n`;
     const attempt = await agent.reload("SIGHUP", { force: true });
     expect(attempt.ok).toBe(false);

@@ -93,10 +93,12 @@ spec:
   - action: Deny
     destination: {nets: [2001:db8::/32]}
 `;
-  test("one dynamic set per Deny rule and family it can match; off by default", () => {
+  test("one dynamic set per Deny rule and family it can match; on by default, none when off", () => {
     const built = buildRuleset({ files: [{ path: "x.yaml", text: yaml }], node: "jasper" });
-    expect(dropSets(built.ruleset!)).toEqual([]);
-    const on = compileRuleset(built.plan!, { dropSummaries: true });
+    expect(dropSets(compileRuleset(built.plan!, { dropSummaries: false }))).toEqual([]);
+    expect(buildRuleset({ files: [{ path: "x.yaml", text: yaml }], node: "jasper", dropSummaries: false }).ruleset!.tables.flatMap((t) => t.sets.filter((s) => s.dynamic))).toEqual([]);
+    const on = built.ruleset!;
+    expect(on).toEqual(compileRuleset(built.plan!, { dropSummaries: true }));
     expect(dropSets(on).map((s) => `${s.family} ${s.origin} ${s.set.slice(-1)}`).sort()).toEqual(["inet gnp/p/egress/0 6", "inet gnp/p/ingress/0 4", "inet gnp/p/ingress/0 6"]);
     const inet = on.tables.find((t) => t.family === "inet")!;
     const deny = inet.chains.find((c) => c.name === "gnp-p-in")!.rules[0]!;
