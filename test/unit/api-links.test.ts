@@ -197,7 +197,7 @@ describe("the service and interfaces", () => {
       "info: interface eth0 appeared (index 6) (a HostEndpoint interface)",
       "info: interface eth0 removed (index 6) (a HostEndpoint interface)",
       "info: interface eth0 appeared (index 8) (a HostEndpoint interface)",
-      "info: applied generation 5 (interface eth0 re-created): no policy, endpoint or set entry changed; " + kernel.applied[4]!.length + " bytes, 1000 ms",
+      "info: applied generation 5 (interface eth0 re-created): no policy, endpoint or set entry changed; full replace (the runner takes whole tables only), " + kernel.applied[4]!.length + " bytes, 1000 ms",
       "info: interface eth0 renamed to eth1 (index 8) (a HostEndpoint interface)",
       "info: interface eth1 renamed to eth0 (index 8) (a HostEndpoint interface)",
     ]);
