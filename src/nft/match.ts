@@ -77,7 +77,7 @@ export function compileRule(rule: Rule, index: number, owner: RuleOwner, ctx: Ma
     const common = [...protocolMatches(rule), ...icmpMatches(rule, family)];
     for (const s of src) {
       for (const d of dst) {
-        const matches = [...common, ...s, ...d];
+        const matches = cheapFirst([...common, ...s, ...d]);
         const key = JSON.stringify(matches);
         const entry = rendered.get(key);
         if (entry) entry.families.push(family);
@@ -180,23 +180,18 @@ function sideMatches(side: EntityRule, addrField: "saddr" | "daddr", port: "spor
     if (name) fixed.push(match(tuple, "!=", namedSet(name)));
   }
   if (negative) {
-    for (const l of setLookups(canonicalSelector(negative), family, address, ctx).lookups) fixed.push(match(l.field, "!=", namedSet(l.name)));
+    for (const l of setLookups(canonicalSelector(negative), family, address, ctx)) fixed.push(lookupMatch(l, "!="));
   }
 
   // Positive matches that are ORs of alternatives: the sets of a selector, and numeric
   // ports vs each named port. Each combination becomes its own nft rule.
   let alternatives: Statement[][] = [fixed];
   const cross = (options: Statement[][]) => (alternatives = alternatives.flatMap((a) => options.map((o) => [...a, ...o])));
-  let selectorOptions: Statement[][] | undefined;
-  let perLength = false;
   if (positiveKey) {
-    const sets = setLookups(positiveKey, family, address, ctx);
-    if (sets.lookups.length === 0) return undefined;
-    selectorOptions = sets.lookups.map((l) => [match(l.field, "==", namedSet(l.name))]);
-    perLength = sets.perLength;
+    const lookups = setLookups(positiveKey, family, address, ctx);
+    if (lookups.length === 0) return undefined;
+    cross(lookups.map((l) => [lookupMatch(l, "==")]));
   }
-  // Per-length lookups cost one hash lookup each: ports (a compare) go first there.
-  if (selectorOptions && !perLength) cross(selectorOptions);
   if (side.ports.length > 0) {
     const options: Statement[][] = [];
     const ports = numericPorts(side.ports);
@@ -209,7 +204,6 @@ function sideMatches(side: EntityRule, addrField: "saddr" | "daddr", port: "spor
     if (options.length === 0) return undefined; // only named ports, and no endpoint declares them
     cross(options);
   }
-  if (selectorOptions && perLength) cross(selectorOptions);
   return alternatives;
 }
 
@@ -232,6 +226,27 @@ function namedPortSetName(key: string, family: 4 | 6, ctx: MatchContext): string
 interface Lookup {
   field: Field;
   name: string;
+  /** One of a big set's per-length sets. */
+  perLength: boolean;
+}
+
+/** The match statements of per-length lookups, which cheapFirst moves behind the other matches of a rule. */
+const perLengthLookups = new WeakSet<Statement>();
+
+function lookupMatch(l: Lookup, op: "==" | "!="): Statement {
+  const st = match(l.field, op, namedSet(l.name));
+  if (l.perLength) perLengthLookups.add(st);
+  return st;
+}
+
+/**
+ * A rule's matches with its per-length lookups last (stable otherwise): a protocol or port
+ * compare that fails skips up to one hash lookup per prefix length. Without per-length
+ * lookups the order is unchanged.
+ */
+function cheapFirst(matches: Statement[]): Statement[] {
+  if (!matches.some((st) => perLengthLookups.has(st))) return matches;
+  return [...matches.filter((st) => !perLengthLookups.has(st)), ...matches.filter((st) => perLengthLookups.has(st))];
 }
 
 /**
@@ -241,7 +256,7 @@ interface Lookup {
  * perLength.rare members. Members are normalised (none covers another), so an address is in at
  * most one of them.
  */
-function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContext): { lookups: Lookup[]; perLength: boolean } {
+function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContext): Lookup[] {
   const set = ctx.sets.get(key);
   if (!set) throw new Error(`internal error: no address set for selector ${key}`);
   const members: Cidr[] = family === 4 ? set.v4 : set.v6;
@@ -252,9 +267,9 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
       if (!members.some((c) => (c.prefix === hostBits) === hosts)) continue;
       const name = selectorSet(key, family, hosts);
       ctx.useSet(name, family, hosts, set);
-      lookups.push({ field: address, name });
+      lookups.push({ field: address, name, perLength: false });
     }
-    return { lookups, perLength: false };
+    return lookups;
   }
   const byLength = new Map<number, Cidr[]>();
   for (const c of members) {
@@ -271,14 +286,14 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
     }
     const name = selectorLengthSet(key, family, length);
     ctx.useLengthSet(name, family, length, group, key);
-    lookups.push({ field: length === hostBits ? address : prefixOf(address, length), name });
+    lookups.push({ field: length === hostBits ? address : prefixOf(address, length), name, perLength: true });
   }
   if (rare.length > 0) {
     const name = selectorLengthSet(key, family, "rare");
     ctx.useLengthSet(name, family, "rare", rare, key);
-    lookups.push({ field: address, name });
+    lookups.push({ field: address, name, perLength: true });
   }
-  return { lookups, perLength: true };
+  return lookups;
 }
 
 function actionStatements(action: Action, owner: RuleOwner, ctx: MatchContext): Statement[] {

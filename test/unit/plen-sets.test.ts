@@ -1,0 +1,108 @@
+/**
+ * The per-prefix-length layout of big selector sets (#13 item 3, docs/nft-layout.md "Big
+ * selector sets"), as the compiler writes it: which sets exist at the threshold and below,
+ * what they hold, and the rules' order (longest length first, the interval set last, ports
+ * before the lookups; a notSelector as one rule with every `!=`). Verdicts are proven by
+ * test/kernel/plen-sets.test.ts and the interpreter differential.
+ */
+import { describe, expect, test } from "bun:test";
+import { compileRuleset, perLengthLayout } from "../../src/nft/compile.ts";
+import type { NftRuleset, NftSet } from "../../src/nft/ir.ts";
+import { renderScript } from "../../src/nft/render.ts";
+import { buildRuleset } from "../../src/pipeline.ts";
+
+const NODE = "n1";
+
+function config(nets: string[], rule = "{action: Deny, protocol: TCP, source: {selector: list == 'x'}, destination: {ports: [22]}}"): string {
+  return `
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: h, labels: {role: host}}
+spec: {node: ${NODE}, interfaceName: eth0, expectedIPs: [192.0.2.10]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: x, labels: {list: x}}
+spec:
+  nets: [${nets.map((n) => JSON.stringify(n)).join(", ")}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: p}
+spec:
+  selector: role == 'host'
+  types: [Ingress]
+  ingress: [${rule}]
+`;
+}
+
+function compile(nets: string[], perLength: { threshold: number; rare: number }, rule?: string): NftRuleset {
+  const built = buildRuleset({ files: [{ path: "c.yaml", text: config(nets, rule) }], node: NODE });
+  if (!built.plan) throw new Error(JSON.stringify(built.diagnostics.filter((d) => d.severity === "error")));
+  return compileRuleset(built.plan, { perLength, dropSummaries: false });
+}
+
+const selectorSets = (r: NftRuleset): NftSet[] => r.tables[1]!.sets.filter((s) => s.name.startsWith("sel-"));
+const suffixes = (r: NftRuleset) => selectorSets(r).map((s) => s.name.replace(/^sel-[a-z2-7]{12}-/, ""));
+const policyRules = (r: NftRuleset) => renderScript(r).text.split("\n").filter((l) => l.includes('comment "gnp/p/ingress/0"')).map((l) => l.trim().replace(/sel-[a-z2-7]{12}-/g, "S-"));
+
+/** 70 /32s, 70 /24s, one /20, one /16 (and a /28 covered by one of the /24s, dropped): 142 members. */
+const NETS = [
+  ...Array.from({ length: 70 }, (_, i) => `10.1.${i}.7`),
+  ...Array.from({ length: 70 }, (_, i) => `10.2.${2 * i}.0/24`), // not adjacent: never merged
+  "10.3.0.0/20",
+  "10.4.0.0/16",
+  "10.2.4.16/28",
+];
+
+describe("per-prefix-length selector sets", () => {
+  test("below the threshold: the hosts/prefixes halves, as before", () => {
+    const r = compile(NETS, { threshold: 143, rare: 64 });
+    expect(suffixes(r)).toEqual(["4h", "4p"]);
+  });
+
+  test("at the threshold: one hash set per length of 64 members or more, network addresses; the rest in one interval set", () => {
+    const r = compile(NETS, { threshold: 142, rare: 64 });
+    expect(suffixes(r)).toEqual(["4l24", "4l32", "4r"]);
+    const [l24, l32, rare] = selectorSets(r);
+    expect([l24!.interval, l32!.interval, rare!.interval]).toEqual([false, false, true]);
+    expect(l24!.elements.length).toBe(70);
+    expect(l24!.elements).toContain("10.2.4.0");
+    expect(l32!.elements).toContain("10.1.3.7");
+    expect(rare!.elements).toEqual(["10.3.0.0/20", "10.4.0.0/16"]);
+    // Ports first, then the lookups: longest length first, the interval set last.
+    expect(policyRules(r)).toEqual([
+      "meta l4proto tcp th dport 22 ip saddr @S-4l32 counter drop comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip saddr & 255.255.255.0 == @S-4l24 counter drop comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip saddr @S-4r counter drop comment \"gnp/p/ingress/0\"",
+    ]);
+  });
+
+  test("a notSelector is one rule: not in any of the sets", () => {
+    const r = compile(NETS, { threshold: 0, rare: 0 }, "{action: Allow, source: {notSelector: list == 'x'}}");
+    expect(suffixes(r)).toEqual(["4l16", "4l20", "4l24", "4l32"]);
+    expect(policyRules(r)).toEqual([
+      "ip saddr != @S-4l32 ip saddr & 255.255.255.0 != @S-4l24 ip saddr & 255.255.240.0 != @S-4l20 ip saddr & 255.255.0.0 != @S-4l16 counter meta mark set meta mark | 0x00010000 return comment \"gnp/p/ingress/0\"",
+      // The set has no IPv6 member: every IPv6 source is "not in it".
+      "meta nfproto ipv6 counter meta mark set meta mark | 0x00010000 return comment \"gnp/p/ingress/0\"",
+    ]);
+  });
+
+  test("IPv6: masks are IPv6 netmasks, /128 is a plain lookup", () => {
+    const r = compile(["2001:db8::1", "2001:db8:1::/48", "2001:db8:2:3::/64"], { threshold: 0, rare: 0 }, "{action: Deny, source: {selector: list == 'x'}}");
+    expect(suffixes(r)).toEqual(["6l128", "6l48", "6l64"]);
+    expect(policyRules(r)).toEqual([
+      "ip6 saddr @S-6l128 counter drop comment \"gnp/p/ingress/0\"",
+      "ip6 saddr & ffff:ffff:ffff:ffff:: == @S-6l64 counter drop comment \"gnp/p/ingress/0\"",
+      "ip6 saddr & ffff:ffff:ffff:: == @S-6l48 counter drop comment \"gnp/p/ingress/0\"",
+    ]);
+    expect(selectorSets(r).find((s) => s.name.endsWith("-6l48"))!.elements).toEqual(["2001:db8:1::"]);
+  });
+
+  test("the default threshold is 4096 and the rare bound 64; the environment overrides them with digits only", () => {
+    expect(perLengthLayout({}, {})).toEqual({ threshold: 4096, rare: 64 });
+    expect(perLengthLayout({}, { HOSTWALL_PER_LENGTH_THRESHOLD: "0", HOSTWALL_PER_LENGTH_RARE: "2" })).toEqual({ threshold: 0, rare: 2 });
+    expect(perLengthLayout({}, { HOSTWALL_PER_LENGTH_THRESHOLD: "-1", HOSTWALL_PER_LENGTH_RARE: "1e3" })).toEqual({ threshold: 4096, rare: 64 });
+    expect(perLengthLayout({ threshold: 7 }, { HOSTWALL_PER_LENGTH_THRESHOLD: "0" })).toEqual({ threshold: 7, rare: 64 });
+  });
+});
