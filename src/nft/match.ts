@@ -249,6 +249,22 @@ function cheapFirst(matches: Statement[]): Statement[] {
   return [...matches.filter((st) => !perLengthLookups.has(st)), ...matches.filter((st) => perLengthLookups.has(st))];
 }
 
+/** Members by prefix length, once per member list (a big set is looked up by every rule, in both tables, that uses its selector). */
+const lengthGroups = new WeakMap<readonly Cidr[], Map<number, Cidr[]>>();
+
+function groupedByLength(members: readonly Cidr[]): Map<number, Cidr[]> {
+  const known = lengthGroups.get(members);
+  if (known) return known;
+  const byLength = new Map<number, Cidr[]>();
+  for (const c of members) {
+    const group = byLength.get(c.prefix);
+    if (group) group.push(c);
+    else byLength.set(c.prefix, [c]);
+  }
+  lengthGroups.set(members, byLength);
+  return byLength;
+}
+
 /**
  * The lookups of a selector's set in one family, each set declared on use: the non-empty
  * halves (hosts, prefixes), or for a set of perLength.threshold members or more one hash set
@@ -271,12 +287,7 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
     }
     return lookups;
   }
-  const byLength = new Map<number, Cidr[]>();
-  for (const c of members) {
-    const group = byLength.get(c.prefix);
-    if (group) group.push(c);
-    else byLength.set(c.prefix, [c]);
-  }
+  const byLength = groupedByLength(members);
   const rare: Cidr[] = [];
   for (const length of [...byLength.keys()].sort((a, b) => b - a)) {
     const group = byLength.get(length)!;
