@@ -24,7 +24,7 @@ const fleet = await createFleet({ tag: `hw-fbs-${process.pid.toString(36)}`, hos
 try {
   for (const h of fleet.hosts) await startServers(h.ns, { tcp: [8080], udp: [] });
   const t0 = performance.now();
-  const first = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetResources(agents, nets) });
+  const first = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetResources(agents, nets), timeoutMs: 300_000 });
   if (first.code !== 0) throw new Error(`apply: ${first.err}`);
   const firstApplyMs = performance.now() - t0;
   for (let i = 0; i < agents; i++) fleet.startAgent(i);

@@ -26,7 +26,7 @@ describe.skipIf(!enabled)("a big GlobalNetworkSet in etcd", () => {
     await sweepStaleLabs("hw-ebs-");
     fleet = await createFleet({ tag: TAG, hosts: N, maxRequestBytes: requestBytesFor(COUNT) });
     for (const h of fleet.hosts) await startServers(h.ns, { tcp: [8080], udp: [] });
-    const r = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetResources(N, nets) });
+    const r = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetResources(N, nets), timeoutMs: 120_000 });
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     for (let i = 0; i < N; i++) fleet.startAgent(i);

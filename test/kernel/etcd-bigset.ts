@@ -103,7 +103,7 @@ export async function oneAddressEdit(fleet: Fleet, nets: string[]): Promise<Edit
   const events = st0.map((s) => s.datastore.events as number);
   const edited = [`${ETCD_ADDR}/32`, ...nets.slice(1)];
   const t0 = performance.now();
-  const r = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetYaml(edited) });
+  const r = await fleet.cli(["apply", "-f", "-"], { stdin: bigSetYaml(edited), timeoutMs: 300_000 });
   const written = performance.now();
   if (r.code !== 0) throw new Error(`hostwall apply of the edited set: ${r.err}`);
   const fromWriteMs: number[] = Array(fleet.hosts.length).fill(-1);

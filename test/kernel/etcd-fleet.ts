@@ -37,7 +37,7 @@ export interface Fleet {
   /** The `peers` namespaces (peerAddr(j) on eth0), no agent in them. */
   peers: Ns[];
   /** Runs the hostwall CLI in the etcd namespace with ETCD_ENDPOINTS set; stdin optional. */
-  cli(args: string[], opts?: { stdin?: string; env?: Record<string, string> }): Promise<{ code: number; out: string; err: string }>;
+  cli(args: string[], opts?: { stdin?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; out: string; err: string }>;
   /** Starts the agent of host i with --datastore etcdv3 (and more arguments). */
   startAgent(i: number, extraArgs?: string[]): AgentHandle;
   destroy(): Promise<void>;
@@ -92,8 +92,8 @@ export async function createFleet(opts: { tag: string; hosts: number; peers?: nu
       peers: peerNs,
       cli: async (args, o = {}) => {
         const env = Object.entries({ ETCD_ENDPOINTS: endpoint, ...o.env }).map(([k, v]) => `${k}=${v}`);
-        const r = await etcdNs.exec(["env", ...env, BINARY, ...args], { stdin: o.stdin, timeoutMs: 20_000 });
-        return { code: r.code, out: r.stdout, err: r.stderr };
+        const r = await etcdNs.exec(["env", ...env, BINARY, ...args], { stdin: o.stdin, timeoutMs: o.timeoutMs ?? 20_000 });
+        return { code: r.code, out: r.stdout, err: r.timedOut ? `${r.stderr}(killed after ${o.timeoutMs ?? 20_000} ms)` : r.stderr };
       },
       startAgent: (i, extraArgs = []) => {
         const h = hosts[i]!;
