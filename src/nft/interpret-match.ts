@@ -89,6 +89,15 @@ export function readField(field: Field, v: HookView): Read | undefined {
       if (inner.types.length !== 1 || typeof datum === "string" || type === "ipv4_addr" || type === "ipv6_addr") throw new InterpretError("unsupported", `a mask on a field of type ${type}`);
       return one(type, datum === null || datum === undefined ? null : datum & BigInt(field.mask >>> 0));
     }
+    case "prefix": {
+      const inner = readField(field.field, v);
+      if (!inner) return undefined;
+      const [type, datum] = [inner.types[0]!, inner.data[0]];
+      if (inner.types.length !== 1 || typeof datum !== "bigint" || (type !== "ipv4_addr" && type !== "ipv6_addr")) throw new InterpretError("unsupported", `a netmask on a field of type ${type}`);
+      const bits = type === "ipv4_addr" ? 32n : 128n;
+      const mask = ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(field.length))) - 1n);
+      return one(type, datum & mask);
+    }
     case "concat": {
       const out: Read = { types: [], data: [] };
       for (const f of field.fields) {
