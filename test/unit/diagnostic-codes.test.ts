@@ -23,6 +23,8 @@ const NOT_CODES: Record<string, string> = {
   LD_LIBRARY_PATH: "an environment variable the binary refuses (cli/environment.ts)",
   LD_PRELOAD: "an environment variable the binary refuses (cli/environment.ts)",
   NODE_OPTIONS: "an environment variable the binary refuses (cli/environment.ts)",
+  HOSTWALL_PER_LENGTH_THRESHOLD: "a test knob: the member count from which a selector set uses per-length sets (nft/names.ts)",
+  HOSTWALL_PER_LENGTH_RARE: "a test knob: lengths with fewer members go to the interval set (nft/names.ts)",
   ETCD_CA_CERT_FILE: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
   ETCD_CERT_FILE: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
   ETCD_ENDPOINTS: "calicoctl's etcd connection variable (cli/datastore-args.ts)",
