@@ -165,6 +165,9 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
  */
 function summarisedDeny(t: TableBuilder, chain: string, alternatives: NftRule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
   const origin = alternatives[0]!.origin!.id;
+  // The drop chain's rules decide for the Deny rule: they carry its comment and origin, so
+  // `hostwall trace` and nft's error lines name the policy rule (metrics read counters only).
+  const ruleOf = (statements: Statement[]): NftRule => ({ statements, comment: origin, origin: alternatives[0]!.origin });
   if (!t.hasChain(chain)) {
     const rules: NftRule[] = [];
     const families = new Set(alternatives.flatMap((a) => familiesOf(a, t.plan.felix.ipv6Support)));
@@ -172,9 +175,9 @@ function summarisedDeny(t: TableBuilder, chain: string, alternatives: NftRule[],
       if (!families.has(family)) continue;
       const pin = t.family === "inet" ? match(meta("nfproto"), "==", value(sym(family === 4 ? "ipv4" : "ipv6"))) : match(meta("protocol"), "==", value(sym(family === 4 ? "ip" : "ip6")));
       const remote = payload(family === 4 ? "ip" : "ip6", owner.direction === "ingress" ? "saddr" : "daddr");
-      rules.push(rule([pin, setUpdate(t.dropSet(origin, family), remote), verdict(ctx.deny)]));
+      rules.push(ruleOf([pin, setUpdate(t.dropSet(origin, family), remote), verdict(ctx.deny)]));
     }
-    rules.push(rule([verdict(ctx.deny)]));
+    rules.push(ruleOf([verdict(ctx.deny)]));
     t.chain(chain, rules);
   }
   return alternatives.map((a) => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), goto(chain)] }));
