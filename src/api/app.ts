@@ -50,7 +50,7 @@ export function createApi(deps: ApiDeps, listener: ApiListener = { access: "cont
       ? c.json({ status: "ready", generation: agent.generation, source: agent.applied?.source ?? "kernel" })
       : c.json({ status: "not ready", reason: "no hostwall ruleset is in force" }, 503),
   );
-  app.get("/status", (c) => c.json(statusDocument(deps)));
+  app.get("/status", async (c) => c.json(await statusDocument(deps)));
   app.get("/ruleset", (c) => {
     if (agent.applied) return c.text(agent.applied.script);
     const k = agent.inKernel;

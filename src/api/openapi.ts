@@ -175,6 +175,26 @@ export const StatusDocumentSchema = obj(
     linkMonitor: LinkMonitorSchema,
     confirm: ConfirmStatusSchema,
     datastore: DatastoreStatusSchema,
+    staged: obj(
+      "Staged policies: per staged rule, its action and the packets it counted where it would be evaluated (it never decides)",
+      {
+        counted: bool("the kernel's counters were read (false: see error; the rules then show zero counts)"),
+        error: str("why the counters could not be read"),
+        rules: list(
+          "Every rule of every counted staged policy (StagedGlobalNetworkPolicy, stagedAction Set or Delete)",
+          obj("One staged rule", {
+            policy: str("the staged resource's name"),
+            stagedAction: oneOf("Set: the staged policy's rule; Delete: the enforced rule that would go away", ["Set", "Delete"]),
+            direction: oneOf("ingress or egress", ["ingress", "egress"]),
+            rule: int("index of the rule in its direction"),
+            action: str("Allow, Deny, Pass or Log: what it would have done with the packets it counted"),
+            packets: int("packets it counted"),
+            bytes: int("bytes it counted"),
+          }),
+        ),
+      },
+      ["error"],
+    ),
   },
   ["configDir", "boot", "linkMonitor", "datastore"],
 );

@@ -7,6 +7,7 @@ import type { Agent } from "../agent/agent.ts";
 import type { Applied, Attempt, BootRecord, DriftState, EndpointStatus } from "../agent/types.ts";
 import type { DatastoreStatus } from "../datastore/sync.ts";
 import type { ConfirmStatus } from "../agent/confirm.ts";
+import { hasStaged, stagedStatus, type StagedStatus } from "./staged-status.ts";
 
 /** State of the running service that the API reports (absent in `app.request()` tests). */
 export interface ServiceState {
@@ -66,6 +67,8 @@ export interface StatusDocument {
   datastore?: DatastoreStatus;
   /** Confirm or revert: the provisional apply pending (its deadline), how the last window ended. */
   confirm: ConfirmStatus;
+  /** Staged policies (#14 item 4): per staged rule, its action and what it counted (it never decides). */
+  staged: StagedStatus;
 }
 
 /** POST /reload: 200 applied or unchanged, 422 rejected (the ruleset in force stays). */
@@ -95,8 +98,10 @@ export interface StatusSource {
   service?: () => ServiceState;
 }
 
-export function statusDocument(deps: StatusSource): StatusDocument {
+/** The status document; reads the kernel's counters only when staged policies are counted (staged-status.ts). */
+export async function statusDocument(deps: StatusSource): Promise<StatusDocument> {
   const { agent } = deps;
+  const staged = stagedStatus(agent.model, hasStaged(agent.model) ? await agent.ruleCounters() : undefined);
   const applied = agent.applied;
   const service = deps.service?.();
   const endpoints = agent.endpoints();
@@ -117,5 +122,6 @@ export function statusDocument(deps: StatusSource): StatusDocument {
     ...(service?.linkMonitor ? { linkMonitor: service.linkMonitor } : {}),
     ...(service?.datastore ? { datastore: service.datastore } : {}),
     confirm: agent.confirm.status(),
+    staged,
   };
 }

@@ -171,6 +171,13 @@ function printStatus(body: StatusDocument, io: Io): void {
   const confirm = body.confirm;
   if (confirm?.pending) io.out(`provisional: generation ${confirm.pending.generation} until ${confirm.pending.deadline} (hostwall confirm keeps it, else generation ${confirm.pending.baselineGeneration}'s ruleset is restored)\n`);
   else if (confirm?.last && confirm.last.outcome !== "confirmed") io.out(`last confirm window: ${confirm.last.detail} (${confirm.last.at})\n`);
+  // An agent from before staged counters has no `staged`.
+  const staged = body.staged;
+  if (staged && staged.rules.length > 0) {
+    io.out(`staged (counted, never enforced)${staged.counted ? "" : `: counters unreadable (${staged.error ?? "?"})`}\n`);
+    const would: Record<string, string> = { Allow: "would allow", Deny: "would deny", Pass: "would pass", Log: "would log" };
+    for (const r of staged.rules) io.out(`  ${r.stagedAction === "Delete" ? "delete " : ""}${r.policy} ${r.direction} rule ${r.rule} (${r.action}): ${would[r.action] ?? "matched"} ${r.packets} packet(s), ${r.bytes} bytes\n`);
+  }
 }
 
 export interface TraceApiOptions {

@@ -4,8 +4,9 @@
  * twin, a GlobalNetworkPolicy with the same rules). Staged, every probe is answered and the
  * `sgnp/<name>/ingress/<i>` counters count; enforced, the twin drops exactly those probes and
  * its `gnp/<name>/ingress/<i>` counters must equal the staged ones, rule by rule. /metrics
- * shows the staged counters with kind="sgnp". A staged Delete of an enforced deny counts what
- * that deny drops while it keeps dropping.
+ * shows the staged counters with kind="sgnp"; GET /status lists each staged rule with its action
+ * and the same counts, and `hostwall status` prints "would deny N packet(s)" per rule. A staged
+ * Delete of an enforced deny counts what that deny drops while it keeps dropping.
  *
  * Every probe is a new flow of one packet (a UDP datagram or a ping from a new socket: new
  * source port or ICMP id), so the enforced run sees one packet per probe at the policy, as the
@@ -15,6 +16,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { kernelTestGate } from "./lab";
+import { BINARY } from "./agent-harness";
 import { both, docs, gnp, hep, useSemLab, type Row } from "./semantics-helpers";
 
 const enabled = await kernelTestGate();
@@ -65,6 +67,10 @@ describe.skipIf(!enabled)("staged policies count, never drop", () => {
     const stagedCounts = (await counts("sgnp/block")).map((n, i) => n - start[i]!);
     const metrics = (await s.agent.get("/metrics"))?.body ?? "";
     const metricLine = metrics.split("\n").find((l) => l.startsWith("hostwall_rule_packets_total{") && l.includes('kind="sgnp"') && l.includes('policy="block"') && l.includes('rule="0"'));
+    // /status and hostwall status show the same counters, per staged rule, with what it would do.
+    const absolute = await counts("sgnp/block");
+    const status = JSON.parse((await s.agent.get("/status"))!.body);
+    const cli = await s.lab.host.exec([BINARY, "status", "--api", `unix:${s.agent.socket}`]);
 
     await s.apply(docs(hep("eth0"), ALLOW_ALL, gnp("block", RULES)));
     const before = await counts("gnp/block");
@@ -73,6 +79,13 @@ describe.skipIf(!enabled)("staged policies count, never drop", () => {
 
     expect({ staged: stagedCounts, enforced: enforcedCounts }).toEqual({ staged: expected, enforced: expected });
     expect(metricLine).toEndWith(` ${expected[0]}`);
+    expect(status.staged).toEqual({
+      counted: true,
+      rules: absolute.map((packets, rule) => ({ policy: "block", stagedAction: "Set", direction: "ingress", rule, action: "Deny", packets, bytes: status.staged.rules[rule].bytes })),
+    });
+    expect(status.staged.rules.every((r: { bytes: number; packets: number }) => r.bytes > r.packets * 20)).toBe(true);
+    expect(cli.stdout).toContain(`staged (counted, never enforced)\n  block ingress rule 0 (Deny): would deny ${absolute[0]} packet(s), `);
+    expect(cli.stdout).toContain(`  block ingress rule 2 (Deny): would deny ${absolute[2]} packet(s), `);
   }, 120_000);
 
   test("a staged Delete counts what the enforced policy of its name drops, and the drops go on", async () => {
@@ -82,6 +95,9 @@ describe.skipIf(!enabled)("staged policies count, never drop", () => {
     const before = await counts("gnp/block");
     for (let i = 0; i < ROUNDS; i++) await s.expectReach(rows(true));
     const enforced = (await counts("gnp/block")).map((n, i) => n - before[i]!);
-    expect({ delete: await counts("sgnp/block"), enforced }).toEqual({ delete: expected, enforced: expected });
+    const deleted = await counts("sgnp/block");
+    expect({ delete: deleted, enforced }).toEqual({ delete: expected, enforced: expected });
+    const status = JSON.parse((await s.agent.get("/status"))!.body);
+    expect(status.staged.rules.map((r: { policy: string; stagedAction: string; rule: number; action: string; packets: number }) => `${r.stagedAction} ${r.policy} ${r.rule} ${r.action} ${r.packets}`)).toEqual(deleted.map((n, i) => `Delete block ${i} Deny ${n}`));
   }, 120_000);
 });

@@ -120,6 +120,16 @@ describe("GET /status against the published StatusDocument", () => {
     expect(confirmed.status).toBe(200);
     expectValid("post /confirm 200", confirmed.body);
     await check(app);
+    // A staged policy: its rules with the kernel's counts; then the counters unreadable (staged.error).
+    f.state.files.push({ path: "/etc/hostwall/70-staged.yaml", text: "apiVersion: projectcalico.org/v3\nkind: StagedGlobalNetworkPolicy\nmetadata: {name: staged-web}\nspec:\n  selector: all()\n  ingress:\n  - {action: Deny, protocol: TCP, destination: {ports: [8081]}}\n" });
+    await f.agent.reload("config changed");
+    f.kernel.count("sgnp/staged-web/ingress/0", 5, 300);
+    await check(app);
+    const counted = (await getJson(app, "/status")).body as { staged: { counted: boolean; rules: { policy: string; action: string; packets: number }[] } };
+    expect([counted.staged.counted, counted.staged.rules.map((r) => `${r.policy} ${r.action}`), counted.staged.rules[0]!.packets % 5, counted.staged.rules[0]!.packets > 0]).toEqual([true, ["staged-web Deny"], 0, true]);
+    f.kernel.listError = "nft: cannot list";
+    await check(app);
+    f.kernel.listError = undefined;
     // A restart with a rejected config: the stamped tables found in the kernel are kept (inKernel, boot).
     const kernel = fakeKernel();
     const state = memoryState();
