@@ -13,9 +13,15 @@ import { apiObject } from "./values.ts";
 export function keysAsFiles(kvs: Iterable<KeyValue>): SourceFile[] {
   const files: SourceFile[] = [];
   for (const kv of [...kvs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    if (!parseKey(kv.key)?.info.enforced) continue;
-    const obj = apiObject(kv.value, kv.modRevision);
-    files.push({ path: kv.key, text: obj ? JSON.stringify(obj) : kv.value });
+    const file = keyAsFile(kv);
+    if (file) files.push(file);
   }
   return files;
+}
+
+/** One key as a file, or undefined for a key of a kind the agent does not read. */
+export function keyAsFile(kv: KeyValue): SourceFile | undefined {
+  if (!parseKey(kv.key)?.info.enforced) return undefined;
+  const obj = apiObject(kv.value, kv.modRevision);
+  return { path: kv.key, text: obj ? JSON.stringify(obj) : kv.value };
 }
