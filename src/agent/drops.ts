@@ -16,20 +16,23 @@ export interface DropsDocument {
   windowSeconds?: number;
   /** Per Deny rule of the ruleset in force, by origin id. */
   rules: DropSummary[];
+  /** Per Log rule: the addresses whose packets it logged (every packet it matched, rate limit or not). */
+  logs: DropSummary[];
 }
 
 export async function readDrops(runner: NftRunner, ir: NftRuleset | undefined, enabled: boolean, top: number): Promise<{ ok: true; doc: DropsDocument } | { ok: false; error: string }> {
   const sets = ir ? dropSets(ir) : [];
-  if (!enabled || sets.length === 0) return { ok: true, doc: { enabled, rules: [] } };
+  if (!enabled || sets.length === 0) return { ok: true, doc: { enabled, rules: [], logs: [] } };
   if (!runner.listSetJson) return { ok: false, error: "the nft runner cannot list sets" };
-  const read: { origin: string; sources: DropSource[] }[] = [];
+  const read: { origin: string; kind: "drop" | "log"; sources: DropSource[] }[] = [];
   for (const s of sets) {
     const r = await runner.listSetJson(s.family, s.table, s.set);
     if (!r.ok) return { ok: false, error: `set ${s.set}: ${r.stderr.trim() || "nft list set failed"}` };
     const parsed = parseDropSetJson(r.stdout);
     if (!parsed.ok) return { ok: false, error: `set ${s.set}: ${parsed.error.path}: ${parsed.error.message}` };
-    read.push({ origin: s.origin, sources: parsed.sources });
+    read.push({ origin: s.origin, kind: s.kind, sources: parsed.sources });
   }
   const windowSeconds = ir!.tables.flatMap((t) => t.sets).find((s) => s.dynamic)?.dynamic?.timeout;
-  return { ok: true, doc: { enabled, windowSeconds, rules: summariseDrops(read, top) } };
+  const of = (kind: "drop" | "log") => summariseDrops(read.filter((r) => r.kind === kind), top);
+  return { ok: true, doc: { enabled, windowSeconds, rules: of("drop"), logs: of("log") } };
 }

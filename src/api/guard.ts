@@ -47,7 +47,7 @@ const ROUTES: readonly Route[] = [
   { path: "/status", methods: ["GET", "HEAD"], description: "what is in force: generation, last attempt with diagnostics, endpoints, drift" },
   { path: "/metrics", methods: ["GET", "HEAD"], description: "Prometheus text: applies, durations, drift, per-rule packet and byte counters" },
   { path: "/ruleset", methods: ["GET", "HEAD"], description: "the nft script in force (text/plain)" },
-  { path: "/drops", methods: ["GET", "HEAD"], description: "per Deny rule, the addresses it dropped most in the last window, with totals (on unless run --drop-summaries=off); ?top=N (default 10)" },
+  { path: "/drops", methods: ["GET", "HEAD"], description: "per Deny rule (and per Log rule under logs), the addresses it dropped (logged) most in the last window, with totals (on unless run --drop-summaries=off); ?top=N (default 10)" },
   { path: "/trace", methods: ["GET"], description: "hostwall trace --json as NDJSON, streamed: ?src=&dst=&proto=&sport=&dport=&iface=&direction=&count=&duration= (control socket and loopback listeners only; one trace at a time)", loopback: true },
   { path: "/reload", methods: ["POST"], description: "re-read the config dir and apply it now; body {confirm: \"60s\", allowLockout, ssh} (Content-Type: application/json; control socket only)", control: true },
   { path: "/confirm", methods: ["POST"], description: "keep the provisional ruleset of reload --confirm (control socket only)", control: true },

@@ -45,7 +45,7 @@ const RESPONSES: Record<string, Record<string, Json>> = {
   "/status": { "200": json(ref("StatusDocument"), "what is in force and how it got there") },
   "/metrics": { "200": text("Prometheus text format 0.0.4: the hostwall_* families (docs/operations.md lists them)") },
   "/drops": {
-    "200": json({ type: "object", required: ["enabled", "rules"], additionalProperties: true, description: "enabled (false when the agent runs with --drop-summaries=off), windowSeconds, rules[] {origin, packets, bytes, sources, top[] {address, packets, bytes, expires}}" }, "what each Deny rule dropped, and from where"),
+    "200": json({ type: "object", required: ["enabled", "rules", "logs"], additionalProperties: true, description: "enabled (false when the agent runs with --drop-summaries=off), windowSeconds, rules[] per Deny rule {origin, packets, bytes, sources, top[] {address, packets, bytes, expires}}, logs[] the same per Log rule (the addresses whose packets it logged)" }, "what each Deny rule dropped, and from where"),
     "400": error("a bad top"),
     "503": error("the sets could not be listed"),
   },

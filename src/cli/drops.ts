@@ -46,9 +46,17 @@ export async function dropsCommand(opts: DropsOptions, io: Io): Promise<number> 
   }
   if (opts.json) return 0;
   io.out(`drops per Deny rule (addresses kept ${body.windowSeconds ?? "?"} s after their last drop)\n`);
-  for (const r of body.rules) {
-    io.out(`${r.origin}: ${r.packets} packets, ${r.bytes} bytes from ${r.sources} address(es)\n`);
-    for (const s of r.top) io.out(`  ${s.address.padEnd(39)} ${String(s.packets).padStart(10)} packets ${String(s.bytes).padStart(12)} bytes\n`);
+  const print = (rules: DropsDocument["rules"]) => {
+    for (const r of rules) {
+      io.out(`${r.origin}: ${r.packets} packets, ${r.bytes} bytes from ${r.sources} address(es)\n`);
+      for (const s of r.top) io.out(`  ${s.address.padEnd(39)} ${String(s.packets).padStart(10)} packets ${String(s.bytes).padStart(12)} bytes\n`);
+    }
+  };
+  print(body.rules);
+  // An agent from before Log summaries has no `logs`.
+  if (body.logs?.length) {
+    io.out(`logged per Log rule (every packet it matched, before the log's rate limit)\n`);
+    print(body.logs);
   }
   return 0;
 }

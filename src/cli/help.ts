@@ -97,8 +97,9 @@ SIGHUP reloads; SIGTERM/SIGINT stop the agent and leave the rules in force.
   --drop-summaries on|off  on (the default): every Deny rule keeps the addresses it denied in
                   a bounded kernel set (256 per rule and family, 10 minutes after the last
                   drop), with packet and byte counts: GET /drops lists the top sources per
-                  rule. A dropped packet costs 1.06-1.14 x a plain drop (bench/RESULTS.md);
-                  off: plain drops, no sets
+                  rule (each Log rule keeps the addresses it logged the same way). A dropped
+                  packet costs 1.06-1.14 x a plain drop (bench/RESULTS.md); off: plain
+                  drops and logs, no sets
 ${DATASTORE_FLAG_HELP}  With --datastore etcdv3 the agent lists etcd, watches it and applies every change;
   while etcd is unreachable the ruleset in force stays (/status datastore.connected false).
 `,
@@ -217,8 +218,8 @@ Exit 0 confirmed, 1 nothing was pending (a window that expired was reverted: it 
 
 Asks the running agent (GET /drops, control socket ${DEFAULT_SOCKET} by default; --api as for
 status) what each Deny rule dropped while its addresses were kept (10 minutes after their last
-drop): packets, bytes and addresses per rule, and the top N sources (default 10). Drop
-summaries are on unless the agent runs with --drop-summaries=off (restart it without that
+drop): packets, bytes and addresses per rule, and the top N sources (default 10); then the
+same per Log rule for the packets it logged. Drop summaries are on unless the agent runs with --drop-summaries=off (restart it without that
 flag to turn them on).
 Exit 0 summaries printed, 1 the agent runs without drop summaries, 2 the agent unreachable or
 refusing, or a usage error.

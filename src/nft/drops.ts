@@ -3,7 +3,8 @@
  * address it denies to a dynamic set of its own (names.ts dropSet: bounded, expiring, a
  * counter per address). This module is the reading side, pure: which sets belong to which
  * rule (from the IR in force), `nft -j list set` → addresses with counters, and the summary
- * per rule: totals and the top sources by packets.
+ * per rule: totals and the top sources by packets. Log rules have sets too (`logs-…`: the
+ * addresses whose packets they logged), summarised the same way.
  */
 import type { NftRuleset } from "./ir.ts";
 import { expectObject, fail, ListingParseError, setElementText, type Json, type ListingError } from "./listing-expr.ts";
@@ -24,6 +25,8 @@ export interface DropSet {
   set: string;
   /** The rule's origin id, e.g. `gnp/block/ingress/0`. */
   origin: string;
+  /** drop: a Deny rule's set (`drops-…`); log: a Log rule's (`logs-…`, the addresses it logged). */
+  kind: "drop" | "log";
 }
 
 /** What one Deny rule dropped: every family and table together. */
@@ -40,7 +43,7 @@ export interface DropSummary {
 
 /** The drop-summary sets of a ruleset, with the rule each one belongs to (its comment). */
 export function dropSets(ruleset: NftRuleset): DropSet[] {
-  return ruleset.tables.flatMap((t) => t.sets.filter((s) => s.dynamic && s.comment).map((s) => ({ family: t.family, table: t.name, set: s.name, origin: s.comment! })));
+  return ruleset.tables.flatMap((t) => t.sets.filter((s) => s.dynamic && s.comment).map((s) => ({ family: t.family, table: t.name, set: s.name, origin: s.comment!, kind: s.name.startsWith("logs-") ? ("log" as const) : ("drop" as const) })));
 }
 
 /** `nft -j list set …` of a drop-summary set → its addresses with counters. */

@@ -80,6 +80,8 @@ export const PER_LENGTH_DEFAULTS: PerLengthLayout = { threshold: 4096, rare: 64 
 
 /** Drop-summary set of one Deny rule (by its origin id): `drops-<hash>-4`, dynamic, with per-address counters. */
 export const dropSet = (origin: string, family: 4 | 6) => `drops-${shortHash(origin)}-${family}`;
+/** A Log rule's summary set (the addresses whose packets it logged), like dropSet. */
+export const logSet = (origin: string, family: 4 | 6) => `logs-${shortHash(origin)}-${family}`;
 /** Elements a drop-summary set keeps, and how long an address stays after its last drop (seconds). */
 export const DROP_SET_SIZE = 256;
 export const DROP_SET_TIMEOUT = 600;

@@ -101,10 +101,10 @@ export class TableBuilder {
     return name;
   }
 
-  /** A Deny rule's drop-summary set of one family, declared once per table. */
-  dropSet(origin: string, family: 4 | 6): string {
-    const name = N.dropSet(origin, family);
-    if (this.sameSet(name, `drops ${origin} ${family}`)) return name;
+  /** A Deny rule's drop-summary set (or a Log rule's, `kind` log) of one family, declared once per table. */
+  dropSet(origin: string, family: 4 | 6, kind: "drop" | "log" = "drop"): string {
+    const name = kind === "drop" ? N.dropSet(origin, family) : N.logSet(origin, family);
+    if (this.sameSet(name, `${kind}s ${origin} ${family}`)) return name;
     this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: false, elements: [], comment: origin, dynamic: { size: N.DROP_SET_SIZE, timeout: N.DROP_SET_TIMEOUT } });
     return name;
   }
@@ -147,6 +147,7 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
   return rules.flatMap((r, i) => {
     const alternatives = compileRule(r, i, owner, ctx);
     if (r.action === "Deny" && t.dropSummaries && alternatives.length > 0) return summarisedDeny(t, `${chain}-r${i}-drop`, alternatives, owner, ctx);
+    if (r.action === "Log" && t.dropSummaries && alternatives.length > 0) return summarisedLog(t, `${chain}-r${i}`, alternatives, owner, ctx);
     if (r.action !== "Log" || alternatives.length < 2) return alternatives;
     const log = logStatements(owner, ctx);
     const [matchChain, logChain] = [`${chain}-r${i}`, `${chain}-r${i}-log`];
@@ -181,6 +182,35 @@ function summarisedDeny(t: TableBuilder, chain: string, alternatives: NftRule[],
     t.chain(chain, rules);
   }
   return alternatives.map((a) => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), goto(chain)] }));
+}
+
+/**
+ * A Log rule with a summary: the addresses whose packets it logged (every packet it matched,
+ * before the log's rate limit) in a set per family, as a Deny rule's drops. Its alternatives
+ * count and jump (one alternative) or go through `<chain>-r<i>` (several: once per packet) to
+ * `<chain>-r<i>-log`, which updates the family's set, logs, and returns: a Log rule decides
+ * nothing, and a full set only skips the update.
+ */
+function summarisedLog(t: TableBuilder, chain: string, alternatives: NftRule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
+  const origin = alternatives[0]!.origin!;
+  const ruleOf = (statements: Statement[]): NftRule => ({ statements, comment: origin.id, origin });
+  const logChain = `${chain}-log`;
+  if (!t.hasChain(logChain)) {
+    const rules: NftRule[] = [];
+    const families = new Set(alternatives.flatMap((a) => familiesOf(a, t.plan.felix.ipv6Support)));
+    for (const family of [4, 6] as const) {
+      if (!families.has(family)) continue;
+      const pin = t.family === "inet" ? match(meta("nfproto"), "==", value(sym(family === 4 ? "ipv4" : "ipv6"))) : match(meta("protocol"), "==", value(sym(family === 4 ? "ip" : "ip6")));
+      const remote = payload(family === 4 ? "ip" : "ip6", owner.direction === "ingress" ? "saddr" : "daddr");
+      rules.push(ruleOf([pin, setUpdate(t.dropSet(origin.id, family, "log"), remote)]));
+    }
+    rules.push(ruleOf(logStatements(owner, ctx).filter((st) => st.kind !== "counter")));
+    t.chain(logChain, rules);
+  }
+  const counted = (a: NftRule, end: Statement): NftRule => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), end] });
+  if (alternatives.length === 1) return [counted(alternatives[0]!, jump(logChain))];
+  t.chain(chain, alternatives.map((a) => counted(a, goto(logChain))));
+  return [rule([jump(chain)])];
 }
 
 /** The IP families an alternative can match: its pin or its ip/ip6 matches, else every enabled one. */

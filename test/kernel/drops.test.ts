@@ -4,7 +4,8 @@
  * rule and the client's by another, and each rule's dynamic set lists exactly the address it
  * denied with exactly one packet per probe (UDP datagrams and pings only: a TCP probe may
  * see its SYN retried on a loaded machine), read back with parseDropSetJson and summarised per rule. A
- * rule that denied nothing has an empty summary; the pipeline's default is on, and off renders
+ * rule that denied nothing has an empty summary; a Log rule's set lists the addresses it
+ * logged (GET /drops `logs`); the pipeline's default is on, and off renders
  * no dynamic set. Then the agent, which compiles with drop
  * summaries unless run with --drop-summaries=off, serves the same through GET /drops (and says
  * enabled: false with the flag off; `hostwall drops` then says how to turn them on).
@@ -26,6 +27,17 @@ const CONFIG = `apiVersion: projectcalico.org/v3
 kind: HostEndpoint
 metadata: {name: host, labels: {host: "true"}}
 spec: {node: jasper, interfaceName: eth0, profiles: [projectcalico-default-allow]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: watch}
+spec:
+  selector: host == 'true'
+  order: 20
+  ingress:
+  - action: Log
+    protocol: UDP
+    destination: {ports: [5355]}
 ---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -66,8 +78,8 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
     const built = buildRuleset({ files: [{ path: "drops.yaml", text: CONFIG }], node: "jasper" });
     expect(renderScript(compiled(true)).text).toBe(built.script!.text);
     expect(renderScript(compiled(false)).text).not.toContain("dynamic");
-    expect(dropSets(compiled(true)).map((s) => s.origin).sort()).toEqual(
-      ["gnp/block/ingress/0", "gnp/block/ingress/1", "gnp/block/ingress/2", "gnp/block/ingress/2", "gnp/block/ingress/3", "gnp/block/ingress/3"].sort(),
+    expect(dropSets(compiled(true)).map((s) => `${s.kind} ${s.origin}`).sort()).toEqual(
+      ["drop gnp/block/ingress/0", "drop gnp/block/ingress/1", "drop gnp/block/ingress/2", "drop gnp/block/ingress/2", "drop gnp/block/ingress/3", "drop gnp/block/ingress/3", "log gnp/watch/ingress/0", "log gnp/watch/ingress/0"].sort(),
     );
   });
 
@@ -87,7 +99,7 @@ describe.skipIf(!enabled)("drop summaries: each Deny rule's dynamic set", () => 
     expect(results.filter((r) => r.ok).length).toBe(0);
 
     const read = [];
-    for (const s of dropSets(ruleset)) {
+    for (const s of dropSets(ruleset).filter((x) => x.kind === "drop")) {
       const r = await lab.host.exec(["nft", "-j", "list", "set", s.family, s.table, s.set]);
       expect(r.code).toBe(0);
       const parsed = parseDropSetJson(r.stdout);
@@ -132,10 +144,13 @@ describe.skipIf(!enabled)("GET /drops of an agent (drop summaries on by default)
     }
     specs.push({ from: lab.client, kind: "udp", addr: to.v4, port: 5354, timeoutMs: PROBE_TIMEOUT_MS });
     expect((await probeAll(specs)).filter((r) => r.ok).length).toBe(0);
+    // Logged, not dropped (whether the host answers on 5355 does not matter): two datagrams over IPv4, one over IPv6.
+    await probeAll([4, 4, 6].map((f) => ({ from: lab.client, kind: "udp" as const, addr: f === 4 ? to.v4 : to.v6, port: 5355, timeoutMs: PROBE_TIMEOUT_MS })));
     const r = await agent.get("/drops");
     expect(r?.status).toBe(200);
     const doc = JSON.parse(r!.body);
-    expect({ enabled: doc.enabled, window: doc.windowSeconds, rules: doc.rules.map((d: DropSummary) => [d.origin, d.packets, d.sources, d.top.map((t) => `${t.address} ${t.packets}`)]) }).toEqual({
+    const rows = (list: DropSummary[]) => list.map((d) => [d.origin, d.packets, d.sources, d.top.map((t) => `${t.address} ${t.packets}`)]);
+    expect({ enabled: doc.enabled, window: doc.windowSeconds, logs: rows(doc.logs), rules: doc.rules.map((d: DropSummary) => [d.origin, d.packets, d.sources, d.top.map((t) => `${t.address} ${t.packets}`)]) }).toEqual({
       enabled: true,
       window: 600,
       rules: [
@@ -144,9 +159,11 @@ describe.skipIf(!enabled)("GET /drops of an agent (drop summaries on by default)
         ["gnp/block/ingress/2", 1, 1, [`${lab.addr.client.v4} 1`]],
         ["gnp/block/ingress/3", 0, 0, []],
       ],
+      logs: [["gnp/watch/ingress/0", 3, 2, [`${lab.addr.client.v4} 2`, `${lab.addr.client.v6} 1`]]],
     });
     expect((await agent.get("/drops?top=0"))?.status).toBe(400);
     const cli = await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`]);
+    expect(cli.stdout).toContain(`logged per Log rule (every packet it matched, before the log's rate limit)\ngnp/watch/ingress/0: 3 packets`);
     expect({ code: cli.code, rule0: cli.stdout.includes(`gnp/block/ingress/0: 3 packets`), attacker: new RegExp(`^  ${lab.addr.attacker.v4.replaceAll(".", "\\.")} +3 packets`, "m").test(cli.stdout) }).toEqual({ code: 0, rule0: true, attacker: true });
     const json = await lab.host.exec([BINARY, "drops", "--json", "--top", "1", "--api", `unix:${agent.socket}`]);
     expect(JSON.parse(json.stdout).rules.map((d: DropSummary) => d.top.length)).toEqual([1, 1, 1, 0]);
@@ -174,7 +191,7 @@ describe.skipIf(!enabled)("GET /drops of an agent (drop summaries on by default)
     agent = startAgent(lab.host, { configDir: dir, extraArgs: ["--drop-summaries=off"] });
     await waitFor("the agent's first apply", async () => (await agent!.get("/readyz"))?.status === 200, 15_000);
     const r = await agent.get("/drops");
-    expect(JSON.parse(r!.body)).toEqual({ enabled: false, rules: [] });
+    expect(JSON.parse(r!.body)).toEqual({ enabled: false, rules: [], logs: [] });
     expect((await agent.get("/ruleset"))?.body).not.toContain("dynamic");
     const cli = await lab.host.exec([BINARY, "drops", "--api", `unix:${agent.socket}`]);
     expect([cli.code, cli.stderr.includes("started with --drop-summaries=off; restart it without that flag")]).toEqual([1, true]);

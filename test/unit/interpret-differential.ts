@@ -14,7 +14,8 @@
  * Every seed is compiled as buildRuleset does, drop summaries on (the default). Every
  * `extrasEvery`th seed is compiled twice more: with drop summaries off, and with a staged twin
  * (StagedGlobalNetworkPolicy, stagedAction Set, same name and spec) of every policy, and
- * compared again: neither may change a verdict. On top, per packet (extraDifferences): the packet a policy or
+ * compared again: neither may change a verdict. On top, per packet (extraDifferences): each
+ * Log rule that logged it updated its log-summary set with the remote address; the packet a policy or
  * profile Deny rule dropped updated exactly that rule's drop-summary set with its remote
  * address (source for an ingress side, destination for egress), every other packet no set;
  * and each staged rule counted exactly what its enforced twin counted.
@@ -109,10 +110,15 @@ export function extraDifferences(ruleset: NftRuleset, packet: Packet, e: Explana
   const setOrigin = new Map<string, string | undefined>(ruleset.tables.flatMap((t) => t.sets.filter((s) => s.dynamic).map((s) => [`${t.family} ${t.name}/${s.name}`, s.comment] as const)));
   const step = e.decidedBy;
   const byRule = e.verdict === "deny" && (step.reason.kind === "rule" || step.reason.kind === "profile-rule");
-  const remote = step.side === "ingress" ? packet.src : (packet.dnat?.dst ?? packet.dst);
-  const want = byRule ? [`${originOf(step)} ${remote} added`] : [];
-  const got = r.updates.map((u) => `${setOrigin.get(`${u.table}/${u.set}`) ?? `(set ${u.set} of no rule)`} ${u.element} ${u.outcome}`);
-  if (checks.summaries && want.join("|") !== got.join("|")) out.push(`drop summaries: expected updates ${JSON.stringify(want)}, interpreter ${JSON.stringify(got)}`);
+  const remote = (side: string) => (side === "ingress" ? packet.src : (packet.dnat?.dst ?? packet.dst));
+  const updates = (prefix: string) => r.updates.filter((u) => u.set.startsWith(prefix)).map((u) => `${setOrigin.get(`${u.table}/${u.set}`) ?? `(set ${u.set} of no rule)`} ${u.element} ${u.outcome}`);
+  const wantDrops = byRule ? [`${originOf(step)} ${remote(step.side)} added`] : [];
+  // Each Log line the evaluator expects: its rule's set updated with the remote address of its side.
+  const wantLogs = e.logs.map((l) => `${l.kind}/${l.owner}/${l.side}/${l.ruleIndex} ${remote(l.side)} added`);
+  const [gotDrops, gotLogs] = [updates("drops-"), updates("logs-")];
+  if (checks.summaries && wantDrops.join("|") !== gotDrops.join("|")) out.push(`drop summaries: expected updates ${JSON.stringify(wantDrops)}, interpreter ${JSON.stringify(gotDrops)}`);
+  if (checks.summaries && wantLogs.join("|") !== gotLogs.join("|")) out.push(`log summaries: expected updates ${JSON.stringify(wantLogs)}, interpreter ${JSON.stringify(gotLogs)}`);
+  if (checks.summaries && r.updates.length !== gotDrops.length + gotLogs.length) out.push(`an update of a set that is neither a drop nor a log summary: ${JSON.stringify(r.updates.map((u) => u.set))}`);
   if (!checks.staged) return out;
   const keys = new Set([...r.counters.keys()].filter((k) => k.startsWith("gnp/") || k.startsWith("sgnp/")).map((k) => k.replace(/^s?gnp\//, "")));
   for (const k of keys) {
@@ -124,7 +130,7 @@ export function extraDifferences(ruleset: NftRuleset, packet: Packet, e: Explana
 
 /** What a ruleset was compiled with, so what extraDifferences checks. */
 export interface Checks {
-  /** Drop summaries on: the dropping Deny rule updates its set with the remote address, nothing else updates a set. */
+  /** Drop summaries on: the dropping Deny rule updates its set with the remote address, each logging Log rule its own, nothing else updates a set. */
   summaries: boolean;
   /** A staged twin of every policy: each staged rule counts what its twin counts. */
   staged: boolean;

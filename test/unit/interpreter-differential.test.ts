@@ -216,6 +216,21 @@ describe("the comparison can fail, and says which seed", () => {
     expect(run(dropping).join("\n")).toMatch(/verdict: evaluator accept, interpreter drop|dropped by: evaluator \S+, interpreter \(no origin\)|dropped by: evaluator \S+, interpreter sgnp\//);
   });
 
+  test("a Log rule's summary update removed is reported", () => {
+    for (let seed = 1; seed < 200; seed++) {
+      const s = scenario(seed);
+      const probe = s.probes.find((p) => (expectProbe(evaluatorFor(s), p).requestResult?.logs.length ?? 0) > 0);
+      if (!probe) continue;
+      const ruleset = compileScenario(s);
+      expect(compareProbes(seed, evaluatorFor(s), ruleset, [probe]).unexplained).toEqual([]);
+      const mutated: NftRuleset = structuredClone(ruleset);
+      for (const t of mutated.tables) for (const c of t.chains) if (c.name.endsWith("-log")) for (const r of c.rules) r.statements = r.statements.filter((st) => st.kind !== "set-update");
+      expect(compareProbes(seed, evaluatorFor(s), mutated, [probe]).unexplained.join("\n")).toContain("log summaries: expected updates");
+      return;
+    }
+    throw new Error("no seed below 200 logs a probe");
+  });
+
   test("a set element removed from the compiled ruleset is reported", () => {
     // Seed by seed, the first scenario where emptying one named set changes some probe's verdict.
     for (let seed = 1; seed < 200; seed++) {
