@@ -204,12 +204,15 @@ function summarisedLog(t: TableBuilder, chain: string, alternatives: NftRule[], 
       const remote = payload(family === 4 ? "ip" : "ip6", owner.direction === "ingress" ? "saddr" : "daddr");
       rules.push(ruleOf([pin, setUpdate(t.dropSet(origin.id, family, "log"), remote)]));
     }
-    rules.push(ruleOf(logStatements(owner, ctx).filter((st) => st.kind !== "counter")));
+    // The counter stays where it was without summaries: behind the rate limit for one
+    // alternative (it counts logged packets), in the alternatives for several.
+    const single = alternatives.length === 1;
+    rules.push(ruleOf(logStatements(owner, ctx).filter((st) => single || st.kind !== "counter")));
     t.chain(logChain, rules);
   }
-  const counted = (a: NftRule, end: Statement): NftRule => ({ ...a, statements: [...a.statements.filter((st) => st.kind === "match"), counter(), end] });
-  if (alternatives.length === 1) return [counted(alternatives[0]!, jump(logChain))];
-  t.chain(chain, alternatives.map((a) => counted(a, goto(logChain))));
+  const matches = (a: NftRule) => a.statements.filter((st) => st.kind === "match");
+  if (alternatives.length === 1) return [{ ...alternatives[0]!, statements: [...matches(alternatives[0]!), jump(logChain)] }];
+  t.chain(chain, alternatives.map((a) => ({ ...a, statements: [...matches(a), counter(), goto(logChain)] })));
   return [rule([jump(chain)])];
 }
 
