@@ -1,7 +1,7 @@
 /**
  * [I/O] The agent's view of the datastore, kept the way Felix keeps it: list every Calico
- * resource key, then watch from the list's revision + 1 with previous values, and keep a copy
- * of every key in memory. The agent reads that copy (readConfig), so an attempt sees one
+ * resource key, then watch from the list's revision + 1 (without previous values: the copy
+ * has them), and keep a copy of every key in memory. The agent reads that copy (readConfig), so an attempt sees one
  * consistent state and the rest of the pipeline (parse, validate, resolve, compile, apply) is
  * the one files go through: each key is a "file" whose path is the key and whose text is the
  * value in API form, one line of JSON, which the YAML parser reads with key:line:column
@@ -281,6 +281,9 @@ export class DatastoreSync {
         prefix: RESOURCE_PREFIX,
         startRevision: this.st.revision + 1,
         signal: abort.signal,
+        // The copy holds every key, so a delete needs no previous value, and a put's would
+        // double what etcd marshals and sends to each agent.
+        prevKv: false,
         onCreated: () => {
           established();
           this.setConnected(true);
