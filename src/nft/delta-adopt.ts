@@ -33,6 +33,8 @@ export interface RecordedSet {
   count: number;
   /** elementsHash of its elements. */
   hash: string;
+  /** A drop/log-summary set (ir.ts NftSet.dynamic): without it the adopted set would differ from the next one and force a full replace. */
+  dynamic?: NftSet["dynamic"];
 }
 
 export interface RecordedChain {
@@ -98,7 +100,7 @@ export function adoptionRecord(ir: NftRuleset, stamp: TableStamp, listed: readon
         family: t.family,
         name: t.name,
         ...(live?.handle !== undefined ? { handle: live.handle } : {}),
-        sets: t.sets.map((s) => ({ name: s.name, type: s.type, interval: s.interval, ...(s.comment !== undefined ? { comment: s.comment } : {}), count: s.elements.length, hash: elementsHash(s) })),
+        sets: t.sets.map((s) => ({ name: s.name, type: s.type, interval: s.interval, ...(s.comment !== undefined ? { comment: s.comment } : {}), ...(s.dynamic ? { dynamic: s.dynamic } : {}), count: s.elements.length, hash: elementsHash(s) })),
         chains: t.chains.map((c) => ({
           name: c.name,
           ...(c.base ? { base: c.base } : {}),
@@ -134,7 +136,7 @@ export function believedRuleset(record: AdoptionRecord, stamp: TableStamp | unde
       const ns = nt?.sets.find((x) => x.name === s.name);
       const same = ns !== undefined && ns.elements.length === s.count && elementsHash(ns) === s.hash;
       if (!same) refill.add(`${rt.family} ${rt.name}/${s.name}`);
-      return { name: s.name, type: s.type, interval: s.interval, ...(s.comment !== undefined ? { comment: s.comment } : {}), elements: same ? ns.elements : [] };
+      return { name: s.name, type: s.type, interval: s.interval, ...(s.comment !== undefined ? { comment: s.comment } : {}), ...(s.dynamic ? { dynamic: s.dynamic } : {}), elements: same ? ns.elements : [] };
     });
     const chains = rt.chains.map((c): NftChain => {
       const nc = nt?.chains.find((x) => x.name === c.name);

@@ -39,6 +39,8 @@ export function normalise(json: string): unknown {
     const t = (tables[`${o.family} ${o.table ?? o.name}`] ??= { sets: {}, chains: {} });
     if (kind === "set") {
       const s = strip(o);
+      // A drop/log-summary set (flags timeout) holds what traffic put there, not what was applied.
+      if (Array.isArray(s.elem) && s.flags?.includes("timeout")) delete s.elem;
       if (Array.isArray(s.elem)) s.elem = s.elem.map((e: unknown) => JSON.stringify(e)).sort();
       t.sets[o.name] = s;
     } else if (kind === "chain") t.chains[o.name] = { def: strip(o), rules: t.chains[o.name]?.rules ?? [] };
@@ -397,7 +399,8 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
     /** The name of the netdev set holding `element` (listed tersely: names only, then that set). */
     async function setOf(element: string): Promise<string> {
       const items = (JSON.parse(await runOk(["ip", "netns", "exec", lab.host.name, "nft", "-j", "list", "table", "netdev", "hostwall"])) as { nftables: Record<string, any>[] }).nftables;
-      const set = items.map((i) => i.set).find((s) => s && JSON.stringify(s.elem ?? []).includes(`"${element}"`));
+      // Not a drop-summary set (flags timeout), which holds the addresses it saw dropped.
+      const set = items.map((i) => i.set).find((s) => s && !s.flags?.includes("timeout") && JSON.stringify(s.elem ?? []).includes(`"${element}"`));
       if (!set) throw new Error(`no netdev set holds ${element}`);
       return set.name as string;
     }
