@@ -11,7 +11,7 @@
  * Usage: bun bench/fleet.bench.ts [--agents=20] [--rounds=10] [--json]   (root; binary: dist/hostwall
  * or HOSTWALL_TEST_BINARY)
  */
-import { createFleet } from "../test/kernel/etcd-fleet.ts";
+import { createFleet, fleetHostEndpoints } from "../test/kernel/etcd-fleet.ts";
 import { waitFor } from "../test/kernel/agent-harness.ts";
 import { probeAll, startServers } from "../test/kernel/lab.ts";
 
@@ -21,16 +21,7 @@ const rounds = flag("rounds", 10);
 const json = process.argv.includes("--json");
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
 
-const heps = Array.from({ length: agents }, (_, i) => `apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: hep-${i}
-  labels:
-    role: fleet
-spec:
-  node: node-${i}
-  interfaceName: eth0
-`).join("---\n");
+const heps = fleetHostEndpoints(agents).join("---\n");
 const policy = (ports: number[]) => `apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata:

@@ -9,7 +9,7 @@
  * the edit replaces one address with the etcd namespace's own, so a probe from there proves
  * the edit is enforced, not only counted.
  */
-import { ETCD_ADDR, type Fleet } from "./etcd-fleet";
+import { ETCD_ADDR, fleetHostEndpoints, type Fleet } from "./etcd-fleet";
 import { expectProbes, type ProbeSpec } from "./lab";
 
 /** --max-request-bytes for a set of `count` addresses: the value and the txn around it, with room. */
@@ -45,16 +45,7 @@ ${nets.map((n) => `    - ${n}\n`).join("")}`;
 }
 
 export function bigSetResources(hosts: number, nets: string[]): string {
-  const heps = Array.from({ length: hosts }, (_, i) => `apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: hep-${i}
-  labels:
-    role: fleet
-spec:
-  node: node-${i}
-  interfaceName: eth0
-`);
+  const heps = fleetHostEndpoints(hosts);
   const policy = `apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata:

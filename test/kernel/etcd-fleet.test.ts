@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { expectProbes, kernelTestGate, startServers, sweepStaleLabs, type ProbeSpec } from "./lab";
 import { BINARY, waitFor } from "./agent-harness";
-import { createFleet, type Fleet } from "./etcd-fleet";
+import { createFleet, fleetHostEndpoints, type Fleet } from "./etcd-fleet";
 import { ETCD } from "../support/etcd.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,16 +17,7 @@ const enabled = (await kernelTestGate()) && existsSync(ETCD);
 const P = "/calico/resources/v3/projectcalico.org/";
 const N = 3;
 
-const heps = Array.from({ length: N }, (_, i) => `apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: hep-${i}
-  labels:
-    role: fleet
-spec:
-  node: node-${i}
-  interfaceName: eth0
-`).join("---\n");
+const heps = fleetHostEndpoints(N).join("---\n");
 const policy = (name: string, ports: number[]) => `apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata:

@@ -18,6 +18,20 @@ import { startEtcd, type Etcd } from "../support/etcd.ts";
 import { BINARY, startAgent, type AgentHandle } from "./agent-harness";
 
 export const ETCD_ADDR = "198.51.100.1";
+
+/** One HostEndpoint per agent (`hep-<i>` on `node-<i>`, eth0, label role=fleet), as YAML documents. */
+export function fleetHostEndpoints(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: hep-${i}
+  labels:
+    role: fleet
+spec:
+  node: node-${i}
+  interfaceName: eth0
+`);
+}
 export const agentAddr = (i: number) => `198.51.100.${10 + i}`;
 export const peerAddr = (j: number) => `198.51.100.${5 + j}`;
 

@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import type { Ns, Proc } from "./lab";
-import { ETCD_ADDR, peerAddr, type Fleet } from "./etcd-fleet";
+import { ETCD_ADDR, fleetHostEndpoints, peerAddr, type Fleet } from "./etcd-fleet";
 
 const BUN = process.execPath;
 const FLOOD = join(import.meta.dir, "../support/flood.ts");
@@ -22,16 +22,7 @@ export const SINK_UDP = 9000;
 
 /** HostEndpoints and the policy: the sink's ports open to the etcd namespace only (`extraTcp` too). */
 export function floodResources(hosts: number, extraTcp: number[] = []): string {
-  const heps = Array.from({ length: hosts }, (_, i) => `apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: hep-${i}
-  labels:
-    role: fleet
-spec:
-  node: node-${i}
-  interfaceName: eth0
-`);
+  const heps = fleetHostEndpoints(hosts);
   const policy = `apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata:
