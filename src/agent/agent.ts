@@ -32,6 +32,7 @@ import { rulesetView } from "../diff/view.ts";
 import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
 import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
+import type { SavedEndpoint } from "./state.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
 import { computeDelta } from "../nft/delta.ts";
 import { findSetDrift } from "./set-drift.ts";
@@ -93,6 +94,8 @@ export class Agent {
   inKernel?: InKernel | null;
   /** What the start did when the first config was rejected, for /status. */
   boot?: BootRecord;
+  /** The endpoints of a ruleset restored at start (no plan of it here), as saved with it. */
+  private restoredEndpoints?: SavedEndpoint[];
   /** The model of the last successful attempt: GET /trace maps and self-checks with it (no config read per request). */
   model?: Model;
 
@@ -253,6 +256,7 @@ export class Agent {
     const present = this.deps.listInterfaces();
     const enforced = new Set(this.applied?.interfaces ?? []);
     const attached = (name: string) => present.has(name) && (this.absent || enforced.has(name));
+    if (!this.plan && this.restoredEndpoints) return this.restoredEndpoints.map((ep) => ({ ...ep, active: ep.interface === WILDCARD || attached(ep.interface) }));
     return (this.plan?.endpoints ?? []).map((ep) => endpointStatus(ep, ep.interfaceName === WILDCARD || attached(ep.interfaceName)));
   }
 
@@ -390,6 +394,7 @@ export class Agent {
     this.irInForce = undefined; // no IR of it: the next apply replaces it whole
     this.tableStamp = stampOf(a.applied.script);
     if (a.plan) this.plan = a.plan;
+    this.restoredEndpoints = a.plan ? undefined : a.endpoints;
     this.applied = a.applied;
     this.tables.expected = a.expected;
     await this.tables.observe();
@@ -403,7 +408,8 @@ export class Agent {
     try {
       // With the IR in force and the stamp on the tables, a restarted agent can adopt them (delta-adopt.ts).
       const engine = this.irInForce && this.tableStamp ? adoptionRecord(this.irInForce, this.tableStamp, this.tables.reference) : undefined;
-      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}) });
+      const endpoints = this.plan ? this.plan.endpoints.map((ep) => { const { active: _, ...saved } = endpointStatus(ep, false); return saved; }) : this.restoredEndpoints;
+      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}), ...(endpoints ? { endpoints } : {}) });
     } catch (e) {
       this.deps.logger.log("warning", `cannot save the last good ruleset to ${this.deps.state.path}: ${(e as Error).message}; a restart with a rejected config will not find it`);
     }

@@ -16,7 +16,7 @@ import type { Plan } from "../resolve/resolve.ts";
 import { applyScript, interfaceKey, scriptHash } from "./apply.ts";
 import type { Logger } from "./log.ts";
 import { expectedTables, type ExpectedTable } from "./shape.ts";
-import type { LastGood } from "./state.ts";
+import type { LastGood, SavedEndpoint } from "./state.ts";
 import type { AgentDeps, Applied, AppliedSource, BootRecord, InKernel } from "./types.ts";
 
 /**
@@ -84,6 +84,8 @@ export interface Adopted {
   generation: number;
   /** The failsafe ruleset's plan (its endpoint); a restored ruleset keeps none. */
   plan?: Plan;
+  /** A restored ruleset's endpoints, as saved with it (state.ts). */
+  endpoints?: SavedEndpoint[];
 }
 
 export interface BootContext {
@@ -151,5 +153,5 @@ function applyScriptOf(ctx: BootContext, script: string, what: string): Promise<
 
 /** The saved last good ruleset as the ruleset in force. */
 function fromRecord(saved: LastGood, source: AppliedSource, generation: number): Adopted {
-  return { applied: { source, at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, script: saved.script, interfaces: saved.interfaces }, expected: saved.expected, generation };
+  return { applied: { source, at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, script: saved.script, interfaces: saved.interfaces }, expected: saved.expected, generation, endpoints: saved.endpoints };
 }

@@ -17,6 +17,7 @@ import { netnsInode } from "./lock.ts";
 import { ensurePrivateDir, lstatOrUndefined, untrusted } from "./private-dir.ts";
 import { checkedAdoptionRecord, type AdoptionRecord } from "../nft/delta-adopt.ts";
 import type { ExpectedTable } from "./shape.ts";
+import type { EndpointPolicies } from "../resolve/resolve.ts";
 
 /** The last ruleset the agent applied from a valid config. */
 export interface LastGood {
@@ -40,6 +41,16 @@ export interface LastGood {
   interfaces: string[];
   /** What a restarted agent needs to adopt the tables instead of reloading them (nft/delta-adopt.ts); absent in older records. */
   engine?: AdoptionRecord;
+  /** The endpoints it enforces, so /status tells the truth about a ruleset restored at start; absent in older records. */
+  endpoints?: SavedEndpoint[];
+}
+
+/** An endpoint of a saved ruleset, as /status shows it (whether it is active is decided when asked). */
+export interface SavedEndpoint {
+  name: string;
+  interface: string;
+  policies: EndpointPolicies;
+  profiles: string[];
 }
 
 export interface StateStore {
@@ -123,5 +134,26 @@ function parseRecord(text: string, path: string): LastGood {
   if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
   // A malformed adoption part only costs the adoption (a full replace at start), not the record.
   if (r.engine !== undefined && !checkedAdoptionRecord(r.engine)) delete r.engine;
+  // Likewise the endpoints: malformed, /status shows none (as before they were saved).
+  if (r.endpoints !== undefined && !(Array.isArray(r.endpoints) && r.endpoints.length <= 100_000 && r.endpoints.every(isSavedEndpoint))) delete r.endpoints;
   return r as LastGood;
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+const hasStages = (v: unknown, stages: readonly string[]): boolean =>
+  typeof v === "object" && v !== null && stages.every((k) => isStrings((v as Record<string, unknown>)[k]));
+
+function isSavedEndpoint(v: unknown): v is SavedEndpoint {
+  if (typeof v !== "object" || v === null) return false;
+  const e = v as Partial<SavedEndpoint>;
+  const p = e.policies as Partial<EndpointPolicies> | undefined;
+  return (
+    typeof e.name === "string" &&
+    typeof e.interface === "string" &&
+    isStrings(e.profiles) &&
+    typeof p === "object" &&
+    p !== null &&
+    hasStages(p.ingress, ["untracked", "preDNAT", "normal", "forward"]) &&
+    hasStages(p.egress, ["untracked", "normal", "forward"])
+  );
 }

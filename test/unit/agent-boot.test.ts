@@ -60,6 +60,22 @@ describe("start", () => {
     expect(again.logger.lines.some((l) => l.startsWith("warning: applied the last good ruleset (generation 1 of "))).toBe(true);
   });
 
+  test("a ruleset restored or kept at start reports the endpoints it enforces, as saved with it", async () => {
+    const first = await previousRun();
+    const before = fakeAgent({ kernel: fakeKernel(), state: memoryState() });
+    await before.agent.reload("startup");
+    const enforced = before.agent.endpoints();
+    expect(enforced.length).toBeGreaterThan(0);
+    for (const flushed of [true, false]) {
+      const { kernel, state } = flushed ? first : await previousRun();
+      if (flushed) kernel.kernel.tables = [];
+      const again = fakeAgent({ kernel, state, files: [...exampleFiles(), BAD] });
+      expect((await again.agent.reload("startup")).ok).toBe(false);
+      expect(again.agent.boot?.action).toBe(flushed ? "last-good" : "kept-kernel");
+      expect(again.agent.endpoints()).toEqual(enforced);
+    }
+  });
+
   test("no tables and no last good: --boot-policy open enforces nothing and says so; failsafe applies the failsafe-only ruleset", async () => {
     const open = fakeAgent({ state: memoryState(), files: [BAD] });
     expect((await open.agent.reload("startup")).ok).toBe(false);

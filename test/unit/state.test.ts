@@ -35,6 +35,18 @@ describe("state dir", () => {
     expect(readdirSync(dir)).toEqual([store.path.split("/").at(-1)!]);
   });
 
+  test("saved endpoints come back; malformed ones are dropped, not the record", async () => {
+    const store = stateStore(join(tempDir(), "state"));
+    const policies = { ingress: { untracked: ["a"], preDNAT: [], normal: ["b"], forward: [] }, egress: { untracked: [], normal: [], forward: [] } };
+    const good = { ...record(), endpoints: [{ name: "hep", interface: "eth0", policies, profiles: ["p"] }] };
+    await store.save(good);
+    expect(await store.load()).toEqual(good);
+    for (const endpoints of [[{ name: "hep", interface: "eth0", policies: { ingress: policies.ingress }, profiles: [] }], [{ name: 1 }], "x"]) {
+      writeFileSync(store.path, JSON.stringify({ ...record(), endpoints }), { mode: 0o600 });
+      expect(await store.load()).toEqual(record());
+    }
+  });
+
   test("a state dir that is a symlink, or writable by others, is refused for load and save", async () => {
     const base = tempDir();
     const real = join(base, "real");
