@@ -180,16 +180,28 @@ function probeUdp(req: ProbeRequest) {
   return withTimeout(req.timeoutMs, (done) => {
     let sock: { close(): void } | undefined;
     let abandoned = false;
-    Bun.udpSocket({
+    const options = {
       hostname: v6 ? "::" : "0.0.0.0",
       socket: {
-        data(_s, data) {
+        data(_s: unknown, data: Uint8Array) {
           // Only the full echo of our own datagram counts, so a reassembled
           // fragmented datagram is proven to have made it both ways.
           if (Buffer.compare(Buffer.from(data), payload) === 0) done(true);
         },
       },
-    }).then(
+    };
+    // A source port of our own, not the kernel's random pick: a datagram that reused the
+    // 5-tuple of an earlier answered probe (conntrack keeps UDP entries 30-120 s) would be
+    // "established" and pass whatever the rules in force now say.
+    // (Bun.udpSocket throws a failed bind synchronously: hence the async wrapper.)
+    const open = async () => {
+      try {
+        return await Bun.udpSocket({ ...options, port: nextUdpPort() });
+      } catch {
+        return await Bun.udpSocket(options);
+      }
+    };
+    open().then(
       (s) => {
         sock = s;
         if (abandoned) return s.close();
@@ -202,6 +214,13 @@ function probeUdp(req: ProbeRequest) {
       sock?.close();
     };
   });
+}
+
+/** Source ports for UDP probes: 40000-60999 (ephemeral, above every port the tests' rules name), in turn from a random start. */
+let udpPort = 40000 + Math.floor(Math.random() * 21000);
+function nextUdpPort(): number {
+  udpPort = udpPort >= 60999 ? 40000 : udpPort + 1;
+  return udpPort;
 }
 
 /** Running ping processes, killed when the prober exits so none outlives it. */
