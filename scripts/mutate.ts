@@ -31,9 +31,9 @@ interface Mutation {
 }
 
 export const MUTATIONS: Mutation[] = [
-  { id: "compile-verdict", what: "compiler: the default-allow profile drops instead of accepting", file: "src/nft/sequences.ts", find: 'rule(["counter", "accept"], "profile projectcalico-default-allow"', replace: 'rule(["counter", "drop"], "profile projectcalico-default-allow"' },
-  { id: "compile-deny", what: "compiler: a Deny rule accepts", file: "src/nft/match.ts", find: 'return ["counter", ctx.deny];', replace: 'return ["counter", "accept"];' },
-  { id: "compile-drop-rule", what: "compiler: the last rule of every policy and profile is not rendered", file: "src/nft/table-builder.ts", find: "return rules.flatMap((r, i) => {", replace: "return rules.slice(0, -1).flatMap((r, i) => {" },
+  { id: "compile-verdict", what: "compiler: the default-allow profile drops instead of accepting", file: "src/nft/sequences.ts", find: 'rule([counter(), verdict("accept")], "profile projectcalico-default-allow"', replace: 'rule([counter(), verdict("drop")], "profile projectcalico-default-allow"' },
+  { id: "compile-deny", what: "compiler: a Deny rule accepts (its drop-summary chain, on by default)", file: "src/nft/table-builder.ts", find: "setUpdate(t.dropSet(origin, family), remote), verdict(ctx.deny)", replace: 'setUpdate(t.dropSet(origin, family), remote), verdict("accept")' },
+  { id: "compile-drop-rule", what: "compiler: the last rule of every policy and profile is not rendered", file: "src/nft/table-builder.ts", find: "export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {", replace: "export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {\n  rules = rules.slice(0, -1);" },
   { id: "priority-swap", what: "compiler: the raw chains get the mangle priority (-150 for -300)", file: "src/nft/names.ts", find: "export const PRIORITY_RAW = -300;", replace: "export const PRIORITY_RAW = -150;" },
   { id: "policy-order", what: "resolver: policies of a tier in reverse order", file: "src/resolve/resolve.ts", find: "if (oa !== ob) return oa < ob ? -1 : 1;", replace: "if (oa !== ob) return oa < ob ? 1 : -1;" },
   { id: "selector-and", what: "selectors: `a && b` looks at `a` only", file: "src/model/selector.ts", find: "for (const operand of s.operands) if (!evaluate(operand, lookup)) return false;", replace: "for (const operand of s.operands.slice(0, 1)) if (!evaluate(operand, lookup)) return false;" },
