@@ -1,0 +1,101 @@
+/**
+ * What an array was made from (issue #13: a one-address edit of a million-entry network set
+ * must cost what the edit costs, not what the set costs). A stage that builds a new array from
+ * an earlier one by a small change records how; the next stage, finding its own result for the
+ * earlier array still cached, patches that result instead of recomputing it. Every stage stays
+ * a pure function of its input: the record only says how to get the same answer faster, and
+ * the unit tests check that a patched result equals the one built from nothing.
+ *
+ * Two shapes of change:
+ * - a splice, for lists in the order they were written (YAML items, the CIDRs read from them):
+ *   `removed` items of `from` starting at `index` replaced by `inserted`;
+ * - a set change, for sorted duplicate-free lists (normalised members, the groups made of
+ *   them): the items `removed` from `from` and those `added` to it, each sorted the same way.
+ *
+ * The earlier array is held weakly: a record never keeps a generation of a big list alive. A
+ * stage finds it again while the build that made the record runs (a WeakRef's target survives
+ * the job that created it), which is when the next stage asks.
+ */
+
+/** `next` is `from` with `removed` items at `index` replaced by `inserted`. */
+export interface Splice<T> {
+  readonly from: readonly T[];
+  readonly index: number;
+  readonly removed: number;
+  readonly inserted: readonly T[];
+}
+
+/** `next` (sorted, no duplicates) is `from` without `removed` and with `added` (both sorted, disjoint). */
+export interface SetChange<T> {
+  readonly from: readonly T[];
+  readonly removed: readonly T[];
+  readonly added: readonly T[];
+}
+
+interface Stored {
+  readonly from: WeakRef<readonly unknown[]>;
+  readonly splice?: { index: number; removed: number; inserted: readonly unknown[] };
+  readonly change?: { removed: readonly unknown[]; added: readonly unknown[] };
+}
+
+const records = new WeakMap<readonly unknown[], Stored>();
+
+/** Records that `next` is a splice of `s.from`; returns `next`. */
+export function markSplice<T>(next: readonly T[], s: Splice<T>): readonly T[] {
+  records.set(next, { from: new WeakRef(s.from), splice: { index: s.index, removed: s.removed, inserted: s.inserted } });
+  return next;
+}
+
+/** Records that `next` is a set change of `c.from`; returns `next`. */
+export function markSetChange<T>(next: readonly T[], c: SetChange<T>): readonly T[] {
+  records.set(next, { from: new WeakRef(c.from), change: { removed: c.removed, added: c.added } });
+  return next;
+}
+
+/** How `next` was spliced from an earlier array still alive, if it was. */
+export function spliceOf<T>(next: readonly T[]): Splice<T> | undefined {
+  const r = records.get(next);
+  const from = r?.splice && (r.from.deref() as readonly T[] | undefined);
+  return from && r.splice ? { from, index: r.splice.index, removed: r.splice.removed, inserted: r.splice.inserted as readonly T[] } : undefined;
+}
+
+/** How `next` was changed as a set from an earlier array still alive, if it was. */
+export function setChangeOf<T>(next: readonly T[]): SetChange<T> | undefined {
+  const r = records.get(next);
+  const from = r?.change && (r.from.deref() as readonly T[] | undefined);
+  return from && r.change ? { from, removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
+}
+
+/** `from` with `removed` items at `index` replaced by `inserted`, as a new array (a loop: ~8 ms at 1M, concat ~90 ms). */
+export function applySplice<T>(from: readonly T[], index: number, removed: number, inserted: readonly T[]): T[] {
+  const out = new Array<T>(from.length - removed + inserted.length);
+  let k = 0;
+  for (let i = 0; i < index; i++) out[k++] = from[i]!;
+  for (const x of inserted) out[k++] = x;
+  for (let i = index + removed; i < from.length; i++) out[k++] = from[i]!;
+  return out;
+}
+
+/**
+ * `from` without `removed` and with `added`, all three sorted by `compare` (no duplicates in
+ * `from`; `removed` ⊆ `from`; `added` disjoint from what stays), as a new sorted array: one
+ * merge, O(n + k).
+ */
+export function applySetChange<T>(from: readonly T[], removed: readonly T[], added: readonly T[], compare: (a: T, b: T) => number): T[] {
+  const out = new Array<T>(from.length - removed.length + added.length);
+  let k = 0;
+  let r = 0;
+  let a = 0;
+  for (let i = 0; i < from.length; i++) {
+    const x = from[i]!;
+    while (a < added.length && compare(added[a]!, x) < 0) out[k++] = added[a++]!;
+    if (r < removed.length && compare(removed[r]!, x) === 0) {
+      r++;
+      continue;
+    }
+    out[k++] = x;
+  }
+  while (a < added.length) out[k++] = added[a++]!;
+  if (r !== removed.length || k !== out.length) throw new Error(`internal error: a set change removes ${removed.length - r} item(s) its list does not hold`);
+  return out;
+}
