@@ -33,34 +33,11 @@ import type { Hook, NftRuleset } from "./ir.ts";
 import type { HookView } from "./interpret-match.ts";
 import { InterpretError, parseIp } from "./interpret-values.ts";
 import { ChainWalk, prepare, type DynamicSets, type InterpretResult } from "./interpret-walk.ts";
+import type { Packet } from "../model/packet.ts";
 
 export { InterpretError, type InterpretErrorCode } from "./interpret-values.ts";
 export type { DynamicSets, InterpretResult, LogRecord, SetUpdate, TraceEntry } from "./interpret-walk.ts";
 
-/**
- * One packet: the shape of the evaluator's `Packet` (src/explain/explanation.ts), restated
- * because nft/ sits upstream of explain/; the differential test passes the evaluator's packets.
- */
-export interface NftPacket {
-  /** ingress: to a host process via `inInterface`; egress: from one via `outInterface`; forward: in and out. */
-  direction: "ingress" | "egress" | "forward";
-  inInterface?: string;
-  outInterface?: string;
-  family: 4 | 6;
-  /** Addresses (no prefix). */
-  src: string;
-  dst: string;
-  /** IANA protocol number. */
-  protocol: number;
-  srcPort?: number;
-  dstPort?: number;
-  icmpType?: number;
-  icmpCode?: number;
-  /** Conntrack state once conntrack has seen the packet (default new). */
-  conntrack?: "new" | "established" | "related" | "invalid";
-  /** The destination after DNAT. */
-  dnat?: { dst: string; dstPort?: number };
-}
 
 export interface InterpretOptions {
   /** The mark the packet arrives with (default 0). */
@@ -80,7 +57,7 @@ const PRIORITY_CONNTRACK = -200;
 const PRIORITY_DNAT = -100;
 
 /** The verdict `ruleset` gives `packet`, with the trace of the rules it hit. */
-export function interpret(ruleset: NftRuleset, packet: NftPacket, options: InterpretOptions = {}): InterpretResult {
+export function interpret(ruleset: NftRuleset, packet: Packet, options: InterpretOptions = {}): InterpretResult {
   const p = prepare(ruleset);
   const state = { mark: (options.mark ?? 0) >>> 0, notrack: false };
   const out: InterpretResult = { verdict: "accept", reject: false, trace: [], logs: [], counters: new Map(), notrack: false, mark: 0, updates: [] };

@@ -7,7 +7,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { BaseHook, Field, NftChain, NftRule, NftRuleset, NftSet, Operand, Statement, Value } from "../../src/nft/ir.ts";
-import { interpret, InterpretError, type InterpretErrorCode, type NftPacket } from "../../src/nft/interpret.ts";
+import { interpret, InterpretError, type InterpretErrorCode } from "../../src/nft/interpret.ts";
+import type { Packet } from "../../src/model/packet.ts";
 
 // Small builders, so a chain reads like the nft it stands for.
 const f = {
@@ -60,12 +61,12 @@ const chain = (name: string, rules: NftRule[], base?: BaseHook): NftChain => ({ 
 const hook = (h: BaseHook["hook"], priority: number, device?: string): BaseHook => ({ hook: h, priority, device });
 const inet = (chains: NftChain[], sets: NftSet[] = []): NftRuleset => ({ tables: [{ family: "inet", name: "t", sets, chains }] });
 
-const tcpIn: NftPacket = { direction: "ingress", inInterface: "eth0", family: 4, src: "192.0.2.20", dst: "192.0.2.10", protocol: 6, srcPort: 45000, dstPort: 80 };
-const tcpOut: NftPacket = { direction: "egress", outInterface: "eth0", family: 4, src: "192.0.2.10", dst: "192.0.2.20", protocol: 6, srcPort: 45000, dstPort: 80 };
-const fwd: NftPacket = { direction: "forward", inInterface: "eth0", outInterface: "eth1", family: 4, src: "192.0.2.20", dst: "198.51.100.20", protocol: 17, srcPort: 45000, dstPort: 53 };
-const ping6: NftPacket = { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 58, icmpType: 128, icmpCode: 0 };
+const tcpIn: Packet = { direction: "ingress", inInterface: "eth0", family: 4, src: "192.0.2.20", dst: "192.0.2.10", protocol: 6, srcPort: 45000, dstPort: 80 };
+const tcpOut: Packet = { direction: "egress", outInterface: "eth0", family: 4, src: "192.0.2.10", dst: "192.0.2.20", protocol: 6, srcPort: 45000, dstPort: 80 };
+const fwd: Packet = { direction: "forward", inInterface: "eth0", outInterface: "eth1", family: 4, src: "192.0.2.20", dst: "198.51.100.20", protocol: 17, srcPort: 45000, dstPort: 53 };
+const ping6: Packet = { direction: "ingress", inInterface: "eth0", family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10", protocol: 58, icmpType: 128, icmpCode: 0 };
 
-const verdictOf = (rs: NftRuleset, p: NftPacket, opts = {}) => {
+const verdictOf = (rs: NftRuleset, p: Packet, opts = {}) => {
   const r = interpret(rs, p, opts);
   return r.reject ? "reject" : r.verdict;
 };
@@ -103,7 +104,7 @@ describe("hooks and priorities", () => {
         inet([chain("i", [rule([counter], "input")], hook("input", 0)), chain("f", [rule([counter], "forward")], hook("forward", 0)), chain("o", [rule([counter], "output")], hook("output", 0))]).tables[0]!,
       ],
     };
-    const hits = (p: NftPacket) => [...interpret(rs, p).counters.keys()];
+    const hits = (p: Packet) => [...interpret(rs, p).counters.keys()];
     expect(hits(tcpIn)).toEqual(["eth0", "input"]);
     expect(hits({ ...fwd, inInterface: "eth1", outInterface: "eth0" })).toEqual(["eth1", "forward"]);
     expect(hits(tcpOut)).toEqual(["output"]);
@@ -179,7 +180,7 @@ describe("sets", () => {
     { name: "p6", type: "ipv6_addr", interval: true, elements: ["2001:db8:2::/120"] },
     { name: "np4", type: "ipv4_addr . inet_proto . inet_service", interval: false, elements: ["192.0.2.10 . 6 . 8080", "192.0.2.10 . 17 . 5353"] },
   ];
-  const probe = (statement: Statement, p: NftPacket, extra: NftSet[] = []) => verdictOf(inet([chain("c", [rule([statement, drop])], hook("input", 0))], [...sets, ...extra]), p);
+  const probe = (statement: Statement, p: Packet, extra: NftSet[] = []) => verdictOf(inet([chain("c", [rule([statement, drop])], hook("input", 0))], [...sets, ...extra]), p);
 
   test("hash and interval sets: single addresses, prefixes contain addresses, IPv6", () => {
     expect(probe(is(f.saddr4, inSet("h4")), tcpIn)).toBe("drop");
@@ -270,11 +271,11 @@ describe("marks, conntrack, counters, logs", () => {
         inet([chain("r", [rule([isNot(f.fragOff, v.num(0)), counter], "frag-in-inet"), rule([is(f.dport, v.num(80)), counter], "port-in-inet")], hook("prerouting", -300))]).tables[0]!,
       ],
     };
-    const hits = (p: NftPacket, fragment?: "first" | "later") => [...interpret(rs, p, { fragment }).counters.keys()];
+    const hits = (p: Packet, fragment?: "first" | "later") => [...interpret(rs, p, { fragment }).counters.keys()];
     expect(hits(tcpIn)).toEqual(["port-at-netdev", "port-in-inet"]);
     expect(hits(tcpIn, "first")).toEqual(["frag4", "port-at-netdev", "port-in-inet"]);
     expect(hits(tcpIn, "later")).toEqual(["frag4", "port-in-inet"]);
-    const udp6: NftPacket = { ...fwd, direction: "ingress", outInterface: undefined, family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10" };
+    const udp6: Packet = { ...fwd, direction: "ingress", outInterface: undefined, family: 6, src: "2001:db8:2::20", dst: "2001:db8:2::10" };
     expect(hits(udp6, "later")).toEqual(["frag6"]);
     expect(hits(udp6, "first")).toEqual(["frag6"]);
   });
@@ -309,7 +310,7 @@ describe("dynamic sets (drop summaries)", () => {
       ],
       [dyn("s4", "ipv4_addr", size), dyn("s6", "ipv6_addr", size)],
     );
-  const udp = (src: string): NftPacket => ({ ...tcpIn, protocol: 17, src });
+  const udp = (src: string): Packet => ({ ...tcpIn, protocol: 17, src });
 
   test("the update adds the source, a second packet refreshes and counts it; the sets carry over packets given one map", () => {
     const sets = new Map<string, Map<string, number>>();
