@@ -11,7 +11,7 @@
  * Usage: bun bench/fleet.bench.ts [--agents=20] [--rounds=10] [--json]   (root; binary: dist/hostwall
  * or HOSTWALL_TEST_BINARY)
  */
-import { createFleet, fleetHostEndpoints } from "../test/kernel/etcd-fleet.ts";
+import { createFleet, fleetHostEndpoints, fleetWebPolicy } from "../test/kernel/etcd-fleet.ts";
 import { waitFor } from "../test/kernel/agent-harness.ts";
 import { probeAll, startServers } from "../test/kernel/lab.ts";
 
@@ -22,20 +22,7 @@ const json = process.argv.includes("--json");
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
 
 const heps = fleetHostEndpoints(agents).join("---\n");
-const policy = (ports: number[]) => `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: allow-web
-spec:
-  selector: role == 'fleet'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      destination:
-        ports: [${ports.join(", ")}]
-  egress:
-    - action: Allow
-`;
+const policy = (ports: number[]) => fleetWebPolicy("allow-web", ports);
 
 const fleet = await createFleet({ tag: `hw-fb-${process.pid.toString(36)}`, hosts: agents });
 try {

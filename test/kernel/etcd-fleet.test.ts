@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { expectProbes, kernelTestGate, startServers, sweepStaleLabs, type ProbeSpec } from "./lab";
 import { BINARY, waitFor } from "./agent-harness";
-import { createFleet, fleetHostEndpoints, type Fleet } from "./etcd-fleet";
+import { createFleet, fleetHostEndpoints, fleetWebPolicy, type Fleet } from "./etcd-fleet";
 import { ETCD } from "../support/etcd.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,20 +18,7 @@ const P = "/calico/resources/v3/projectcalico.org/";
 const N = 3;
 
 const heps = fleetHostEndpoints(N).join("---\n");
-const policy = (name: string, ports: number[]) => `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: ${name}
-spec:
-  selector: role == 'fleet'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      destination:
-        ports: [${ports.join(", ")}]
-  egress:
-    - action: Allow
-`;
+const policy = fleetWebPolicy;
 
 describe.skipIf(!enabled)("fleet on etcd v3", () => {
   let fleet: Fleet;

@@ -32,6 +32,23 @@ spec:
   interfaceName: eth0
 `);
 }
+/** A GlobalNetworkPolicy `name` for every fleet endpoint: TCP to `ports` allowed in, everything out. */
+export function fleetWebPolicy(name: string, ports: readonly number[]): string {
+  return `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: ${name}
+spec:
+  selector: role == 'fleet'
+  ingress:
+    - action: Allow
+      protocol: TCP
+      destination:
+        ports: [${ports.join(", ")}]
+  egress:
+    - action: Allow
+`;
+}
 export const agentAddr = (i: number) => `198.51.100.${10 + i}`;
 export const peerAddr = (j: number) => `198.51.100.${5 + j}`;
 
