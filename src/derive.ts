@@ -12,9 +12,11 @@
  * - a set change, for sorted duplicate-free lists (normalised members, the groups made of
  *   them): the items `removed` from `from` and those `added` to it, each sorted the same way.
  *
- * The earlier array is held weakly: a record never keeps a generation of a big list alive. A
- * stage finds it again while the build that made the record runs (a WeakRef's target survives
- * the job that created it), which is when the next stage asks.
+ * A record holds the earlier array (a weak reference would not do: measured, Bun collects a
+ * WeakRef's target within the job that made it, so the next stage would find it gone under
+ * the allocation of a big build). Marking an array forgets the record of the array it was made
+ * from, so at most one earlier generation of a list stays alive beside the current one, never
+ * a chain of them.
  */
 
 /** `next` is `from` with `removed` items at `index` replaced by `inserted`. */
@@ -33,7 +35,7 @@ export interface SetChange<T> {
 }
 
 interface Stored {
-  readonly from: WeakRef<readonly unknown[]>;
+  readonly from: readonly unknown[];
   readonly splice?: { index: number; removed: number; inserted: readonly unknown[] };
   readonly change?: { removed: readonly unknown[]; added: readonly unknown[] };
 }
@@ -42,28 +44,28 @@ const records = new WeakMap<readonly unknown[], Stored>();
 
 /** Records that `next` is a splice of `s.from`; returns `next`. */
 export function markSplice<T>(next: readonly T[], s: Splice<T>): readonly T[] {
-  records.set(next, { from: new WeakRef(s.from), splice: { index: s.index, removed: s.removed, inserted: s.inserted } });
+  records.delete(s.from);
+  records.set(next, { from: s.from, splice: { index: s.index, removed: s.removed, inserted: s.inserted } });
   return next;
 }
 
 /** Records that `next` is a set change of `c.from`; returns `next`. */
 export function markSetChange<T>(next: readonly T[], c: SetChange<T>): readonly T[] {
-  records.set(next, { from: new WeakRef(c.from), change: { removed: c.removed, added: c.added } });
+  records.delete(c.from);
+  records.set(next, { from: c.from, change: { removed: c.removed, added: c.added } });
   return next;
 }
 
-/** How `next` was spliced from an earlier array still alive, if it was. */
+/** How `next` was spliced from an earlier array, if it was. */
 export function spliceOf<T>(next: readonly T[]): Splice<T> | undefined {
   const r = records.get(next);
-  const from = r?.splice && (r.from.deref() as readonly T[] | undefined);
-  return from && r.splice ? { from, index: r.splice.index, removed: r.splice.removed, inserted: r.splice.inserted as readonly T[] } : undefined;
+  return r?.splice ? { from: r.from as readonly T[], index: r.splice.index, removed: r.splice.removed, inserted: r.splice.inserted as readonly T[] } : undefined;
 }
 
-/** How `next` was changed as a set from an earlier array still alive, if it was. */
+/** How `next` was changed as a set from an earlier array, if it was. */
 export function setChangeOf<T>(next: readonly T[]): SetChange<T> | undefined {
   const r = records.get(next);
-  const from = r?.change && (r.from.deref() as readonly T[] | undefined);
-  return from && r.change ? { from, removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
+  return r?.change ? { from: r.from as readonly T[], removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
 }
 
 /** `from` with `removed` items at `index` replaced by `inserted`, as a new array (a loop: ~8 ms at 1M, concat ~90 ms). */
