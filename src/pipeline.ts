@@ -37,6 +37,23 @@ export interface BuildInput {
   readDiagnostics?: readonly Diagnostic[];
   /** Give every Deny rule a drop-summary set (nft/drops.ts); default on, off with run --drop-summaries=off. */
   dropSummaries?: boolean;
+  /**
+   * Leave the script out (`script` undefined): the agent renders it only when it sends or keeps
+   * the whole script (agent.ts), since a delta never needs the 14 MB text of a 1M-element set.
+   */
+  noScript?: boolean;
+  /** A monotonic clock in ms (the agent's): with it the result says how long each stage took. */
+  clock?: () => number;
+}
+
+/** Milliseconds each stage took (BuildInput.clock); a stage not reached is absent. */
+export interface BuildTimings {
+  /** Parse and validate (loadConfig). */
+  parse: number;
+  resolve?: number;
+  lint?: number;
+  compile?: number;
+  render?: number;
 }
 
 export interface BuildResult {
@@ -48,26 +65,44 @@ export interface BuildResult {
   plan?: Plan;
   /** Present when there were no errors. */
   ruleset?: NftRuleset;
-  /** Present when there were no errors. */
+  /** Present when there were no errors (and not BuildInput.noScript). */
   script?: RenderedScript;
+  /** Per-stage times, with BuildInput.clock. */
+  timings?: BuildTimings;
 }
 
 export function buildRuleset(input: BuildInput): BuildResult {
+  const clock = input.clock;
+  let mark = clock?.() ?? 0;
+  const lap = (): number => {
+    const now = clock!();
+    const ms = now - mark;
+    mark = now;
+    return ms;
+  };
+  const timed = <T extends BuildResult>(r: T, t: BuildTimings | undefined): T => (clock && t ? { ...r, timings: t } : r);
   const { model, diagnostics } = loadConfig(input.files, { node: input.node, refused: refusedFiles(input.readDiagnostics ?? []) });
+  const timings: BuildTimings | undefined = clock ? { parse: lap() } : undefined;
   // A file that could not be read is an error (all or nothing): nothing is compiled without it.
-  if (hasErrors(diagnostics) || hasErrors(input.readDiagnostics ?? [])) return { diagnostics, model };
+  if (hasErrors(diagnostics) || hasErrors(input.readDiagnostics ?? [])) return timed({ diagnostics, model }, timings);
   const resolved = resolvePlan(model, input.node, { addresses: input.addresses });
+  if (timings) timings.resolve = lap();
   diagnostics.push(...resolved.diagnostics);
-  if (hasErrors(diagnostics)) return { diagnostics, model };
+  if (hasErrors(diagnostics)) return timed({ diagnostics, model }, timings);
   diagnostics.push(...lintConfig({ model, plan: resolved.plan, node: input.node, files: input.files.length, addresses: input.addresses }));
+  if (timings) timings.lint = lap();
   // The compiler and renderer throw only on their own bugs (two objects of one name, an
   // identifier they should never have produced): that is a rejected config, never a crash.
   try {
     const ruleset = compileRuleset(resolved.plan, { interfaces: input.interfaces, dropSummaries: input.dropSummaries });
-    return { diagnostics, model, plan: resolved.plan, ruleset, script: renderScript(ruleset) };
+    if (timings) timings.compile = lap();
+    if (input.noScript) return timed({ diagnostics, model, plan: resolved.plan, ruleset }, timings);
+    const script = renderScript(ruleset);
+    if (timings) timings.render = lap();
+    return timed({ diagnostics, model, plan: resolved.plan, ruleset, script }, timings);
   } catch (e) {
     diagnostics.push({ code: "INTERNAL_ERROR", severity: "error", message: `hostwall cannot compile this config (a bug, please report it): ${(e as Error).message}; nothing is applied` });
-    return { diagnostics, model };
+    return timed({ diagnostics, model }, timings);
   }
 }
 

@@ -24,8 +24,10 @@ import { buildRuleset } from "../pipeline.ts";
 import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
-import { stampScript } from "../nft/render.ts";
-import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, scriptHash, sendRuleset, sendScript } from "./apply.ts";
+import { renderScript, stampScript, type RenderedScript } from "../nft/render.ts";
+import { rulesetHash } from "../nft/ruleset-hash.ts";
+import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, sendRuleset, sendScript } from "./apply.ts";
+import { formatStages, type Stages } from "./stages.ts";
 import { ConfirmWindow, mergeRequests, type InForce } from "./confirm.ts";
 import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
 import { rulesetView } from "../diff/view.ts";
@@ -79,6 +81,8 @@ export class Agent {
   private pending?: { reasons: string[]; force: boolean; restore: boolean; request?: ApplyRequest };
   /** The applied tables as rendered and as listed: the drift reference. */
   private readonly tables: AppliedTables;
+  /** The last good record of the ruleset in force is still to be written (tryAttempt). */
+  private saveOwed = false;
   /** Drift repairs that restored the script in force because the new config was rejected. */
   private restores = 0;
   /** The config as last applied (or found unchanged), to say what the next apply changes. */
@@ -268,7 +272,10 @@ export class Agent {
   private async attempt(reason: string, force: boolean, restore: boolean, request: ApplyRequest = {}): Promise<Attempt> {
     const at = this.deps.now().toISOString();
     try {
-      return await this.tryAttempt(reason, force, restore, at, request);
+      const attempt = await this.tryAttempt(reason, force, restore, at, request);
+      // A record an earlier attempt left to this one (no further attempt queued now): what is in force.
+      if (this.saveOwed && !this.pending && !this.confirm.pending) await this.saveLastGood();
+      return attempt;
     } catch (e) {
       const diag: Diagnostic = { code: "INTERNAL_ERROR", severity: "error", message: `the attempt failed unexpectedly: ${(e as Error).message}` };
       const attempt = this.fail([diag], `attempt failed (${reason})`, at, reason);
@@ -287,13 +294,22 @@ export class Agent {
 
   private async tryAttempt(reason: string, force: boolean, restore: boolean, at: string, request: ApplyRequest): Promise<Attempt> {
     const started = this.deps.clock();
+    // The per-stage split of the log line, when the deps give a clock for it (stages.ts).
+    const stageClock = this.deps.stageClock?.bind(this.deps);
+    const clock = stageClock ?? (() => 0);
+    const stagesFrom = clock();
     const first = !this.started;
     this.started = true;
     const [read] = await Promise.all([this.deps.readConfig(), first ? this.lookAtKernel() : undefined]);
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
-    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : interfaces, addresses });
+    // Where the attempt's time goes, stage by stage, for its log line (stages.ts).
+    const stages: Stages = [["read", clock() - stagesFrom]];
+    // No script: a delta never needs it; the whole script is rendered only to be sent or kept.
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : interfaces, addresses, noScript: true, clock: stageClock });
+    const t = built.timings;
+    if (t) stages.push(["parse+validate", t.parse], ["resolve", t.resolve], ["lint", t.lint], ["compile", t.compile]);
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     const failAndRestore = async (diags: Diagnostic[], what: string): Promise<Attempt> => {
       const attempt = this.fail(diags, what, at, reason);
@@ -310,11 +326,22 @@ export class Agent {
     const warnings = new Set(diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic));
     for (const w of warnings) if (!this.warned.has(w)) this.deps.logger.log("warning", w);
     this.warned = warnings;
-    if (hasErrors(diagnostics) || !built.script || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
+    if (hasErrors(diagnostics) || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
-    const hash = scriptHash(built.script.text);
-    const snap = snapshot(read.files, built.ruleset, built.plan.endpoints.map((ep) => `${ep.hep.meta.name}@${ep.interfaceName}`));
+    const ruleset = built.ruleset;
+    let lap = clock();
+    const since = () => {
+      const now = clock();
+      const ms = now - lap;
+      lap = now;
+      return ms;
+    };
+    // The content hash follows a change of a few set elements in the time the change takes (ruleset-hash.ts).
+    const hash = rulesetHash(ruleset);
+    stages.push(["hash", since()]);
+    const snap = snapshot(read.files, ruleset, built.plan.endpoints.map((ep) => `${ep.hep.meta.name}@${ep.interfaceName}`));
     const files = describeFiles(this.snap, snap);
+    stages.push(["snapshot", since()]);
     const wasRejected = this.lastAttempt?.ok === false;
     if (!force && this.applied?.hash === hash) {
       this.plan = built.plan;
@@ -346,13 +373,24 @@ export class Agent {
     // record (boot.ts adoptionBase); elsewhere it rewrites.
     const adopted = first && !force && !this.irInForce && this.deps.runner.deltas ? await adoptionBase(this.deps, this.inKernel, () => this.tables.list(), built.ruleset) : undefined;
     if (adopted) this.generation = Math.max(this.generation, adopted.generation);
-    const script = stampScript(built.script.text, { generation: this.generation + 1, hash });
     const stamp = { generation: this.generation + 1, hash };
-    const sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: built.ruleset, full: script, force, stamp });
-    if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, built.script.origins, sent.check)], `kernel rejected the ruleset (${reason})`);
-    this.irInForce = built.ruleset;
+    // The whole script, stamped, only when it is sent (first apply, forced, refused delta).
+    let full: RenderedScript | undefined;
+    const fullScript = () => (full ??= renderScript(ruleset, stamp));
+    since();
+    let sent;
+    try {
+      sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: ruleset, full: () => fullScript().text, force, stamp, clock: stageClock });
+    } catch (e) {
+      // A bug in the delta or the renderer (it refuses what it should never have been given): a rejected config, never a crash.
+      return failAndRestore([...diagnostics, { code: "INTERNAL_ERROR", severity: "error", message: `hostwall cannot render this config (a bug, please report it): ${(e as Error).message}; nothing is applied` }], `config rejected (${reason})`);
+    }
+    if (!sent.ok) return failAndRestore([...diagnostics, ...nftRejections(sent.stderr, fullScript().origins, sent.check)], `kernel rejected the ruleset (${reason})`);
+    full = undefined; // not kept: Applied.script renders it again when asked (14 MB at 1M elements)
+    if (sent.timings) stages.push(["delta", sent.timings.delta], ["render", sent.timings.render], ["send", sent.timings.send]);
+    this.irInForce = ruleset;
     // A delta writes its stamp on the tables' stamp counter; one with nothing to send leaves the stamp as it was.
-    if (sent.mode === "full") this.tableStamp = stampOf(script);
+    if (sent.mode === "full") this.tableStamp = stamp;
     else if (sent.bytes > 0) this.tableStamp = stamp;
     else if (adopted) this.tableStamp = this.inKernel?.stamp;
     const durationMs = Math.round((this.deps.clock() - started) * 100) / 100;
@@ -363,19 +401,43 @@ export class Agent {
     this.model = built.model;
     this.boundByAddress = built.model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
     this.appliedAddresses = addressKey(addresses);
-    this.applied = { source: "config", at, hash, durationMs, resources: built.model.counts, script, interfaces: interfaceKey(built.plan, interfaces).split(",") };
-    this.tables.expected = expectedTables(built.ruleset);
+    // The script in force is rendered when asked (GET /ruleset, a restore, the last good record), not kept.
+    this.applied = {
+      source: "config",
+      at,
+      hash,
+      durationMs,
+      resources: built.model.counts,
+      get script() {
+        return renderScript(ruleset, stamp).text;
+      },
+      interfaces: interfaceKey(built.plan, interfaces).split(","),
+    };
+    // What follows runs after the kernel has the ruleset: it is the line's "after" part, not the apply's time.
+    since();
+    const after: Stages = [];
+    this.tables.expected = expectedTables(ruleset);
     const change = describeChange(this.snap, snap);
+    after.push(["describe", since()]);
     const before = this.snap?.endpoints.length;
     this.snap = snap;
-    this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${describeSent(sent)}, ${durationMs} ms`);
+    await this.tables.observe();
+    after.push(["observe", since()]);
+    if (baseline) this.confirm.open({ baseline, baselineGeneration: baseline.generation, generation: this.generation, windowMs: windowMs!, reason });
+    // A provisional ruleset is not the last good one until it is confirmed. The record is
+    // written after the kernel has the ruleset, never before; when another attempt is already
+    // asked for, that one writes it (attempt()): a burst of edits of a big set writes it once.
+    if (!this.confirm.pending) {
+      if (this.pending) this.saveOwed = true;
+      else {
+        await this.saveLastGood();
+        after.push(["save", since()]);
+      }
+    }
+    this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${describeSent(sent)}, ${durationMs} ms${stageClock ? ` ${formatStages(stages, after)}` : ""}`);
     const enforced = built.plan.endpoints.length;
     if (enforced === 0) this.deps.logger.log("warning", `generation ${this.generation} enforces no endpoint on node ${this.deps.node}: nothing is protected (see the NO_ENDPOINT_ON_NODE warning, or hostwall plan)`);
     else if (before !== undefined && enforced < before) this.deps.logger.log("warning", `generation ${this.generation} enforces ${enforced} endpoint(s), ${before - enforced} fewer than before`);
-    await this.tables.observe();
-    if (baseline) this.confirm.open({ baseline, baselineGeneration: baseline.generation, generation: this.generation, windowMs: windowMs!, reason });
-    // A provisional ruleset is not the last good one until it is confirmed.
-    if (!this.confirm.pending) await this.saveLastGood();
     return (this.lastAttempt = { at, ok: true, reason, diagnostics });
   }
 
@@ -402,6 +464,7 @@ export class Agent {
 
   /** Keeps the ruleset just applied as the last good one; a failure is a warning, the apply stands. */
   private async saveLastGood(): Promise<void> {
+    this.saveOwed = false;
     const a = this.applied;
     const expected = this.tables.expected;
     if (!this.deps.state || !a || !expected) return;
@@ -486,8 +549,9 @@ export class Agent {
 
   /** Re-applies the script in force (a drift repair whose new config was rejected). */
   private async restoreApplied(): Promise<void> {
-    if (!(await applyScript(this.deps.runner, this.deps.logger, this.applied!.script, `generation ${this.generation} again`))) return;
-    this.tableStamp = stampOf(this.applied!.script);
+    const script = this.applied!.script; // rendered once (a getter for a config's ruleset)
+    if (!(await applyScript(this.deps.runner, this.deps.logger, script, `generation ${this.generation} again`))) return;
+    this.tableStamp = stampOf(script);
     this.restores++;
     this.deps.logger.log("notice", `restored the ruleset of generation ${this.generation} (the config on disk was rejected)`);
     await this.tables.observe();

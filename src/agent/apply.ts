@@ -92,31 +92,52 @@ export interface EngineState {
 
 export const newEngineState = (): EngineState => ({ deltas: 0, fullApplies: 0, deltasRejected: 0, consecutiveRejected: 0, fullOnlyLeft: 0 });
 
+/** Milliseconds an apply spent computing the delta, rendering the whole script and sending (nft's check and apply). */
+export interface SendTimings {
+  delta?: number;
+  render?: number;
+  send: number;
+}
+
 /** How an apply reached the kernel. */
-export type SentRuleset = { ok: true; mode: "delta"; summary: DeltaSummary; bytes: number } | { ok: true; mode: "full"; why: string; bytes: number } | { ok: false; check: boolean; stderr: string };
+export type SentRuleset = ({ ok: true; mode: "delta"; summary: DeltaSummary; bytes: number } | { ok: true; mode: "full"; why: string; bytes: number } | { ok: false; check: boolean; stderr: string }) & { timings?: SendTimings };
 
 /**
  * Puts `next` in force: as a delta of `inForce` when there is one (the first apply after start,
  * a forced apply (drift repair) and the applies after repeated refusals are full replaces),
- * else, or when the kernel refuses the delta (which changes nothing), the whole `full` script.
+ * else, or when the kernel refuses the delta (which changes nothing), the whole script, which
+ * `full` renders only then (a delta never needs the text of every element). With `clock`, the
+ * result says where the time went.
  */
-export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string; force: boolean; stamp?: TableStamp }): Promise<SentRuleset> {
+export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string | (() => string); force: boolean; stamp?: TableStamp; clock?: () => number }): Promise<SentRuleset> {
+  const clock = opts.clock ?? (() => 0);
+  const timings: SendTimings = { send: 0 };
+  let mark = clock();
+  const lap = () => {
+    const now = clock();
+    const ms = now - mark;
+    mark = now;
+    return ms;
+  };
+  const done = <T extends SentRuleset>(r: T): T => (opts.clock ? { ...r, timings } : r);
   let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
   const recreating = why.startsWith("recreating");
   if (why === "") {
     const plan = computeDelta(opts.inForce!, opts.next, opts.unknown, opts.stamp);
+    timings.delta = lap();
     if (plan.kind === "none") {
       // Rendered differently (e.g. element order) but the same objects: the kernel holds it already.
       engine.deltas++;
       engine.consecutiveRejected = 0;
-      return { ok: true, mode: "delta", summary: computeDeltaSummaryNone(), bytes: 0 };
+      return done({ ok: true, mode: "delta", summary: computeDeltaSummaryNone(), bytes: 0 });
     }
     if (plan.kind === "delta") {
       const sent = await sendScript(runner, plan.script.text);
+      timings.send += lap();
       if (sent.ok) {
         engine.deltas++;
         engine.consecutiveRejected = 0;
-        return { ok: true, mode: "delta", summary: plan.summary, bytes: plan.script.text.length };
+        return done({ ok: true, mode: "delta", summary: plan.summary, bytes: plan.script.text.length });
       }
       engine.deltasRejected++;
       engine.consecutiveRejected++;
@@ -130,11 +151,14 @@ export async function sendRuleset(runner: NftRunner, logger: Logger, engine: Eng
       why = "the delta was refused";
     } else why = plan.why;
   }
-  const sent = await sendScript(runner, opts.full);
-  if (!sent.ok) return sent;
+  const full = typeof opts.full === "string" ? opts.full : opts.full();
+  timings.render = lap();
+  const sent = await sendScript(runner, full);
+  timings.send += lap();
+  if (!sent.ok) return done(sent);
   engine.fullApplies++;
   if (recreating) engine.fullOnlyLeft--;
-  return { ok: true, mode: "full", why, bytes: opts.full.length };
+  return done({ ok: true, mode: "full", why, bytes: full.length });
 }
 
 function computeDeltaSummaryNone(): DeltaSummary {

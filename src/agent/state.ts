@@ -27,7 +27,7 @@ export interface LastGood {
   node: string;
   /** Generation it was applied as. */
   generation: number;
-  /** Content hash of the unstamped script. */
+  /** Content hash of the ruleset (nft/ruleset-hash.ts), as in the stamp on its tables. */
   hash: string;
   /** When it was applied. */
   at: string;

@@ -37,6 +37,11 @@ export interface AgentDeps {
   now(): Date;
   /** Monotonic milliseconds, for durations. */
   clock(): number;
+  /**
+   * Monotonic milliseconds for the per-stage split of an apply's log line (agent/stages.ts);
+   * without it the line has no split. Apart from `clock`, whose fakes count calls.
+   */
+  stageClock?(): number;
   /** Log sink. */
   logger: Logger;
   /** Called after every attempt (systemd STATUS=, for instance). */

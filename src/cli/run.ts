@@ -105,6 +105,7 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     netdevAbsentDevices,
     now: () => new Date(),
     clock: () => performance.now(),
+    stageClock: () => performance.now(),
     logger,
     state: opts.stateDir ? stateStore(opts.stateDir) : undefined,
     bootPolicy: opts.bootPolicy,

@@ -20,7 +20,8 @@
  * Whatever does not match means no adoption: the first apply is a full replace, as before.
  */
 import { createHash } from "node:crypto";
-import { sameElements, type DeltaUnknowns } from "./delta.ts";
+import type { DeltaUnknowns } from "./delta.ts";
+import { elementsDigest } from "./ruleset-hash.ts";
 import type { BaseHook, NftChain, NftRuleset, NftSet, NftTable, TableFamily } from "./ir.ts";
 import { renderRule, type TableStamp } from "./render.ts";
 
@@ -77,17 +78,13 @@ const sha = (parts: readonly string[]) => {
   for (let i = 0; i < parts.length; i += 4096) h.update(parts.slice(i, i + 4096).join("\n") + "\n");
   return h.digest("hex").slice(0, 16);
 };
-/** Per elements array: a set that did not change between applies (the same array, when the build reuses it) is hashed once. */
-const hashed = new WeakMap<readonly string[], string>();
-export const elementsHash = (set: NftSet) => {
-  let h = hashed.get(set.elements);
-  if (h === undefined) {
-    const same = sameElements.get(set.elements);
-    h = (same && hashed.get(same)) ?? sha(set.elements);
-    hashed.set(set.elements, h);
-  }
-  return h;
-};
+/**
+ * A set's elements digest (ruleset-hash.ts): kept per array, and patched in the time the change
+ * takes for an array recorded as a set change of one already digested (a one-address edit of a
+ * million-element set does not hash a million strings at every apply; the agent records this
+ * per apply).
+ */
+export const elementsHash = (set: NftSet) => elementsDigest(set.elements);
 export const rulesHash = (chain: NftChain) => sha(chain.rules.map(renderRule));
 
 /** The record of `ir` in force with `stamp` on its tables, given the listing right after the apply. */

@@ -42,10 +42,12 @@ export function safeText(text: string, maxBytes: number): string {
   return text.replace(/[^A-Za-z0-9 _.,:=/@+%-]/g, "_").slice(0, maxBytes);
 }
 
-export function renderScript(ruleset: NftRuleset): RenderedScript {
+/** The whole script; with `stamp`, stamped as stampScript would (one pass over the text, not two). */
+export function renderScript(ruleset: NftRuleset, stamp?: TableStamp): RenderedScript {
   const lines: string[] = [];
   const origins = new Map<number, RuleOrigin>();
-  for (const table of ruleset.tables) renderTable(table, lines, origins);
+  const comment = stamp ? ` ${stampComment(stamp)}` : "";
+  for (const table of ruleset.tables) renderTable(table, lines, origins, comment);
   return { text: lines.join("\n") + "\n", origins };
 }
 
@@ -64,8 +66,12 @@ const STAMP = /^hostwall generation (\d{1,15}) hash ([0-9a-f]{16})$/;
  * what is in force without listing big sets or trusting its own memory.
  */
 export function stampScript(script: string, stamp: TableStamp): string {
-  const comment = `comment "hostwall generation ${stamp.generation} hash ${stamp.hash}";`;
-  return script.replace(/^(table (?:netdev|inet) [A-Za-z0-9_-]+ \{)$/gm, `$1 ${comment}`);
+  return script.replace(/^(table (?:netdev|inet) [A-Za-z0-9_-]+ \{)$/gm, `$1 ${stampComment(stamp)}`);
+}
+
+function stampComment(stamp: TableStamp): string {
+  if (!Number.isSafeInteger(stamp.generation) || stamp.generation < 0 || !/^[0-9a-f]{16}$/.test(stamp.hash)) throw new Error(`internal error: bad stamp ${JSON.stringify(stamp)}`);
+  return `comment "hostwall generation ${stamp.generation} hash ${stamp.hash}";`;
 }
 
 /** Reads a stamp back from a table comment; undefined for anything else. */
@@ -79,9 +85,9 @@ export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]
   return tables.map((t) => `table ${t.family} ${safeIdentifier(t.name)} {}\ndelete table ${t.family} ${safeIdentifier(t.name)}\n`).join("");
 }
 
-function renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>): void {
+function renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string): void {
   const head = `${table.family} ${safeIdentifier(table.name)}`;
-  lines.push(`table ${head} {}`, `delete table ${head}`, `table ${head} {`);
+  lines.push(`table ${head} {}`, `delete table ${head}`, `table ${head} {${stamp}`);
   for (const set of table.sets) renderSet(set, lines);
   for (const chain of table.chains) renderChain(chain, lines, origins);
   lines.push("}");

@@ -1,0 +1,123 @@
+/**
+ * Issue #13 goal "1M addresses: one address added or removed, rename → enforced ≤ 100 ms", as
+ * the agent sees it: the agent (dist/hostwall run, a namespace of its own, a state dir of its
+ * own so the last-good record is written as in production) starts on the example rules plus a
+ * GlobalNetworkSet of N single addresses on the deny list. Then, `--runs` times, the big file
+ * is saved by rename with one address added (odd runs) or that address removed again (even
+ * runs), and the bench waits for the agent's "applied generation" line, which carries the
+ * attempt's time and its per-stage split (agent.ts); the time from the rename to that line and
+ * to the address being in (or out of) the kernel's set (`nft get element`, polled) is printed
+ * beside it.
+ * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--json] [--log] [--src] (root; build first)
+ *   --src  runs `bun --cpu-prof-md src/main.ts run` instead of the binary; the profile is
+ *          written to --prof-dir (default /tmp) when the agent exits.
+ */
+import { $ } from "bun";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const REPO = join(import.meta.dir, "..");
+const BIN = join(REPO, "dist/hostwall");
+const flag = (name: string, dflt: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
+const count = Number(flag("count", "1000000"));
+const runs = Number(flag("runs", "4"));
+const json = process.argv.includes("--json");
+const fromSource = process.argv.includes("--src");
+const profDir = flag("prof-dir", "/tmp");
+
+const ns = `hw-h3-${process.pid.toString(36)}`;
+const dir = mkdtempSync(join(tmpdir(), "hw-attempt-"));
+chmodSync(dir, 0o755);
+const stateDir = mkdtempSync(join(tmpdir(), "hw-attempt-state-"));
+chmodSync(stateDir, 0o700);
+const sock = join(stateDir, "api.sock");
+const address = (i: number) => {
+  const a = (0x0b000000 + i * 7) >>> 0; // 11.0.0.0 onwards, distinct
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+};
+// The added address: outside the others (they are 7 apart), in the middle of the file.
+const extra = (() => {
+  const a = (0x0b000000 + Math.floor(count / 2) * 7 + 3) >>> 0;
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+})();
+const head = `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n`;
+const lines: string[] = [];
+for (let i = 0; i < count; i++) lines.push(`    - ${address(i)}\n`);
+const half = Math.floor(count / 2);
+const without = head + lines.join("");
+const withExtra = head + lines.slice(0, half).join("") + `    - ${extra}\n` + lines.slice(half).join("");
+lines.length = 0;
+
+let agent: ReturnType<typeof Bun.spawn> | undefined;
+const log: { at: number; line: string }[] = [];
+try {
+  await $`ip netns add ${ns}`.quiet();
+  await $`ip -n ${ns} link add eth0 type veth peer name eth1`.quiet();
+  await $`ip -n ${ns} link set lo up`.quiet();
+  for (const f of readdirSync(join(REPO, "rules")).filter((f) => f.endsWith(".yaml"))) {
+    copyFileSync(join(REPO, "rules", f), join(dir, f));
+    chmodSync(join(dir, f), 0o644);
+  }
+  const big = join(dir, "25-big.yaml");
+  writeFileSync(big, without, { mode: 0o644 });
+  const state = join(stateDir, "state");
+  mkdirSync(state, { mode: 0o700 });
+  const cmd = fromSource
+    ? [process.execPath, "--cpu-prof-md", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=hw-attempt-${process.pid}.md`, join(REPO, "src/main.ts")]
+    : [BIN];
+  const t0 = performance.now();
+  agent = Bun.spawn(["ip", "netns", "exec", ns, ...cmd, "run", "--config-dir", dir, "--node", "jasper", "--listen", `unix:${sock}`, "--state-dir", state], { stdout: "ignore", stderr: "pipe" });
+  void (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) {
+      const at = performance.now();
+      buf += dec.decode(chunk);
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      for (const line of parts) log.push({ at, line });
+    }
+  })();
+  const waitLog = async (pattern: RegExp, since: number, ms: number) => {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const hit = log.find((l) => l.at >= since && pattern.test(l.line));
+      if (hit) return hit;
+      if (performance.now() > deadline) throw new Error(`no log line ${pattern} within ${ms} ms:\n${log.map((l) => l.line).join("\n")}`);
+      await Bun.sleep(2);
+    }
+  };
+  const first = await waitLog(/applied generation 1 /, 0, 600_000);
+  const startMs = first.at - t0;
+  // Which set holds the deny list (its name depends on the layout the compiler chose).
+  const sets = (await $`ip netns exec ${ns} nft -t list sets inet`.quiet().text()).match(/set (\S+) \{[^}]*?type ipv4_addr/g)?.map((s) => s.split(" ")[1]!) ?? [];
+  const holds = async (set: string) => (await $`ip netns exec ${ns} nft get element inet hostwall ${set} { ${extra} }`.quiet().nothrow()).exitCode === 0;
+  const results: { change: string; attemptMs: number; logMs: number; kernelMs?: number; line: string }[] = [];
+  await Bun.sleep(2000);
+  for (let i = 0; i < runs; i++) {
+    const adding = i % 2 === 0;
+    writeFileSync(join(dir, ".25-big.yaml.tmp"), adding ? withExtra : without, { mode: 0o644 });
+    const t = performance.now();
+    renameSync(join(dir, ".25-big.yaml.tmp"), big);
+    const hit = await waitLog(new RegExp(`applied generation ${i + 2} `), t, 120_000);
+    const attemptMs = Number(/, ([\d.]+) ms/.exec(hit.line)?.[1] ?? NaN);
+    // Seen in the kernel: polled after the log line (the line comes after the apply).
+    let kernelMs: number | undefined;
+    for (const set of sets) if ((await holds(set)) === adding) kernelMs = performance.now() - t;
+    results.push({ change: adding ? `+${extra}` : `-${extra}`, attemptMs, logMs: hit.at - t, kernelMs, line: hit.line.replace(/^<\d>/, "") });
+    await Bun.sleep(1500);
+  }
+  if (json) console.log(JSON.stringify({ count, startMs, results }));
+  else {
+    console.log(`one address in/out of a ${count}-address deny list, file renamed in (start → generation 1: ${(startMs / 1000).toFixed(1)} s):`);
+    for (const r of results) console.log(`  ${r.change.padEnd(16)} attempt ${r.attemptMs.toFixed(1)} ms; rename → log line ${r.logMs.toFixed(0)} ms\n    | ${r.line.slice(r.line.indexOf("):") + 3)}`);
+  }
+  if (process.argv.includes("--log")) console.log(log.map((l) => `    | ${l.line.slice(0, 400)}`).join("\n"));
+} finally {
+  agent?.kill();
+  await agent?.exited;
+  await $`ip netns del ${ns}`.quiet().nothrow();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
+}

@@ -1,0 +1,90 @@
+/**
+ * The content hash of a ruleset without its script (issue #13: an attempt that adds one
+ * address to a million-element set must not hash, or even render, 14 MB of text).
+ *
+ * The hash is what the agent compares to skip an unchanged config, writes in its tables' stamp
+ * and keeps in the last good record (agent.ts, boot.ts, delta-adopt.ts): a SHA-256 of the
+ * script as rendered with each set's elements replaced by one line, the set's element count
+ * and digest. The digest of a set's elements is a sum, lane by lane mod 2^32, of a 64-bit hash
+ * of each element, so it does not depend on their order and follows a change of a few elements
+ * in the time the change takes: an elements array marked as a set change of an earlier one
+ * (src/derive.ts) whose digest is known gets that digest plus the added and minus the removed
+ * elements' hashes. Every array's digest is kept weakly, so the sets in force keep theirs.
+ * A sum of hashes does not resist someone choosing elements to collide; whoever writes the
+ * config chooses the ruleset anyway, so only accidents matter, and those are 2^-64 rare.
+ */
+import { createHash } from "node:crypto";
+import { setChangeOf } from "../derive.ts";
+import { sameElements } from "./delta.ts";
+import type { NftRuleset } from "./ir.ts";
+import { renderScript } from "./render.ts";
+
+/** Two 32-bit lanes, summed mod 2^32 each. */
+type Lanes = [number, number];
+
+const digests = new WeakMap<readonly string[], Lanes>();
+/** How many digests were made from nothing (all elements hashed), for the tests. */
+export const digestStats = { full: 0, patched: 0 };
+
+/** A string's 64-bit hash as two 32-bit numbers. */
+function laneHash(e: string): Lanes {
+  const h = Bun.hash.xxHash64(e, 0x68777eb1n);
+  return [Number(h & 0xffffffffn), Number(h >> 32n)];
+}
+
+function sum(into: Lanes, elements: readonly string[], sign: 1 | -1): void {
+  let [a, b] = into;
+  for (const e of elements) {
+    const [x, y] = laneHash(e);
+    a = (a + sign * x) >>> 0;
+    b = (b + sign * y) >>> 0;
+  }
+  into[0] = a;
+  into[1] = b;
+}
+
+function lanes(elements: readonly string[]): Lanes {
+  let d = digests.get(elements);
+  if (d) return d;
+  // The same elements as an array already digested (a delta found them equal): the same digest.
+  const same = sameElements.get(elements);
+  d = same && digests.get(same);
+  if (d) {
+    digests.set(elements, d);
+    return d;
+  }
+  const change = setChangeOf(elements);
+  const base = change && digests.get(change.from);
+  if (change && base) {
+    d = [base[0], base[1]];
+    sum(d, change.removed, -1);
+    sum(d, change.added, 1);
+    digestStats.patched++;
+  } else {
+    d = [0, 0];
+    sum(d, elements, 1);
+    digestStats.full++;
+  }
+  digests.set(elements, d);
+  return d;
+}
+
+/**
+ * The digest of a set's elements (16 hex digits; the same for the same elements in any order,
+ * as a set holds them; no duplicates expected, as the compiler writes none).
+ */
+export function elementsDigest(elements: readonly string[]): string {
+  const [a, b] = lanes(elements);
+  return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
+}
+
+/**
+ * The ruleset's content hash, 16 hex digits: the same rulesets (the same elements in any order)
+ * hash the same; anything the kernel would hold differently hashes differently.
+ */
+export function rulesetHash(ruleset: NftRuleset): string {
+  const skeleton: NftRuleset = {
+    tables: ruleset.tables.map((t) => ({ ...t, sets: t.sets.map((s) => ({ ...s, elements: s.elements.length === 0 ? [] : [`${s.elements.length}:${elementsDigest(s.elements)}`] })) })),
+  };
+  return createHash("sha256").update(renderScript(skeleton).text).digest("hex").slice(0, 16);
+}
