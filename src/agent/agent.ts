@@ -431,7 +431,7 @@ export class Agent {
       if (this.pending) this.saveOwed = true;
       else {
         await this.saveLastGood();
-        after.push(["save", since()]);
+        if (this.deps.state) after.push(["save", since()]);
       }
     }
     this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${describeSent(sent)}, ${durationMs} ms${stageClock ? ` ${formatStages(stages, after)}` : ""}`);
