@@ -7,6 +7,8 @@
  *   shifts both; the figures against a bare `nft -f` are printed, not asserted.
  * - bench/sets.bench.ts --smoke: every layout loads, every edit is enforced (packets prove
  *   it), every packet of the drop rounds is counted by the rule meant to drop it.
+ * - bench/engine.bench.ts --smoke: the goal table's bench runs (6,000 entries) and prints every
+ *   figure, each edit enforced (the sender's datagrams prove it); the values are not checked.
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -40,4 +42,27 @@ describe.skipIf(!enabled)("issue #13 benches", () => {
     expect(r.out).not.toContain("WARNING");
     expect(r.out.match(/ x /g)?.length ?? 0).toBeGreaterThan(10);
   }, 120_000);
+
+  test("bench/engine.bench.ts --smoke runs: every figure of the goal table, every edit enforced", async () => {
+    const r = await bench(["bench/engine.bench.ts", "--smoke", "--json"], 170_000);
+    expect({ code: r.code, err: r.code === 0 ? "" : r.err.slice(-3000) }).toEqual({ code: 0, err: "" });
+    const { rows } = JSON.parse(r.out) as { rows: { figure: string; hostwall: string }[] };
+    const figures = [
+      /^small config, one-line edit, rename → enforced/,
+      /^\d+ addresses: start → ready$/,
+      /^\d+ addresses: restart, same files → ready/,
+      /^peak RSS, agent \+ children, loading \d+$/,
+      /^idle RSS \d+ s after ready$/,
+      /^\d+ addresses: one address added, rename → enforced/,
+      /^\d+ addresses: one address removed, rename → enforced/,
+      /^\d+ added \+ \d+ removed, one edit: rename → generation/,
+      /^\d+ added \+ \d+ removed, one edit: rename → enforced/,
+      /^\d+ mixed prefixes: start → ready$/,
+      /^\d+ mixed prefixes: one prefix added, → enforced/,
+      /^\d+ mixed prefixes: one prefix removed, → enforced/,
+      /^per-packet drop cost/,
+    ];
+    expect(rows.map((row, i) => figures[i]?.test(row.figure) ?? `extra: ${row.figure}`)).toEqual(figures.map(() => true));
+    expect(rows.filter((row) => row.hostwall.includes("NOT ENFORCED")).map((row) => row.figure)).toEqual([]);
+  }, 180_000);
 });
