@@ -11,6 +11,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { FieldPath, RawResource } from "../config/resource.ts";
 import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import { type Cidr } from "../model/cidr.ts";
+import { applySplice, markSplice, spliceOf } from "../derive.ts";
 import { parseAddress, parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
@@ -181,7 +182,7 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
   // The parse cache hands back the same list for an unchanged file: its million CIDRs are not parsed again.
   let read = netsRead.get(items);
-  if (!read) netsRead.set(items, (read = readNets(items)));
+  if (!read) netsRead.set(items, (read = readSplicedNets(items) ?? readNets(items)));
   for (const p of read.problems) {
     if (p.notString) ck.string(items[p.path[2] as number], p.path); // its message looks at the YAML source
     else ck.report(p.severity, p.code, p.path, p.message);
@@ -211,6 +212,27 @@ function readNets(items: readonly unknown[]): { nets: Cidr[]; problems: NetsProb
   }
   if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets"], message: `and ${hostBits - MAX_HOST_BITS_WARNINGS} more entries with host bits set, each read as its whole network` });
   return { nets, problems };
+}
+
+/**
+ * A list the parse cache spliced from one whose read found no problem at all: only the inserted
+ * entries are read, and the CIDRs spliced the same way (one per entry, so the indexes match),
+ * recorded as a splice for the next stage. Undefined, for a full read, when an inserted entry
+ * has any problem: positions of later entries and the host-bit warning cap need the whole list.
+ */
+function readSplicedNets(items: readonly unknown[]): { nets: Cidr[]; problems: NetsProblem[] } | undefined {
+  const splice = spliceOf(items);
+  const prev = splice && netsRead.get(splice.from);
+  if (!splice || !prev || prev.problems.length > 0 || prev.nets.length !== splice.from.length) return undefined;
+  const inserted: Cidr[] = [];
+  for (const text of splice.inserted) {
+    const parsed = typeof text === "string" ? parseCidr(text, "lax") : undefined;
+    if (!parsed?.ok || parsed.hostBits) return undefined;
+    inserted.push(parsed.cidr);
+  }
+  const nets = applySplice(prev.nets, splice.index, splice.removed, inserted);
+  markSplice(nets, { from: prev.nets, index: splice.index, removed: splice.removed, inserted });
+  return { nets, problems: [] };
 }
 
 /** Host-bit warnings per network set before one summary: a generated million-entry set must not print a million lines. */
