@@ -19,6 +19,7 @@ import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
+import { groupedByLength } from "./length-groups.ts";
 import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorLengthSet, selectorSet, type PerLengthLayout } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
 import { addr, concat, counter, limit, log, markOr, match, meta, namedSet, num, oneOrSet, payload, prefixOf, range, set, sym, value, values, verdict } from "./statements.ts";
@@ -247,22 +248,6 @@ function lookupMatch(l: Lookup, op: "==" | "!="): Statement {
 function cheapFirst(matches: Statement[]): Statement[] {
   if (!matches.some((st) => perLengthLookups.has(st))) return matches;
   return [...matches.filter((st) => !perLengthLookups.has(st)), ...matches.filter((st) => perLengthLookups.has(st))];
-}
-
-/** Members by prefix length, once per member list (a big set is looked up by every rule, in both tables, that uses its selector). */
-const lengthGroups = new WeakMap<readonly Cidr[], Map<number, Cidr[]>>();
-
-function groupedByLength(members: readonly Cidr[]): Map<number, Cidr[]> {
-  const known = lengthGroups.get(members);
-  if (known) return known;
-  const byLength = new Map<number, Cidr[]>();
-  for (const c of members) {
-    const group = byLength.get(c.prefix);
-    if (group) group.push(c);
-    else byLength.set(c.prefix, [c]);
-  }
-  lengthGroups.set(members, byLength);
-  return byLength;
 }
 
 /**

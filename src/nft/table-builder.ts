@@ -8,6 +8,7 @@ import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
+import { lengthSetElements } from "./length-groups.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
 import { counter, goto, jump, match, meta, payload, setUpdate, sym, value, verdict } from "./statements.ts";
@@ -126,7 +127,8 @@ export class TableBuilder {
   private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", members: readonly Cidr[], key: string): void {
     if (this.sameSet(name, `selector ${family} l${length} ${key}`)) return;
     const hostBits = family === 4 ? 32 : 128;
-    const elements = length === "rare" ? [...members].sort(compareCidr).map(formatCidr) : members.map((c) => formatCidr({ ...c, prefix: hostBits }));
+    // A length's elements are kept per member array and patched with it (length-groups.ts).
+    const elements = length === "rare" ? [...members].sort(compareCidr).map(formatCidr) : lengthSetElements(members, hostBits);
     this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements, comment: key });
   }
 

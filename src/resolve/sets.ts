@@ -9,9 +9,12 @@ import { countedStaged } from "./staged.ts";
 import { type Cidr } from "../model/cidr.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
+import { MEMO_MIN_MEMBERS, SetMemoBuild } from "./set-memo.ts";
 import { matchesSelector, type Selector } from "../model/selector.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { EntityRule, HostEndpoint, Model, Profile, Rule } from "../model/types.ts";
+
+export { clearSetMemo, setMemoStats } from "./set-memo.ts";
 
 const NAMESPACE_LABEL = "projectcalico.org/namespace";
 
@@ -140,6 +143,7 @@ export function computeSets(model: Model, profiles: Map<string, Profile>): { set
   ];
   const heps = model.hostEndpoints.map((h) => ({ labels: effectiveLabels(h, profileRefs(h, profiles)), nets: h.expectedIPs, ports: h.ports }));
   const members = [...heps, ...model.networkSets.map((s) => ({ labels: s.meta.labels, nets: s.nets, ports: [] }))];
+  const memo = new SetMemoBuild();
   for (const rule of rules) {
     for (const side of [rule.source, rule.destination]) {
       const { positive, negative } = sideSelectors(side);
@@ -147,8 +151,15 @@ export function computeSets(model: Model, profiles: Map<string, Profile>): { set
         if (!sel) continue;
         const key = canonicalSelector(sel);
         if (sets.has(key)) continue;
-        const all = members.filter((m) => matchesSelector(sel, m.labels)).flatMap((m) => m.nets);
-        sets.set(key, { key, v4: normalizeCidrs(all.filter((c) => c.family === 4)), v6: normalizeCidrs(all.filter((c) => c.family === 6)) });
+        const lists = members.filter((m) => matchesSelector(sel, m.labels)).map((m) => m.nets);
+        let count = 0;
+        for (const list of lists) count += list.length;
+        // A big set is patched from the last build's when its lists were only edited (set-memo.ts).
+        if (count >= MEMO_MIN_MEMBERS) sets.set(key, { key, ...memo.members(key, lists) });
+        else {
+          const all = lists.flat();
+          sets.set(key, { key, v4: normalizeCidrs(all.filter((c) => c.family === 4)), v6: normalizeCidrs(all.filter((c) => c.family === 6)) });
+        }
       }
       for (const port of [...side.ports, ...side.notPorts]) {
         if (port.kind !== "named") continue;
@@ -166,5 +177,6 @@ export function computeSets(model: Model, profiles: Map<string, Profile>): { set
       }
     }
   }
+  memo.finish();
   return { sets, namedPorts };
 }

@@ -1,0 +1,281 @@
+/**
+ * The members of a big selector set as they were written (duplicates and covered prefixes
+ * kept), sorted by compareCidr, one index per family (issue #13). set-memo.ts patches it when a
+ * network set changes by a few entries, and re-normalises only the ranges around the change.
+ *
+ * Typed arrays, not Cidr objects: 8 bytes per IPv4 member (the sort key `start * 64 + prefix`
+ * of cidr-normalize.ts, so the cold build's sorted keys become the index at no cost), 17 per
+ * IPv6 one. Double-buffered: a patch writes the new list into the spare buffer of the index it
+ * patches, memory that is already mapped (fresh memory costs ~3 ms per MB in page faults on
+ * this machine class, more than the copy itself). So an index stays readable only until the
+ * index made from it is patched in turn; set-memo.ts keeps just the newest one.
+ */
+import { makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
+import { keysV4, orderV6, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
+
+/** One family's members, sorted, with duplicates. */
+export interface MemberIndex {
+  /** Number of members. */
+  readonly size: number;
+  /** How many members have each prefix length (index = length). */
+  readonly lengths: Uint32Array;
+  /** How many members equal `c` (a masked CIDR of this family). */
+  count(c: Cidr): number;
+  /** The members whose network address lies in [start, last], sorted. */
+  between(start: bigint, last: bigint): Cidr[];
+  /**
+   * This index without `removed` and with `added` (masked, this family, each sorted by
+   * compareCidr); undefined when a removed member is not here. Writes into this index's spare
+   * buffer (see the file comment).
+   */
+  patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined;
+}
+
+/** The first address of a CIDR as a number of up to 128 bits. */
+export function startOf(c: Cidr): bigint {
+  if (c.family === 4) return BigInt(c.a0);
+  return (BigInt(c.a0) << 96n) | (BigInt(c.a1) << 64n) | (BigInt(c.a2) << 32n) | BigInt(c.a3);
+}
+
+/** The last address of a CIDR. */
+export function lastOf(c: Cidr): bigint {
+  return startOf(c) + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)) - 1n;
+}
+
+/** The index of the IPv4 members of `lists` (`n` of them) and their normalised cover, built from nothing. */
+export function buildIndexV4(lists: readonly (readonly Cidr[])[], n: number): { index: MemberIndex; norm: Cidr[] } {
+  const keys = keysV4(lists, n);
+  keys.sort();
+  const norm: Cidr[] = [];
+  sweepKeysV4(keys, 0, n, norm);
+  const lengths = new Uint32Array(33);
+  for (let i = 0; i < n; i++) bump(lengths, keys[i]! % 64, 1);
+  return { index: new V4Index(keys, n, lengths), norm };
+}
+
+/** The index of the IPv6 members of `lists` (`n` of them) and their normalised cover, built from nothing. */
+export function buildIndexV6(lists: readonly (readonly Cidr[])[], n: number): { index: MemberIndex; norm: Cidr[] } {
+  const { words, prefixes } = wordsV6(lists, n);
+  const order = orderV6(words, n);
+  const norm: Cidr[] = [];
+  sweepV6(words, prefixes, order, norm);
+  const sortedWords = new Uint32Array(n * 4);
+  const sortedPrefixes = new Uint8Array(n);
+  const lengths = new Uint32Array(129);
+  for (let j = 0; j < n; j++) {
+    const x = order[j]!;
+    for (let w = 0; w < 4; w++) sortedWords[j * 4 + w] = words[x * 4 + w]!;
+    sortedPrefixes[j] = prefixes[x]!;
+    bump(lengths, prefixes[x]!, 1);
+  }
+  // The order is by address only: equal addresses (a /64 and a host at its start) by prefix too.
+  for (let j = 1; j < n; j++) {
+    if (!sameWords(sortedWords, j - 1, j)) continue;
+    let run = j;
+    while (run + 1 < n && sameWords(sortedWords, j, run + 1)) run++;
+    sortedPrefixes.subarray(j - 1, run + 1).sort();
+    j = run;
+  }
+  return { index: new V6Index(sortedWords, sortedPrefixes, n, lengths), norm };
+}
+
+function bump(counts: Uint32Array, i: number, by: number): void {
+  counts[i] = counts[i]! + by;
+}
+
+function sameWords(words: Uint32Array, i: number, j: number): boolean {
+  return words[i * 4] === words[j * 4] && words[i * 4 + 1] === words[j * 4 + 1] && words[i * 4 + 2] === words[j * 4 + 2] && words[i * 4 + 3] === words[j * 4 + 3];
+}
+
+/** Events of a patch, in list order: positions in the old list of each removed item, insertion points of each added one. */
+interface Moves {
+  removedAt: number[];
+  addedAt: number[];
+}
+
+/** Walks old positions [0, n) with removals and insertions: copy(from, to, at), insert(j, at). Returns the new size. */
+function replay(n: number, m: Moves, copy: (from: number, to: number, at: number) => void, insert: (j: number, at: number) => void): number {
+  let i = 0;
+  let k = 0;
+  let r = 0;
+  let a = 0;
+  for (;;) {
+    const nextA = a < m.addedAt.length ? m.addedAt[a]! : n + 1;
+    const nextR = r < m.removedAt.length ? m.removedAt[r]! : n;
+    const stop = Math.min(nextA, nextR, n);
+    if (stop > i) {
+      copy(i, stop, k);
+      k += stop - i;
+      i = stop;
+    }
+    if (nextA === i) insert(a++, k++);
+    else if (nextR === i && i < n) {
+      i++;
+      r++;
+    } else return k;
+  }
+}
+
+/** Positions of sorted `removed` (each found, duplicates at successive places) and `added` by `lower` (first index not less). */
+function movesOf<K>(removed: readonly K[], added: readonly K[], lower: (x: K) => number, equalAt: (i: number, x: K) => boolean, same: (a: K, b: K) => boolean): Moves | undefined {
+  const removedAt: number[] = [];
+  for (let j = 0; j < removed.length; j++) {
+    const x = removed[j]!;
+    const i = j > 0 && same(removed[j - 1]!, x) ? removedAt[j - 1]! + 1 : lower(x);
+    if (!equalAt(i, x)) return undefined;
+    removedAt.push(i);
+  }
+  return { removedAt, addedAt: added.map(lower) };
+}
+
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(spare: T | undefined, need: number, make: (n: number) => T): T {
+  return spare && spare.length >= need ? spare : make(Math.ceil(need * 1.25) + 1024);
+}
+
+class V4Index implements MemberIndex {
+  constructor(
+    /** Sorted keys start * 64 + prefix in [0, size); capacity beyond. */
+    private readonly keys: Float64Array,
+    readonly size: number,
+    readonly lengths: Uint32Array,
+    private readonly spare?: Float64Array,
+  ) {}
+
+  private lower(key: number): number {
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.keys[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  count(c: Cidr): number {
+    const key = c.a0 * 64 + c.prefix;
+    return this.lower(key + 1) - this.lower(key);
+  }
+
+  between(start: bigint, last: bigint): Cidr[] {
+    const out: Cidr[] = [];
+    const hi = this.lower((Number(last) + 1) * 64);
+    for (let i = this.lower(Number(start) * 64); i < hi; i++) {
+      const key = this.keys[i]!;
+      const s = Math.floor(key / 64);
+      out.push(makeCidr(4, key - s * 64, s));
+    }
+    return out;
+  }
+
+  patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
+    const keyOf = (c: Cidr) => c.a0 * 64 + c.prefix;
+    const rk = removed.map(keyOf);
+    const ak = added.map(keyOf);
+    const moves = movesOf(rk, ak, (k) => this.lower(k), (i, k) => i < this.size && this.keys[i] === k, (a, b) => a === b);
+    if (!moves) return undefined;
+    const size = this.size - rk.length + ak.length;
+    const out = grown(this.spare, size, (n) => new Float64Array(n));
+    replay(this.size, moves, (from, to, at) => out.set(this.keys.subarray(from, to), at), (j, at) => (out[at] = ak[j]!));
+    const lengths = this.lengths.slice();
+    for (const c of removed) bump(lengths, c.prefix, -1);
+    for (const c of added) bump(lengths, c.prefix, 1);
+    return new V4Index(out, size, lengths, this.keys);
+  }
+}
+
+class V6Index implements MemberIndex {
+  constructor(
+    /** Sorted addresses, 4 words each, in [0, size * 4); capacity beyond. */
+    private readonly words: Uint32Array,
+    /** Prefix lengths, parallel to words. */
+    private readonly prefixes: Uint8Array,
+    readonly size: number,
+    readonly lengths: Uint32Array,
+    private readonly spare?: { words: Uint32Array; prefixes: Uint8Array },
+  ) {}
+
+  /** The first index whose entry is not less than (a0..a3, p). */
+  private lower(a0: number, a1: number, a2: number, a3: number, p: number): number {
+    const w = this.words;
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = mid * 4;
+      const d = w[m]! - a0 || w[m + 1]! - a1 || w[m + 2]! - a2 || w[m + 3]! - a3 || this.prefixes[mid]! - p;
+      if (d < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private lowerCidr(c: Cidr): number {
+    return this.lower(c.a0, c.a1, c.a2, c.a3, c.prefix);
+  }
+
+  private equalAt(i: number, c: Cidr): boolean {
+    const m = i * 4;
+    const w = this.words;
+    return i < this.size && w[m] === c.a0 && w[m + 1] === c.a1 && w[m + 2] === c.a2 && w[m + 3] === c.a3 && this.prefixes[i] === c.prefix;
+  }
+
+  count(c: Cidr): number {
+    const lo = this.lowerCidr(c);
+    let i = lo;
+    while (this.equalAt(i, c)) i++;
+    return i - lo;
+  }
+
+  between(start: bigint, last: bigint): Cidr[] {
+    const [s0, s1, s2, s3] = wordsOf(start);
+    const lo = this.lower(s0, s1, s2, s3, 0);
+    const after = last + 1n;
+    const hi = after >> 128n ? this.size : this.lower(...wordsOf(after), 0);
+    const out: Cidr[] = [];
+    for (let i = lo; i < hi; i++) out.push(makeCidr(6, this.prefixes[i]!, this.words[i * 4]!, this.words[i * 4 + 1]!, this.words[i * 4 + 2]!, this.words[i * 4 + 3]!));
+    return out;
+  }
+
+  patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
+    const same = (a: Cidr, b: Cidr) => a.a0 === b.a0 && a.a1 === b.a1 && a.a2 === b.a2 && a.a3 === b.a3 && a.prefix === b.prefix;
+    const moves = movesOf(removed, added, (c) => this.lowerCidr(c), (i, c) => this.equalAt(i, c), same);
+    if (!moves) return undefined;
+    const size = this.size - removed.length + added.length;
+    const words = grown(this.spare?.words, size * 4, (n) => new Uint32Array(n));
+    const prefixes = grown(this.spare?.prefixes, size, (n) => new Uint8Array(n));
+    replay(
+      this.size,
+      moves,
+      (from, to, at) => {
+        words.set(this.words.subarray(from * 4, to * 4), at * 4);
+        prefixes.set(this.prefixes.subarray(from, to), at);
+      },
+      (j, at) => {
+        const c = added[j]!;
+        words[at * 4] = c.a0;
+        words[at * 4 + 1] = c.a1;
+        words[at * 4 + 2] = c.a2;
+        words[at * 4 + 3] = c.a3;
+        prefixes[at] = c.prefix;
+      },
+    );
+    const lengths = this.lengths.slice();
+    for (const c of removed) bump(lengths, c.prefix, -1);
+    for (const c of added) bump(lengths, c.prefix, 1);
+    return new V6Index(words, prefixes, size, lengths, { words: this.words, prefixes: this.prefixes });
+  }
+}
+
+/** A 128-bit number as four 32-bit words, most significant first. */
+function wordsOf(x: bigint): [number, number, number, number] {
+  const M = 0xffffffffn;
+  return [Number((x >> 96n) & M), Number((x >> 64n) & M), Number((x >> 32n) & M), Number(x & M)];
+}
+
+/** `c` with its host bits cleared (members read from YAML already are; this keeps the index exact if one is not). */
+export function masked(c: Cidr): Cidr {
+  const p = c.prefix;
+  if (maskWord(c.a0, p) === c.a0 && maskWord(c.a1, p - 32) === c.a1 && maskWord(c.a2, p - 64) === c.a2 && maskWord(c.a3, p - 96) === c.a3) return c;
+  return makeCidr(c.family, p, c.a0, c.a1, c.a2, c.a3);
+}

@@ -1,0 +1,273 @@
+/**
+ * Big selector sets, built once and then patched (issue #13): a one-line edit of a
+ * million-entry network set must cost what the edit costs. For each selector whose members
+ * hold MEMO_MIN_MEMBERS CIDRs or more, the last build keeps the member lists it used (by
+ * identity), a sorted index of every member as written (member-index.ts) and the normalised
+ * cover it returned. The next build, finding the same lists, or lists spliced from them
+ * (derive.ts: what the parse stage records for an edited file), patches instead of
+ * recomputing:
+ *
+ *   1. the index: removed members out, added ones in (one copy into a mapped buffer);
+ *   2. a change x covered by a member y present before and after (a host added inside a
+ *      listed /16, a duplicate removed) cannot change the union, so it is set aside;
+ *   3. every other x gets a region: x's range joined with the old merged ranges (runs of
+ *      touching normalised blocks) that overlap or touch it; touching regions are joined. A
+ *      region is then a union of whole merged ranges before and after the change (no member
+ *      outside it reaches into it or touches it), so its part of the cover depends only on
+ *      the members inside it: normalizeCidrs of those, from the index;
+ *   4. old blocks of the regions that are not new are removed, new ones that are not old
+ *      added: the new cover is the old array patched (O(k log n) + one copy), marked with
+ *      markSetChange so the compiler patches its per-length sets and their text in turn.
+ *
+ * The result equals normalizeCidrs of all members (the unit test checks it against cold
+ * builds step by step). Anything unexpected (a list neither kept nor spliced nor short, a
+ * removed member not in the index) builds from nothing.
+ */
+import { markSetChange, spliceOf, type Splice } from "../derive.ts";
+import { compareCidr, makeCidr, type Cidr } from "../model/cidr.ts";
+import { normalizeCidrs } from "../model/cidr-normalize.ts";
+import { patchSorted } from "../model/sorted-patch.ts";
+import { buildIndexV4, buildIndexV6, lastOf, masked, startOf, type MemberIndex } from "./member-index.ts";
+
+/** Sets with fewer members are built from nothing every time: small configs pay nothing for the memo. */
+export const MEMO_MIN_MEMBERS = 4096;
+
+/**
+ * A member list this short that is not the one used last time is taken as removed and added
+ * whole: HostEndpoint expectedIPs and small network sets are made anew by every build.
+ */
+const SHORT_LIST = 256;
+
+interface FamilyMemo {
+  /** Every member of this family as written, sorted. */
+  index: MemberIndex;
+  /** The normalised cover returned for them. */
+  norm: Cidr[];
+}
+
+interface SetMemo {
+  /** The member lists the set was built from, each with how often it was used. */
+  sources: Map<readonly Cidr[], number>;
+  v4: FamilyMemo;
+  v6: FamilyMemo;
+}
+
+let memo = new Map<string, SetMemo>();
+
+const stats = { built: 0, patched: 0, reused: 0 };
+
+/**
+ * How big sets were made since the process started (or the last clearSetMemo), for tests and
+ * benches: built from nothing, patched from the last build's (some list was edited), reused
+ * (the very same lists).
+ */
+export function setMemoStats(): { built: number; patched: number; reused: number } {
+  return { ...stats };
+}
+
+/** Forgets every memo: the next build makes its sets from nothing (tests compare against such builds). */
+export function clearSetMemo(): void {
+  memo = new Map();
+  stats.built = 0;
+  stats.patched = 0;
+  stats.reused = 0;
+}
+
+/** Runs `build` with an empty memo and puts the memo back afterwards: a cold build beside a chain of patched ones (tests). */
+export function withColdSets<T>(build: () => T): T {
+  const saved = memo;
+  const counts = { ...stats };
+  memo = new Map();
+  try {
+    return build();
+  } finally {
+    memo = saved;
+    Object.assign(stats, counts);
+  }
+}
+
+/** One build's use of the memo: sets are looked up in the last build's memo and recorded for the next. */
+export class SetMemoBuild {
+  private readonly next = new Map<string, SetMemo>();
+
+  /** The normalised members of `lists` (the nets of the members a selector matches), per family. */
+  members(key: string, lists: readonly (readonly Cidr[])[]): { v4: Cidr[]; v6: Cidr[] } {
+    const prev = memo.get(key);
+    const change = prev && changesOf(prev.sources, lists);
+    let v4: FamilyMemo | undefined;
+    let v6: FamilyMemo | undefined;
+    if (prev && change) {
+      v4 = patchFamily(prev.v4, netChange(change, 4));
+      v6 = v4 && patchFamily(prev.v6, netChange(change, 6));
+      if (v4 && v6) {
+        if (change.same) stats.reused++;
+        else stats.patched++;
+      }
+    }
+    if (!v4 || !v6) {
+      let n4 = 0;
+      let n6 = 0;
+      for (const list of lists) for (const c of list) c.family === 4 ? n4++ : n6++;
+      v4 = buildIndexV4(lists, n4);
+      v6 = buildIndexV6(lists, n6);
+      stats.built++;
+    }
+    const sources = new Map<readonly Cidr[], number>();
+    for (const list of lists) sources.set(list, (sources.get(list) ?? 0) + 1);
+    this.next.set(key, { sources, v4, v6 });
+    return { v4: v4.norm, v6: v6.norm };
+  }
+
+  /** Makes this build's memo the one the next build starts from (sets no longer used are dropped). */
+  finish(): void {
+    memo = this.next;
+  }
+}
+
+/** Members removed and added since the memo's lists, or undefined when they cannot be told cheaply. */
+function changesOf(sources: Map<readonly Cidr[], number>, lists: readonly (readonly Cidr[])[]): { removed: Cidr[]; added: Cidr[]; same: boolean } | undefined {
+  const unused = new Map(sources);
+  const fresh: (readonly Cidr[])[] = [];
+  for (const list of lists) {
+    const n = unused.get(list);
+    if (n) unused.set(list, n - 1);
+    else fresh.push(list);
+  }
+  const removed: Cidr[] = [];
+  const added: Cidr[] = [];
+  for (const list of fresh) {
+    const s = spliceOf(list);
+    const n = s && unused.get(s.from);
+    if (s && n && fitsSplice(list, s)) {
+      unused.set(s.from, n - 1);
+      for (let i = s.index; i < s.index + s.removed; i++) removed.push(s.from[i]!);
+      for (const c of s.inserted) added.push(c);
+    } else if (list.length <= SHORT_LIST) {
+      for (const c of list) added.push(c);
+    } else return undefined;
+  }
+  for (const [list, n] of unused) {
+    if (n === 0) continue;
+    if (list.length > SHORT_LIST) return undefined;
+    for (let k = 0; k < n; k++) for (const c of list) removed.push(c);
+  }
+  return { removed, added, same: fresh.length === 0 && lists.length === [...sources.values()].reduce((a, b) => a + b, 0) };
+}
+
+/** The cheap checks that `list` is what the splice record says (lengths, the inserted items, the items either side), by value. */
+function fitsSplice(list: readonly Cidr[], s: Splice<Cidr>): boolean {
+  const same = (a: Cidr | undefined, b: Cidr | undefined) => a === b || (a !== undefined && b !== undefined && compareCidr(a, b) === 0);
+  if (s.index < 0 || s.removed < 0 || s.index + s.removed > s.from.length) return false;
+  if (list.length !== s.from.length - s.removed + s.inserted.length) return false;
+  for (let j = 0; j < s.inserted.length; j++) if (!same(list[s.index + j], s.inserted[j])) return false;
+  const after = s.index + s.inserted.length;
+  if (s.index > 0 && !same(list[s.index - 1], s.from[s.index - 1])) return false;
+  return after >= list.length || same(list[after], s.from[s.index + s.removed]);
+}
+
+/** One family's part of a change, masked and sorted, with members both removed and added cancelled. */
+function netChange(change: { removed: Cidr[]; added: Cidr[] }, family: 4 | 6): { removed: Cidr[]; added: Cidr[] } {
+  const r = change.removed.filter((c) => c.family === family).map(masked).sort(compareCidr);
+  const a = change.added.filter((c) => c.family === family).map(masked).sort(compareCidr);
+  const removed: Cidr[] = [];
+  const added: Cidr[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < r.length || j < a.length) {
+    const d = i >= r.length ? 1 : j >= a.length ? -1 : compareCidr(r[i]!, a[j]!);
+    if (d < 0) removed.push(r[i++]!);
+    else if (d > 0) added.push(a[j++]!);
+    else {
+      i++;
+      j++;
+    }
+  }
+  return { removed, added };
+}
+
+/** A family's memo after the change (the same object when nothing changed), or undefined when the index does not hold a removed member. */
+function patchFamily(fm: FamilyMemo, change: { removed: Cidr[]; added: Cidr[] }): FamilyMemo | undefined {
+  const { removed, added } = change;
+  if (removed.length === 0 && added.length === 0) return fm;
+  const index = fm.index.patched(removed, added);
+  if (!index) return undefined;
+  const changed = [...removed, ...added].filter((x) => !neutral(x, fm.index, index));
+  if (changed.length === 0) return { index, norm: fm.norm };
+  const gone: Cidr[] = [];
+  const come: Cidr[] = [];
+  for (const [s, l] of joinRegions(changed.map((x) => regionOf(x, fm.norm)))) {
+    const fresh = normalizeCidrs(index.between(s, l));
+    diffBlocks(fm.norm, firstStartAtLeast(fm.norm, s), firstStartAtLeast(fm.norm, l + 1n), fresh, gone, come);
+  }
+  if (gone.length === 0 && come.length === 0) return { index, norm: fm.norm };
+  const norm = patchSorted(fm.norm, gone, come, compareCidr);
+  if (!norm) return undefined; // cannot happen: gone ⊆ old, come disjoint from what stays
+  markSetChange(norm, { from: fm.norm, removed: gone, added: come });
+  return { index, norm };
+}
+
+/** True when `x` lies inside a member present both before and after (itself or a shorter prefix): its change cannot change the union. */
+function neutral(x: Cidr, before: MemberIndex, after: MemberIndex): boolean {
+  for (let p = 0; p <= x.prefix; p++) {
+    if (before.lengths[p] === 0 || after.lengths[p] === 0) continue;
+    const y = p === x.prefix ? x : makeCidr(x.family, p, x.a0, x.a1, x.a2, x.a3);
+    if (before.count(y) > 0 && after.count(y) > 0) return true;
+  }
+  return false;
+}
+
+/** x's range joined with the old merged ranges that overlap or touch it: [first, last] address. */
+function regionOf(x: Cidr, norm: readonly Cidr[]): [bigint, bigint] {
+  const xs = startOf(x);
+  const xe = lastOf(x);
+  // Blocks are disjoint and sorted, so those touching x are a run ending at the last block that starts at or before xe + 1.
+  let hi = firstStartAtLeast(norm, xe + 2n) - 1;
+  let lo = hi + 1;
+  while (lo > 0 && lastOf(norm[lo - 1]!) >= xs - 1n) lo--;
+  if (lo > hi) return [xs, xe];
+  while (lo > 0 && lastOf(norm[lo - 1]!) + 1n === startOf(norm[lo]!)) lo--;
+  while (hi + 1 < norm.length && lastOf(norm[hi]!) + 1n === startOf(norm[hi + 1]!)) hi++;
+  const s = startOf(norm[lo]!);
+  const l = lastOf(norm[hi]!);
+  return [s < xs ? s : xs, l > xe ? l : xe];
+}
+
+/** Regions sorted, overlapping and touching ones joined. */
+function joinRegions(regions: [bigint, bigint][]): [bigint, bigint][] {
+  regions.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: [bigint, bigint][] = [];
+  for (const r of regions) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1] + 1n) {
+      if (r[1] > last[1]) last[1] = r[1];
+    } else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** The first block of the sorted, disjoint `norm` that starts at or after `at`. */
+function firstStartAtLeast(norm: readonly Cidr[], at: bigint): number {
+  let lo = 0;
+  let hi = norm.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (startOf(norm[mid]!) < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** old[lo..hi) against fresh (both sorted): blocks only in old to `gone`, only in fresh to `come`. */
+function diffBlocks(old: readonly Cidr[], lo: number, hi: number, fresh: readonly Cidr[], gone: Cidr[], come: Cidr[]): void {
+  let i = lo;
+  let j = 0;
+  while (i < hi || j < fresh.length) {
+    const d = i >= hi ? 1 : j >= fresh.length ? -1 : compareCidr(old[i]!, fresh[j]!);
+    if (d < 0) gone.push(old[i++]!);
+    else if (d > 0) come.push(fresh[j++]!);
+    else {
+      i++;
+      j++;
+    }
+  }
+}
