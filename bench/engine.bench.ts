@@ -20,7 +20,8 @@
  *   added and removed, enforced as above;
  * - per-packet drop cost: cited from bench/sets.bench.ts (minutes to run), not measured.
  *
- * Usage: bun bench/engine.bench.ts [--count=1000000] [--rounds=3] [--smoke] [--json]
+ * Usage: bun bench/engine.bench.ts [--count=1000000] [--rounds=3] [--smoke] [--json] [--bin=PATH]
+ *   --bin: the hostwall binary to measure (default dist/hostwall; react.bench.ts uses dist/hostwall)
  *   --smoke: 6,000 entries (still the per-length layout), 1 round, 1 s idle: checks it runs (CI)
  */
 import { $ } from "bun";
@@ -97,6 +98,10 @@ class Agent {
   status(): Promise<any> {
     return api(this.sock, "/status");
   }
+  /** The agent's log line of its last apply or adoption, shortened. */
+  applyLine(): string {
+    return (this.log.split("\n").findLast((l) => /applied generation|adopting/.test(l)) ?? "").slice(0, 600);
+  }
   rssMB(): number {
     return tree(this.proc.pid).reduce((s, p) => s + (memory(p)?.rss ?? 0), 0) / 1024;
   }
@@ -113,11 +118,14 @@ interface EditResult {
   enforcedMs: number | undefined;
   genMs: number;
   kind: string;
+  /** The agent's own log line of the apply (its time by stage). */
+  line: string;
 }
 /** Renames `text` in as the big file; rename → generation moved, and → enforced per the sender's datagrams. */
 async function edit(dir: string, agent: Agent, traffic: Traffic, text: string, arriving: boolean): Promise<EditResult> {
   if (!(await traffic.settle(!arriving, 30_000))) throw new Error(`before the edit, the sender's datagrams are not all ${arriving ? "dropped" : "arriving"}`);
   const before = await agent.status();
+  const from = agent.log.length;
   const tmp = join(dir, `.${BIG}.tmp`);
   writeFileSync(tmp, text, { mode: 0o644 });
   const t0 = nowMs();
@@ -133,7 +141,8 @@ async function edit(dir: string, agent: Agent, traffic: Traffic, text: string, a
   const genMs = nowMs() - t0;
   await traffic.settle(arriving, 5000);
   const kind = after.nft.deltas > before.nft.deltas ? "delta" : after.nft.fullApplies > before.nft.fullApplies ? "full" : "?";
-  return { enforcedMs: traffic.enforcedAfter(t0, nowMs() - 50, arriving), genMs, kind };
+  const line = agent.log.slice(from).split("\n").find((l) => l.includes("applied generation")) ?? "";
+  return { enforcedMs: traffic.enforcedAfter(t0, nowMs() - 50, arriving), genMs, kind, line };
 }
 
 interface Row {
@@ -161,7 +170,7 @@ chmodSync(work, 0o755);
 // A copy of the binary: other people's test runs rebuild dist/hostwall, and every agent of one
 // run must be the same build.
 const BIN = join(work, "hostwall");
-copyFileSync(join(REPO, "dist/hostwall"), BIN);
+copyFileSync(process.argv.find((a) => a.startsWith("--bin="))?.slice(6) ?? join(REPO, "dist/hostwall"), BIN);
 chmodSync(BIN, 0o755);
 const dir = join(work, "config");
 mkdirSync(dir, { mode: 0o755 });
@@ -207,12 +216,14 @@ try {
   await Bun.sleep(idleS * 1000);
   const idleMB = agent.rssMB();
   say(`  start → ready ${ms(start.ms)}, peak ${start.peakMB.toFixed(0)} MB, idle ${idleMB.toFixed(0)} MB`);
+  say(`    agent: ${agent.applyLine()}`);
   await agent.stop();
   t0 = nowMs();
   agent = new Agent(lab, dir, state);
   const restart = await agent.ready(t0, 600_000);
   const adopted = (await agent.status())?.nft?.fullApplies === 0;
   say(`  restart → ready ${ms(restart.ms)} (${adopted ? "adopted" : "NOT adopted: a full replace"})`);
+  say(`    agent: ${agent.applyLine()}`);
   row(`${count} addresses: start → ready`, ms(start.ms), `${ms(bare.ms)} bare nft -f`, start.ms / bare.ms, "≤ 1.0 x", start.ms <= bare.ms);
   row(`${count} addresses: restart, same files → ready (${adopted ? "adopted" : "NOT adopted"})`, ms(restart.ms), `${ms(bare.ms)} bare nft -f`, restart.ms / bare.ms, "≤ 0.1 x, adopted", adopted && restart.ms <= 0.1 * bare.ms);
   row(`peak RSS, agent + children, loading ${count}`, `${start.peakMB.toFixed(0)} MB`, `${bare.rssMB.toFixed(0)} MB nft -f`, start.peakMB / bare.rssMB, "≤ 300 MB", start.peakMB <= 300);
@@ -226,19 +237,22 @@ try {
     adds.push(await edit(dir, agent, traffic, withSender, false));
     dels.push(await edit(dir, agent, traffic, original, true));
     say(`  one address added ${ms(adds.at(-1)!.enforcedMs)} (${adds.at(-1)!.kind}), removed ${ms(dels.at(-1)!.enforcedMs)} (${dels.at(-1)!.kind})`);
+    if (i === 0) say(`    agent: ${adds[0]!.line.slice(0, 600)}`);
   }
   editsRow(`${count} addresses: one address added, rename → enforced`, adds, 100, median(bareAdd));
   editsRow(`${count} addresses: one address removed, rename → enforced`, dels, 100, median(bareDel));
 
   // 10k out + 10k in (the sender among the new ones) in one block of the file, then undone.
   const at = Math.floor(count / 2);
-  const fresh = Array.from({ length: bulk }, (_, i) => item(i === bulk >> 1 ? SENDER : ip4((0x0c000000 + i) >>> 0)));
+  // Every 7th address, as the list: consecutive ones would merge into a few prefixes.
+  const fresh = Array.from({ length: bulk }, (_, i) => item(i === bulk >> 1 ? SENDER : ip4((0x0c000000 + i * 7) >>> 0)));
   const bulkText = fileText([...hosts.slice(0, at), ...fresh, ...hosts.slice(at + bulk)]);
   const bulks: EditResult[] = [];
   for (let i = 0; i < Math.max(1, Math.ceil(rounds / 2)); i++) {
     bulks.push(await edit(dir, agent, traffic, bulkText, false));
     bulks.push(await edit(dir, agent, traffic, original, true));
     say(`  ${bulk} out + ${bulk} in: generation ${ms(bulks.at(-2)!.genMs)}, enforced ${ms(bulks.at(-2)!.enforcedMs)}; undone ${ms(bulks.at(-1)!.genMs)} / ${ms(bulks.at(-1)!.enforcedMs)}`);
+    if (i === 0) say(`    agent: ${bulks[0]!.line.slice(0, 600)}`);
   }
   const bulkGen = median(bulks.map((b) => b.genMs));
   const bulkEnf = bulks.some((b) => b.enforcedMs === undefined) ? undefined : median(bulks.map((b) => b.enforcedMs!));
@@ -270,6 +284,7 @@ try {
     padds.push(await edit(dir, agent, traffic, withPrefix, false));
     pdels.push(await edit(dir, agent, traffic, mixedText, true));
     say(`  one prefix added ${ms(padds.at(-1)!.enforcedMs)} (${padds.at(-1)!.kind}), removed ${ms(pdels.at(-1)!.enforcedMs)} (${pdels.at(-1)!.kind})`);
+    if (i === 0) say(`    agent: ${padds[0]!.line.slice(0, 600)}`);
   }
   editsRow(`${count} mixed prefixes: one prefix added, → enforced`, padds, 100);
   editsRow(`${count} mixed prefixes: one prefix removed, → enforced`, pdels, 100);
