@@ -6,7 +6,7 @@
  * is saved by rename with one address added (odd runs) or that address removed again (even
  * runs), and the bench waits for the agent's "applied generation" line, which carries the
  * attempt's time and its per-stage split (agent.ts); the time from the rename to that line and
- * to the address being in (or out of) the kernel's set (`nft get element`, polled) is printed
+ * to the kernel's commit of the element (`nft monitor elements` in the namespace) is printed
  * beside it.
  * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--json] [--log] [--src] (root; build first)
  *   --src  runs `bun --cpu-prof-md src/main.ts run` instead of the binary; the profile is
@@ -50,6 +50,7 @@ const withExtra = head + lines.slice(0, half).join("") + `    - ${extra}\n` + li
 lines.length = 0;
 
 let agent: ReturnType<typeof Bun.spawn> | undefined;
+let monitorProc: { kill(): void } | undefined;
 const log: { at: number; line: string }[] = [];
 try {
   await $`ip netns add ${ns}`.quiet();
@@ -66,6 +67,35 @@ try {
   const cmd = fromSource
     ? [process.execPath, "--cpu-prof-md", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=hw-attempt-${process.pid}.md`, join(REPO, "src/main.ts")]
     : [BIN];
+  // The kernel's own account: `nft monitor` prints each element added or deleted as the
+  // transaction commits (`nft get element` would download the million-element set first). Started
+  // before the agent: started after, it would read the million elements before printing anything.
+  const monitor = Bun.spawn(["ip", "netns", "exec", ns, "nft", "monitor", "elements"], { stdout: "pipe", stderr: "ignore" });
+  monitorProc = monitor;
+  const seen: { at: number; line: string }[] = [];
+  let monitorAt = 0;
+  void (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of monitor.stdout) {
+      const at = performance.now();
+      buf += dec.decode(chunk);
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      monitorAt = at;
+      // Only the lines of the address edited: the first apply prints a million others.
+      for (const line of parts) if (line.includes(` ${extra} `)) seen.push({ at, line });
+    }
+  })();
+  const kernelSaw = async (verb: "add" | "delete", since: number) => {
+    const deadline = performance.now() + 5000;
+    for (;;) {
+      const hit = seen.find((s) => s.at >= since && s.line.startsWith(`${verb} element`) && s.line.includes(` ${extra} `));
+      if (hit) return hit.at - since;
+      if (performance.now() > deadline) return undefined;
+      await Bun.sleep(2);
+    }
+  };
   const t0 = performance.now();
   agent = Bun.spawn(["ip", "netns", "exec", ns, ...cmd, "run", "--config-dir", dir, "--node", "jasper", "--listen", `unix:${sock}`, "--state-dir", state], { stdout: "ignore", stderr: "pipe" });
   void (async () => {
@@ -90,11 +120,9 @@ try {
   };
   const first = await waitLog(/applied generation 1 /, 0, 600_000);
   const startMs = first.at - t0;
-  // Which set holds the deny list (its name depends on the layout the compiler chose).
-  const sets = (await $`ip netns exec ${ns} nft -t list sets inet`.quiet().text()).match(/set (\S+) \{[^}]*?type ipv4_addr/g)?.map((s) => s.split(" ")[1]!) ?? [];
-  const holds = async (set: string) => (await $`ip netns exec ${ns} nft get element inet hostwall ${set} { ${extra} }`.quiet().nothrow()).exitCode === 0;
   const results: { change: string; attemptMs: number; logMs: number; kernelMs?: number; line: string }[] = [];
-  await Bun.sleep(2000);
+  // Until the monitor has printed the first apply's elements (quiet for 2 s; at most 120 s).
+  for (let i = 0; i < 600 && performance.now() - Math.max(monitorAt, first.at) < 2000; i++) await Bun.sleep(200);
   for (let i = 0; i < runs; i++) {
     const adding = i % 2 === 0;
     writeFileSync(join(dir, ".25-big.yaml.tmp"), adding ? withExtra : without, { mode: 0o644 });
@@ -102,19 +130,18 @@ try {
     renameSync(join(dir, ".25-big.yaml.tmp"), big);
     const hit = await waitLog(new RegExp(`applied generation ${i + 2} `), t, 120_000);
     const attemptMs = Number(/, ([\d.]+) ms/.exec(hit.line)?.[1] ?? NaN);
-    // Seen in the kernel: polled after the log line (the line comes after the apply).
-    let kernelMs: number | undefined;
-    for (const set of sets) if ((await holds(set)) === adding) kernelMs = performance.now() - t;
+    const kernelMs = await kernelSaw(adding ? "add" : "delete", t);
     results.push({ change: adding ? `+${extra}` : `-${extra}`, attemptMs, logMs: hit.at - t, kernelMs, line: hit.line.replace(/^<\d>/, "") });
     await Bun.sleep(1500);
   }
   if (json) console.log(JSON.stringify({ count, startMs, results }));
   else {
     console.log(`one address in/out of a ${count}-address deny list, file renamed in (start → generation 1: ${(startMs / 1000).toFixed(1)} s):`);
-    for (const r of results) console.log(`  ${r.change.padEnd(16)} attempt ${r.attemptMs.toFixed(1)} ms; rename → log line ${r.logMs.toFixed(0)} ms\n    | ${r.line.slice(r.line.indexOf("):") + 3)}`);
+    for (const r of results) console.log(`  ${r.change.padEnd(16)} attempt ${r.attemptMs.toFixed(1)} ms; rename → log line ${r.logMs.toFixed(0)} ms; → seen in the kernel ${r.kernelMs === undefined ? "NOT SEEN" : `${r.kernelMs.toFixed(0)} ms`}\n    | ${r.line.slice(r.line.indexOf("):") + 3)}`);
   }
   if (process.argv.includes("--log")) console.log(log.map((l) => `    | ${l.line.slice(0, 400)}`).join("\n"));
 } finally {
+  monitorProc?.kill();
   agent?.kill();
   await agent?.exited;
   await $`ip netns del ${ns}`.quiet().nothrow();

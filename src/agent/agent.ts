@@ -24,7 +24,7 @@ import { buildRuleset } from "../pipeline.ts";
 import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
-import { renderScript, stampScript, type RenderedScript } from "../nft/render.ts";
+import { renderScript, scriptChunks, stampScript, type RenderedScript } from "../nft/render.ts";
 import { rulesetHash } from "../nft/ruleset-hash.ts";
 import { addressKey, applyScript, describeSent, interfaceKey, newEngineState, nftRejections, sendRuleset, sendScript } from "./apply.ts";
 import { formatStages, type Stages } from "./stages.ts";
@@ -34,7 +34,7 @@ import { rulesetView } from "../diff/view.ts";
 import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
 import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
-import type { SavedEndpoint } from "./state.ts";
+import { RecordWriter, type SavedEndpoint } from "./state.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
 import { computeDelta } from "../nft/delta.ts";
 import { findSetDrift } from "./set-drift.ts";
@@ -83,6 +83,10 @@ export class Agent {
   private readonly tables: AppliedTables;
   /** The last good record of the ruleset in force is still to be written (tryAttempt). */
   private saveOwed = false;
+  /** Writes the last good records, one at a time, newest wins. */
+  private readonly records = new RecordWriter();
+  /** The config ruleset `applied` was put in force from, with its stamp: the record's script is rendered from it in pieces. */
+  private appliedFrom?: { applied: Applied; ruleset: NftRuleset; stamp: TableStamp };
   /** Drift repairs that restored the script in force because the new config was rejected. */
   private restores = 0;
   /** The config as last applied (or found unchanged), to say what the next apply changes. */
@@ -155,6 +159,11 @@ export class Agent {
     return this.queued;
   }
 
+  /** The state store writes a record whose script comes in pieces (state.ts saveStreamed): then it can be written in the background. */
+  private get streamsRecords(): boolean {
+    return this.deps.state?.saveStreamed !== undefined;
+  }
+
   /** Whether the interfaces that matter changed since the last apply (netdev chains need their device). */
   interfacesChanged(): boolean {
     if (!this.applied || !this.plan) return false;
@@ -171,6 +180,7 @@ export class Agent {
   /** Resolves when no attempt is running or queued (for a clean shutdown). */
   async idle(): Promise<void> {
     while (this.running || this.queued) await (this.queued ?? this.running)!.catch(() => undefined);
+    await this.records.idle();
   }
 
   /**
@@ -274,7 +284,7 @@ export class Agent {
     try {
       const attempt = await this.tryAttempt(reason, force, restore, at, request);
       // A record an earlier attempt left to this one (no further attempt queued now): what is in force.
-      if (this.saveOwed && !this.pending && !this.confirm.pending) await this.saveLastGood();
+      if (this.saveOwed && !this.pending && !this.confirm.pending) await this.saveLastGood(this.streamsRecords);
       return attempt;
     } catch (e) {
       const diag: Diagnostic = { code: "INTERNAL_ERROR", severity: "error", message: `the attempt failed unexpectedly: ${(e as Error).message}` };
@@ -413,6 +423,7 @@ export class Agent {
       },
       interfaces: interfaceKey(built.plan, interfaces).split(","),
     };
+    this.appliedFrom = { applied: this.applied, ruleset, stamp };
     // What follows runs after the kernel has the ruleset: it is the line's "after" part, not the apply's time.
     since();
     const after: Stages = [];
@@ -430,8 +441,11 @@ export class Agent {
     if (!this.confirm.pending) {
       if (this.pending) this.saveOwed = true;
       else {
-        await this.saveLastGood();
-        if (this.deps.state) after.push(["save", since()]);
+        // Written in the background after the first apply, when the store takes the script in
+        // pieces (run --once and the start wait for theirs).
+        const background = !first && this.streamsRecords;
+        await this.saveLastGood(background);
+        if (this.deps.state) after.push([background ? "save queued" : "save", since()]);
       }
     }
     this.deps.logger.log(wasRejected ? "notice" : "info", `${wasRejected ? "config valid again: " : ""}applied generation ${this.generation} (${reason}${files ? `; ${files}` : ""}): ${change}; ${describeSent(sent)}, ${durationMs} ms${stageClock ? ` ${formatStages(stages, after)}` : ""}`);
@@ -463,19 +477,33 @@ export class Agent {
   }
 
   /** Keeps the ruleset just applied as the last good one; a failure is a warning, the apply stands. */
-  private async saveLastGood(): Promise<void> {
+  /**
+   * Keeps the ruleset in force as the last good one; a failure is a warning, the apply stands.
+   * The record is taken now and written after the writes before it (state.ts RecordWriter);
+   * `background`: not waited for (the next edit need not wait for a 14 MB record; idle() does).
+   */
+  private saveLastGood(background = false): Promise<void> {
     this.saveOwed = false;
     const a = this.applied;
     const expected = this.tables.expected;
-    if (!this.deps.state || !a || !expected) return;
+    const store = this.deps.state;
+    if (!store || !a || !expected) return Promise.resolve();
+    const failed = (e: Error) => this.deps.logger.log("warning", `cannot save the last good ruleset to ${store.path}: ${e.message}; a restart with a rejected config will not find it`);
+    let job: () => Promise<void>;
     try {
       // With the IR in force and the stamp on the tables, a restarted agent can adopt them (delta-adopt.ts).
       const engine = this.irInForce && this.tableStamp ? adoptionRecord(this.irInForce, this.tableStamp, this.tables.reference) : undefined;
       const endpoints = this.plan ? this.plan.endpoints.map((ep) => { const { active: _, ...saved } = endpointStatus(ep, false); return saved; }) : this.restoredEndpoints;
-      await this.deps.state.save({ format: 1, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, script: a.script, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}), ...(endpoints ? { endpoints } : {}) });
+      const record = { format: 1 as const, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}), ...(endpoints ? { endpoints } : {}) };
+      // A config's ruleset is rendered piece by piece into the file, never whole.
+      const from = this.appliedFrom?.applied === a ? this.appliedFrom : undefined;
+      job = () => (store.saveStreamed && from ? store.saveStreamed(record, scriptChunks(from.ruleset, from.stamp)) : store.save({ ...record, script: a.script })).catch(failed);
     } catch (e) {
-      this.deps.logger.log("warning", `cannot save the last good ruleset to ${this.deps.state.path}: ${(e as Error).message}; a restart with a rejected config will not find it`);
+      failed(e as Error);
+      return Promise.resolve();
     }
+    const written = this.records.write(job);
+    return background ? Promise.resolve() : written;
   }
 
   /**

@@ -4,7 +4,8 @@
  * `(read 2.1, parse+validate 18.4, resolve 3, lint 0.1, compile 4.2, hash 0.3, snapshot 0.2,
  * delta 0.4, send 3.9 ms; after: describe 0.1, observe 2.8, save 41.7 ms)`: the first list adds
  * up to the attempt's time to enforcement, the second is what runs once the kernel has the
- * ruleset (describing the change, listing the tables for the drift check, the last good record).
+ * ruleset (describing the change, listing the tables for the drift check, the last good record;
+ * `save queued` when that record is written in the background, its writing not counted).
  */
 
 /** Stage name and milliseconds, in order; undefined: the stage did not run (render for a delta). */

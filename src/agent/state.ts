@@ -60,6 +60,12 @@ export interface StateStore {
   load(): Promise<LastGood | undefined>;
   /** Saves atomically; throws with a clear message. */
   save(record: LastGood): Promise<void>;
+  /**
+   * The same, with the script given in pieces (render.ts scriptChunks) and written piece by
+   * piece: a million-element script is never held whole, as text or as JSON, and the agent's
+   * loop runs between pieces (the next edit need not wait for the record of the last one).
+   */
+  saveStreamed?(record: Omit<LastGood, "script">, script: Iterable<string>): Promise<void>;
 }
 
 /** One record per network namespace (an agent per namespace, lock.ts): `last-good-netns-<inode>.json`. */
@@ -94,20 +100,36 @@ export function stateStore(dir: string): StateStore {
         await fh.close();
       }
     },
-    async save(record) {
-      checkDir(true);
-      const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
-      await unlink(tmp).catch(() => undefined);
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(record));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
+    save(record) {
+      return writeRecord([JSON.stringify(record)]);
+    },
+    saveStreamed(record, script) {
+      return writeRecord(recordPieces(record, script));
     },
   };
+  async function writeRecord(pieces: Iterable<string>): Promise<void> {
+    checkDir(true);
+    const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
+    await unlink(tmp).catch(() => undefined);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      // writeFile on a handle writes all of it from the current position (write() may write part).
+      for (const piece of pieces) await fh.writeFile(piece);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  }
+}
+
+/** The JSON text of `record` with `script` as its last member, in pieces (each piece of the script escaped on its own: JSON escapes character by character). */
+export function* recordPieces(record: Omit<LastGood, "script">, script: Iterable<string>): Generator<string> {
+  const head = JSON.stringify({ ...record, script: "" });
+  if (!head.endsWith(',"script":""}')) throw new Error("internal error: the record has a member named script");
+  yield head.slice(0, -2);
+  for (const piece of script) yield JSON.stringify(piece).slice(1, -1);
+  yield '"}';
 }
 
 function parseRecord(text: string, path: string): LastGood {
@@ -156,4 +178,38 @@ function isSavedEndpoint(v: unknown): v is SavedEndpoint {
     hasStages(p.ingress, ["untracked", "preDNAT", "normal", "forward"]) &&
     hasStages(p.egress, ["untracked", "normal", "forward"])
   );
+}
+
+/**
+ * One record write at a time, newest wins: a write asked for while another runs waits for it,
+ * and replaces any write still waiting (only the newest record matters; an older one must never
+ * land over a newer one). A burst of edits of a big set writes the record at most twice.
+ */
+export class RecordWriter {
+  private next?: () => Promise<void>;
+  private running?: Promise<void>;
+
+  /** Queues `job` (which reports its own failures); resolves once it, or a newer job, has run. */
+  write(job: () => Promise<void>): Promise<void> {
+    this.next = job;
+    this.running ??= this.drain();
+    return this.running;
+  }
+
+  /** Resolves when no write runs or waits (a clean shutdown). */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.next) {
+        const job = this.next;
+        this.next = undefined;
+        await job();
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
 }

@@ -47,9 +47,31 @@ export function renderScript(ruleset: NftRuleset, stamp?: TableStamp): RenderedS
   const lines: string[] = [];
   const origins = new Map<number, RuleOrigin>();
   const comment = stamp ? ` ${stampComment(stamp)}` : "";
-  for (const table of ruleset.tables) renderTable(table, lines, origins, comment);
+  for (const table of ruleset.tables) for (const _ of renderTable(table, lines, origins, comment));
   return { text: lines.join("\n") + "\n", origins };
 }
+
+/**
+ * The same text as renderScript, in pieces of about CHUNK_LINES element lines (~10 ms each):
+ * the last good record of a million-element ruleset is written piece by piece (agent/state.ts),
+ * so neither the 14 MB text nor its JSON form is ever held whole, and the agent's loop runs
+ * between pieces.
+ */
+export function* scriptChunks(ruleset: NftRuleset, stamp?: TableStamp): Generator<string> {
+  const lines: string[] = [];
+  const origins = new Map<number, RuleOrigin>(); // not wanted here: nothing maps nft's errors to this text
+  const comment = stamp ? ` ${stampComment(stamp)}` : "";
+  const take = () => {
+    const chunk = lines.join("\n") + "\n";
+    lines.length = 0;
+    return chunk;
+  };
+  for (const table of ruleset.tables) for (const _ of renderTable(table, lines, origins, comment)) if (lines.length > 0) yield take();
+  if (lines.length > 0) yield take();
+}
+
+/** Element lines rendered between two pieces of scriptChunks. */
+const CHUNK_LINES = 1024;
 
 /** What an agent in force writes on its tables: the generation and the content hash of the unstamped script. */
 export interface TableStamp {
@@ -85,15 +107,16 @@ export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]
   return tables.map((t) => `table ${t.family} ${safeIdentifier(t.name)} {}\ndelete table ${t.family} ${safeIdentifier(t.name)}\n`).join("");
 }
 
-function renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string): void {
+/** Pushes the table's lines; pauses (yields) every CHUNK_LINES element lines, for scriptChunks. */
+function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string): Generator<void> {
   const head = `${table.family} ${safeIdentifier(table.name)}`;
   lines.push(`table ${head} {}`, `delete table ${head}`, `table ${head} {${stamp}`);
-  for (const set of table.sets) renderSet(set, lines);
+  for (const set of table.sets) yield* renderSet(set, lines);
   for (const chain of table.chains) renderChain(chain, lines, origins);
   lines.push("}");
 }
 
-function renderSet(set: NftSet, lines: string[]): void {
+function* renderSet(set: NftSet, lines: string[]): Generator<void> {
   lines.push(`\tset ${safeIdentifier(set.name)} {`, `\t\ttype ${set.type}`);
   if (set.interval) lines.push("\t\tflags interval");
   if (set.dynamic) lines.push(`\t\tsize ${int(set.dynamic.size)}`, "\t\tflags dynamic,timeout", `\t\ttimeout ${int(set.dynamic.timeout)}s`, "\t\tcounter");
@@ -103,6 +126,7 @@ function renderSet(set: NftSet, lines: string[]): void {
     for (let i = 0; i < set.elements.length; i += ELEMENTS_PER_LINE) {
       const last = i + ELEMENTS_PER_LINE >= set.elements.length;
       lines.push(`\t\t\t${set.elements.slice(i, i + ELEMENTS_PER_LINE).join(", ")}${last ? "" : ","}`);
+      if ((i / ELEMENTS_PER_LINE) % CHUNK_LINES === CHUNK_LINES - 1) yield;
     }
     lines.push("\t\t}");
   }

@@ -6,13 +6,17 @@
  * pass equals the stamped script; the script in force, rendered when asked, is the one sent;
  * the log line says where the time went; queued edits write the last good record once.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RecordWriter, recordPieces, stateStore } from "../../src/agent/state.ts";
 import { markSetChange } from "../../src/derive.ts";
 import { describeChange, snapshot } from "../../src/agent/change.ts";
 import { formatStages } from "../../src/agent/stages.ts";
 import { computeDelta, diffElements, elementEdit } from "../../src/nft/delta.ts";
 import type { NftRuleset, NftSet } from "../../src/nft/ir.ts";
-import { renderScript, stampScript } from "../../src/nft/render.ts";
+import { renderScript, scriptChunks, stampScript } from "../../src/nft/render.ts";
 import { digestStats, elementsDigest, rulesetHash } from "../../src/nft/ruleset-hash.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 import { exampleFiles, fakeAgent, memoryState, MORE_DENY } from "./api-fakes.ts";
@@ -157,5 +161,60 @@ describe("the last good record", () => {
     expect(f.agent.generation).toBe(2);
     expect(state.saves).toBe(2);
     expect(state.record).toMatchObject({ generation: 2, hash: f.agent.applied!.hash });
+  });
+});
+
+describe("the last good record, written in pieces", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const stateDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "hw-attempt-cost-"));
+    dirs.push(d);
+    return join(d, "state");
+  };
+
+  test("the pieces of a big script are the script; the record they make reads back as the whole one", async () => {
+    const ir = withElements(example(), hosts(70_000));
+    const stamp = { generation: 4, hash: "0123456789abcdef" };
+    const chunks = [...scriptChunks(ir, stamp)];
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.join("")).toBe(renderScript(ir, stamp).text);
+    const record = { format: 1 as const, node: "jasper", generation: 4, hash: stamp.hash, at: "2026-01-01T00:00:00.000Z", expected: [], resources: {}, interfaces: ["eth0"] };
+    expect(JSON.parse([...recordPieces(record, scriptChunks(ir, stamp))].join(""))).toEqual({ ...record, script: renderScript(ir, stamp).text });
+    const store = stateStore(stateDir());
+    await store.saveStreamed!(record, scriptChunks(ir, stamp));
+    expect(await store.load()).toEqual({ ...record, script: renderScript(ir, stamp).text });
+  });
+
+  test("one write at a time, the newest waiting one wins", async () => {
+    const w = new RecordWriter();
+    const ran: string[] = [];
+    let release!: () => void;
+    const first = w.write(() => new Promise<void>((r) => (release = () => (ran.push("a"), r()))));
+    void w.write(async () => void ran.push("b"));
+    const last = w.write(async () => void ran.push("c"));
+    release();
+    await Promise.all([first, last, w.idle()]);
+    expect(ran).toEqual(["a", "c"]);
+  });
+
+  test("after the first apply, the record is written in the background and idle() waits for it", async () => {
+    const dir = stateDir();
+    const store = stateStore(dir);
+    let writes = 0;
+    const streamed = store.saveStreamed!.bind(store);
+    const f = fakeAgent({ state: { ...store, saveStreamed: (r, s) => (writes++, streamed(r, s)) } });
+    await f.agent.reload("startup");
+    expect(writes).toBe(1);
+    expect((await store.load())?.generation).toBe(1);
+    f.state.files = [...exampleFiles(), MORE_DENY];
+    const second = f.agent.reload("config changed");
+    await second;
+    await f.agent.idle();
+    expect(writes).toBe(2);
+    expect(await store.load()).toMatchObject({ generation: 2, hash: f.agent.applied!.hash, script: f.kernel.applied.at(-1)! });
+    expect(f.logger.lines.some((l) => l.includes("warning: cannot save"))).toBe(false);
   });
 });
