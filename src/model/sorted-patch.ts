@@ -17,9 +17,10 @@ export interface Positions {
 /**
  * Where `removed` and `added` (each sorted by `compare`) fall in `from` (sorted, no two items
  * equal): undefined when a removed item is not in `from` or an added one is (the change does
- * not belong to this list).
+ * not belong to this list). `compare` orders a list item against a change's item (the two may
+ * be of different types, e.g. an element's text against a CIDR).
  */
-export function positionsOf<T>(from: readonly T[], removed: readonly T[], added: readonly T[], compare: (a: T, b: T) => number): Positions | undefined {
+export function positionsOf<S, K>(from: readonly S[], removed: readonly K[], added: readonly K[], compare: (item: S, key: K) => number): Positions | undefined {
   const removedAt: number[] = [];
   for (const x of removed) {
     const i = lowerBound(from, x, compare);
@@ -69,7 +70,7 @@ export function patchSorted<T>(from: readonly T[], removed: readonly T[], added:
 }
 
 /** The first index whose item is not less than `x`. */
-export function lowerBound<T>(list: readonly T[], x: T, compare: (a: T, b: T) => number): number {
+export function lowerBound<S, K>(list: readonly S[], x: K, compare: (item: S, key: K) => number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {

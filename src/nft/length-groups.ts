@@ -1,22 +1,46 @@
 /**
  * A big selector set's members by prefix length, and each length's nft elements (issue #13),
- * patched when the members were (resolve/set-memo.ts marks a patched member list with
- * derive.ts markSetChange): the groups and element lists of the last build are kept per array
- * (WeakMaps, so they go with the arrays), and a one-address change costs k log n searches
- * plus one copy of the group it falls in and of that group's elements, not a million formats.
- * Every new element list made by a patch is itself marked as a set change of the old one (its
- * `removed`/`added` in the list's own order, members' order), so the delta engine can edit the
- * kernel's set by those alone.
+ * patched when the members were: resolve/set-memo.ts marks a patched member list with
+ * derive.ts markSetChange, and the groups of the last build are kept per member array (a
+ * WeakMap, so they go with the arrays). A one-address change then costs k log n searches plus
+ * one copy of the element list it falls in, not a million formats.
+ *
+ * Only lengths with few members (SMALL_GROUP or fewer: the rare interval set needs them as
+ * CIDRs) keep their members as an array from build to build. A big length keeps just its
+ * element text; its changes are placed by binary search on that text (each probe parses one
+ * address): a million-entry group array would cost one more fresh 8 MB array per edit, and
+ * fresh memory is what an edit of a big set pays most for (page faults, ~3 ms per MB here).
+ *
+ * Every element list made by a patch is marked as a set change of the one it was patched
+ * from (`removed`/`added` in the list's own order, addresses ascending), so the delta engine
+ * can edit the kernel's set by those alone.
  */
 import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import { applyPositions, patchSorted, positionsOf } from "../model/sorted-patch.ts";
 
-/** Members by prefix length, per member list (a big set is looked up by every rule, in both tables, that uses its selector). */
-const lengthGroups = new WeakMap<readonly Cidr[], Map<number, readonly Cidr[]>>();
+/** Lengths with at most this many members keep their members as an array (the rare set takes them). */
+const SMALL_GROUP = 4096;
 
-/** Each group's elements (network addresses), per group array. */
-const groupElements = new WeakMap<readonly Cidr[], string[]>();
+/** A member list's prefix lengths: counts, each length's members and its hash set's elements. */
+export interface LengthGroups {
+  /** How many members have each length present. */
+  readonly counts: ReadonlyMap<number, number>;
+  /** The members of one length, in the list's order. */
+  members(length: number): readonly Cidr[];
+  /** One length's hash-set elements: each member's network address as nft text, in the list's order. */
+  elements(length: number): string[];
+}
+
+/** The element list of a length still to be made by patching the last build's. */
+interface Pending {
+  from: string[];
+  removed: Cidr[];
+  added: Cidr[];
+}
+
+const known = new WeakMap<readonly Cidr[], Groups>();
 
 const stats = { groupsPatched: 0, elementsPatched: 0 };
 
@@ -25,70 +49,112 @@ export function lengthGroupStats(): { groupsPatched: number; elementsPatched: nu
   return { ...stats };
 }
 
-/**
- * `members` (normalised: sorted by compareCidr) by prefix length, each group in members'
- * order. A list of one length is its own group (no copy).
- */
-export function groupedByLength(members: readonly Cidr[]): Map<number, readonly Cidr[]> {
-  const known = lengthGroups.get(members);
-  if (known) return known;
+/** `members` (normalised: sorted by compareCidr, one family) by prefix length, patched from the last build's when they were. */
+export function groupedByLength(members: readonly Cidr[]): LengthGroups {
+  const hit = known.get(members);
+  if (hit) return hit;
   const change = setChangeOf(members);
-  const prev = change && lengthGroups.get(change.from);
-  const byLength = (prev && change && patchedGroups(members, prev, change.from, change.removed, change.added)) ?? freshGroups(members);
-  lengthGroups.set(members, byLength);
-  return byLength;
+  const prev = change && known.get(change.from);
+  const groups = (prev && change && prev.patched(members, change.removed, change.added)) ?? Groups.fresh(members);
+  known.set(members, groups);
+  return groups;
 }
 
-function freshGroups(members: readonly Cidr[]): Map<number, readonly Cidr[]> {
-  if (members.length > 0 && members.every((c) => c.prefix === members[0]!.prefix)) return new Map([[members[0]!.prefix, members]]);
-  const byLength = new Map<number, Cidr[]>();
-  for (const c of members) {
-    const group = byLength.get(c.prefix);
-    if (group) group.push(c);
-    else byLength.set(c.prefix, [c]);
+class Groups implements LengthGroups {
+  private readonly texts = new Map<number, string[]>();
+
+  private constructor(
+    private readonly source: readonly Cidr[],
+    readonly counts: Map<number, number>,
+    /** Members of the lengths that keep them (all lengths in a fresh build). */
+    private readonly arrays: Map<number, readonly Cidr[]>,
+    /** Element lists to patch from the last build's, by length. */
+    private readonly pending: Map<number, Pending>,
+  ) {}
+
+  static fresh(source: readonly Cidr[]): Groups {
+    const arrays = new Map<number, Cidr[]>();
+    for (const c of source) {
+      const group = arrays.get(c.prefix);
+      if (group) group.push(c);
+      else arrays.set(c.prefix, [c]);
+    }
+    // A list of one length is its own group (no copy).
+    if (arrays.size === 1) arrays.set(source[0]!.prefix, source as Cidr[]);
+    return new Groups(source, new Map([...arrays].map(([p, g]) => [p, g.length])), arrays, new Map());
   }
-  return byLength;
-}
 
-/** The previous groups with the change applied: untouched groups kept (same arrays), touched ones patched and marked. */
-function patchedGroups(members: readonly Cidr[], prev: Map<number, readonly Cidr[]>, from: readonly Cidr[], removed: readonly Cidr[], added: readonly Cidr[]): Map<number, readonly Cidr[]> | undefined {
-  const touched = new Map<number, { removed: Cidr[]; added: Cidr[] }>();
-  const at = (p: number) => touched.get(p) ?? touched.set(p, { removed: [], added: [] }).get(p)!;
-  for (const c of removed) at(c.prefix).removed.push(c);
-  for (const c of added) at(c.prefix).added.push(c);
-  const byLength = new Map(prev);
-  for (const [p, change] of touched) {
-    const group = prev.get(p) ?? [];
-    // A list of one length that stays so is its own group, and members' own mark describes it.
-    const next = group === from && touched.size === 1 ? members : patchSorted(group, change.removed, change.added, compareCidr);
-    if (!next) return undefined;
-    if (next !== members) markSetChange(next, { from: group, ...change });
-    if (next.length === 0) byLength.delete(p);
-    else byLength.set(p, next);
+  /** The groups of `next`, which is this list without `removed` and with `added`; undefined when the change does not fit. */
+  patched(next: readonly Cidr[], removed: readonly Cidr[], added: readonly Cidr[]): Groups | undefined {
+    const touched = new Map<number, { removed: Cidr[]; added: Cidr[] }>();
+    const at = (p: number) => touched.get(p) ?? touched.set(p, { removed: [], added: [] }).get(p)!;
+    for (const c of removed) at(c.prefix).removed.push(c);
+    for (const c of added) at(c.prefix).added.push(c);
+    const counts = new Map(this.counts);
+    const arrays = new Map(this.arrays);
+    const pending = new Map(this.pending);
+    for (const [p, change] of touched) {
+      const count = (counts.get(p) ?? 0) - change.removed.length + change.added.length;
+      if (count < 0) return undefined;
+      if (count === 0) counts.delete(p);
+      else counts.set(p, count);
+      const group = this.arrays.get(p);
+      arrays.delete(p);
+      // A group that was the whole list stays the whole list (next is its patched self), else a small group is patched.
+      if (group === this.source && touched.size === 1) arrays.set(p, next);
+      else if (group && count <= SMALL_GROUP) {
+        const patchedGroup = patchSorted(group, change.removed, change.added, compareCidr);
+        if (!patchedGroup) return undefined;
+        arrays.set(p, patchedGroup);
+      }
+      // The elements: patched from this build's when it made them (or would have: its own pending patch), else made when asked.
+      const from = this.texts.get(p) ?? (this.pending.has(p) ? this.elements(p) : undefined);
+      if (from) pending.set(p, { from, ...change });
+      else pending.delete(p);
+    }
+    for (const [p, texts] of this.texts) if (!touched.has(p)) pending.set(p, { from: texts, removed: [], added: [] });
+    stats.groupsPatched++;
+    return new Groups(next, counts, arrays, pending);
   }
-  stats.groupsPatched++;
-  return byLength;
+
+  members(length: number): readonly Cidr[] {
+    const kept = this.arrays.get(length);
+    if (kept) return kept;
+    const group = this.source.filter((c) => c.prefix === length);
+    this.arrays.set(length, group);
+    return group;
+  }
+
+  elements(length: number): string[] {
+    const made = this.texts.get(length);
+    if (made) return made;
+    const hostBits = this.source[0]?.family === 6 ? 128 : 32;
+    const text = (c: Cidr) => formatCidr(c.prefix === hostBits ? c : { ...c, prefix: hostBits });
+    const todo = this.pending.get(length);
+    let elements: string[] | undefined;
+    if (todo && todo.removed.length === 0 && todo.added.length === 0) elements = todo.from;
+    else if (todo) {
+      // The list is sorted by address: each probe parses the element it lands on.
+      const at = positionsOf(todo.from, todo.removed, todo.added, (s: string, c: Cidr) => compareAddress(s, c));
+      if (at) {
+        const removed = todo.removed.map(text);
+        const added = todo.added.map(text);
+        elements = applyPositions(todo.from, at, added);
+        markSetChange(elements, { from: todo.from, removed, added });
+        stats.elementsPatched++;
+      }
+    }
+    elements ??= this.members(length).map(text);
+    this.pending.delete(length);
+    this.texts.set(length, elements);
+    return elements;
+  }
 }
 
-/**
- * The elements of one per-length hash set: each member's network address as nft text, in
- * the group's order. Patched from the previous group's elements when the group was.
- */
-export function lengthSetElements(group: readonly Cidr[], hostBits: number): string[] {
-  const known = groupElements.get(group);
-  if (known) return known;
-  const element = (c: Cidr) => formatCidr(c.prefix === hostBits ? c : { ...c, prefix: hostBits });
-  const change = setChangeOf(group);
-  const prev = change && groupElements.get(change.from);
-  const at = prev && change && positionsOf(change.from, change.removed, change.added, compareCidr);
-  let elements: string[];
-  if (prev && change && at) {
-    const removed = change.removed.map(element);
-    const added = change.added.map(element);
-    elements = applyPositions(prev, at, added);
-    markSetChange(elements, { from: prev, removed, added });
-    stats.elementsPatched++;
-  } else elements = group.map(element);
-  groupElements.set(group, elements);
-  return elements;
+/** The address of element text `s` against the network address of `c` (same family). */
+function compareAddress(s: string, c: Cidr): number {
+  const parsed = parseAddress(s);
+  if (!parsed.ok) throw new Error(`internal error: set element ${s} is not an address`);
+  const a = parsed.cidr;
+  return a.a0 - c.a0 || a.a1 - c.a1 || a.a2 - c.a2 || a.a3 - c.a3;
 }

@@ -14,7 +14,7 @@
  * plus one interval set for the lengths with few members; the same one-rule-per-set and
  * "in none of them" rules apply, and cheap port matches come before the lookups.
  */
-import { formatCidr, type Cidr } from "../model/cidr.ts";
+import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
@@ -34,8 +34,8 @@ export interface MatchContext {
   useSet(name: string, family: 4 | 6, hosts: boolean, set: AddressSet): void;
   /** Which selector sets are split by prefix length, and where rare lengths go. */
   perLength: PerLengthLayout;
-  /** Called for every per-length set a rule references (`members`: its members, all of `length` unless "rare"). */
-  useLengthSet(name: string, family: 4 | 6, length: number | "rare", members: readonly Cidr[], selectorKey: string): void;
+  /** Called for every per-length set a rule references; `elements` gives its nft elements (called once per table). */
+  useLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => string[], selectorKey: string): void;
   /** Named-port sets by {@link namedPortKey}. */
   namedPorts: ReadonlyMap<string, NamedPortSet>;
   /** Called for every named-port set a rule references. */
@@ -272,21 +272,21 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
     }
     return lookups;
   }
-  const byLength = groupedByLength(members);
+  // Groups and their elements are kept per member list and patched with it (length-groups.ts).
+  const groups = groupedByLength(members);
   const rare: Cidr[] = [];
-  for (const length of [...byLength.keys()].sort((a, b) => b - a)) {
-    const group = byLength.get(length)!;
-    if (group.length < ctx.perLength.rare) {
-      rare.push(...group);
+  for (const length of [...groups.counts.keys()].sort((a, b) => b - a)) {
+    if (groups.counts.get(length)! < ctx.perLength.rare) {
+      rare.push(...groups.members(length));
       continue;
     }
     const name = selectorLengthSet(key, family, length);
-    ctx.useLengthSet(name, family, length, group, key);
+    ctx.useLengthSet(name, family, length, () => groups.elements(length), key);
     lookups.push({ field: length === hostBits ? address : prefixOf(address, length), name, perLength: true });
   }
   if (rare.length > 0) {
     const name = selectorLengthSet(key, family, "rare");
-    ctx.useLengthSet(name, family, "rare", rare, key);
+    ctx.useLengthSet(name, family, "rare", () => rare.sort(compareCidr).map(formatCidr), key);
     lookups.push({ field: address, name, perLength: true });
   }
   return lookups;

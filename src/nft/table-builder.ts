@@ -4,11 +4,10 @@
  * copied into each table that uses them, policy chains compiled once per table. Used by the
  * compiler (compile.ts) and the rule sequences of each endpoint chain (sequences.ts).
  */
-import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
+import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
-import { lengthSetElements } from "./length-groups.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
 import { counter, goto, jump, match, meta, payload, setUpdate, sym, value, verdict } from "./statements.ts";
@@ -49,7 +48,7 @@ export class TableBuilder {
       table: this.family,
       useSet: (name, family, hosts, set) => this.declareSet(name, family, hosts, set),
       perLength: this.perLength,
-      useLengthSet: (name, family, length, members, key) => this.declareLengthSet(name, family, length, members, key),
+      useLengthSet: (name, family, length, elements, key) => this.declareLengthSet(name, family, length, elements, key),
       namedPorts: this.plan.namedPorts,
       useNamedPortSet: (name, family, tuples) => {
         const elements = [...new Set(tuples.map((t) => `${formatCidr(t.address)} . ${t.protocol} . ${t.port}`))].sort();
@@ -124,12 +123,9 @@ export class TableBuilder {
   }
 
   /** A per-prefix-length set: network addresses in a hash set, or the rare lengths' CIDRs in an interval set. */
-  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", members: readonly Cidr[], key: string): void {
+  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => string[], key: string): void {
     if (this.sameSet(name, `selector ${family} l${length} ${key}`)) return;
-    const hostBits = family === 4 ? 32 : 128;
-    // A length's elements are kept per member array and patched with it (length-groups.ts).
-    const elements = length === "rare" ? [...members].sort(compareCidr).map(formatCidr) : lengthSetElements(members, hostBits);
-    this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements, comment: key });
+    this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements: elements(), comment: key });
   }
 
   build(): NftTable {

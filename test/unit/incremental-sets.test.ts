@@ -310,7 +310,8 @@ function checkRecords(prev: NftRuleset, next: NftRuleset, context: string): numb
       const change = setChangeOf(set.elements);
       const old = prev.tables[t]!.sets.find((s) => s.name === set.name);
       // The very array of the last build: unchanged (its record, if any, is of an earlier change).
-      if (!change || set.elements === old?.elements) continue;
+      // A set the last build did not have (its length was rare) is loaded whole, whatever its record says.
+      if (!change || !old || set.elements === old.elements) continue;
       expect({ context, set: set.name, from: change.from === old?.elements }).toEqual({ context, set: set.name, from: true });
       const result = new Set(change.from);
       for (const e of change.removed) expect({ context, removed: e, was: result.delete(e) }).toEqual({ context, removed: e, was: true });
