@@ -1,0 +1,78 @@
+/**
+ * Issue #13: a one-line edit of a million-entry network set, loaded (parse + validate) through
+ * the parse cache: the edit is read as a splice of the `nets:` list (src/config/list-splice.ts)
+ * and the CIDRs as a splice of the previous read, against a cold load of the same file. Each
+ * edited text is a fresh flat string, as a file read gives. Also: the cost of checking the list's
+ * layout at the full parse (findItemBlock), and of loading the unchanged file again.
+ * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21]
+ */
+import { loadConfig } from "../src/validate/load.ts";
+import { clearParseCache, parseCacheStats } from "../src/config/parse-cache.ts";
+import { findPath } from "../src/config/key-scan.ts";
+import { findItemBlock } from "../src/config/list-splice.ts";
+
+const arg = (name: string, d: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? d);
+const count = arg("count", 1_000_000);
+const edits = arg("edits", 21);
+const path = "/etc/hostwall/25-big.yaml";
+const HEAD = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n";
+
+const addr = (i: number) => {
+  const a = (0x0b000000 + i * 7) >>> 0;
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+};
+const lines = Array.from({ length: count }, (_, i) => `    - ${addr(i)}\n`);
+const fresh = (s: string) => Buffer.from(s).toString(); // flat, not a rope: what reading the file gives
+let text = fresh(HEAD + lines.join(""));
+const load = (t: string) => loadConfig([{ path, text: t }], { node: "jasper" });
+/** Wall time; CPU time (this process, GC threads included) summed into `cpu` to tell a busy machine from real work. */
+const cpu: number[] = [];
+const ms = (f: () => void) => {
+  const t = performance.now();
+  const c = process.cpuUsage();
+  f();
+  const used = process.cpuUsage(c);
+  cpu.push((used.user + used.system) / 1000);
+  return performance.now() - t;
+};
+
+clearParseCache();
+let coldModel: ReturnType<typeof load> | undefined;
+const cold = ms(() => (coldModel = load(text)));
+const items = coldModel!.model.networkSets[0]!.nets;
+const rawNets = (Bun.YAML.parse(text) as { spec: { nets: string[] } }).spec.nets;
+const first = findPath(text, 0, ["spec", "nets", 0])!;
+const verify = [0, 1, 2].map(() => ms(() => findItemBlock(text, first, rawNets)));
+const same = fresh(text);
+const hit = ms(() => load(same));
+
+const rnd = (() => {
+  let a = 13;
+  return () => ((a = (Math.imul(a, 1103515245) + 12345) >>> 0) / 4294967296);
+})();
+const kinds = ["insert", "delete", "replace", "append"] as const;
+const times: Record<string, number[]> = { insert: [], delete: [], replace: [], append: [] };
+const all: number[] = [];
+for (let e = 0; e < edits; e++) {
+  const kind = kinds[e % kinds.length]!;
+  const at = Math.floor(rnd() * lines.length);
+  const line = `    - 203.0.113.${e % 256}/32\n`;
+  if (kind === "insert") lines.splice(at, 0, line);
+  else if (kind === "delete") lines.splice(at, 1);
+  else if (kind === "replace") lines[at] = line;
+  else lines.push(line);
+  text = fresh(HEAD + lines.join(""));
+  await Bun.sleep(1); // each load its own job, as in the agent: the previous generation's arrays can go
+  const t = ms(() => load(text));
+  times[kind]!.push(t);
+  all.push(t);
+}
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const f = (x: number) => `${x.toFixed(1)} ms`;
+console.log(`${count} entries, ${(text.length / 1048576).toFixed(1)} MiB; ${items.length} nets after the cold load`);
+console.log(`  cold load (parse + validate)            ${f(cold)}`);
+console.log(`  of which the list layout check           ${verify.map(f).join(", ")} (findItemBlock, 3 runs)`);
+console.log(`  unchanged file loaded again (a hit)     ${f(hit)}`);
+console.log(`  one-line edit, loaded (p50 of ${edits})      ${f(p50(all))}  (min ${f(Math.min(...all))}, max ${f(Math.max(...all))}; CPU p50 ${f(p50(cpu.slice(-edits)))})`);
+for (const k of kinds) console.log(`    ${k.padEnd(8)} ${times[k]!.map(f).join(", ")}`);
+console.log(`  parse cache: ${JSON.stringify(parseCacheStats())}`);
