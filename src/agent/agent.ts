@@ -513,7 +513,7 @@ export class Agent {
    */
   async diff(): Promise<{ diagnostics: Diagnostic[]; doc?: DiffDocument }> {
     const read = await this.deps.readConfig();
-    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.() });
+    const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : this.deps.listInterfaces(), addresses: this.deps.listAddresses?.(), noScript: true });
     const diagnostics = [...read.diagnostics, ...built.diagnostics];
     if (hasErrors(diagnostics) || !built.ruleset) return { diagnostics };
     if (this.irInForce) return { diagnostics, doc: diffRulesets(rulesetView(this.irInForce), rulesetView(built.ruleset), `generation ${this.generation} in force (this agent's)`) };
