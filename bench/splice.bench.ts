@@ -4,7 +4,10 @@
  * and the CIDRs as a splice of the previous read, against a cold load of the same file. Each
  * edited text is a fresh flat string, as a file read gives. Also: the cost of checking the list's
  * layout at the full parse (findItemBlock), and of loading the unchanged file again.
- * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21]
+ * The floor is the arrays a splice must build (the raw list, the CIDRs: two 1M-entry arrays) and
+ * the collector scanning them, so the run also times plain copies of a 1M-entry array as the
+ * machine's yardstick. `--gc` collects before each edit (the agent idles between edits).
+ * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21] [--gc]
  */
 import { loadConfig } from "../src/validate/load.ts";
 import { clearParseCache, parseCacheStats } from "../src/config/parse-cache.ts";
@@ -63,10 +66,12 @@ for (let e = 0; e < edits; e++) {
   else lines.push(line);
   text = fresh(HEAD + lines.join(""));
   await Bun.sleep(1); // each load its own job, as in the agent: the previous generation's arrays can go
+  if (process.argv.includes("--gc")) Bun.gc(true);
   const t = ms(() => load(text));
   times[kind]!.push(t);
   all.push(t);
 }
+const copies = [0, 1, 2, 3, 4].map(() => ms(() => items.slice()));
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f = (x: number) => `${x.toFixed(1)} ms`;
 console.log(`${count} entries, ${(text.length / 1048576).toFixed(1)} MiB; ${items.length} nets after the cold load`);
@@ -75,4 +80,5 @@ console.log(`  of which the list layout check           ${verify.map(f).join(", 
 console.log(`  unchanged file loaded again (a hit)     ${f(hit)}`);
 console.log(`  one-line edit, loaded (p50 of ${edits})      ${f(p50(all))}  (min ${f(Math.min(...all))}, max ${f(Math.max(...all))}; CPU p50 ${f(p50(cpu.slice(-edits)))})`);
 for (const k of kinds) console.log(`    ${k.padEnd(8)} ${times[k]!.map(f).join(", ")}`);
+console.log(`  yardstick: one native copy of a ${count}-entry array (slice) ${copies.map(f).join(", ")}`);
 console.log(`  parse cache: ${JSON.stringify(parseCacheStats())}`);

@@ -147,9 +147,32 @@ describe("a big network set edited item by item", () => {
     expect(second[1233]).toBe(first[1233]!);
     expect(second[1236]).toBe(first[1235]!);
   });
+
+  test("a namespaced NetworkSet, one inside a GlobalNetworkSetList, and a repeated line removed: splices, equal to cold, entries placed by line", () => {
+    const list = bigText(30_000, 17);
+    const variants = [
+      HEAD.replace("kind: GlobalNetworkSet", "kind: NetworkSet").replace("  name: big\n", "  name: big\n  namespace: prod\n"),
+      `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSetList\nitems:\n- ${HEAD.trimEnd().replaceAll("\n", "\n  ")}\n`,
+    ];
+    for (const [v, head] of variants.entries()) {
+      const indent = v === 0 ? "" : "  ";
+      const lines = list.map((l) => indent + l);
+      lines.splice(100, 0, lines[99]!, lines[99]!); // three equal lines: which one goes is ambiguous, the result is not
+      clearParseCache();
+      load(head + lines.join(""));
+      lines.splice(100, 1);
+      const text = head + lines.join("");
+      const warm = observe(text, PATH, [0, 99, 100, 30_000]);
+      expect({ v, stats: parseCacheStats() }).toMatchObject({ v, stats: { misses: 1, spliced: 1 } });
+      expectSame(warm, cold(text, [0, 99, 100, 30_000]), v);
+      const line0 = head.split("\n").length;
+      expect(warm.positions).toEqual([0, 99, 100, 30_000].map((k) => ({ line: line0 + k, column: 7 + indent.length })));
+      expect(warm.nets!.length).toBe(30_001);
+    }
+  });
 });
 
-describe("edits that are not a splice of the list take the full parse, with the same result", () => {
+describe("edits around the list: a splice only when item lines alone changed, always what a cold load gives", () => {
   const lines = bigText(30_000, 11);
   const base = HEAD + lines.join("") + TAIL;
   const at = HEAD.length + lines.slice(0, 500).join("").length; // the start of item 500's line
