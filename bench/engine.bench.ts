@@ -141,7 +141,11 @@ async function edit(dir: string, agent: Agent, traffic: Traffic, text: string, a
   const genMs = nowMs() - t0;
   await traffic.settle(arriving, 5000);
   const kind = after.nft.deltas > before.nft.deltas ? "delta" : after.nft.fullApplies > before.nft.fullApplies ? "full" : "?";
-  const line = agent.log.slice(from).split("\n").find((l) => l.includes("applied generation")) ?? "";
+  let line = "";
+  for (let i = 0; i < 100 && !line; i++) {
+    line = agent.log.slice(from).split("\n").find((l) => l.includes("applied generation")) ?? "";
+    if (!line) await Bun.sleep(20); // stderr may come after /status moved
+  }
   return { enforcedMs: traffic.enforcedAfter(t0, nowMs() - 50, arriving), genMs, kind, line };
 }
 
