@@ -67,7 +67,7 @@ function baseEntries(): string[] {
 }
 
 const fileText = (entries: readonly string[]) =>
-  `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${entries.map((e) => `    - ${e}\n`).join("")}`;
+  `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${entries.map((e) => (e.startsWith("#") ? `    ${e}\n` : `    - ${e}\n`)).join("")}`;
 
 interface Step {
   what: string;
@@ -89,6 +89,9 @@ const without = (...xs: string[]) => (e: string[]) => {
   return out;
 };
 const plus = (...xs: string[]) => (e: string[]) => [...e, ...xs];
+/** `x` written in the middle of the file; a line starting with # is a comment line. */
+const insertAt = (at: number, x: string) => (e: string[]) => [...e.slice(0, at), x, ...e.slice(at)];
+const replace = (x: string, y: string) => (e: string[]) => e.map((v) => (v === x ? y : v));
 const base = baseEntries();
 // 100 out (98 of the list: IPv4 hosts and /24s; two probed hosts) and 100 in (98 hosts of 198.51.100.0/24, two probed hosts).
 const out100 = [...base.slice(1000, 1049), ...base.slice(41_000, 41_049), "203.0.113.60", "2001:db8:5::60"];
@@ -103,6 +106,10 @@ const STEPS: Step[] = [
   { what: "the adjacent host removed", edit: without("203.0.113.41"), dropped: ["203.0.113.40"], passed: ["203.0.113.41"] },
   { what: "an entry of the list duplicated", edit: plus("203.0.113.40"), dropped: ["203.0.113.40"], passed: ["203.0.113.41"], noop: true },
   { what: "one copy of the duplicate removed", edit: without("203.0.113.40"), dropped: ["203.0.113.40"], passed: ["203.0.113.41"], noop: true },
+  { what: "a host of the list rewritten in place (one line changed)", edit: replace("203.0.113.24", "203.0.113.25"), dropped: ["203.0.113.25", "203.0.113.18"], passed: ["203.0.113.24"] },
+  { what: "a host inserted in the middle of the file", edit: insertAt(20_000, "203.0.113.9"), dropped: ["203.0.113.9", "203.0.113.25"], passed: ["203.0.113.8"] },
+  { what: "a comment line inserted in the middle of the file", edit: insertAt(30_000, "# ticket 42: the 203.0.113.9 host above"), dropped: ["203.0.113.9"], passed: ["203.0.113.8"], noop: true },
+  { what: "the rewrite, the insertion and the comment undone", edit: (e) => replace("203.0.113.25", "203.0.113.24")(without("203.0.113.9", "# ticket 42: the 203.0.113.9 host above")(e)), dropped: ["203.0.113.24"], passed: ["203.0.113.9", "203.0.113.25"] },
   { what: "an IPv6 host and an IPv6 prefix added", edit: plus("2001:db8:5::5", "2001:db8:6::/48"), dropped: ["2001:db8:5::5", "2001:db8:6::1", "2001:db8:6:ffff::9"], passed: ["2001:db8:5::6", "2001:db8:7::1"] },
   { what: "the IPv6 host and prefix removed", edit: without("2001:db8:5::5", "2001:db8:6::/48"), dropped: ["2001:db8:5::60"], passed: ["2001:db8:5::5", "2001:db8:6::1"] },
   { what: "prefixes of lengths the list has not (/25, /40: its interval sets) added", edit: plus("203.0.113.128/25", "2001:db8:7700::/40"), dropped: ["203.0.113.200", "2001:db8:77ff::1"], passed: ["203.0.113.100", "2001:db8:7800::1"] },
