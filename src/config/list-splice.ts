@@ -12,12 +12,13 @@
  * the file changed. Anything else answers undefined and the caller parses the whole file: the
  * result must be exactly what the full parse gives, so this refuses whatever it cannot prove.
  */
+import { LineStarts } from "./line-starts.ts";
 import { plainYaml11Note } from "./yaml11.ts";
 
 /** Where a block sequence of one-line items is written. */
 export interface ItemBlock {
-  /** Offset of the start of each item's line, item k at starts[k] (strictly increasing). */
-  readonly starts: Int32Array;
+  /** Offset of the start of each item's line, item k at starts.at(k) (strictly increasing). */
+  readonly starts: LineStarts;
   /** Offset just after the last item's line (after its newline, or the end of the text). */
   readonly end: number;
   /** Spaces before each item's `-`. */
@@ -136,7 +137,7 @@ export function findItemBlock(text: string, firstOffset: number, items: readonly
   for (const ch of ["&", "*"]) if (text.lastIndexOf(ch, lineStart - 1) >= 0 || text.indexOf(ch, at) >= 0) return undefined;
   let firstLine = 1;
   for (let i = text.indexOf("\n"); i >= 0 && i < lineStart; i = text.indexOf("\n", i + 1)) firstLine++;
-  return { starts, end: at, indent, firstLine };
+  return { starts: LineStarts.of(starts), end: at, indent, firstLine };
 }
 
 /**
@@ -169,18 +170,6 @@ export function commonSuffix(a: string, b: string, limit: number): number {
   return s;
 }
 
-/** First index with starts[i] >= x. */
-function lowerBound(starts: Int32Array, x: number): number {
-  let lo = 0;
-  let hi = starts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (starts[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
  * The splice of the list that turns `before` (whose list is at `block`) into `after`, when the
  * texts differ only in whole item lines of that list and every new line is a plain item line;
@@ -202,11 +191,12 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
     newEnd += d;
   }
   const { starts, end, indent, firstLine } = block;
-  if (ls < starts[0]! || oldEnd > end) return undefined;
-  const index = lowerBound(starts, ls);
-  if (index < starts.length ? starts[index] !== ls : ls !== end) return undefined;
-  const stop = lowerBound(starts, oldEnd);
-  if (stop < starts.length ? starts[stop] !== oldEnd : oldEnd !== end) return undefined;
+  const count = starts.length;
+  if (ls < starts.at(0) || oldEnd > end) return undefined;
+  const index = starts.lowerBound(ls);
+  if (index < count ? starts.at(index) !== ls : ls !== end) return undefined;
+  const stop = starts.lowerBound(oldEnd);
+  if (stop < count ? starts.at(stop) !== oldEnd : oldEnd !== end) return undefined;
   const removed = stop - index;
   const inserted: string[] = [];
   const insertedStarts: number[] = [];
@@ -219,13 +209,9 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
     insertedStarts.push(at);
     at = next;
   }
-  const count = starts.length - removed + inserted.length;
-  if (count === 0) return undefined;
-  // The new starts: those before, the inserted lines, those after shifted by the size change.
-  const next = new Int32Array(count);
-  next.set(starts.subarray(0, index));
-  for (let k = 0; k < insertedStarts.length; k++) next[index + k] = insertedStarts[k]!;
+  if (count - removed + inserted.length === 0) return undefined;
+  // The lines after the edit moved by the size change.
   const delta = newEnd - oldEnd;
-  for (let i = stop, k = index + inserted.length; i < starts.length; i++, k++) next[k] = starts[i]! + delta;
+  const next = starts.splice(index, removed, Int32Array.from(insertedStarts), delta);
   return { index, removed, inserted, block: { starts: next, end: end + delta, indent, firstLine } };
 }

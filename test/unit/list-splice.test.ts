@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { clearParseCache, forgetParse, parseCached, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
 import { parseFile } from "../../src/config/parse.ts";
+import { LineStarts } from "../../src/config/line-starts.ts";
 import { spliceOf } from "../../src/derive.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { loadConfig } from "../../src/validate/load.ts";
@@ -237,5 +238,35 @@ describe("edits around the list: a splice only when item lines alone changed, al
     load(small);
     load(small.replace("    - ", "    - 203.0.113.1\n    - "));
     expect(parseCacheStats()).toMatchObject({ misses: 2, spliced: 0 });
+  });
+});
+
+describe("LineStarts (the item offsets carried across edits)", () => {
+  test("600 random splices: every offset and every lower bound as a plain array gives, older versions unchanged", () => {
+    const r = prng(5);
+    const b = (n: number) => Math.floor(r() * n);
+    let plain = Array.from({ length: 3000 }, (_, i) => 100 + i * 20);
+    let starts = LineStarts.of(Int32Array.from(plain));
+    const first = { starts, plain: [...plain] };
+    for (let step = 0; step < 600; step++) {
+      const index = b(plain.length + 1);
+      const removed = Math.min(b(30), plain.length - index);
+      const lo = index === 0 ? 0 : plain[index - 1]!;
+      const hi = index + removed < plain.length ? plain[index + removed]! : lo + 1000;
+      const n = b(30);
+      const inserted = Array.from({ length: n }, (_, k) => lo + 1 + k * 2);
+      const delta = (n > 0 ? inserted[n - 1]! + 5 : lo + 1) - hi;
+      plain = [...plain.slice(0, index), ...inserted, ...plain.slice(index + removed).map((x) => x + delta)];
+      starts = starts.splice(index, removed, Int32Array.from(inserted), delta);
+      expect({ step, length: starts.length }).toEqual({ step, length: plain.length });
+      const got = Array.from({ length: starts.length }, (_, k) => starts.at(k));
+      expect({ step, same: got.every((x, k) => x === plain[k]) }).toEqual({ step, same: true });
+      for (let q = 0; q < 5; q++) {
+        const x = b((plain[plain.length - 1] ?? 0) + 50);
+        const want = plain.findIndex((v) => v >= x);
+        expect({ step, x, at: starts.lowerBound(x) }).toEqual({ step, x, at: want < 0 ? plain.length : want });
+      }
+    }
+    expect(Array.from({ length: first.starts.length }, (_, k) => first.starts.at(k))).toEqual(first.plain);
   });
 });
