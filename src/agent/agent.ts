@@ -387,7 +387,8 @@ export class Agent {
     // The whole script, stamped, only when it is sent (first apply, forced, refused delta).
     let full: RenderedScript | undefined;
     const fullScript = () => (full ??= renderScript(ruleset, stamp));
-    since();
+    // The lockout check, and at start the adoption of the kernel's tables.
+    stages.push(["checks", since()]);
     let sent;
     try {
       sent = await sendRuleset(this.deps.runner, this.deps.logger, this.engine, { inForce: adopted?.from ?? this.irInForce, unknown: adopted?.unknown, next: ruleset, full: () => fullScript().text, force, stamp, clock: stageClock });

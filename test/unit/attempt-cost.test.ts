@@ -125,7 +125,7 @@ describe("the attempt's log line", () => {
     (f.agent as unknown as { deps: { stageClock: () => number } }).deps.stageClock = () => (t += 0.5);
     await f.agent.reload("startup");
     const line = f.logger.lines.find((l) => l.startsWith("info: applied generation 1"))!;
-    expect(line).toMatch(/, [\d.]+ ms \(read 0\.5, parse\+validate 0\.5, resolve 0\.5, lint 0\.5, compile 0\.5, hash 0\.5, snapshot 0\.5, render 0\.5, send 0\.5 ms; after: describe 0\.5, observe 0\.5 ms\)$/);
+    expect(line).toMatch(/, [\d.]+ ms \(read 0\.5, parse\+validate 0\.5, resolve 0\.5, lint 0\.5, compile 0\.5, hash 0\.5, snapshot 0\.5, checks 0\.5, render 0\.5, send 0\.5 ms; after: describe 0\.5, observe 0\.5 ms\)$/);
   });
 
   test("formats stages that ran, with the after part only when there is one", () => {
