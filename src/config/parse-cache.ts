@@ -53,7 +53,7 @@ export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parse
     entries.delete(file.path); // re-inserted below: most recently used last
     entries.set(file.path, old);
   } else {
-    const edited = old?.parsed.edited?.(file);
+    const edited = readEdit(old, file);
     if (edited) stats.spliced++;
     else stats.misses++;
     parsed = edited ?? parse(file);
@@ -68,6 +68,15 @@ export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parse
     }
   }
   return { resources: [...parsed.resources], diagnostics: parsed.diagnostics.map((d) => ({ ...d })) };
+}
+
+/** The cheaper reading of an edited file its last parse offers, if any; a failure of it only costs the full parse. */
+function readEdit(old: Entry | undefined, file: SourceFile): Parsed | undefined {
+  try {
+    return old?.parsed.edited?.(file);
+  } catch {
+    return undefined;
+  }
 }
 
 function evict(): void {
