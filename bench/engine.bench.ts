@@ -168,6 +168,16 @@ const editsRow = (figure: string, xs: EditResult[], goalMs: number, base?: numbe
   row(`${figure} (p50 of ${xs.length}; ${kinds})`, ms(p50), base === undefined ? "-" : `${ms(base)} nft element cmd`, p50 === undefined || base === undefined ? undefined : p50 / base, `≤ ${goalMs} ms`, p50 !== undefined && p50 <= goalMs);
 };
 
+/** Runs one part of the bench; its failure becomes an ERROR row (exit 1), and the bench goes on. */
+async function phase(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    rows.push({ figure: `ERROR in ${name}`, hostwall: String((e as Error).message ?? e).slice(0, 300).replaceAll("\n", " "), baseline: "-", ratio: "-", goal: "-", met: "NO" });
+    process.exitCode = 1;
+  }
+}
+
 const tag = `hw-eb-${process.pid.toString(36)}`;
 const work = mkdtempSync(join(tmpdir(), "hw-engine-bench-"));
 chmodSync(work, 0o755);
@@ -233,36 +243,40 @@ try {
   row(`peak RSS, agent + children, loading ${count}`, `${start.peakMB.toFixed(0)} MB`, `${bare.rssMB.toFixed(0)} MB nft -f`, start.peakMB / bare.rssMB, "≤ 300 MB", start.peakMB <= 300);
   row(`idle RSS ${idleS} s after ready`, `${idleMB.toFixed(0)} MB`, "-", undefined, "≤ 150 MB", idleMB <= 150);
 
-  traffic = await Traffic.start(lab);
-  const adds: EditResult[] = [];
-  const dels: EditResult[] = [];
-  const withSender = original + item(SENDER);
-  for (let i = 0; i < rounds; i++) {
-    adds.push(await edit(dir, agent, traffic, withSender, false));
-    dels.push(await edit(dir, agent, traffic, original, true));
-    say(`  one address added ${ms(adds.at(-1)!.enforcedMs)} (${adds.at(-1)!.kind}), removed ${ms(dels.at(-1)!.enforcedMs)} (${dels.at(-1)!.kind})`);
-    if (i === 0) say(`    agent: ${adds[0]!.line.slice(0, 600)}`);
-  }
-  editsRow(`${count} addresses: one address added, rename → enforced`, adds, 100, median(bareAdd));
-  editsRow(`${count} addresses: one address removed, rename → enforced`, dels, 100, median(bareDel));
+  // The edits: a failure is a row of the table (and exit 1), and the mixed phase still runs.
+  const running = agent;
+  await phase("edits of the addresses", async () => {
+    traffic = await Traffic.start(lab!);
+    const adds: EditResult[] = [];
+    const dels: EditResult[] = [];
+    const withSender = original + item(SENDER);
+    for (let i = 0; i < rounds; i++) {
+      adds.push(await edit(dir, running, traffic, withSender, false));
+      dels.push(await edit(dir, running, traffic, original, true));
+      say(`  one address added ${ms(adds.at(-1)!.enforcedMs)} (${adds.at(-1)!.kind}), removed ${ms(dels.at(-1)!.enforcedMs)} (${dels.at(-1)!.kind})`);
+      if (i === 0) say(`    agent: ${adds[0]!.line.slice(0, 600)}`);
+    }
+    editsRow(`${count} addresses: one address added, rename → enforced`, adds, 100, median(bareAdd));
+    editsRow(`${count} addresses: one address removed, rename → enforced`, dels, 100, median(bareDel));
 
-  // 10k out + 10k in (the sender among the new ones) in one block of the file, then undone.
-  const at = Math.floor(count / 2);
-  // Every 7th address, as the list: consecutive ones would merge into a few prefixes.
-  const fresh = Array.from({ length: bulk }, (_, i) => item(i === bulk >> 1 ? SENDER : ip4((0x0c000000 + i * 7) >>> 0)));
-  const bulkText = fileText([...hosts.slice(0, at), ...fresh, ...hosts.slice(at + bulk)]);
-  const bulks: EditResult[] = [];
-  for (let i = 0; i < Math.max(1, Math.ceil(rounds / 2)); i++) {
-    bulks.push(await edit(dir, agent, traffic, bulkText, false));
-    bulks.push(await edit(dir, agent, traffic, original, true));
-    say(`  ${bulk} out + ${bulk} in: generation ${ms(bulks.at(-2)!.genMs)}, enforced ${ms(bulks.at(-2)!.enforcedMs)}; undone ${ms(bulks.at(-1)!.genMs)} / ${ms(bulks.at(-1)!.enforcedMs)}`);
-    if (i === 0) say(`    agent: ${bulks[0]!.line.slice(0, 600)}`);
-  }
-  const bulkGen = median(bulks.map((b) => b.genMs));
-  const bulkEnf = bulks.some((b) => b.enforcedMs === undefined) ? undefined : median(bulks.map((b) => b.enforcedMs!));
-  row(`${bulk} added + ${bulk} removed, one edit: rename → generation (p50 of ${bulks.length}; ${[...new Set(bulks.map((b) => b.kind))].join("/")})`, ms(bulkGen), "-", undefined, "≤ 500 ms", bulkGen <= 500);
-  row(`${bulk} added + ${bulk} removed, one edit: rename → enforced (probe)`, ms(bulkEnf), "-", undefined, "≤ 500 ms", bulkEnf !== undefined && bulkEnf <= 500);
-  traffic.stop();
+    // 10k out + 10k in (the sender among the new ones) in one block of the file, then undone.
+    const at = Math.floor(count / 2);
+    // Every 7th address, as the list: consecutive ones would merge into a few prefixes.
+    const fresh = Array.from({ length: bulk }, (_, i) => item(i === bulk >> 1 ? SENDER : ip4((0x0c000000 + i * 7) >>> 0)));
+    const bulkText = fileText([...hosts.slice(0, at), ...fresh, ...hosts.slice(at + bulk)]);
+    const bulks: EditResult[] = [];
+    for (let i = 0; i < Math.max(1, Math.ceil(rounds / 2)); i++) {
+      bulks.push(await edit(dir, running, traffic, bulkText, false));
+      bulks.push(await edit(dir, running, traffic, original, true));
+      say(`  ${bulk} out + ${bulk} in: generation ${ms(bulks.at(-2)!.genMs)}, enforced ${ms(bulks.at(-2)!.enforcedMs)}; undone ${ms(bulks.at(-1)!.genMs)} / ${ms(bulks.at(-1)!.enforcedMs)}`);
+      if (i === 0) say(`    agent: ${bulks[0]!.line.slice(0, 600)}`);
+    }
+    const bulkGen = median(bulks.map((b) => b.genMs));
+    const bulkEnf = bulks.some((b) => b.enforcedMs === undefined) ? undefined : median(bulks.map((b) => b.enforcedMs!));
+    row(`${bulk} added + ${bulk} removed, one edit: rename → generation (p50 of ${bulks.length}; ${[...new Set(bulks.map((b) => b.kind))].join("/")})`, ms(bulkGen), "-", undefined, "≤ 500 ms", bulkGen <= 500);
+    row(`${bulk} added + ${bulk} removed, one edit: rename → enforced (probe)`, ms(bulkEnf), "-", undefined, "≤ 500 ms", bulkEnf !== undefined && bulkEnf <= 500);
+  });
+  traffic?.stop();
   await agent.stop();
   await $`ip netns exec ${agentNs} nft flush ruleset`.quiet();
   hosts.length = 0;
@@ -294,6 +308,9 @@ try {
   editsRow(`${count} mixed prefixes: one prefix removed, → enforced`, pdels, 100);
   row("per-packet drop cost, netdev, 1M vs a 1-entry set", "0.98-1.21 x", "1-entry hash set", undefined, "≤ 1.2 x", undefined);
   rows.at(-1)!.ratio = "cited: RESULTS.md sets.bench plen";
+} catch (e) {
+  rows.push({ figure: "ERROR", hostwall: String((e as Error).message ?? e).slice(0, 300).replaceAll("\n", " "), baseline: "-", ratio: "-", goal: "-", met: "NO" });
+  process.exitCode = 1;
 } finally {
   traffic?.stop();
   await agent?.stop().catch(() => undefined);
