@@ -7,7 +7,8 @@
  * the log line says where the time went; queued edits write the last good record once.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readConfigDir } from "../../src/source/read-dir.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RecordWriter, recordPieces, stateStore } from "../../src/agent/state.ts";
@@ -216,5 +217,32 @@ describe("the last good record, written in pieces", () => {
     expect(writes).toBe(2);
     expect(await store.load()).toMatchObject({ generation: 2, hash: f.agent.applied!.hash, script: f.kernel.applied.at(-1)! });
     expect(f.logger.lines.some((l) => l.includes("warning: cannot save"))).toBe(false);
+  });
+});
+
+describe("reading a big file into the kept buffer", () => {
+  test("each read gives exactly that file's text: a shorter one after a longer, two at once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hw-attempt-read-"));
+    try {
+      chmodSync(dir, 0o755);
+      const text = (n: number, tag: string) => `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: ${tag}}\nspec:\n  nets:\n${hosts(n).map((h) => `    - ${h}\n`).join("")}`;
+      const put = (name: string, t: string) => {
+        writeFileSync(join(dir, `.${name}.tmp`), t, { mode: 0o644 });
+        renameSync(join(dir, `.${name}.tmp`), join(dir, name));
+      };
+      const long = text(120_000, "long"); // over 1 MiB: read into the kept buffer
+      const short = text(90_000, "short");
+      expect(long.length).toBeGreaterThan(1 << 21);
+      put("a.yaml", long);
+      expect((await readConfigDir(dir)).files.map((f) => f.text)).toEqual([long]);
+      put("a.yaml", short);
+      expect((await readConfigDir(dir)).files.map((f) => f.text)).toEqual([short]);
+      put("b.yaml", long);
+      const [one, two] = await Promise.all([readConfigDir(dir), readConfigDir(dir)]);
+      expect(one.files.map((f) => f.text)).toEqual([short, long]);
+      expect(two.files.map((f) => f.text)).toEqual([short, long]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
