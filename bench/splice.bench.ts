@@ -46,6 +46,8 @@ const items = coldModel!.model.networkSets[0]!.nets;
 const rawNets = (Bun.YAML.parse(text) as { spec: { nets: string[] } }).spec.nets;
 const first = findPath(text, 0, ["spec", "nets", 0])!;
 const verify = [0, 1, 2].map(() => ms(() => findItemBlock(text, first, rawNets)));
+const heapMB = () => (Bun.gc(true), process.memoryUsage().heapUsed / 1048576);
+const heapAfterCold = heapMB();
 const same = fresh(text);
 const hit = ms(() => load(same));
 
@@ -71,6 +73,8 @@ for (let e = 0; e < edits; e++) {
   times[kind]!.push(t);
   all.push(t);
 }
+await Bun.sleep(1);
+const heapAfterEdits = heapMB();
 const copies = [0, 1, 2, 3, 4].map(() => ms(() => items.slice()));
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f = (x: number) => `${x.toFixed(1)} ms`;
@@ -81,4 +85,5 @@ console.log(`  unchanged file loaded again (a hit)     ${f(hit)}`);
 console.log(`  one-line edit, loaded (p50 of ${edits})      ${f(p50(all))}  (min ${f(Math.min(...all))}, max ${f(Math.max(...all))}; CPU p50 ${f(p50(cpu.slice(-edits)))})`);
 for (const k of kinds) console.log(`    ${k.padEnd(8)} ${times[k]!.map(f).join(", ")}`);
 console.log(`  yardstick: one native copy of a ${count}-entry array (slice) ${copies.map(f).join(", ")}`);
+console.log(`  heap after the cold load ${heapAfterCold.toFixed(0)} MB, after the edits ${heapAfterEdits.toFixed(0)} MB (no generation kept)`);
 console.log(`  parse cache: ${JSON.stringify(parseCacheStats())}`);

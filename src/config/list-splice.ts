@@ -107,6 +107,20 @@ function itemLine(text: string, at: number, indent: number): number {
   return c === LF ? i + 1 : -1;
 }
 
+/** Longer than any address or CIDR (an IPv4-mapped IPv6 prefix is 49): the full parse reads those. */
+const MAX_TOKEN = 64;
+
+/**
+ * text[from..to) as a string of its own. A substring shares its parent's characters, so an
+ * entry read that way would keep its whole version of the file (20 MB at 1M entries) alive for
+ * as long as the entry stays in the list: one more file per edit.
+ */
+function ownString(text: string, from: number, to: number): string {
+  const codes = new Array<number>(to - from);
+  for (let i = from; i < to; i++) codes[i - from] = text.charCodeAt(i);
+  return String.fromCharCode(...codes);
+}
+
 /** The token's value equals `s`, compared in place (no substring per item at a million items). */
 function sameText(text: string, from: number, to: number, s: unknown): boolean {
   if (typeof s !== "string" || s.length !== to - from) return false;
@@ -203,7 +217,8 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
   for (let at = ls; at < newEnd; ) {
     const next = itemLine(after, at, indent);
     if (next < 0 || next > newEnd) return undefined;
-    const token = after.substring(tokenFrom, tokenTo);
+    if (tokenTo - tokenFrom > MAX_TOKEN) return undefined;
+    const token = ownString(after, tokenFrom, tokenTo);
     if (tokenPlain && plainYaml11Note(token, tokenFrom)) return undefined; // the full parse would warn
     inserted.push(token);
     insertedStarts.push(at);
