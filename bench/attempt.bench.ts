@@ -8,7 +8,8 @@
  * attempt's time and its per-stage split (agent.ts); the time from the rename to that line and
  * to the kernel's commit of the element (`nft monitor elements` in the namespace) is printed
  * beside it.
- * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--json] [--log] [--src] (root; build first)
+ * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--pause=1500] [--json] [--log] [--src] (root; build first)
+ *   --pause  ms between edits (the last good record of the edit before is written meanwhile)
  *   --src  runs `bun --cpu-prof-md src/main.ts run` instead of the binary; the profile is
  *          written to --prof-dir (default /tmp) when the agent exits.
  */
@@ -25,6 +26,7 @@ const runs = Number(flag("runs", "4"));
 const json = process.argv.includes("--json");
 const fromSource = process.argv.includes("--src");
 const profDir = flag("prof-dir", "/tmp");
+const pauseMs = Number(flag("pause", "1500"));
 
 const ns = `hw-h3-${process.pid.toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), "hw-attempt-"));
@@ -132,7 +134,7 @@ try {
     const attemptMs = Number(/, ([\d.]+) ms/.exec(hit.line)?.[1] ?? NaN);
     const kernelMs = await kernelSaw(adding ? "add" : "delete", t);
     results.push({ change: adding ? `+${extra}` : `-${extra}`, attemptMs, logMs: hit.at - t, kernelMs, line: hit.line.replace(/^<\d>/, "") });
-    await Bun.sleep(1500);
+    await Bun.sleep(pauseMs);
   }
   if (json) console.log(JSON.stringify({ count, startMs, results }));
   else {
