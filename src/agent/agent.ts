@@ -442,9 +442,9 @@ export class Agent {
     if (!this.confirm.pending) {
       if (this.pending) this.saveOwed = true;
       else {
-        // Written in the background after the first apply, when the store takes the script in
-        // pieces (run --once and the start wait for theirs).
-        const background = !first && this.streamsRecords;
+        // Written in the background when the store takes the script in pieces: the next edit
+        // (and at start, readiness) need not wait for a 14 MB record; idle() does (stop, run --once).
+        const background = this.streamsRecords;
         await this.saveLastGood(background);
         if (this.deps.state) after.push([background ? "save queued" : "save", since()]);
       }

@@ -172,12 +172,14 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
   const ssh = opts.once ? sshSession(process.env.SSH_CONNECTION) : undefined;
   const first = await agent.reload("startup", opts.once ? { request: { explicit: true, sessions: ssh ? [ssh] : [] } } : {});
   if (opts.once) {
+    await agent.idle(); // the last good record, written in the background
     await sync?.stop();
     return first.ok ? 0 : first.diagnostics.some((d) => d.code === "NFT_REJECTED") ? 2 : 1;
   }
   if (stopRequested) {
     logger.log("info", `${stopRequested} during startup: stopping`);
     removeHandlers();
+    await agent.idle();
     await sync?.stop();
     return 0;
   }
@@ -188,6 +190,7 @@ async function runLocked(opts: RunOptions, io: Io, logger: Logger): Promise<numb
     service = await startService({ agent, logger, api: { version: VERSION, node: opts.node, configDir: opts.configDir }, listen: opts.listen, socket: opts.socket, ...(sync ? { datastore: sync, watchConfig: false } : {}) });
   } catch (e) {
     removeHandlers();
+    await agent.idle();
     await sync?.stop();
     io.err(`hostwall: ${(e as Error).message}\n`);
     return 1;

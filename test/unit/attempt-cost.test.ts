@@ -201,13 +201,14 @@ describe("the last good record, written in pieces", () => {
     expect(ran).toEqual(["a", "c"]);
   });
 
-  test("after the first apply, the record is written in the background and idle() waits for it", async () => {
+  test("the record is written in the background, and idle() waits for it", async () => {
     const dir = stateDir();
     const store = stateStore(dir);
     let writes = 0;
     const streamed = store.saveStreamed!.bind(store);
     const f = fakeAgent({ state: { ...store, saveStreamed: (r, s) => (writes++, streamed(r, s)) } });
     await f.agent.reload("startup");
+    await f.agent.idle();
     expect(writes).toBe(1);
     expect((await store.load())?.generation).toBe(1);
     f.state.files = [...exampleFiles(), MORE_DENY];
