@@ -294,6 +294,7 @@ try {
   agent = new Agent(lab, dir, join(work, "state-mixed"));
   const mstart = await agent.ready(t0, 900_000);
   say(`  mixed: start → ready ${ms(mstart.ms)} (peak ${mstart.peakMB.toFixed(0)} MB) vs auto-merge nft -f ${ms(amLoad.ms)}`);
+  say(`    agent: ${agent.applyLine()}`);
   row(`${count} mixed prefixes: start → ready`, ms(mstart.ms), `${ms(amLoad.ms)} auto-merge nft -f`, mstart.ms / amLoad.ms, "≤ 0.3 x", mstart.ms <= 0.3 * amLoad.ms);
   traffic = await Traffic.start(lab);
   const [padds, pdels] = [[] as EditResult[], [] as EditResult[]];
