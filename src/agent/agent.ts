@@ -33,7 +33,8 @@ import { diffRulesets, type DiffDocument } from "../diff/diff.ts";
 import { rulesetView } from "../diff/view.ts";
 import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
-import { adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
+import { adoptAsRecorded, adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
+import { buildIdentity, configDigest } from "./config-digest.ts";
 import { RecordWriter, type SavedEndpoint } from "./state.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
 import { computeDelta } from "../nft/delta.ts";
@@ -86,7 +87,13 @@ export class Agent {
   /** Writes the last good records, one at a time, newest wins. */
   private readonly records = new RecordWriter();
   /** The config ruleset `applied` was put in force from, with its stamp: the record's script is rendered from it in pieces. */
-  private appliedFrom?: { applied: Applied; ruleset: NftRuleset; stamp: TableStamp };
+  private appliedFrom?: { applied: Applied; ruleset: NftRuleset; stamp: TableStamp; config?: () => string };
+  /**
+   * The start adopted the kernel's tables on the record alone (its config digest is this one,
+   * config-digest.ts): ready without the IR, plan or model, which the build queued right after
+   * it provides (unchanged path of tryAttempt); `owed`: that build is still to be queued.
+   */
+  private unbuilt?: { digest: string; owed: boolean };
   /** Drift repairs that restored the script in force because the new config was rejected. */
   private restores = 0;
   /** The config as last applied (or found unchanged), to say what the next apply changes. */
@@ -283,6 +290,11 @@ export class Agent {
     const at = this.deps.now().toISOString();
     try {
       const attempt = await this.tryAttempt(reason, force, restore, at, request);
+      // Adopted on the record alone: compiled next, an edit or reload meanwhile queues behind it.
+      if (this.unbuilt?.owed) {
+        this.unbuilt.owed = false;
+        void this.reload("startup: compiling the adopted config");
+      }
       // A record an earlier attempt left to this one (no further attempt queued now): what is in force.
       if (this.saveOwed && !this.pending && !this.confirm.pending) await this.saveLastGood(this.streamsRecords);
       return attempt;
@@ -316,6 +328,17 @@ export class Agent {
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
     // Where the attempt's time goes, stage by stage, for its log line (stages.ts).
     const stages: Stages = [["read", clock() - stagesFrom]];
+    // What the config digest (config-digest.ts) is computed from, computed at most once: at start, and for the last good record (in its background write).
+    const build = this.deps.build ?? buildIdentity();
+    let digested: string | undefined;
+    // Taken now: the digest may be computed later (the record's write), when the live sets have moved on.
+    const [absent, ifaces, addrs] = [this.absent, new Set(interfaces), addresses && new Map(addresses)];
+    const digest = build === undefined ? undefined : () => (digested ??= configDigest({ build, node: this.deps.node, dropSummaries: this.deps.dropSummaries ?? false, absent, interfaces: ifaces, addresses: addrs, files: read.files, diagnostics: read.diagnostics }));
+    // A restart with the config the record was compiled from, its tables in the kernel as recorded: ready now, compiled next.
+    if (first && !force && !request.explicit && digest && !hasErrors(read.diagnostics)) {
+      const quick = await this.adoptAsRecorded(at, reason, digest, clock() - stagesFrom);
+      if (quick) return quick;
+    }
     // No script: a delta never needs it; the whole script is rendered only to be sent or kept.
     const built = buildRuleset({ files: read.files, readDiagnostics: read.diagnostics, node: this.deps.node, dropSummaries: this.deps.dropSummaries, interfaces: this.absent ? undefined : interfaces, addresses, noScript: true, clock: stageClock });
     const t = built.timings;
@@ -354,6 +377,7 @@ export class Agent {
     stages.push(["snapshot", since()]);
     const wasRejected = this.lastAttempt?.ok === false;
     if (!force && this.applied?.hash === hash) {
+      if (this.unbuilt) this.takeBuilt(ruleset, built.model, addresses, started);
       this.plan = built.plan;
       this.model = built.model;
       this.snap = snap;
@@ -381,7 +405,7 @@ export class Agent {
     // The stamp alone says nothing of a rule replaced in place (same comment, same handle), so a
     // restarted agent adopts the kernel's tables only where the listed rules' digests match the
     // record (boot.ts adoptionBase); elsewhere it rewrites.
-    const adopted = first && !force && !this.irInForce && this.deps.runner.deltas ? await adoptionBase(this.deps, this.inKernel, () => this.tables.list(), built.ruleset) : undefined;
+    const adopted = (first || this.unbuilt) && !force && !this.irInForce && this.deps.runner.deltas ? await adoptionBase(this.deps, this.inKernel, () => this.tables.list(), built.ruleset) : undefined;
     if (adopted) this.generation = Math.max(this.generation, adopted.generation);
     const stamp = { generation: this.generation + 1, hash };
     // The whole script, stamped, only when it is sent (first apply, forced, refused delta).
@@ -400,6 +424,7 @@ export class Agent {
     full = undefined; // not kept: Applied.script renders it again when asked (14 MB at 1M elements)
     if (sent.timings) stages.push(["delta", sent.timings.delta], ["render", sent.timings.render], ["send", sent.timings.send]);
     this.irInForce = ruleset;
+    this.unbuilt = undefined;
     // A delta writes its stamp on the tables' stamp counter; one with nothing to send leaves the stamp as it was.
     if (sent.mode === "full") this.tableStamp = stamp;
     else if (sent.bytes > 0) this.tableStamp = stamp;
@@ -424,7 +449,7 @@ export class Agent {
       },
       interfaces: interfaceKey(built.plan, interfaces).split(","),
     };
-    this.appliedFrom = { applied: this.applied, ruleset, stamp };
+    this.appliedFrom = { applied: this.applied, ruleset, stamp, config: digest };
     // What follows runs after the kernel has the ruleset: it is the line's "after" part, not the apply's time.
     since();
     const after: Stages = [];
@@ -465,6 +490,44 @@ export class Agent {
     if (found?.stamp) this.generation = Math.max(this.generation, found.stamp.generation);
   }
 
+  /**
+   * The start, when the record says the kernel holds what this config compiles to (boot.ts
+   * adoptAsRecorded): the record's ruleset is the one in force, ready now; the build is owed.
+   */
+  private async adoptAsRecorded(at: string, reason: string, digest: () => string, readMs: number): Promise<Attempt | undefined> {
+    const t0 = this.deps.clock();
+    const saved = await adoptAsRecorded(this.deps, this.inKernel, () => this.tables.list(), digest);
+    if (!saved?.engine || !this.inKernel?.stamp) return undefined;
+    this.generation = Math.max(this.generation, saved.generation);
+    this.tableStamp = this.inKernel.stamp;
+    this.restoredEndpoints = saved.endpoints;
+    this.applied = { source: "config", at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, script: saved.script, interfaces: saved.interfaces };
+    this.tables.expected = saved.expected;
+    await this.tables.observe();
+    this.unbuilt = { digest: saved.config!, owed: true };
+    const sets = saved.engine.tables.reduce((n, t) => n + t.sets.length, 0);
+    const chains = saved.engine.tables.reduce((n, t) => n + t.chains.length, 0);
+    const ms = Math.round((this.deps.clock() - t0 + readMs) * 10) / 10;
+    this.deps.logger.log("info", `adopting hostwall's tables in the kernel (generation ${saved.generation}, stamped ${this.tableStamp.generation}): ${sets} of ${sets} set(s) and ${chains} of ${chains} chain(s) hold what was recorded, and the config is the one they were compiled from: ready in ${ms} ms, compiling it in the background`);
+    return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics: [] });
+  }
+
+  /** The build after such a start compiled the ruleset in force: its IR, for deltas, drift checks and records from now on. */
+  private takeBuilt(ruleset: NftRuleset, model: Model, addresses: ReturnType<NonNullable<AgentDeps["listAddresses"]>> | undefined, started: number): void {
+    const stamp = this.tableStamp!;
+    const digest = this.unbuilt!.digest;
+    this.unbuilt = undefined;
+    this.irInForce = ruleset;
+    this.restoredEndpoints = undefined;
+    this.boundByAddress = model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
+    this.appliedAddresses = addressKey(addresses);
+    // Rendered when asked, as for an apply: the record's 14 MB script is not kept.
+    const applied: Applied = { ...this.applied!, get script() { return renderScript(ruleset, stamp).text; } };
+    this.applied = applied;
+    this.appliedFrom = { applied, ruleset, stamp, config: () => digest };
+    this.deps.logger.log("info", `compiled the config of the adopted tables (generation ${this.generation}) in ${Math.round(this.deps.clock() - started)} ms: edits are deltas from here on`);
+  }
+
   /** Takes a ruleset the start put in force (or found in force) as this agent's own. */
   private async adopt(a: Adopted): Promise<void> {
     this.generation = a.generation;
@@ -498,7 +561,15 @@ export class Agent {
       const record = { format: 1 as const, node: this.deps.node, generation: this.generation, hash: a.hash, at: a.at, expected, resources: a.resources, interfaces: a.interfaces, ...(engine ? { engine } : {}), ...(endpoints ? { endpoints } : {}) };
       // A config's ruleset is rendered piece by piece into the file, never whole.
       const from = this.appliedFrom?.applied === a ? this.appliedFrom : undefined;
-      job = () => (store.saveStreamed && from ? store.saveStreamed(record, scriptChunks(from.ruleset, from.stamp)) : store.save({ ...record, script: a.script })).catch(failed);
+      // The config digest is computed here, in the background write, not on the way to enforcement.
+      const config = () => (from?.config ? { config: from.config() } : {});
+      job = async () => {
+        try {
+          await (store.saveStreamed && from ? store.saveStreamed({ ...record, ...config() }, scriptChunks(from.ruleset, from.stamp)) : store.save({ ...record, ...config(), script: a.script }));
+        } catch (e) {
+          failed(e as Error);
+        }
+      };
     } catch (e) {
       failed(e as Error);
       return Promise.resolve();

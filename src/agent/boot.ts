@@ -6,7 +6,7 @@
  */
 import { buildFailsafeRuleset } from "../pipeline.ts";
 import { TABLE } from "../nft/names.ts";
-import { believedRuleset } from "../nft/delta-adopt.ts";
+import { believedRuleset, heldAsRecorded } from "../nft/delta-adopt.ts";
 import type { DeltaUnknowns } from "../nft/delta.ts";
 import type { NftRuleset } from "../nft/ir.ts";
 import { parseStamp, stampScript, type TableStamp } from "../nft/render.ts";
@@ -70,6 +70,34 @@ export async function adoptionBase(deps: Pick<AgentDeps, "state" | "logger">, in
   const chains = believed.from.tables.reduce((n, t) => n + t.chains.length, 0);
   deps.logger.log("info", `adopting hostwall's tables in the kernel (generation ${saved.generation}, stamped ${stamp.generation}): ${sets - refill.size} of ${sets} set(s) and ${chains - rewrite.size} of ${chains} chain(s) hold what was recorded; the first apply sends the difference`);
   return { ...believed, generation: saved.generation };
+}
+
+/**
+ * A restart with the config the record was compiled from (config-digest.ts) whose kernel holds
+ * the recorded tables (delta-adopt.ts heldAsRecorded): the record, for the agent to be ready on
+ * without compiling first; undefined (logged, but for the plain absence of a record or stamp)
+ * when anything disagrees, and the start takes the usual path (build, adopt, delta).
+ */
+export async function adoptAsRecorded(deps: Pick<AgentDeps, "state" | "logger" | "node">, inKernel: InKernel | null | undefined, list: () => Promise<NftListing>, digest: () => string): Promise<LastGood | undefined> {
+  const stamp = inKernel?.stamp;
+  if (!stamp || !deps.state) return undefined;
+  let saved: LastGood | undefined;
+  try {
+    saved = await deps.state.load();
+  } catch {
+    return undefined; // the usual path reads it again and says why
+  }
+  if (!saved?.engine || !saved.config || saved.node !== deps.node) return undefined;
+  const why = (reason: string) => {
+    deps.logger.log("info", `the start compiles the config before it is ready: ${reason}`);
+    return undefined;
+  };
+  if (saved.config !== digest()) return why("the config (its files, this hostwall's build, the node, options, interfaces or addresses) is not the one the last good record was compiled from");
+  const live = await list();
+  if (!live.ok) return why(`cannot list the tables in the kernel: ${live.error}`);
+  const not = heldAsRecorded(saved.engine, stamp, live.tables.filter((t) => t.name === TABLE));
+  if (not) return why(not);
+  return saved;
 }
 
 /** The stamp a full script writes on the tables (render.ts stampScript), if it has one. */

@@ -43,6 +43,8 @@ export interface LastGood {
   engine?: AdoptionRecord;
   /** The endpoints it enforces, so /status tells the truth about a ruleset restored at start; absent in older records. */
   endpoints?: SavedEndpoint[];
+  /** The digest of the config it was compiled from (config-digest.ts): a restart with the same one is ready without compiling it first; absent when unknown. */
+  config?: string;
 }
 
 /** An endpoint of a saved ruleset, as /status shows it (whether it is active is decided when asked). */
@@ -156,6 +158,7 @@ function parseRecord(text: string, path: string): LastGood {
   if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
   // A malformed adoption part only costs the adoption (a full replace at start), not the record.
   if (r.engine !== undefined && !checkedAdoptionRecord(r.engine)) delete r.engine;
+  if (r.config !== undefined && !(typeof r.config === "string" && /^[0-9a-f]{64}$/.test(r.config))) delete r.config;
   // Likewise the endpoints: malformed, /status shows none (as before they were saved).
   if (r.endpoints !== undefined && !(Array.isArray(r.endpoints) && r.endpoints.length <= 100_000 && r.endpoints.every(isSavedEndpoint))) delete r.endpoints;
   return r as LastGood;

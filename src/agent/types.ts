@@ -62,6 +62,8 @@ export interface AgentDeps {
   confirmChangesMs?: number;
   /** run --drop-summaries on|off (on unless off is given): every Deny rule keeps the addresses it denied, with counters (GET /drops). */
   dropSummaries?: boolean;
+  /** The identity of the code that compiles (config-digest.ts buildIdentity; tests give one): without it a restart always compiles before it is ready. */
+  build?: string;
 }
 
 /** What one reload request asks for beyond the reload (POST /reload's body). */

@@ -170,3 +170,28 @@ export function checkedAdoptionRecord(value: unknown): AdoptionRecord | undefine
     );
   return ok ? r : undefined;
 }
+
+/**
+ * Whether the kernel's tables hold `record` as far as the terse listing `live` tells, for a
+ * start whose config is provably the one the record was built from (agent/config-digest.ts):
+ * the same stamp, table handles, set and chain names, and every chain's listed rule digests
+ * the recorded ones. Undefined when they do; else why not. Set contents are believed as in
+ * believedRuleset (the stamp and handle say nobody recreated the table; elements edited by hand
+ * are the drift check's).
+ */
+export function heldAsRecorded(record: AdoptionRecord, stamp: TableStamp | undefined, live: readonly ListedShape[]): string | undefined {
+  if (!stamp || stamp.hash !== record.stamp.hash || stamp.generation !== record.stamp.generation) return "the tables' stamp is not the one recorded";
+  for (const rt of record.tables) {
+    const name = `${rt.family} ${rt.name}`;
+    const lt = live.find((l) => l.family === rt.family && l.name === rt.name);
+    if (!lt) return `table ${name} is missing`;
+    if (rt.handle === undefined || lt.handle !== rt.handle) return `table ${name} is not the one recorded (handle)`;
+    if (!sameNames(lt.sets, rt.sets.map((s) => s.name))) return `the sets of table ${name} are not the ones recorded`;
+    if (!sameNames(lt.chains.map((c) => c.name), rt.chains.map((c) => c.name))) return `the chains of table ${name} are not the ones recorded`;
+    for (const c of rt.chains) {
+      const listed = lt.chains.find((x) => x.name === c.name)!.rules.map((r) => r.digest ?? "");
+      if (listed.length !== c.digests.length || !c.digests.every((d, i) => d !== "" && d === listed[i])) return `the rules of chain ${name}/${c.name} are not the ones recorded`;
+    }
+  }
+  return undefined;
+}

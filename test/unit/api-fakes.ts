@@ -28,7 +28,7 @@ export const unstamped = (script: string) => script.replace(/ comment "hostwall 
  * With `configDir`, each attempt reads that real directory (read-dir.ts) and adds
  * `state.files` to what it holds. `state.reads` counts the attempts' config reads.
  */
-export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean; state?: StateStore; bootPolicy?: BootPolicy; kernel?: ReturnType<typeof fakeKernel>; configDir?: string } = {}) {
+export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; runner?: NftRunner; netdevAbsentDevices?: boolean; state?: StateStore; bootPolicy?: BootPolicy; kernel?: ReturnType<typeof fakeKernel>; configDir?: string; build?: string; dropSummaries?: boolean } = {}) {
   const state = { files: opts.files ?? (opts.configDir ? [] : exampleFiles()), interfaces: new Set(opts.interfaces ?? ["lo", "eth0"]), addresses: new Map<string, Cidr[]>(), reads: 0 };
   const dir = opts.configDir;
   const { kernel, runner: kernelRunner } = opts.kernel ?? fakeKernel();
@@ -52,6 +52,8 @@ export function fakeAgent(opts: { files?: SourceFile[]; interfaces?: string[]; r
     logger,
     state: opts.state,
     bootPolicy: opts.bootPolicy,
+    build: opts.build,
+    dropSummaries: opts.dropSummaries,
   });
   return { agent, kernel, runner, state, logger };
 }
