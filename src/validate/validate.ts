@@ -8,16 +8,14 @@
  * `projectcalico-default-allow` profile.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { FieldPath, RawResource } from "../config/resource.ts";
-import type { DiagnosticCode } from "../diagnostics/codes.ts";
+import type { RawResource } from "../config/resource.ts";
 import { type Cidr } from "../model/cidr.ts";
-import { applySplice, markSplice, spliceOf } from "../derive.ts";
-import { parseAddress, parseCidr } from "../model/cidr-parse.ts";
-import { hostBitsMessage } from "../model/host-bits.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
 import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "../model/names.ts";
+import { readNetsOnce } from "./nets-read.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
 import { checkReferences } from "./references.ts";
 import { readRules } from "./rules.ts";
@@ -181,62 +179,13 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   if (spec.allowedEgressDomains !== undefined) ck.error("NOT_SUPPORTED", ["spec", "allowedEgressDomains"], "domain-based network sets are a Calico Enterprise feature");
   const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
   // The parse cache hands back the same list for an unchanged file: its million CIDRs are not parsed again.
-  let read = netsRead.get(items);
-  if (!read) netsRead.set(items, (read = readSplicedNets(items) ?? readNets(items)));
+  const read = readNetsOnce(items);
   for (const p of read.problems) {
     if (p.notString) ck.string(items[p.path[2] as number], p.path); // its message looks at the YAML source
     else ck.report(p.severity, p.code, p.path, p.message);
   }
   return { kind, meta, nets: read.nets };
 }
-
-type NetsProblem = { severity: "error" | "warning"; code: DiagnosticCode; path: FieldPath; message: string; notString?: true };
-const netsRead = new WeakMap<readonly unknown[], { nets: Cidr[]; problems: NetsProblem[] }>();
-
-function readNets(items: readonly unknown[]): { nets: Cidr[]; problems: NetsProblem[] } {
-  const nets: Cidr[] = [];
-  const problems: NetsProblem[] = [];
-  let hostBits = 0;
-  for (let i = 0; i < items.length; i++) {
-    const text = items[i];
-    if (typeof text !== "string") {
-      problems.push({ severity: "error", code: "WRONG_TYPE", path: ["spec", "nets", i], message: "", notString: true });
-      continue;
-    }
-    const parsed = parseCidr(text, "lax");
-    if (!parsed.ok) problems.push({ severity: "error", code: parsed.code, path: ["spec", "nets", i], message: `${parsed.message}${placeholderHint(text)}` });
-    else {
-      nets.push(parsed.cidr);
-      if (parsed.hostBits && ++hostBits <= MAX_HOST_BITS_WARNINGS) problems.push({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets", i], message: hostBitsMessage(text, parsed.cidr) });
-    }
-  }
-  if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets"], message: `and ${hostBits - MAX_HOST_BITS_WARNINGS} more entries with host bits set, each read as its whole network` });
-  return { nets, problems };
-}
-
-/**
- * A list the parse cache spliced from one whose read found no problem at all: only the inserted
- * entries are read, and the CIDRs spliced the same way (one per entry, so the indexes match),
- * recorded as a splice for the next stage. Undefined, for a full read, when an inserted entry
- * has any problem: positions of later entries and the host-bit warning cap need the whole list.
- */
-function readSplicedNets(items: readonly unknown[]): { nets: Cidr[]; problems: NetsProblem[] } | undefined {
-  const splice = spliceOf(items);
-  const prev = splice && netsRead.get(splice.from);
-  if (!splice || !prev || prev.problems.length > 0 || prev.nets.length !== splice.from.length) return undefined;
-  const inserted: Cidr[] = [];
-  for (const text of splice.inserted) {
-    const parsed = typeof text === "string" ? parseCidr(text, "lax") : undefined;
-    if (!parsed?.ok || parsed.hostBits) return undefined;
-    inserted.push(parsed.cidr);
-  }
-  const nets = applySplice(prev.nets, splice.index, splice.removed, inserted);
-  markSplice(nets, { from: prev.nets, index: splice.index, removed: splice.removed, inserted });
-  return { nets, problems: [] };
-}
-
-/** Host-bit warnings per network set before one summary: a generated million-entry set must not print a million lines. */
-const MAX_HOST_BITS_WARNINGS = 5;
 
 function readProfile(ck: Checker, meta: Meta, value: unknown): Profile | undefined {
   const spec = ck.object(value, ["spec"], keys(PROFILE_FIELDS));

@@ -1,0 +1,97 @@
+/**
+ * A spliced nets: list read from the read before it (src/validate/nets-read.ts, issue #13):
+ * big sets of random prefixes carry host-bit warnings, and a one-prefix edit of such a set
+ * must still be read as a splice (it was read in full: ~0.7 s at 1M, and no splice record
+ * reached resolve and compile, ~1.2 s more). Whatever path is taken, the result must equal a
+ * full read: nets, problems (paths, messages, the summary's count) and the host-bit count.
+ */
+import { describe, expect, test } from "bun:test";
+import { markSplice, spliceOf } from "../../src/derive.ts";
+import { formatCidr } from "../../src/model/cidr.ts";
+import { MAX_HOST_BITS_WARNINGS, readNets, readNetsOnce } from "../../src/validate/nets-read.ts";
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Hosts, clean prefixes and (with `hostBitsRate`) prefixes with host bits set. */
+function entry(r: () => number, hostBitsRate: number): string {
+  const b = (n: number) => Math.floor(r() * n);
+  const x = r();
+  if (x < hostBitsRate) return `${10 + b(100)}.${b(256)}.${b(256)}.${1 + b(255)}/${22 + b(8)}`;
+  if (x < hostBitsRate + (1 - hostBitsRate) / 2) return `${10 + b(100)}.${b(256)}.${b(256)}.${b(256)}`;
+  return `${10 + b(100)}.${b(256)}.${b(256)}.0/24`;
+}
+
+/** `next` spliced from `from` as the parse cache records it. */
+function splice(from: string[], index: number, removed: number, inserted: string[]): string[] {
+  const next = [...from.slice(0, index), ...inserted, ...from.slice(index + removed)];
+  markSplice(next, { from, index, removed, inserted });
+  return next;
+}
+
+const view = (r: ReturnType<typeof readNets>) => ({ nets: r.nets.map(formatCidr), problems: r.problems, hostBits: r.hostBits });
+
+describe("a spliced nets: list with host-bit warnings", () => {
+  test("a one-prefix edit in the middle of a big random-prefix set is read as a splice, equal to a full read", () => {
+    const r = prng(5);
+    const items = Array.from({ length: 20_000 }, () => entry(r, 0.5));
+    const first = readNetsOnce(items);
+    expect(first.hostBits).toBeGreaterThan(MAX_HOST_BITS_WARNINGS);
+    const added = splice(items, 10_000, 0, ["198.51.100.0/24"]);
+    const second = readNetsOnce(added);
+    const s = spliceOf(second.nets);
+    expect(s && { from: s.from === first.nets, index: s.index, removed: s.removed, inserted: s.inserted.map(formatCidr) }).toEqual({ from: true, index: 10_000, removed: 0, inserted: ["198.51.100.0/24"] });
+    expect(view(second)).toEqual(view(readNets(added)));
+    // And back out again, plus one with host bits in: still splices, the count follows.
+    const back = splice(added, 10_000, 1, ["198.51.100.7/24"]);
+    const third = readNetsOnce(back);
+    expect(spliceOf(third.nets)?.from).toBe(second.nets);
+    expect(third.hostBits).toBe(first.hostBits + 1);
+    expect(view(third)).toEqual(view(readNets(back)));
+  });
+
+  test("300 random splices in a row, few and many host bits, edits among the warned entries: each equal to a full read", () => {
+    const r = prng(11);
+    const b = (n: number) => Math.floor(r() * n);
+    const paths = { spliced: 0, full: 0 };
+    for (const rate of [0.002, 0.05, 0.5]) {
+      let items = Array.from({ length: 3_000 }, () => entry(r, rate));
+      readNetsOnce(items);
+      for (let step = 0; step < 100; step++) {
+        const at = b(4) === 0 ? b(20) : b(items.length);
+        const removed = Math.min(b(4), items.length - at);
+        const inserted = Array.from({ length: b(4) }, () => entry(r, b(3) === 0 ? 1 : rate));
+        if (removed + inserted.length === 0) continue;
+        const prev = readNetsOnce(items);
+        items = splice(items, at, removed, inserted);
+        const read = readNetsOnce(items);
+        if (spliceOf(read.nets)?.from === prev.nets) paths.spliced++;
+        else paths.full++;
+        expect({ rate, step, ...view(read) }).toEqual({ rate, step, ...view(readNets(items)) });
+      }
+    }
+    // Both paths were taken: the proof covers the splice, not only the fallback.
+    expect(paths.spliced).toBeGreaterThan(150);
+    expect(paths.full).toBeGreaterThan(10);
+  });
+
+  test("an inserted entry that does not parse, or a list with an error, takes the full read", () => {
+    const items = ["10.0.0.1/24", "10.0.0.2/24", "10.0.0.3", "10.0.0.4/24", "10.0.0.5/24", "10.0.0.6/24", "10.0.0.7/24", "10.0.0.8"];
+    readNetsOnce(items);
+    const bad = splice(items, 7, 0, ["10.0.0.999"]);
+    const read = readNetsOnce(bad);
+    expect(spliceOf(read.nets)).toBeUndefined();
+    expect(view(read)).toEqual(view(readNets(bad)));
+    expect(read.problems.some((p) => p.severity === "error")).toBe(true);
+    const after = splice(bad, 8, 0, ["10.0.0.9"]);
+    expect(spliceOf(readNetsOnce(after).nets)).toBeUndefined();
+  });
+});
