@@ -81,6 +81,8 @@ interface Shared {
 function locator(file: SourceFile, doc: number, prefix: FieldPath, n: number, shared: Shared, block?: ItemBlock): RawResource["locate"] {
   return (path, opts) => {
     const k = path[2];
+    // The list itself (the host-bit summary's place): its first "-", without a line index of the file.
+    if (block && !opts?.key && opts?.at === undefined && path.length === 2 && path[0] === "spec" && path[1] === "nets") return { line: block.firstLine, column: block.indent + 1 };
     if (block && !opts?.key && opts?.at === undefined && path.length === 3 && path[0] === "spec" && path[1] === "nets" && typeof k === "number" && Number.isInteger(k) && k >= 0 && k < block.starts.length) {
       return { line: block.firstLine + k, column: block.indent + 3 }; // after "- ": the entry's node, as findPath gives it
     }

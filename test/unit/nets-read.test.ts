@@ -6,6 +6,9 @@
  * full read: nets, problems (paths, messages, the summary's count) and the host-bit count.
  */
 import { describe, expect, test } from "bun:test";
+import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
+import { parseFile } from "../../src/config/parse.ts";
+import type { FieldPath } from "../../src/config/resource.ts";
 import { markSplice, spliceOf } from "../../src/derive.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { MAX_HOST_BITS_WARNINGS, readNets, readNetsOnce } from "../../src/validate/nets-read.ts";
@@ -94,4 +97,30 @@ describe("a spliced nets: list with host-bit warnings", () => {
     const after = splice(bad, 8, 0, ["10.0.0.9"]);
     expect(spliceOf(readNetsOnce(after).nets)).toBeUndefined();
   });
+});
+
+describe("the host-bit summary's place in a big file", () => {
+  // The summary warning is reported at spec.nets (the list's node). Finding that place must not
+  // index the lines of the whole file: at 1M entries that cost ~150 ms of every one-prefix edit.
+  const HEAD = `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\nspec:\n  nets:\n  # generated\n`;
+  for (const indent of ["  ", "    ", "      "]) {
+    test(`spec.nets located from the list's block, as the positioned parser places it (indent ${indent.length})`, () => {
+      const r = prng(3);
+      const lines = Array.from({ length: 70_000 }, () => `${indent}- ${entry(r, 0.5)}\n`);
+      const file = { path: "/etc/hostwall/25-big.yaml", text: HEAD + lines.join("") };
+      expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
+      const fast = parseLargeFile(file)!.resources[0]!;
+      const slow = parseFile(file).resources[0]!;
+      const probes: [FieldPath, { key?: boolean }?][] = [[["spec", "nets"]], [["spec", "nets"], { key: true }], [["spec", "nets", 0]], [["spec", "nets", 69_999]], [["spec"]]];
+      for (const [path, opts] of probes) expect({ path, opts, at: fast.locate(path, opts) }).toEqual({ path, opts, at: slow.locate(path, opts) });
+      // The fast answer for spec.nets comes without a line index: a text whose newlines cannot be
+      // searched (a getter that throws after the parse) still answers.
+      let reads = 0;
+      const counted = { path: file.path, get text() { reads++; return file.text; } };
+      const loc = parseLargeFile(counted)!.resources[0]!.locate;
+      const before = reads;
+      expect(loc(["spec", "nets"])).toEqual(slow.locate(["spec", "nets"]));
+      expect(reads).toBe(before);
+    });
+  }
 });
