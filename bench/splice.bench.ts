@@ -7,12 +7,19 @@
  * The floor is the arrays a splice must build (the raw list, the CIDRs: two 1M-entry arrays) and
  * the collector scanning them, so the run also times plain copies of a 1M-entry array as the
  * machine's yardstick. `--gc` collects before each edit (the agent idles between edits).
- * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21] [--gc]
+ * `--read`: each version is written to a temp dir and read by the agent's reader (read-dir.ts:
+ * a big file's bytes, decoded only if something asks), timed apart ("read"), as the agent does.
+ * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21] [--gc] [--read]
  */
 import { loadConfig } from "../src/validate/load.ts";
 import { clearParseCache, parseCacheStats } from "../src/config/parse-cache.ts";
 import { findPath } from "../src/config/key-scan.ts";
 import { findItemBlock } from "../src/config/list-splice.ts";
+import { readConfigDir } from "../src/source/read-dir.ts";
+import type { SourceFile } from "../src/source/source-file.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const arg = (name: string, d: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? d);
 const count = arg("count", 1_000_000);
@@ -27,7 +34,21 @@ const addr = (i: number) => {
 const lines = Array.from({ length: count }, (_, i) => `    - ${addr(i)}\n`);
 const fresh = (s: string) => Buffer.from(s).toString(); // flat, not a rope: what reading the file gives
 let text = fresh(HEAD + lines.join(""));
-const load = (t: string) => loadConfig([{ path, text: t }], { node: "jasper" });
+const viaRead = process.argv.includes("--read");
+const dir = viaRead ? mkdtempSync(join(tmpdir(), "hw-splice-bench-")) : "";
+process.on("exit", () => dir && rmSync(dir, { recursive: true, force: true }));
+const reads: number[] = [];
+/** The file as the agent gets it: read from disk (--read, timed into `reads`), or the text itself. */
+let next: SourceFile[] = [];
+const prepare = async (t: string) => {
+  if (!viaRead) return void (next = [{ path, text: t }]);
+  writeFileSync(join(dir, "25-big.yaml"), t);
+  const t0 = performance.now();
+  const r = await readConfigDir(dir, { checkPermissions: false });
+  reads.push(performance.now() - t0);
+  next = r.files;
+};
+const load = (_t: string) => loadConfig(next, { node: "jasper" });
 /** Wall time; CPU time (this process, GC threads included) summed into `cpu` to tell a busy machine from real work. */
 const cpu: number[] = [];
 const ms = (f: () => void) => {
@@ -40,6 +61,7 @@ const ms = (f: () => void) => {
 };
 
 clearParseCache();
+await prepare(text);
 let coldModel: ReturnType<typeof load> | undefined;
 const cold = ms(() => (coldModel = load(text)));
 const items = coldModel!.model.networkSets[0]!.nets;
@@ -50,6 +72,7 @@ const heapMB = () => (Bun.gc(true), process.memoryUsage().heapUsed / 1048576);
 const heapAfterCold = heapMB();
 let heapAfterTen = 0;
 const same = fresh(text);
+await prepare(same);
 const hit = ms(() => load(same));
 
 const rnd = (() => {
@@ -68,6 +91,7 @@ for (let e = 0; e < edits; e++) {
   else if (kind === "replace") lines[at] = line;
   else lines.push(line);
   text = fresh(HEAD + lines.join(""));
+  await prepare(text);
   await Bun.sleep(1); // each load its own job, as in the agent: the previous generation's arrays can go
   if (process.argv.includes("--gc")) Bun.gc(true);
   const t = ms(() => load(text));
@@ -86,6 +110,7 @@ console.log(`  of which the list layout check           ${verify.map(f).join(", 
 console.log(`  unchanged file loaded again (a hit)     ${f(hit)}`);
 console.log(`  one-line edit, loaded (p50 of ${edits})      ${f(p50(all))}  (min ${f(Math.min(...all))}, max ${f(Math.max(...all))}; CPU p50 ${f(p50(cpu.slice(-edits)))})`);
 for (const k of kinds) console.log(`    ${k.padEnd(8)} ${times[k]!.map(f).join(", ")}`);
+if (viaRead) console.log(`  read (read-dir.ts, p50 of the edits)      ${f(p50(reads.slice(-edits)))}  (min ${f(Math.min(...reads.slice(-edits)))}, max ${f(Math.max(...reads.slice(-edits)))})`);
 console.log(`  yardstick: one native copy of a ${count}-entry array (slice) ${copies.map(f).join(", ")}`);
 console.log(`  heap after the cold load ${heapAfterCold.toFixed(0)} MB, after 10 edits ${heapAfterTen.toFixed(0)} MB, after ${edits} ${heapAfterEdits.toFixed(0)} MB (the bench keeps the cold model; derive.ts one earlier generation)`);
 console.log(`  parse cache: ${JSON.stringify(parseCacheStats())}`);

@@ -19,7 +19,7 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editItems, findItemBlock, type ItemBlock } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, type ItemBlock, type ItemEdit } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -47,7 +47,7 @@ export function parseLargeFile(file: SourceFile): Parsed | undefined {
   }
   const scan = scanKeys(file.text);
   if (!scan.ok) return undefined;
-  const pos = linePositions(file.text);
+  const pos = linePositions(() => file.text);
   const diagnostics: Diagnostic[] = [];
   for (const dup of scan.duplicates) {
     diagnostics.push({ code: "DUPLICATE_KEY", severity: "error", message: duplicateKeyMessage(dup, pos(dup.firstOffset)), file: file.path, ...pos(dup.offset) });
@@ -63,7 +63,10 @@ export function parseLargeFile(file: SourceFile): Parsed | undefined {
   const only = items.length === 1 && diagnostics.length === 0 ? items[0]! : undefined;
   const block = only && netsBlock(file.text, only.value, only.doc, only.prefix);
   const resources = items.map((item, i): RawResource => ({ value: item.value, file: file.path, locate: locator(file, item.doc, item.prefix, i, shared, block) }));
-  return { resources, diagnostics, edited: only && block && splicer(file.text, block, only.value as NetworkSetValue, only.doc, only.prefix) };
+  const text = file.text;
+  // An ASCII text's byte offsets are its character offsets: its edits can be read from bytes.
+  const ascii = Buffer.byteLength(text, "utf8") === text.length;
+  return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
 }
 
 /** What the resources of one file share: its line index and, once needed, the positioned parse. */
@@ -110,31 +113,83 @@ function netsBlock(text: string, value: unknown, doc: number, prefix: FieldPath)
   return first === undefined ? undefined : findItemBlock(text, first, nets);
 }
 
+/** A version's text as runs of earlier versions' texts and the lines edits inserted (an edit read from bytes never decodes the whole file). */
+interface Piece {
+  readonly s: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Pieces beyond this are joined into one string (~60-100 ms at 19 MB, once every few dozen edits). */
+const MAX_PIECES = 64;
+
+const textOf = (pieces: readonly Piece[]): string => {
+  const p = pieces[0]!;
+  return pieces.length === 1 && p.from === 0 && p.to === p.s.length ? p.s : pieces.map((q) => q.s.substring(q.from, q.to)).join("");
+};
+
+/** `pieces` with the text from `at` to `end` replaced by `lines`. */
+function replacePieces(pieces: readonly Piece[], at: number, end: number, lines: string): Piece[] {
+  const head: Piece[] = [];
+  const tail: Piece[] = [];
+  let a = 0;
+  for (const p of pieces) {
+    const b = a + p.to - p.from;
+    if (a < at) head.push(b <= at ? p : { s: p.s, from: p.from, to: p.from + at - a });
+    if (b > end) tail.push(a >= end ? p : { s: p.s, from: p.from + end - a, to: p.to });
+    a = b;
+  }
+  const out = lines ? [...head, { s: lines, from: 0, to: lines.length }, ...tail] : [...head, ...tail];
+  if (out.length <= MAX_PIECES) return out;
+  const joined = textOf(out);
+  return [{ s: joined, from: 0, to: joined.length }];
+}
+
 /**
  * The edited version as the full parse would read it: the same value with `spec.nets` spliced
  * (a copy of the resource and its spec, everything else shared), no diagnostics (the old text
- * had none and the new lines are plain items), positions read from the new text.
+ * had none and the new lines are plain items), positions read from the new text. With the
+ * cache's bytes of this version (`before`) and an ASCII text, the edit is read from the new
+ * bytes (editBytes) and the new text is left to be assembled from pieces if anything asks.
  */
-function splicer(text: string, block: ItemBlock, value: NetworkSetValue, doc: number, prefix: FieldPath): NonNullable<Parsed["edited"]> {
-  return (file) => {
+function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, value: NetworkSetValue, doc: number, prefix: FieldPath): NonNullable<Parsed["edited"]> {
+  const length = pieces.reduce((n, p) => n + p.to - p.from, 0);
+  return (file, before) => {
+    const after = before && ascii && before.length === length ? file.bytes : undefined;
+    let edit: ItemEdit | undefined;
+    let next: readonly Piece[];
+    let nextAscii: boolean;
     // A file shrunk below the limit is parsed by the positioned parser: let it.
-    if (file.text.length < FAST_PATH_BYTES) return undefined;
-    const edit = editItems(text, file.text, block);
+    if (after && after.length < FAST_PATH_BYTES) return undefined;
+    const e = after && editBytes(before!, after, block);
+    if (e) {
+      edit = e;
+      next = replacePieces(pieces, e.ls, e.oldEnd, e.lines);
+      nextAscii = true;
+    } else {
+      // No bytes, or an edit editBytes does not read (non-ASCII lines among them): from the text.
+      if (file.text.length < FAST_PATH_BYTES) return undefined;
+      edit = editItems(textOf(pieces), file.text, block);
+      next = [{ s: file.text, from: 0, to: file.text.length }];
+      nextAscii = Buffer.byteLength(file.text, "utf8") === file.text.length;
+    }
     if (!edit) return undefined;
     const from = value.spec.nets;
     const nets = applySplice(from, edit.index, edit.removed, edit.inserted);
     markSplice(nets, { from, index: edit.index, removed: edit.removed, inserted: edit.inserted });
-    const next = { ...value, spec: { ...value.spec, nets } };
-    const resource: RawResource = { value: next, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(file.text) }, edit.block) };
-    return { resources: [resource], diagnostics: [], edited: splicer(file.text, edit.block, next, doc, prefix) };
+    const value2 = { ...value, spec: { ...value.spec, nets } };
+    const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(() => file.text) }, edit.block) };
+    const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };
+    return e ? { ...parsed, source: () => textOf(next) } : parsed;
   };
 }
 
 /** Offset → 1-based line and column; the index of line starts is built on the first call. */
-function linePositions(text: string): (offset: number) => { line: number; column: number } {
+function linePositions(textOf: () => string): (offset: number) => { line: number; column: number } {
   let starts: number[] | undefined;
   return (offset) => {
     if (!starts) {
+      const text = textOf();
       starts = [0];
       for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
     }

@@ -12,6 +12,7 @@
  * the file changed. Anything else answers undefined and the caller parses the whole file: the
  * result must be exactly what the full parse gives, so this refuses whatever it cannot prove.
  */
+import { isAscii } from "node:buffer";
 import { LineStarts } from "./line-starts.ts";
 import { plainYaml11Note } from "./yaml11.ts";
 
@@ -204,6 +205,60 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
     oldEnd += d;
     newEnd += d;
   }
+  return spliceLines(after, 0, ls, oldEnd, newEnd, block);
+}
+
+/** What editBytes found: the edit, and the new lines as text (after[ls..newEnd), ASCII). */
+export interface BytesEdit extends ItemEdit {
+  /** Where the changed lines start (the same offset in both versions). */
+  readonly ls: number;
+  /** Where they end in the old version and in the new one. */
+  readonly oldEnd: number;
+  readonly newEnd: number;
+  /** The new version's bytes ls..newEnd, decoded (ASCII: one character per byte). */
+  readonly lines: string;
+}
+
+/**
+ * editItems on the bytes of two versions of an ASCII file (byte offsets are character
+ * offsets there), decoding only the changed lines: the common prefix and suffix are compared
+ * natively (a memcmp, ~2 ms for 19 MB). Undefined also when the changed lines are not ASCII:
+ * then the new version's text is not known from its bytes piecewise, and the caller decodes
+ * it all. (The lines before and after the change are the old version's, known ASCII, and an
+ * ASCII byte always ends what a UTF-8 decoder was reading, so the new text is the old text's
+ * prefix, these lines and its suffix, exactly.)
+ */
+export function editBytes(before: Uint8Array, after: Uint8Array, block: ItemBlock): BytesEdit | undefined {
+  const p = commonPrefixBytes(before, after);
+  if (p === before.length && p === after.length) return undefined;
+  const s = commonSuffixBytes(before, after, Math.min(before.length, after.length) - p);
+  const ls = p === 0 ? 0 : before.lastIndexOf(LF, p - 1) + 1;
+  let oldEnd = before.length - s;
+  let newEnd = after.length - s;
+  const atLineStart = (t: Uint8Array, i: number) => i === 0 || i === t.length || t[i - 1] === LF;
+  if (!(atLineStart(before, oldEnd) && atLineStart(after, newEnd))) {
+    const lf = before.indexOf(LF, oldEnd);
+    const d = (lf < 0 ? before.length : lf + 1) - oldEnd;
+    oldEnd += d;
+    newEnd += d;
+  }
+  if (newEnd - ls > MAX_EDIT_BYTES) return undefined; // a big edit: the full parse is as fast
+  const changed = after.subarray(ls, newEnd);
+  if (!isAscii(changed)) return undefined;
+  const lines = Buffer.from(changed.buffer, changed.byteOffset, changed.length).toString("latin1");
+  const edit = spliceLines(lines, ls, ls, oldEnd, newEnd, block);
+  return edit && { ...edit, ls, oldEnd, newEnd, lines };
+}
+
+/** Changed lines read from bytes at most: beyond, decoding them costs about what a full parse's decode does. */
+const MAX_EDIT_BYTES = 4 << 20;
+
+/**
+ * The splice for the changed lines ls..oldEnd of the old version, now ls..newEnd of the new,
+ * whose text `after` holds from offset `base` on (the whole new text, base 0, or just the
+ * changed lines, base ls).
+ */
+function spliceLines(after: string, base: number, ls: number, oldEnd: number, newEnd: number, block: ItemBlock): ItemEdit | undefined {
   const { starts, end, indent, firstLine } = block;
   const count = starts.length;
   if (ls < starts.at(0) || oldEnd > end) return undefined;
@@ -214,14 +269,14 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
   const removed = stop - index;
   const inserted: string[] = [];
   const insertedStarts: number[] = [];
-  for (let at = ls; at < newEnd; ) {
+  for (let at = ls - base; at < newEnd - base; ) {
     const next = itemLine(after, at, indent);
-    if (next < 0 || next > newEnd) return undefined;
+    if (next < 0 || next > newEnd - base) return undefined;
     if (tokenTo - tokenFrom > MAX_TOKEN) return undefined;
     const token = ownString(after, tokenFrom, tokenTo);
     if (tokenPlain && plainYaml11Note(token, tokenFrom)) return undefined; // the full parse would warn
     inserted.push(token);
-    insertedStarts.push(at);
+    insertedStarts.push(at + base);
     at = next;
   }
   if (count - removed + inserted.length === 0) return undefined;
@@ -229,4 +284,36 @@ export function editItems(before: string, after: string, block: ItemBlock): Item
   const delta = newEnd - oldEnd;
   const next = starts.splice(index, removed, Int32Array.from(insertedStarts), delta);
   return { index, removed, inserted, block: { starts: next, end: end + delta, indent, firstLine } };
+}
+
+/**
+ * Length of the common prefix of two byte arrays: 64 KiB then 1 KiB chunks compared natively
+ * (Buffer.compare: a memcmp), then bytes in the first 1 KiB chunk that differs.
+ */
+export function commonPrefixBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  for (const chunk of [65536, 1024]) {
+    while (i < n) {
+      const e = Math.min(i + chunk, n);
+      if (Buffer.compare(a.subarray(i, e), b.subarray(i, e)) !== 0) break;
+      i = e;
+    }
+  }
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** Length of the common suffix of two byte arrays, at most `limit`, the same way. */
+export function commonSuffixBytes(a: Uint8Array, b: Uint8Array, limit: number): number {
+  let s = 0;
+  for (const chunk of [65536, 1024]) {
+    while (s < limit) {
+      const e = Math.min(s + chunk, limit);
+      if (Buffer.compare(a.subarray(a.length - e, a.length - s), b.subarray(b.length - e, b.length - s)) !== 0) break;
+      s = e;
+    }
+  }
+  while (s < limit && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  return s;
 }

@@ -17,7 +17,7 @@
  * treated as read-only, which every stage after the parser already does.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import { BytesFile, recycleBytes, type SourceFile } from "../source/source-file.ts";
 import type { RawResource } from "./resource.ts";
 
 export interface Parsed {
@@ -25,17 +25,30 @@ export interface Parsed {
   diagnostics: Diagnostic[];
   /**
    * Reads a later version of the same file from this parse, exactly as a full parse would read
-   * it, when the edit between the two is one it can follow; undefined: parse it all.
+   * it, when the edit between the two is one it can follow; undefined: parse it all. `before`:
+   * this version's bytes, when the cache keeps them (then the edit may be read from the new
+   * version's bytes without decoding them).
    */
-  edited?: (file: SourceFile) => Parsed | undefined;
+  edited?: (file: SourceFile, before?: Uint8Array) => Parsed | undefined;
+  /** An edit's text, when read from bytes: assembled from the earlier text on demand (the file's bytes then go to the cache). */
+  source?: () => string;
 }
 
 /** A 1M-entry network set is ~20 MB of text; a few of those fit. */
 export const MAX_CACHED_BYTES = 128 * 1024 * 1024;
 export const MAX_CACHED_FILES = 10_000;
 
+/**
+ * One path's latest version: its text, or for a big file read as bytes (BytesFile) the bytes
+ * themselves, owned by the cache alone (handed over by the file; no one else holds them), and
+ * compared natively with the next version's (equal bytes ⇔ equal text: one decoder).
+ */
 interface Entry {
-  text: string;
+  text?: string;
+  bytes?: Uint8Array;
+  /** The text (decoded or assembled on demand when only the bytes are kept). */
+  source: () => string;
+  size: number;
   parsed: Parsed;
 }
 
@@ -46,44 +59,74 @@ const stats = { hits: 0, misses: 0, spliced: 0 };
 /** `parse(file)`, or the result it gave for the same path and text before (or its edit of it). */
 export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parsed): Parsed {
   const old = entries.get(file.path);
+  const bytes = file instanceof BytesFile ? file.bytes : undefined;
   let parsed: Parsed;
-  if (old && old.text === file.text) {
+  if (old && sameContent(old, file, bytes)) {
     stats.hits++;
     parsed = old.parsed;
+    // The file's text is the kept version's; its buffer goes back to the reader.
+    if (bytes) recycleBytes((file as BytesFile).handOver(old.source));
     entries.delete(file.path); // re-inserted below: most recently used last
     entries.set(file.path, old);
   } else {
     const edited = readEdit(old, file);
     if (edited) stats.spliced++;
     else stats.misses++;
-    parsed = edited ?? parse(file);
-    if (old) {
-      entries.delete(file.path);
-      cachedBytes -= old.text.length;
+    let entry: Entry;
+    if (edited) {
+      parsed = edited;
+      const kept = bytes && edited.source ? (file as BytesFile).handOver(edited.source) : undefined;
+      entry = kept ? { bytes: kept, source: edited.source!, size: kept.length, parsed } : textEntry(file, parsed);
+    } else if (bytes) {
+      // Decoded once for the full parse; the bytes stay with the cache for the next edit.
+      const kept = (file as BytesFile).handOver();
+      parsed = parse(file);
+      entry = kept ? { bytes: kept, source: () => file.text, size: kept.length, parsed } : textEntry(file, parsed);
+    } else {
+      parsed = parse(file);
+      entry = textEntry(file, parsed);
     }
-    if (file.text.length <= MAX_CACHED_BYTES) {
-      entries.set(file.path, { text: file.text, parsed });
-      cachedBytes += file.text.length;
+    if (old) drop(file.path, old);
+    if (entry.size <= MAX_CACHED_BYTES) {
+      entries.set(file.path, entry);
+      cachedBytes += entry.size;
       evict();
-    }
+    } else if (entry.bytes) recycleBytes(entry.bytes);
   }
   return { resources: [...parsed.resources], diagnostics: parsed.diagnostics.map((d) => ({ ...d })) };
+}
+
+function textEntry(file: SourceFile, parsed: Parsed): Entry {
+  const text = file.text;
+  return { text, source: () => text, size: text.length, parsed };
+}
+
+/** Equal bytes when both are kept as bytes, else equal text (decoding only then). */
+function sameContent(old: Entry, file: SourceFile, bytes: Uint8Array | undefined): boolean {
+  if (bytes && old.bytes) return bytes.length === old.bytes.length && Buffer.compare(bytes, old.bytes) === 0;
+  return (old.text ?? old.source()) === file.text;
 }
 
 /** The cheaper reading of an edited file its last parse offers, if any; a failure of it only costs the full parse. */
 function readEdit(old: Entry | undefined, file: SourceFile): Parsed | undefined {
   try {
-    return old?.parsed.edited?.(file);
+    return old?.parsed.edited?.(file, old.bytes);
   } catch {
     return undefined;
   }
 }
 
+/** Removes an entry; its bytes, which only the cache held, go back to the reader. */
+function drop(path: string, e: Entry): void {
+  entries.delete(path);
+  cachedBytes -= e.size;
+  if (e.bytes) recycleBytes(e.bytes);
+}
+
 function evict(): void {
   for (const [path, e] of entries) {
     if (cachedBytes <= MAX_CACHED_BYTES && entries.size <= MAX_CACHED_FILES) return;
-    entries.delete(path);
-    cachedBytes -= e.text.length;
+    drop(path, e);
   }
 }
 
@@ -92,17 +135,20 @@ export function parseCacheStats(): { hits: number; misses: number; spliced: numb
   return { ...stats, files: entries.size, bytes: cachedBytes };
 }
 
+/** The bytes the cache keeps (tests: never a buffer someone else holds). */
+export function keptBytes(): Uint8Array[] {
+  return [...entries.values()].flatMap((e) => (e.bytes ? [e.bytes] : []));
+}
+
 /** Drops one path's entry (tests: a load that must not be a splice of an earlier one). */
 export function forgetParse(path: string): void {
   const e = entries.get(path);
-  if (!e) return;
-  entries.delete(path);
-  cachedBytes -= e.text.length;
+  if (e) drop(path, e);
 }
 
 /** Empties the cache (tests; a process that is done with a config). */
 export function clearParseCache(): void {
-  entries.clear();
+  for (const [path, e] of [...entries]) drop(path, e);
   cachedBytes = 0;
   stats.hits = 0;
   stats.misses = 0;

@@ -31,7 +31,7 @@ import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from 
 import { isAbsolute, join } from "node:path";
 import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "./source-file.ts";
+import { BytesFile, recycleBytes, SPARE_MIN, takeBuffer, type SourceFile } from "./source-file.ts";
 
 const CONFIG_FILE = /\.(ya?ml|json)$/;
 const SKIPPED = [/^\./, /~$/, /\.swp$/, /^#.*#$/, /\.tmp$/, /\.dpkg-/, /\.rpm/];
@@ -258,15 +258,18 @@ class DirReader {
       const size = Number(fst.size);
       if (size > this.limits.file) return this.tooLarge(shown, size);
       if (this.bytes + size > this.limits.total) return this.overTotal(shown);
-      const spare = takeSpare(size);
+      const spare = size >= SPARE_MIN ? takeBuffer(size) : undefined;
+      let owned = false;
       try {
         const buf = await readAtMost(fh, size, this.limits.file, spare);
         if (!buf) return this.tooLarge(shown, size);
         this.bytes += buf.length;
         if (this.bytes > this.limits.total) return this.overTotal(shown);
-        this.files.push({ path: shown, text: buf.toString("utf8") });
+        // Read whole into the spare: the file owns it, its text decoded only if asked (source-file.ts).
+        owned = spare !== undefined && buf.buffer === spare.buffer;
+        this.files.push(owned ? new BytesFile(shown, buf) : { path: shown, text: buf.toString("utf8") });
       } finally {
-        if (spare) spareBuffer = spare;
+        if (!owned) recycleBytes(spare);
       }
     } catch (e) {
       this.error("READ_ERROR", shown, `cannot read: ${(e as Error).message}`);
@@ -283,24 +286,6 @@ class DirReader {
   private tooLarge(shown: string, size: number): void {
     this.error("FILE_TOO_LARGE", shown, `file is ${size} bytes or more; the limit is ${this.limits.file}`);
   }
-}
-
-/**
- * The buffer big files are read into, kept between reads: fresh memory costs ~12 µs per 4 KiB
- * page on a VM (a 19 MB file: ~60 ms), every time the config dir is read. The text is copied
- * out of it (toString), so one read's bytes never outlive it; a read in progress takes it, so
- * two reads never share it. Only for files of 1 MiB or more; it stays allocated, the size of the
- * biggest such file (~20 MB for a 1M-address list), the price of ~130 ms per read measured at
- * 1M (bench/attempt.bench.ts: read 198-302 ms without it, 65-160 ms with it, same load).
- */
-let spareBuffer: Buffer | undefined;
-const SPARE_MIN = 1 << 20;
-
-function takeSpare(size: number): Buffer | undefined {
-  if (size < SPARE_MIN) return undefined;
-  const have = spareBuffer;
-  spareBuffer = undefined;
-  return have && have.length > size ? have : Buffer.allocUnsafeSlow(size + 1 + (size >> 4));
 }
 
 /** The file's bytes, or undefined when it has (or grew to) more than `limit`. */

@@ -263,3 +263,30 @@ describe("odd files and caps", () => {
     expect(ticks).toBeGreaterThan(0);
   });
 });
+
+describe("big files read as bytes (source-file.ts BytesFile)", () => {
+  test("decoded only when asked; no later read or load changes an earlier file's text (loaded or not, asked early or late)", async () => {
+    const { BytesFile } = await import("../../src/source/source-file.ts");
+    const { loadConfig } = await import("../../src/validate/load.ts");
+    const { clearParseCache } = await import("../../src/config/parse-cache.ts");
+    clearParseCache();
+    const version = (k: number, n: number) =>
+      `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: big}\nspec:\n  nets:\n${Array.from({ length: n }, (_, i) => `    - 10.${k}.${(i >> 8) & 255}.${i & 255}/32 # é${k}\n`.replace(k % 2 ? "é" : "\0", "e")).join("")}`;
+    const dir = tree();
+    const read: { file: Awaited<ReturnType<typeof readConfigDir>>["files"][number]; text: string }[] = [];
+    for (let k = 0; k < 8; k++) {
+      // Odd versions are ASCII (their edits are read from bytes), even ones not; sizes vary.
+      const text = version(k, 60_000 + ((k * 7919) % 5) * 3000 + (k % 3 === 0 ? 2 : 0) * 1000);
+      writeFileSync(join(dir, "big.yaml"), text);
+      const { files, diagnostics } = await readConfigDir(dir, { checkPermissions: false });
+      expect(diagnostics).toEqual([]);
+      expect({ k, bytesFile: files[0] instanceof BytesFile, big: text.length > 1 << 20 }).toEqual({ k, bytesFile: true, big: true });
+      if (k % 4 !== 3) loadConfig(files, { node: "n" }); // every fourth read is never loaded
+      if (k % 2 === 0) expect(files[0]!.text === text).toBe(true); // asked at once
+      read.push({ file: files[0]!, text });
+    }
+    // Asked after all the later reads overwrote the spare buffers.
+    expect(read.map((r, k) => [k, r.file.text === r.text])).toEqual(read.map((_, k) => [k, true]));
+    clearParseCache();
+  }, 60_000);
+});
