@@ -5,7 +5,9 @@
  * minor page faults it took: on this machine class fresh memory costs ~10-25 us per 4 KiB page,
  * and an edit of a 1M set must make at least two new 1M-entry arrays (the plan's normalised
  * members and the IR's element list, 8 MB each).
- * Usage: bun bench/incremental-sets.bench.ts [--count=1000000] [--mixed] [--rounds=10]
+ * Usage: bun bench/incremental-sets.bench.ts [--count=1000000] [--mixed | --random] [--rounds=10]
+ *   --random: random IPv4 prefixes /22-/32 (most with host bits; bench/engine.bench.ts's mixed
+ *   set), the edit 198.51.100.0/24 added in the middle and removed again (the goal table's edit)
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,12 +18,14 @@ import { compileRuleset } from "../src/nft/compile.ts";
 import { applySplice, markSplice } from "../src/derive.ts";
 import { makeCidr, type Cidr } from "../src/model/cidr.ts";
 import type { Model } from "../src/model/types.ts";
+import { prng } from "./sets-lab.ts";
 
 const REPO = join(import.meta.dir, "..");
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const count = Number(arg("count") ?? 1_000_000);
 const rounds = Number(arg("rounds") ?? 10);
 const mixed = process.argv.includes("--mixed");
+const random = process.argv.includes("--random");
 
 const files = readdirSync(join(REPO, "rules"))
   .filter((f) => f.endsWith(".yaml"))
@@ -31,7 +35,19 @@ const loaded = loadConfig([...files, big], { node: "jasper" });
 // The big list is made here, not parsed: parsing is not what this bench measures. Mixed: every
 // third entry a /30, every seventh a /28 (some overlap their neighbours and merge).
 const entry = (i: number): Cidr => makeCidr(4, !mixed ? 32 : i % 7 === 0 ? 28 : i % 3 === 0 ? 30 : 32, (0x0b000000 + i * 7) >>> 0);
-let nets: Cidr[] = Array.from({ length: count }, (_, i) => entry(i));
+const WEIGHTS = [22, 22, 24, 24, 24, 24, 24, 26, 26, 28, 28, 28, 30, 30, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32];
+function randomNets(): Cidr[] {
+  const rnd = prng(1);
+  const out: Cidr[] = [];
+  while (out.length < count) {
+    const a = rnd();
+    if ([0xc000, 0xc633, 0xcb00].includes(a >>> 16)) continue;
+    const prefix = WEIGHTS[rnd() % WEIGHTS.length]!;
+    out.push(makeCidr(4, prefix, prefix === 32 ? a : (a & (-1 << (32 - prefix))) >>> 0));
+  }
+  return out;
+}
+let nets: Cidr[] = random ? randomNets() : Array.from({ length: count }, (_, i) => entry(i));
 const withNets = (n: Cidr[]): Model => ({ ...loaded.model, networkSets: loaded.model.networkSets.map((s) => (s.meta.name === "big" ? { ...s, nets: n } : s)) });
 const faults = () => Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[7]);
 
@@ -47,12 +63,12 @@ function measure(model: Model): { resolve: number; compile: number; faults: numb
 
 clearSetMemo();
 const cold = measure(withNets(nets));
-console.log(`${count} ${mixed ? "mixed prefixes" : "addresses"}: cold resolve ${cold.resolve.toFixed(0)} ms + compile ${cold.compile.toFixed(0)} ms (${cold.faults} page faults)`);
+console.log(`${count} ${random ? "random prefixes" : mixed ? "mixed prefixes" : "addresses"}: cold resolve ${cold.resolve.toFixed(0)} ms + compile ${cold.compile.toFixed(0)} ms (${cold.faults} page faults)`);
 const rows: number[] = [];
 for (let r = 0; r < rounds; r++) {
   // Alternately one address added between two members, and one member removed.
-  const index = Math.floor(Math.random() * count);
-  const inserted = r % 2 === 0 ? [makeCidr(4, 32, (0x0b000000 + index * 7 + 5) >>> 0)] : [];
+  const index = random ? count >> 1 : Math.floor(Math.random() * count);
+  const inserted = r % 2 === 0 ? [random ? makeCidr(4, 24, 0xc6336400) : makeCidr(4, 32, (0x0b000000 + index * 7 + 5) >>> 0)] : [];
   const next = applySplice(nets, index, inserted.length ? 0 : 1, inserted);
   markSplice(next, { from: nets, index, removed: inserted.length ? 0 : 1, inserted });
   nets = next;
