@@ -11,6 +11,7 @@
  * be a number, or a simply quoted one), the edit is a splice of the list and nothing else in
  * the file changed. Anything else answers undefined and the caller parses the whole file: the
  * result must be exactly what the full parse gives, so this refuses whatever it cannot prove.
+ * `editBytes` does the same on the bytes of an ASCII file, decoding only the changed lines.
  */
 import { isAscii } from "node:buffer";
 import { LineStarts } from "./line-starts.ts";
@@ -286,34 +287,42 @@ function spliceLines(after: string, base: number, ls: number, oldEnd: number, ne
   return { index, removed, inserted, block: { starts: next, end: end + delta, indent, firstLine } };
 }
 
+/** Chunk sizes the common prefix and suffix are narrowed with: few native calls, none allocating (a subarray per chunk cost ~10 ms per 19 MB). */
+const CHUNKS = [1 << 20, 1 << 14, 1 << 8];
+const asBuffer = (a: Uint8Array): Buffer => (Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.length));
+
 /**
- * Length of the common prefix of two byte arrays: 64 KiB then 1 KiB chunks compared natively
- * (Buffer.compare: a memcmp), then bytes in the first 1 KiB chunk that differs.
+ * Length of the common prefix of two byte arrays: chunks of 1 MiB, then 16 KiB, then 256 bytes
+ * compared natively (Buffer#compare of ranges: a memcmp), then bytes in the first 256 that differ.
  */
 export function commonPrefixBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
+  const x = asBuffer(a);
+  const y = asBuffer(b);
+  const n = Math.min(x.length, y.length);
   let i = 0;
-  for (const chunk of [65536, 1024]) {
+  for (const chunk of CHUNKS) {
     while (i < n) {
       const e = Math.min(i + chunk, n);
-      if (Buffer.compare(a.subarray(i, e), b.subarray(i, e)) !== 0) break;
+      if (x.compare(y, i, e, i, e) !== 0) break;
       i = e;
     }
   }
-  while (i < n && a[i] === b[i]) i++;
+  while (i < n && x[i] === y[i]) i++;
   return i;
 }
 
 /** Length of the common suffix of two byte arrays, at most `limit`, the same way. */
 export function commonSuffixBytes(a: Uint8Array, b: Uint8Array, limit: number): number {
+  const x = asBuffer(a);
+  const y = asBuffer(b);
   let s = 0;
-  for (const chunk of [65536, 1024]) {
+  for (const chunk of CHUNKS) {
     while (s < limit) {
       const e = Math.min(s + chunk, limit);
-      if (Buffer.compare(a.subarray(a.length - e, a.length - s), b.subarray(b.length - e, b.length - s)) !== 0) break;
+      if (x.compare(y, y.length - e, y.length - s, x.length - e, x.length - s) !== 0) break;
       s = e;
     }
   }
-  while (s < limit && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  while (s < limit && x[x.length - 1 - s] === y[y.length - 1 - s]) s++;
   return s;
 }

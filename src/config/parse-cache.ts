@@ -6,8 +6,11 @@
  *
  * Keyed by path (one entry per path, the latest text: an edited file replaces its entry, so an
  * old version of a big file is never held beside the new one) and checked by comparing the
- * text itself with the one kept (the parse keeps it anyway, for positions): no hash, so no
- * collision can apply a stale config. An edited file is parsed again, unless its last parse
+ * content itself with the one kept: no hash, so no collision can apply a stale config. A big
+ * file read as bytes (source-file.ts BytesFile) is compared as bytes with the bytes the cache
+ * keeps of its last version (a memcmp, ~2 ms at 19 MB; one decoder, so equal bytes ⇔ equal
+ * text), and its text is never decoded unless something asks: the file hands its buffer over
+ * to the cache, and the cache gives the previous version's back to the reader. An edited file is parsed again, unless its last parse
  * offered a cheaper reader of the next version (`edited`: a one-line edit of a million-entry
  * network set is a splice of its list, list-splice.ts), which the cache tries first.
  * Bounded: entries are evicted least recently used first once they hold more than

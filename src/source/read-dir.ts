@@ -22,6 +22,9 @@
  * - Caps: files and directories (TOO_MANY_FILES), bytes per file (FILE_TOO_LARGE) and in total
  *   (CONFIG_TOO_LARGE). Every problem is an error: nothing of a half-read config is applied.
  * - node:fs/promises throughout: a big tree never blocks the agent's event loop.
+ * - A file of 1 MiB or more read whole into a spare buffer (source-file.ts takeBuffer) becomes
+ *   a BytesFile that owns that buffer: its text is decoded only if asked (the parse cache can
+ *   read an edit from the bytes). Only the bytes read from the checked descriptor go in.
  *
  * `checkPermissions: false` (tests on temp dirs owned by others) drops the owner and mode
  * checks only; O_NOFOLLOW, loop detection and the caps stay.

@@ -9,6 +9,7 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { clearParseCache, forgetParse, keptBytes, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
+import { commonPrefixBytes, commonSuffixBytes } from "../../src/config/list-splice.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { BytesFile, decode, spareBuffers, takeBuffer, type SourceFile } from "../../src/source/source-file.ts";
@@ -192,4 +193,25 @@ describe("a big file read as bytes, edited item by item", () => {
     expect(again.text === text).toBe(true);
     expectNoAliases();
   }, 30_000);
+});
+
+describe("commonPrefixBytes / commonSuffixBytes (chunks compared natively)", () => {
+  test("3000 random pairs, lengths across the chunk sizes, Buffers and plain Uint8Arrays: what a byte loop gives", () => {
+    const r = prng(21);
+    const b = (n: number) => Math.floor(r() * n);
+    for (let t = 0; t < 3000; t++) {
+      const n = [b(300), b(70_000), (1 << 20) + b(3)][t % 3]!;
+      const a = Buffer.alloc(n, 65);
+      for (let k = 0; k < 5; k++) if (n) a[b(n)] = 66;
+      const c = Buffer.from(a);
+      if (n && b(5)) c[b(n)] ^= 1;
+      const d = b(2) ? Buffer.concat([c, Buffer.from("xyz")]) : c.subarray(b(3));
+      let p = 0;
+      while (p < Math.min(a.length, d.length) && a[p] === d[p]) p++;
+      const limit = Math.min(a.length, d.length) - p;
+      let s = 0;
+      while (s < limit && a[a.length - 1 - s] === d[d.length - 1 - s]) s++;
+      expect({ t, p: commonPrefixBytes(a, new Uint8Array(d)), s: commonSuffixBytes(new Uint8Array(a), d, limit) }).toEqual({ t, p, s });
+    }
+  }, 60_000);
 });
