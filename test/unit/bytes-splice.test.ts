@@ -204,7 +204,10 @@ describe("commonPrefixBytes / commonSuffixBytes (chunks compared natively)", () 
       const a = Buffer.alloc(n, 65);
       for (let k = 0; k < 5; k++) if (n) a[b(n)] = 66;
       const c = Buffer.from(a);
-      if (n && b(5)) c[b(n)] ^= 1;
+      if (n && b(5)) {
+        const k = b(n);
+        c[k] = c[k]! ^ 1;
+      }
       const d = b(2) ? Buffer.concat([c, Buffer.from("xyz")]) : c.subarray(b(3));
       let p = 0;
       while (p < Math.min(a.length, d.length) && a[p] === d[p]) p++;
