@@ -8,6 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
 import { parseFile } from "../../src/config/parse.ts";
+import { clearParseCache, forgetParse, parseCacheStats } from "../../src/config/parse-cache.ts";
+import { loadConfig } from "../../src/validate/load.ts";
 import type { FieldPath } from "../../src/config/resource.ts";
 import { markSplice, spliceOf } from "../../src/derive.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
@@ -40,6 +42,8 @@ function splice(from: string[], index: number, removed: number, inserted: string
   return next;
 }
 
+const PATH = "/etc/hostwall/25-big.yaml";
+const COLD = "/etc/hostwall/cold/25-big.yaml";
 const view = (r: ReturnType<typeof readNets>) => ({ nets: r.nets.map(formatCidr), problems: r.problems, hostBits: r.hostBits });
 
 describe("a spliced nets: list with host-bit warnings", () => {
@@ -123,4 +127,31 @@ describe("the host-bit summary's place in a big file", () => {
       expect(reads).toBe(before);
     });
   }
+});
+
+describe("a big random-prefix file edited by one line, through the loader", () => {
+  test("spliced at each stage, and every diagnostic (host-bit warnings, the summary, their places) as a cold load gives", () => {
+    clearParseCache();
+    const r = prng(9);
+    const head = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n";
+    const lines = Array.from({ length: 60_000 }, () => `    - ${entry(r, 0.5)}\n`);
+    const load = (text: string, path: string) => loadConfig([{ path, text }], { node: "jasper" });
+    const first = load(head + lines.join(""), PATH).model.networkSets[0]!.nets;
+    for (const [step, edit] of [[0, () => lines.splice(30_000, 0, "    - 198.51.100.0/24\n")], [1, () => lines.splice(30_000, 1)], [2, () => lines.splice(40_000, 2, "    - 203.0.113.9/24\n")]] as const) {
+      edit();
+      const text = head + lines.join("");
+      const before = parseCacheStats().spliced;
+      const warm = load(text, PATH);
+      expect({ step, spliced: parseCacheStats().spliced - before }).toEqual({ step, spliced: 1 });
+      expect(spliceOf(warm.model.networkSets[0]!.nets)).toBeDefined();
+      forgetParse(COLD);
+      const cold = load(text, COLD);
+      forgetParse(COLD);
+      const strip = (ds: typeof warm.diagnostics) => ds.map((d) => ({ ...d, file: "<file>" }));
+      expect({ step, d: strip(warm.diagnostics) }).toEqual({ step, d: strip(cold.diagnostics) });
+      expect(warm.diagnostics.map((d) => d.code)).toEqual(Array(6).fill("NET_HOST_BITS"));
+      expect(warm.model.networkSets[0]!.nets.map(formatCidr)).toEqual(cold.model.networkSets[0]!.nets.map(formatCidr));
+    }
+    expect(first.length).toBe(60_000);
+  });
 });
