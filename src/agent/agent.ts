@@ -35,7 +35,7 @@ import { kernelView, normalisedView } from "../diff/kernel.ts";
 import { lockoutGate } from "./lockout.ts";
 import { adoptAsRecorded, adoptionBase, bootFallback, lookAtKernel, stampOf, type Adopted } from "./boot.ts";
 import { buildIdentity, configDigest } from "./config-digest.ts";
-import { RecordWriter, type SavedEndpoint } from "./state.ts";
+import { RecordWriter, type RecordHead, type SavedEndpoint } from "./state.ts";
 import { adoptionRecord } from "../nft/delta-adopt.ts";
 import { computeDelta } from "../nft/delta.ts";
 import { findSetDrift } from "./set-drift.ts";
@@ -322,21 +322,23 @@ export class Agent {
     const stagesFrom = clock();
     const first = !this.started;
     this.started = true;
-    const [read] = await Promise.all([this.deps.readConfig(), first ? this.lookAtKernel() : undefined]);
+    const build = this.deps.build ?? buildIdentity();
+    // The record, read beside the config for a start that may adopt on it alone (below); its script is not decoded.
+    const head = first && !force && !request.explicit && build !== undefined ? this.deps.state?.loadHead?.().catch(() => undefined) : undefined;
+    const [read] = await Promise.all([this.deps.readConfig(), first ? this.lookAtKernel() : undefined, head]);
     const interfaces = this.deps.listInterfaces();
     const addresses = this.deps.listAddresses?.();
     this.absent = (await this.deps.netdevAbsentDevices) ?? false;
     // Where the attempt's time goes, stage by stage, for its log line (stages.ts).
     const stages: Stages = [["read", clock() - stagesFrom]];
     // What the config digest (config-digest.ts) is computed from, computed at most once: at start, and for the last good record (in its background write).
-    const build = this.deps.build ?? buildIdentity();
     let digested: string | undefined;
     // Taken now: the digest may be computed later (the record's write), when the live sets have moved on.
     const [absent, ifaces, addrs] = [this.absent, new Set(interfaces), addresses && new Map(addresses)];
     const digest = build === undefined ? undefined : () => (digested ??= configDigest({ build, node: this.deps.node, dropSummaries: this.deps.dropSummaries ?? false, absent, interfaces: ifaces, addresses: addrs, files: read.files, diagnostics: read.diagnostics }));
     // A restart with the config the record was compiled from, its tables in the kernel as recorded: ready now, compiled next.
     if (first && !force && !request.explicit && digest && !hasErrors(read.diagnostics)) {
-      const quick = await this.adoptAsRecorded(at, reason, digest, clock() - stagesFrom);
+      const quick = await this.adoptAsRecorded(at, reason, digest, clock() - stagesFrom, head);
       if (quick) return quick;
     }
     // No script: a delta never needs it; the whole script is rendered only to be sent or kept.
@@ -494,21 +496,41 @@ export class Agent {
    * The start, when the record says the kernel holds what this config compiles to (boot.ts
    * adoptAsRecorded): the record's ruleset is the one in force, ready now; the build is owed.
    */
-  private async adoptAsRecorded(at: string, reason: string, digest: () => string, readMs: number): Promise<Attempt | undefined> {
-    const t0 = this.deps.clock();
-    const saved = await adoptAsRecorded(this.deps, this.inKernel, () => this.tables.list(), digest);
+  private async adoptAsRecorded(at: string, reason: string, digest: () => string, readMs: number, head?: Promise<RecordHead | undefined>): Promise<Attempt | undefined> {
+    const clock = () => this.deps.clock();
+    const t0 = clock();
+    // Where the time went, for the log line: the digest and the listing timed, the record is the rest.
+    let [digestMs, listMs] = [0, 0];
+    const timedDigest = () => {
+      const t = clock();
+      const d = digest();
+      digestMs += clock() - t;
+      return d;
+    };
+    const timedList = async () => {
+      const t = clock();
+      const l = await this.tables.list();
+      listMs += clock() - t;
+      return l;
+    };
+    const saved = await adoptAsRecorded(this.deps, this.inKernel, timedList, timedDigest, head);
     if (!saved?.engine || !this.inKernel?.stamp) return undefined;
+    const recordMs = clock() - t0 - digestMs - listMs;
     this.generation = Math.max(this.generation, saved.generation);
     this.tableStamp = this.inKernel.stamp;
     this.restoredEndpoints = saved.endpoints;
-    this.applied = { source: "config", at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, script: saved.script, interfaces: saved.interfaces };
+    // The record's script, decoded only if asked before the build replaces it (GET /ruleset, a restore).
+    this.applied = { source: "config", at: saved.at, hash: saved.hash, durationMs: 0, resources: saved.resources, get script() { return saved.script(); }, interfaces: saved.interfaces };
     this.tables.expected = saved.expected;
+    const t1 = clock();
     await this.tables.observe();
+    const observeMs = clock() - t1;
     this.unbuilt = { digest: saved.config!, owed: true };
     const sets = saved.engine.tables.reduce((n, t) => n + t.sets.length, 0);
     const chains = saved.engine.tables.reduce((n, t) => n + t.chains.length, 0);
-    const ms = Math.round((this.deps.clock() - t0 + readMs) * 10) / 10;
-    this.deps.logger.log("info", `adopting hostwall's tables in the kernel (generation ${saved.generation}, stamped ${this.tableStamp.generation}): ${sets} of ${sets} set(s) and ${chains} of ${chains} chain(s) hold what was recorded, and the config is the one they were compiled from: ready in ${ms} ms, compiling it in the background`);
+    const ms = Math.round((clock() - t0 + readMs) * 10) / 10;
+    const split = formatStages([["read", readMs], ["record", recordMs], ["digest", digestMs], ["list", listMs], ["observe", observeMs]]);
+    this.deps.logger.log("info", `adopting hostwall's tables in the kernel (generation ${saved.generation}, stamped ${this.tableStamp.generation}): ${sets} of ${sets} set(s) and ${chains} of ${chains} chain(s) hold what was recorded, and the config is the one they were compiled from: ready in ${ms} ms ${split}, compiling it in the background`);
     return (this.lastAttempt = { at, ok: true, reason, unchanged: true, diagnostics: [] });
   }
 
@@ -522,7 +544,9 @@ export class Agent {
     this.boundByAddress = model.hostEndpoints.some((h) => h.interfaceName === undefined && h.node === this.deps.node);
     this.appliedAddresses = addressKey(addresses);
     // Rendered when asked, as for an apply: the record's 14 MB script is not kept.
-    const applied: Applied = { ...this.applied!, get script() { return renderScript(ruleset, stamp).text; } };
+    const { script: _, ...rest } = Object.getOwnPropertyDescriptors(this.applied!);
+    const applied = Object.defineProperties({}, rest) as Applied;
+    Object.defineProperty(applied, "script", { enumerable: true, get: () => renderScript(ruleset, stamp).text });
     this.applied = applied;
     this.appliedFrom = { applied, ruleset, stamp, config: () => digest };
     this.deps.logger.log("info", `compiled the config of the adopted tables (generation ${this.generation}) in ${Math.round(this.deps.clock() - started)} ms: edits are deltas from here on`);

@@ -16,7 +16,7 @@ import type { Plan } from "../resolve/resolve.ts";
 import { applyScript, interfaceKey, scriptHash } from "./apply.ts";
 import type { Logger } from "./log.ts";
 import { expectedTables, type ExpectedTable } from "./shape.ts";
-import type { LastGood, SavedEndpoint } from "./state.ts";
+import type { LastGood, RecordHead, SavedEndpoint } from "./state.ts";
 import type { AgentDeps, Applied, AppliedSource, BootRecord, InKernel } from "./types.ts";
 
 /**
@@ -78,12 +78,14 @@ export async function adoptionBase(deps: Pick<AgentDeps, "state" | "logger">, in
  * without compiling first; undefined (logged, but for the plain absence of a record or stamp)
  * when anything disagrees, and the start takes the usual path (build, adopt, delta).
  */
-export async function adoptAsRecorded(deps: Pick<AgentDeps, "state" | "logger" | "node">, inKernel: InKernel | null | undefined, list: () => Promise<NftListing>, digest: () => string): Promise<LastGood | undefined> {
+export async function adoptAsRecorded(deps: Pick<AgentDeps, "state" | "logger" | "node">, inKernel: InKernel | null | undefined, list: () => Promise<NftListing>, digest: () => string, preloaded?: Promise<RecordHead | undefined>): Promise<RecordHead | undefined> {
   const stamp = inKernel?.stamp;
-  if (!stamp || !deps.state) return undefined;
-  let saved: LastGood | undefined;
+  const store = deps.state;
+  if (!stamp || !store) return undefined;
+  let saved: RecordHead | undefined;
   try {
-    saved = await deps.state.load();
+    // Without decoding its script: this start may never need it (14 MB at a million elements).
+    saved = preloaded ? await preloaded : store.loadHead ? await store.loadHead() : await store.load().then((r) => r && { ...r, script: () => r.script });
   } catch {
     return undefined; // the usual path reads it again and says why
   }

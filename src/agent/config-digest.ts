@@ -12,7 +12,6 @@
  * and every file's path and bytes, in the order read, with the reader's diagnostics. A source
  * run ("unbuilt") has no identity for its code: it never takes this path unless told one.
  */
-import { createHash } from "node:crypto";
 import type { Cidr } from "../model/cidr.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -38,7 +37,8 @@ export interface ConfigInputs {
 
 /** SHA-256 (hex) of the inputs, each length-prefixed so no two inputs run together. */
 export function configDigest(c: ConfigInputs): string {
-  const h = createHash("sha256");
+  // Bun's hasher: 13 ms for a 19 MB file here, node:crypto's 83 ms.
+  const h = new Bun.CryptoHasher("sha256");
   const put = (s: string) => h.update(`${s.length}:`).update(s);
   put("hostwall config digest 1");
   put(c.build);

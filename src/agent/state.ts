@@ -47,6 +47,9 @@ export interface LastGood {
   config?: string;
 }
 
+/** A record whose script is decoded when asked (StateStore.loadHead). */
+export type RecordHead = Omit<LastGood, "script"> & { script(): string };
+
 /** An endpoint of a saved ruleset, as /status shows it (whether it is active is decided when asked). */
 export interface SavedEndpoint {
   name: string;
@@ -60,6 +63,12 @@ export interface StateStore {
   readonly path: string;
   /** The saved record; undefined when there is none; throws with a clear message when it cannot be trusted or read. */
   load(): Promise<LastGood | undefined>;
+  /**
+   * The record without decoding its script (the bulk of it: 14 MB at a million elements), which
+   * `script()` decodes and checks when asked (and throws then if it is not hostwall's alone):
+   * for a start that adopts the tables on the record alone and may never need it. Optional.
+   */
+  loadHead?(): Promise<RecordHead | undefined>;
   /** Saves atomically; throws with a clear message. */
   save(record: LastGood): Promise<void>;
   /**
@@ -86,21 +95,12 @@ export function stateStore(dir: string): StateStore {
   return {
     path,
     async load() {
-      if (!checkDir(false)) return undefined;
-      let fh;
-      try {
-        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw new Error(`cannot open ${path}: ${(e as Error).message}`);
-      }
-      try {
-        const problem = untrusted(await fh.stat(), "file");
-        if (problem) throw new Error(`${path} ${problem}`);
-        return parseRecord(await fh.readFile("utf8"), path);
-      } finally {
-        await fh.close();
-      }
+      const bytes = await readRecord();
+      return bytes && parseRecord(bytes.toString("utf8"), path);
+    },
+    async loadHead() {
+      const bytes = await readRecord();
+      return bytes && parseHead(bytes, path);
     },
     save(record) {
       return writeRecord([JSON.stringify(record)]);
@@ -109,6 +109,23 @@ export function stateStore(dir: string): StateStore {
       return writeRecord(recordPieces(record, script));
     },
   };
+  async function readRecord(): Promise<Buffer | undefined> {
+    if (!checkDir(false)) return undefined;
+    let fh;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new Error(`cannot open ${path}: ${(e as Error).message}`);
+    }
+    try {
+      const problem = untrusted(await fh.stat(), "file");
+      if (problem) throw new Error(`${path} ${problem}`);
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
   async function writeRecord(pieces: Iterable<string>): Promise<void> {
     checkDir(true);
     const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
@@ -134,14 +151,56 @@ export function* recordPieces(record: Omit<LastGood, "script">, script: Iterable
   yield '"}';
 }
 
-function parseRecord(text: string, path: string): LastGood {
-  let r: Partial<LastGood>;
+const SCRIPT_MEMBER = Buffer.from(',"script":"');
+
+/**
+ * The record with its script left as bytes: the script is its last member (recordPieces, and
+ * JSON.stringify of a LastGood), and no string inside the record can hold an unescaped `"`, so
+ * the last `,"script":"` starts it. A record written otherwise is parsed whole.
+ */
+function parseHead(bytes: Buffer, path: string): RecordHead {
+  const at = bytes.lastIndexOf(SCRIPT_MEMBER);
+  const tail = bytes.length >= 2 ? bytes.toString("latin1", bytes.length - 2) : "";
+  if (at < 0 || tail !== '"}') {
+    const whole = parseRecord(bytes.toString("utf8"), path);
+    return { ...whole, script: () => whole.script };
+  }
+  const r = checkRecord(parseJson(bytes.toString("utf8", 0, at) + ',"script":""}', path), path) as LastGood;
+  let script: string | undefined;
+  return {
+    ...r,
+    script: () => (script ??= checkScript(parseJson(`"${bytes.toString("utf8", at + SCRIPT_MEMBER.length, bytes.length - 2)}"`, path) as string, path)),
+  };
+}
+
+function parseJson(text: string, path: string): unknown {
   try {
-    r = JSON.parse(text) as Partial<LastGood>;
+    return JSON.parse(text);
   } catch (e) {
     throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+function parseRecord(text: string, path: string): LastGood {
+  const r = checkRecord(parseJson(text, path), path);
+  checkScript(r.script!, path);
+  return r as LastGood;
+}
+
+/** The script may touch hostwall's two tables and nothing else, whoever wrote the file. */
+function checkScript(script: string, path: string): string {
+  if (typeof script !== "string") throw new Error(`${path} is not a hostwall last-good record (format 1)`);
+  const foreign = script.split("\n").find((l) => l !== "" && !/^\s/.test(l) && !OWN_TOP_LEVEL.test(l));
+  if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
+  return script;
+}
+
+/** Every member but the script's contents checked; malformed optional parts dropped. */
+function checkRecord(value: unknown, path: string): Partial<LastGood> {
+  const r = value as Partial<LastGood>;
   const ok =
+    typeof r === "object" &&
+    r !== null &&
     r.format === 1 &&
     typeof r.node === "string" &&
     Number.isSafeInteger(r.generation) &&
@@ -153,15 +212,12 @@ function parseRecord(text: string, path: string): LastGood {
     typeof r.resources === "object" &&
     Array.isArray(r.interfaces);
   if (!ok) throw new Error(`${path} is not a hostwall last-good record (format 1)`);
-  // The script may touch hostwall's two tables and nothing else, whoever wrote the file.
-  const foreign = r.script!.split("\n").find((l) => l !== "" && !/^\s/.test(l) && !OWN_TOP_LEVEL.test(l));
-  if (foreign !== undefined) throw new Error(`${path} holds a script that touches more than hostwall's tables (${JSON.stringify(foreign.slice(0, 60))})`);
   // A malformed adoption part only costs the adoption (a full replace at start), not the record.
   if (r.engine !== undefined && !checkedAdoptionRecord(r.engine)) delete r.engine;
   if (r.config !== undefined && !(typeof r.config === "string" && /^[0-9a-f]{64}$/.test(r.config))) delete r.config;
   // Likewise the endpoints: malformed, /status shows none (as before they were saved).
   if (r.endpoints !== undefined && !(Array.isArray(r.endpoints) && r.endpoints.length <= 100_000 && r.endpoints.every(isSavedEndpoint))) delete r.endpoints;
-  return r as LastGood;
+  return r;
 }
 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");

@@ -18,7 +18,7 @@ async function previousRun(opts: { build?: string } = {}) {
   return { kernel, state, first };
 }
 
-const quickLine = /^info: adopting hostwall's tables in the kernel \(generation 1, stamped 1\): (\d+) of \1 set\(s\) and (\d+) of \2 chain\(s\) hold what was recorded, and the config is the one they were compiled from: ready in [\d.]+ ms, compiling it in the background$/;
+const quickLine = /^info: adopting hostwall's tables in the kernel \(generation 1, stamped 1\): (\d+) of \1 set\(s\) and (\d+) of \2 chain\(s\) hold what was recorded, and the config is the one they were compiled from: ready in [\d.]+ ms \(read [\d.]+, record [\d.]+, digest [\d.]+, list [\d.]+, observe [\d.]+ ms\), compiling it in the background$/;
 
 describe("restart with the config the record was compiled from", () => {
   test("the record keeps the config's digest", async () => {
@@ -39,6 +39,8 @@ describe("restart with the config the record was compiled from", () => {
     expect(again.agent.busy).toBe(true);
     expect(again.agent.endpoints().map((e) => e.name)).toEqual(state.record!.endpoints!.map((e) => e.name));
     expect(again.logger.lines.filter((l) => quickLine.test(l)).length).toBe(1);
+    // Before the build: the record's script (GET /ruleset), the one the previous agent applied.
+    expect(again.agent.applied?.script).toBe(kernel.kernel.applied[0]!);
     await again.agent.idle();
     expect(kernel.kernel.applied.length).toBe(1);
     expect(again.agent.irInForce).toBeDefined();

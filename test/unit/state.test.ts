@@ -74,4 +74,38 @@ describe("state dir", () => {
     await expect(store.load()).rejects.toThrow(/not valid JSON/);
     expect(existsSync(store.path)).toBe(true);
   });
+
+  test("the record's config digest comes back; a malformed one is dropped, not the record", async () => {
+    const store = stateStore(join(tempDir(), "state"));
+    const good = { ...record(), config: "a".repeat(64) };
+    await store.save(good);
+    expect(await store.load()).toEqual(good);
+    for (const config of ["a".repeat(63), 7, "A".repeat(64)]) {
+      writeFileSync(store.path, JSON.stringify({ ...record(), config }), { mode: 0o600 });
+      expect(await store.load()).toEqual(record());
+    }
+  });
+
+  test("loadHead: the record without decoding its script, which is decoded and checked when asked", async () => {
+    const store = stateStore(join(tempDir(), "state"));
+    const script = record().script + '\t# a "quoted" \\ line, and ,"script":"x" inside\n';
+    const { script: _, ...head } = record(script);
+    await store.saveStreamed!({ ...head, config: "b".repeat(64) }, [script.slice(0, 10), script.slice(10)]);
+    const got = (await store.loadHead!())!;
+    expect({ ...got, script: undefined }).toEqual({ ...head, config: "b".repeat(64), script: undefined });
+    expect(got.script()).toBe(script);
+    // Written whole (script not last): parsed whole, the same record.
+    writeFileSync(store.path, JSON.stringify({ script, ...head }), { mode: 0o600 });
+    const whole = (await store.loadHead!())!;
+    expect(whole.script()).toBe(script);
+    expect(whole.generation).toBe(3);
+    // A script that touches other tables: the head loads, the script is refused when asked.
+    await store.saveStreamed!(head, ["flush ruleset\n"]);
+    const bad = (await store.loadHead!())!;
+    expect(bad.hash).toBe("0123456789abcdef");
+    expect(() => bad.script()).toThrow(/touches more than hostwall's tables \("flush ruleset"\)/);
+    // A broken head is refused as load() refuses it.
+    writeFileSync(store.path, '{"format":2,"script":""}', { mode: 0o600 });
+    await expect(store.loadHead!()).rejects.toThrow(/not a hostwall last-good record/);
+  });
 });
