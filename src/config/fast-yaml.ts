@@ -180,7 +180,7 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     const value2 = { ...value, spec: { ...value.spec, nets } };
     const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(() => file.text) }, edit.block) };
     const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };
-    return e ? { ...parsed, source: () => textOf(next) } : parsed;
+    return e ? { ...parsed, source: () => (next.length === 1 ? [textOf(next)] : next.map((q) => q.s.substring(q.from, q.to))) } : parsed;
   };
 }
 

@@ -20,7 +20,7 @@
  * treated as read-only, which every stage after the parser already does.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { BytesFile, recycleBytes, type SourceFile } from "../source/source-file.ts";
+import { BytesFile, recycleBytes, type SourceFile, type TextSource } from "../source/source-file.ts";
 import type { RawResource } from "./resource.ts";
 
 export interface Parsed {
@@ -33,8 +33,8 @@ export interface Parsed {
    * version's bytes without decoding them).
    */
   edited?: (file: SourceFile, before?: Uint8Array) => Parsed | undefined;
-  /** An edit's text, when read from bytes: assembled from the earlier text on demand (the file's bytes then go to the cache). */
-  source?: () => string;
+  /** An edit's text, when read from bytes: pieces of the earlier text, joined on demand (the file's bytes then go to the cache). */
+  source?: TextSource;
 }
 
 /** A 1M-entry network set is ~20 MB of text; a few of those fit. */
@@ -49,8 +49,8 @@ export const MAX_CACHED_FILES = 10_000;
 interface Entry {
   text?: string;
   bytes?: Uint8Array;
-  /** The text (decoded or assembled on demand when only the bytes are kept). */
-  source: () => string;
+  /** The text in pieces (decoded, or assembled on demand when only the bytes are kept). */
+  source: TextSource;
   size: number;
   parsed: Parsed;
 }
@@ -67,28 +67,26 @@ export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parse
   if (old && sameContent(old, file, bytes)) {
     stats.hits++;
     parsed = old.parsed;
-    // The file's text is the kept version's; its buffer goes back to the reader.
-    if (bytes) recycleBytes((file as BytesFile).handOver(old.source));
     entries.delete(file.path); // re-inserted below: most recently used last
-    entries.set(file.path, old);
+    if (bytes && old.bytes) {
+      // The file's text is the kept version's; its buffer goes back to the reader.
+      recycleBytes((file as BytesFile).handOver(old.source));
+      entries.set(file.path, old);
+    } else {
+      // Kept as text until now (its bytes were decoded before the cache saw them): keep the bytes from now on.
+      const kept = bytes && (file as BytesFile).handOver(old.source);
+      entries.set(file.path, kept ? { bytes: kept, source: old.source, size: kept.length, parsed } : old);
+      if (kept) cachedBytes += kept.length - old.size;
+    }
   } else {
     const edited = readEdit(old, file);
     if (edited) stats.spliced++;
     else stats.misses++;
-    let entry: Entry;
-    if (edited) {
-      parsed = edited;
-      const kept = bytes && edited.source ? (file as BytesFile).handOver(edited.source) : undefined;
-      entry = kept ? { bytes: kept, source: edited.source!, size: kept.length, parsed } : textEntry(file, parsed);
-    } else if (bytes) {
-      // Decoded once for the full parse; the bytes stay with the cache for the next edit.
-      const kept = (file as BytesFile).handOver();
-      parsed = parse(file);
-      entry = kept ? { bytes: kept, source: () => file.text, size: kept.length, parsed } : textEntry(file, parsed);
-    } else {
-      parsed = parse(file);
-      entry = textEntry(file, parsed);
-    }
+    parsed = edited ?? parse(file);
+    // A file read as bytes gives them to the cache (for the next version's comparison), its
+    // text the one the edit assembles, or the one decoded (for the full parse, or by whoever asked).
+    const kept = bytes && (file as BytesFile).handOver(edited?.source);
+    const entry: Entry = kept ? { bytes: kept, source: edited?.source ?? (() => [file.text]), size: kept.length, parsed } : textEntry(file, parsed);
     if (old) drop(file.path, old);
     if (entry.size <= MAX_CACHED_BYTES) {
       entries.set(file.path, entry);
@@ -101,13 +99,13 @@ export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parse
 
 function textEntry(file: SourceFile, parsed: Parsed): Entry {
   const text = file.text;
-  return { text, source: () => text, size: text.length, parsed };
+  return { text, source: () => [text], size: text.length, parsed };
 }
 
 /** Equal bytes when both are kept as bytes, else equal text (decoding only then). */
 function sameContent(old: Entry, file: SourceFile, bytes: Uint8Array | undefined): boolean {
   if (bytes && old.bytes) return bytes.length === old.bytes.length && Buffer.compare(bytes, old.bytes) === 0;
-  return (old.text ?? old.source()) === file.text;
+  return (old.text ?? old.source().join("")) === file.text;
 }
 
 /** The cheaper reading of an edited file its last parse offers, if any; a failure of it only costs the full parse. */

@@ -17,13 +17,14 @@ export interface SourceFile {
  * memory and a collection, when the parse cache can read the edit from the bytes). The bytes
  * are the file's own buffer until `handOver` gives them to whoever keeps the previous version
  * (parse-cache.ts, through list-splice.ts), after which the text comes from `source`, the same
- * characters assembled another way. Buffers are never shared: `bytes` is the only reference
+ * characters assembled another way (pieces of earlier versions' texts: textChunks gives them
+ * unjoined, for a hash). Buffers are never shared: `bytes` is the only reference
  * the file gives out, and after handOver the file never touches it again.
  */
 export class BytesFile implements SourceFile {
   #bytes: Uint8Array | undefined;
   #text: string | undefined;
-  #source: (() => string) | undefined;
+  #source: TextSource | undefined;
   #hash: string | undefined;
 
   constructor(
@@ -34,40 +35,60 @@ export class BytesFile implements SourceFile {
   }
 
   get bytes(): Uint8Array | undefined {
-    return this.#text === undefined && this.#source === undefined ? this.#bytes : undefined;
+    return this.#bytes;
+  }
+
+  /** Whether the text was decoded or assembled yet (tests: an edit read from bytes does neither). */
+  get decoded(): boolean {
+    return this.#text !== undefined;
   }
 
   get text(): string {
     if (this.#text === undefined) {
       // Same decoder as everywhere (invalid UTF-8 → U+FFFD), so equal bytes mean equal text.
-      this.#text = this.#source ? this.#source() : decode(this.#bytes!);
+      // The bytes stay the file's (they may still be handed over: the cache keeps them).
+      this.#text = this.#source ? this.#source().join("") : decode(this.#bytes!);
       this.#source = undefined;
-      this.#bytes = undefined;
     }
     return this.#text;
   }
 
+  /** The text in pieces, without joining them into one string when it was assembled (config-digest.ts hashes them). */
+  chunks(): readonly string[] {
+    return this.#text === undefined && this.#source ? this.#source() : [this.text];
+  }
+
   /** A 64-bit hash of the content as hex: Bun.hash of the bytes, which equals Bun.hash of the text for valid UTF-8. */
   contentHash(): string {
-    this.#hash ??= Bun.hash(this.#bytes && this.#text === undefined && this.#source === undefined ? this.#bytes : this.text).toString(16);
+    this.#hash ??= Bun.hash(this.#bytes ?? this.text).toString(16);
     return this.#hash;
   }
 
   /**
    * Gives the bytes away (the caller keeps them as the previous version; this file never
-   * reads them again): from now on the text is `source()`, which must give exactly what
-   * decoding the bytes gives, or without `source` the text decoded now. Undefined when the
-   * bytes are gone already.
+   * reads them again): from now on the text is the one decoded already, or `source()`, which
+   * must give exactly what decoding the bytes gives, or else the text decoded now. Undefined
+   * when the bytes are gone already.
    */
-  handOver(source?: () => string): Uint8Array | undefined {
-    const bytes = this.bytes;
+  handOver(source?: TextSource): Uint8Array | undefined {
+    const bytes = this.#bytes;
     if (!bytes) return undefined;
     this.contentHash();
-    if (source) this.#source = source;
-    else this.#text = decode(bytes);
+    if (this.#text === undefined) {
+      if (source) this.#source = source;
+      else this.#text = decode(bytes);
+    }
     this.#bytes = undefined;
     return bytes;
   }
+}
+
+/** A text as pieces whose concatenation it is (an edit's text, assembled from earlier ones). */
+export type TextSource = () => readonly string[];
+
+/** A file's text in pieces (one, unless it was assembled from an earlier version's and never joined). */
+export function textChunks(file: SourceFile): readonly string[] {
+  return file instanceof BytesFile ? file.chunks() : [file.text];
 }
 
 /** Config file path → a hash of its content, without decoding a big file's bytes (agent/change.ts). */

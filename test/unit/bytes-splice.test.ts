@@ -12,6 +12,7 @@ import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
 import { commonPrefixBytes, commonSuffixBytes } from "../../src/config/list-splice.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { loadConfig } from "../../src/validate/load.ts";
+import { configDigest } from "../../src/agent/config-digest.ts";
 import { BytesFile, decode, spareBuffers, takeBuffer, type SourceFile } from "../../src/source/source-file.ts";
 
 const PATH = "/etc/hostwall/25-big.yaml";
@@ -48,9 +49,14 @@ function readAs(path: string, bytes: Uint8Array): BytesFile {
   return new BytesFile(path, buf.subarray(0, bytes.length));
 }
 
+/** Whether the last observe's load decoded (or assembled) its file's text. */
+let decodedByLoad: boolean | undefined;
+
 /** What must not depend on how the file was read: the nets, raw values, diagnostics, positions. */
 function observe(file: SourceFile, _probes: number[] = []) {
   const r = loadConfig([file], { node: "jasper" });
+  // Before anything below asks for a position the file's text gives (the resource's origin).
+  if (file instanceof BytesFile) decodedByLoad = file.decoded;
   const set = r.model.networkSets[0];
   return {
     nets: set?.nets.map(formatCidr),
@@ -73,6 +79,8 @@ function expectNoAliases(live: readonly BytesFile[] = []): void {
   const held = [...keptBytes(), ...spareBuffers(), ...live.flatMap((f) => (f.bytes ? [f.bytes] : []))].map((b) => b.buffer);
   expect(new Set(held).size).toBe(held.length);
 }
+
+const digestOf = (file: SourceFile) => configDigest({ build: "b", node: "n", dropSummaries: false, absent: true, interfaces: new Set(), addresses: undefined, files: [file], diagnostics: [] });
 
 /** Writes over every spare buffer, as the next read would. */
 const scribble = () => spareBuffers().forEach((b) => b.fill(0x41));
@@ -111,9 +119,12 @@ describe("a big file read as bytes, edited item by item", () => {
       expect({ step, spliced: got.spliced - before.spliced + got.misses - before.misses }).toEqual({ step, spliced: 1 });
       if (!big) expect({ step, spliced: got.spliced - before.spliced }).toEqual({ step, spliced: 1 });
       expect(file.bytes).toBeUndefined(); // handed over to the cache
+      expect({ step, decoded: decodedByLoad }).toEqual({ step, decoded: big && got.misses > before.misses });
       expectNoAliases();
       scribble();
       expect(warm).toEqual(cold(bytes, []));
+      // The record's digest hashes the pieces unjoined: the same digest as the text's.
+      if (step % 10 === 0) expect({ step, digest: digestOf(file) }).toEqual({ step, digest: digestOf({ path: PATH, text }) });
       files.push({ file, text });
     }
     // Every version's text, assembled on demand after all the later reads, is its own.
@@ -149,7 +160,7 @@ describe("a big file read as bytes, edited item by item", () => {
       expect({ name, b: warm }).toEqual({ name, b: cold(b, []) });
       if (name.includes("host bits")) expect(warm.diagnostics.map((d) => [d.code, d.line, d.column])).toEqual([["NET_HOST_BITS", 8 + at, 7]]);
       // A splice either way; read from bytes (which the cache then keeps) only when all is ASCII.
-      expect({ name, spliced: parseCacheStats().spliced - s0.spliced, kept: keptBytes().length }).toEqual({ name, spliced: 1, kept: fromBytes ? 1 : 0 });
+      expect({ name, spliced: parseCacheStats().spliced - s0.spliced, kept: keptBytes().length, decoded: decodedByLoad }).toEqual({ name, spliced: 1, kept: 1, decoded: !fromBytes });
       expect({ name, text: fb.text === decode(b), old: fa.text === decode(a) }).toEqual({ name, text: true, old: true });
       expectNoAliases([fa, fb]);
     }
