@@ -3,7 +3,7 @@
  * listing), and so what its first apply sends. The kernel side is test/kernel/engine*.test.ts.
  */
 import { describe, expect, test } from "bun:test";
-import { adoptionRecord, believedRuleset, checkedAdoptionRecord, elementsHash } from "../../src/nft/delta-adopt.ts";
+import { adoptionRecord, believedRuleset, checkedAdoptionRecord, elementsHash, heldAsRecorded } from "../../src/nft/delta-adopt.ts";
 import { computeDelta, sameElements } from "../../src/nft/delta.ts";
 import type { NftRule, NftRuleset } from "../../src/nft/ir.ts";
 
@@ -71,4 +71,22 @@ test("an unchanged set's element hash carries over a delta (not recomputed for a
   const reordered = ir(["192.0.2.2", "192.0.2.1"], [rule("a")]);
   computeDelta(old, reordered);
   expect(sameElements.get(reordered.tables[0]!.sets[0]!.elements)).toBeUndefined();
+});
+
+describe("heldAsRecorded (a restart with the config the record was compiled from)", () => {
+  test("held: the same stamp, handle, names and listed rule digests", () => {
+    expect(heldAsRecorded(RECORD, STAMP, listed(["d1", "d2"]))).toBeUndefined();
+  });
+
+  test("not held: another stamp, a re-created table, other sets, a rule replaced in place, added or removed, a rule digest never listed", () => {
+    expect(heldAsRecorded(RECORD, { ...STAMP, hash: "fedcba9876543210" }, listed(["d1", "d2"]))).toBe("the tables' stamp is not the one recorded");
+    expect(heldAsRecorded(RECORD, undefined, listed(["d1", "d2"]))).toBe("the tables' stamp is not the one recorded");
+    expect(heldAsRecorded(RECORD, STAMP, listed(["d1", "d2"], 8))).toBe("table netdev hostwall is not the one recorded (handle)");
+    expect(heldAsRecorded(RECORD, STAMP, [])).toBe("table netdev hostwall is missing");
+    expect(heldAsRecorded(RECORD, STAMP, [{ ...listed(["d1", "d2"])[0]!, sets: ["deny-4h", "extra"] }])).toBe("the sets of table netdev hostwall are not the ones recorded");
+    expect(heldAsRecorded(RECORD, STAMP, [{ ...listed(["d1", "d2"])[0]!, chains: [] }])).toBe("the chains of table netdev hostwall are not the ones recorded");
+    for (const digests of [["d1", "dX"], ["d1", "d2", "d3"], ["d1"]]) expect(heldAsRecorded(RECORD, STAMP, listed(digests))).toBe("the rules of chain netdev hostwall/ingress-eth0 are not the ones recorded");
+    const unlisted = adoptionRecord(APPLIED, STAMP, listed(["d1", ""]));
+    expect(heldAsRecorded(unlisted, STAMP, listed(["d1", ""]))).toBe("the rules of chain netdev hostwall/ingress-eth0 are not the ones recorded");
+  });
 });
