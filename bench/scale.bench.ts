@@ -12,22 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeCidr, formatCidr, type Cidr } from "../src/model/cidr.ts";
 import { normalizeCidrs } from "../src/model/cidr-normalize.ts";
+import { mulberry32 as prng } from "../test/support/prng.ts";
 
 const REPO = join(import.meta.dir, "..");
 const BIN = join(REPO, "dist/hostwall");
 const count = Number(process.argv[2] ?? 1_000_000);
 const ns = `hw-scale-${process.pid.toString(36)}`;
 
-/** mulberry32: a deterministic list on every run. */
-function prng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Random IPv4 CIDRs, prefix lengths weighted like reference/nftables.md M1, avoiding 192.0.2.0/24. */
 function generate(kind: "mixed" | "hosts"): string[] {

@@ -8,17 +8,9 @@
 import { $ } from "bun";
 import { join } from "node:path";
 import { makeCidr, formatCidr, type Cidr } from "../src/model/cidr.ts";
+import { mulberry32 as prng } from "../test/support/prng.ts";
 
-/** mulberry32: the same list on every run. */
-export function prng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+export { prng };
 
 /** Prefix lengths, weighted like reference/nftables.md M1 (IPv4) and a plausible IPv6 list. */
 const V4_LENGTHS = [22, 22, 24, 24, 24, 24, 24, 26, 26, 28, 28, 28, 30, 30, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32];

@@ -14,20 +14,11 @@ import { formatCidr } from "../../src/model/cidr.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { configDigest } from "../../src/agent/config-digest.ts";
 import { BytesFile, decode, spareBuffers, takeBuffer, type SourceFile } from "../../src/source/source-file.ts";
+import { mulberry32Unit as prng } from "../support/prng.ts";
 
 const PATH = "/etc/hostwall/25-big.yaml";
 const HEAD = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n";
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One entry line (hosts, prefixes, IPv6, quoted, commented); never host bits. */
 function entry(r: () => number, i: number): string {

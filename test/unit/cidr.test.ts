@@ -3,17 +3,8 @@ import { IPv4CidrRange, IPv6CidrRange } from "ip-num";
 import { CIDR_ERROR_CODES, cidrContains, compareCidr, formatCidr, isCatchAll, makeCidr, splitHosts, type Cidr, type CidrErrorCode } from "../../src/model/cidr.ts";
 import { normalizeCidrs } from "../../src/model/cidr-normalize.ts";
 import { parseAddress, parseCidr } from "../../src/model/cidr-parse.ts";
+import { mulberry32 as prng } from "../support/prng.ts";
 
-/** mulberry32: deterministic, so a failing property case can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function shuffle<T>(xs: readonly T[], rnd: () => number): T[] {
   const a = [...xs];

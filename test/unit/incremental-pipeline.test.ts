@@ -18,6 +18,7 @@ import { clearSetMemo, setMemoStats } from "../../src/resolve/set-memo.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { buildRuleset, type BuildResult } from "../../src/pipeline.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
+import { mulberry32Unit as prng } from "../support/prng.ts";
 
 const REPO = join(import.meta.dir, "../..");
 const RULES: SourceFile[] = readdirSync(join(REPO, "rules"))
@@ -25,16 +26,6 @@ const RULES: SourceFile[] = readdirSync(join(REPO, "rules"))
   .map((f) => ({ path: `/etc/hostwall/${f}`, text: readFileSync(join(REPO, "rules", f), "utf8") }));
 const BIG = "/etc/hostwall/25-big.yaml";
 
-/** mulberry32: the same sequence on every run. */
-function prng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * An entry near others, so edits touch, cover, duplicate and split what is there: IPv4 hosts in

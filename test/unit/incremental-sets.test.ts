@@ -18,6 +18,7 @@ import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
 import { clearSetMemo, setMemoStats, withColdSets } from "../../src/resolve/set-memo.ts";
 import { loadConfig } from "../../src/validate/load.ts";
+import { mulberry32Unit as prng } from "../support/prng.ts";
 
 const NODE = "n1";
 /** Small enough that both families of the big sets are split by length, with rare lengths too. */
@@ -59,16 +60,6 @@ spec:
     - {action: Deny, destination: {selector: "has(list)"}}
 `;
 
-/** mulberry32: the same edits on every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 type Lists = { a: Cidr[]; b: Cidr[]; c: Cidr[]; hep: Cidr[] };
 

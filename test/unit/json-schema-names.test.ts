@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { isDnsLabel, isDnsSubdomain, isInterfaceName, isNetworkPolicyName, isPolicyName, isPortName, labelKeyProblem, labelValueProblem } from "../../src/model/names.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { KIND_TABLE, KINDS, NAME_PATTERNS } from "../../src/validate/fields.ts";
+import { mulberry32Unit as rng } from "../support/prng.ts";
 
 const FUNCTIONS: Record<keyof typeof NAME_PATTERNS, (s: string) => boolean> = {
   subdomain: isDnsSubdomain,
@@ -25,15 +26,6 @@ function matches(name: keyof typeof NAME_PATTERNS, s: string): boolean {
   return new RegExp(p.pattern, "u").test(s) && (p.maxLength === undefined || s.length <= p.maxLength);
 }
 
-/** A small deterministic generator (mulberry32), so a failure names a reproducible string. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function corpus(): string[] {
   const out = ["", "a", "A", "-", ".", "*", "a.b", "a..b", ".a", "a.", "-a", "a-", "a--b", "a_b", "a/b", "/a", "a/", "x.y/z", "X/y", "ab/-c", "1", "123", "1-2", "knp.default.x", "knp.default.a.b.c", "ossg.default.x", "knp.other.x", "knp.default.", "a.b.c", "eth0", "eth0.100", "en_p1s0", "*a", "http", "h--p", "abcdefghijklmno", "abcdefghijklmnop", "0123456789", "a".repeat(63), "a".repeat(64), "a".repeat(253), "a".repeat(254), `${"a".repeat(63)}.${"b".repeat(63)}`, `x/${"a".repeat(63)}`, `x/${"a".repeat(64)}`, "tRue", "a b", "é", "a\nb"];

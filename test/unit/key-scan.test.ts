@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, type Node } from "yaml";
 import { findPath, scanKeys } from "../../src/config/key-scan.ts";
 import { duplicateKeys } from "../../src/config/yaml-errors.ts";
 import { lintYaml11, plainYaml11Note } from "../../src/config/yaml11.ts";
+import { mulberry32Unit as rng } from "../support/prng.ts";
 
 /** What the positioned parser says: duplicates and YAML 1.1 notes, or undefined when it reports a syntax error. */
 function reference(text: string): { dups: string[]; notes: number[] } | undefined {
@@ -186,17 +187,6 @@ describe("findPath", () => {
   });
 });
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ["a", "b", "a", "'a'", '"b"', "010", "10", "on", "x y", "1", "'1'", "~", "null", "k-8"];
 const SCALARS = ["v", "010", "on", "10.0.0.1/32", "'q: #x'", '"d: \\"e\\""', "a b", "-1", "1_000", "Yes", "*x", "!!str 7", "''", "x:y"];

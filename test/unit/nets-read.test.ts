@@ -14,17 +14,8 @@ import type { FieldPath } from "../../src/config/resource.ts";
 import { markSplice, spliceOf } from "../../src/derive.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { MAX_HOST_BITS_WARNINGS, readNets, readNetsOnce } from "../../src/validate/nets-read.ts";
+import { mulberry32Unit as prng } from "../support/prng.ts";
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Hosts, clean prefixes and (with `hostBitsRate`) prefixes with host bits set. */
 function entry(r: () => number, hostBitsRate: number): string {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { matchesSelector, mentionsGlobal, type Labels, type Selector } from "../../src/model/selector.ts";
 import { parseSelector } from "../../src/model/selector-parse.ts";
 import { canonicalSelector } from "../../src/model/selector-canonical.ts";
+import { mulberry32Unit as rng } from "../support/prng.ts";
 
 // AST builders keep the tables readable.
 const all: Selector = { kind: "all" };
@@ -469,15 +470,6 @@ describe("mentionsGlobal", () => {
 });
 
 // Small deterministic PRNG (mulberry32) so generated cases are the same on every run.
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("generated inputs", () => {
   test("mutated text never throws; offsets are in range; valid results round-trip", () => {
