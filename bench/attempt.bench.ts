@@ -8,7 +8,10 @@
  * attempt's time and its per-stage split (agent.ts); the time from the rename to that line and
  * to the kernel's commit of the element (`nft monitor elements` in the namespace) is printed
  * beside it.
- * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--pause=1500] [--json] [--log] [--src] (root; build first)
+ * With --mixed the list is N random IPv4 prefixes (/22-/32 weighted as scale.bench.ts, most with
+ * host bits set: the goal table's mixed set) and the entry edited is 198.51.100.0/24 ("1M mixed
+ * prefixes: one prefix added or removed → enforced ≤ 100 ms").
+ * Usage: bun bench/attempt.bench.ts [--count=1000000] [--runs=4] [--pause=1500] [--mixed] [--bin=PATH] [--json] [--log] [--src] (root; build first)
  *   --pause  ms between edits (the last good record of the edit before is written meanwhile)
  *   --src  runs `bun --cpu-prof-md src/main.ts run` instead of the binary; the profile is
  *          written to --prof-dir (default /tmp) when the agent exits.
@@ -17,10 +20,12 @@ import { $ } from "bun";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { prng } from "./sets-lab.ts";
 
 const REPO = join(import.meta.dir, "..");
-const BIN = join(REPO, "dist/hostwall");
 const flag = (name: string, dflt: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
+const BIN = flag("bin", join(REPO, "dist/hostwall"));
+const mixed = process.argv.includes("--mixed");
 const count = Number(flag("count", "1000000"));
 const runs = Number(flag("runs", "4"));
 const json = process.argv.includes("--json");
@@ -34,18 +39,27 @@ chmodSync(dir, 0o755);
 const stateDir = mkdtempSync(join(tmpdir(), "hw-attempt-state-"));
 chmodSync(stateDir, 0o700);
 const sock = join(stateDir, "api.sock");
-const address = (i: number) => {
-  const a = (0x0b000000 + i * 7) >>> 0; // 11.0.0.0 onwards, distinct
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-};
-// The added address: outside the others (they are 7 apart), in the middle of the file.
-const extra = (() => {
-  const a = (0x0b000000 + Math.floor(count / 2) * 7 + 3) >>> 0;
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-})();
-const head = `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n`;
+const ip4 = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 const lines: string[] = [];
-for (let i = 0; i < count; i++) lines.push(`    - ${address(i)}\n`);
+// The added entry, in the middle of the file: outside the others (single addresses 7 apart), or
+// a /24 of a test range the random prefixes leave out.
+let extra: string;
+if (mixed) {
+  const rnd = prng(1);
+  const weights = [22, 22, 24, 24, 24, 24, 24, 26, 26, 28, 28, 28, 30, 30, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32];
+  while (lines.length < count) {
+    const a = rnd();
+    if ([0xc000, 0xc633, 0xcb00].includes(a >>> 16)) continue;
+    lines.push(`    - ${ip4(a)}/${weights[rnd() % weights.length]}\n`);
+  }
+  extra = "198.51.100.0/24";
+} else {
+  for (let i = 0; i < count; i++) lines.push(`    - ${ip4((0x0b000000 + i * 7) >>> 0)}\n`); // 11.0.0.0 onwards, distinct
+  extra = ip4((0x0b000000 + Math.floor(count / 2) * 7 + 3) >>> 0);
+}
+// As the kernel's per-length set holds it (a /24 as its network address).
+const element = extra.replace(/\/\d+$/, "");
+const head = `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n`;
 const half = Math.floor(count / 2);
 const without = head + lines.join("");
 const withExtra = head + lines.slice(0, half).join("") + `    - ${extra}\n` + lines.slice(half).join("");
@@ -86,13 +100,13 @@ try {
       buf = parts.pop()!;
       monitorAt = at;
       // Only the lines of the address edited: the first apply prints a million others.
-      for (const line of parts) if (line.includes(` ${extra} `)) seen.push({ at, line });
+      for (const line of parts) if (line.includes(` ${element} `)) seen.push({ at, line });
     }
   })();
   const kernelSaw = async (verb: "add" | "delete", since: number) => {
     const deadline = performance.now() + 5000;
     for (;;) {
-      const hit = seen.find((s) => s.at >= since && s.line.startsWith(`${verb} element`) && s.line.includes(` ${extra} `));
+      const hit = seen.find((s) => s.at >= since && s.line.startsWith(`${verb} element`) && s.line.includes(` ${element} `));
       if (hit) return hit.at - since;
       if (performance.now() > deadline) return undefined;
       await Bun.sleep(2);
@@ -138,7 +152,7 @@ try {
   }
   if (json) console.log(JSON.stringify({ count, startMs, results }));
   else {
-    console.log(`one address in/out of a ${count}-address deny list, file renamed in (start → generation 1: ${(startMs / 1000).toFixed(1)} s):`);
+    console.log(`${mixed ? `one prefix in/out of a ${count}-prefix` : `one address in/out of a ${count}-address`} deny list, file renamed in (start → generation 1: ${(startMs / 1000).toFixed(1)} s):`);
     for (const r of results) console.log(`  ${r.change.padEnd(16)} attempt ${r.attemptMs.toFixed(1)} ms; rename → log line ${r.logMs.toFixed(0)} ms; → seen in the kernel ${r.kernelMs === undefined ? "NOT SEEN" : `${r.kernelMs.toFixed(0)} ms`}\n    | ${r.line.slice(r.line.indexOf("):") + 3)}`);
   }
   if (process.argv.includes("--log")) console.log(log.map((l) => `    | ${l.line.slice(0, 400)}`).join("\n"));
