@@ -26,10 +26,9 @@
  */
 import { setChangeOf } from "../derive.ts";
 import type { NftChain, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
+import { STAMP_OBJECT } from "./names.ts";
 import { MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript, type TableStamp } from "./render.ts";
 
-/** The named counter a delta writes the stamp on (no rule uses it). */
-export const STAMP_OBJECT = "hostwall-stamp";
 
 /** What a delta changes, for the log and /status. */
 export interface DeltaSummary {

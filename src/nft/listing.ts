@@ -13,7 +13,7 @@
  * tables, keyed by the parsed rule object.
  */
 import type { Hook, NftChain, NftRule, NftRuleset, NftSet, NftTable, Statement, TableFamily } from "./ir.ts";
-import { TABLE } from "./names.ts";
+import { STAMP_OBJECT, TABLE } from "./names.ts";
 import { expectObject, fail, ListingParseError, parseStatement, setElementText, type Json, type ListingError } from "./listing-expr.ts";
 
 export type { ListingError } from "./listing-expr.ts";
@@ -95,6 +95,9 @@ function parseDocument(doc: unknown, select: (family: string, name: string) => b
       const chain = chains.get(key(family, tableName, body.chain));
       if (!chain) fail(`${at}.chain`, `rule of an unknown chain ${JSON.stringify(body.chain)}`);
       chain.rules.push(parseRule(body, at, counters));
+    } else if (kind === "counter" && body.name === STAMP_OBJECT) {
+      // The stamp's counter: where a delta writes the generation and hash, not part of the IR.
+      allowKeys(body, ["family", "name", "table", "handle", "comment", "packets", "bytes"], at);
     } else fail(path, `unexpected object kind ${JSON.stringify(kind)} in table ${family} ${tableName}`);
   });
   return { ruleset: { tables: [...tables.values()] }, counters };

@@ -8,6 +8,12 @@ import { createHash } from "node:crypto";
 /** Both tables are called this; the families keep them apart. */
 export const TABLE = "hostwall";
 
+/**
+ * The named counter a delta writes the tables' stamp on (delta.ts; a table's comment cannot be
+ * rewritten in place). No rule uses it, and it is not part of the IR: a listing skips it.
+ */
+export const STAMP_OBJECT = "hostwall-stamp";
+
 /** Mark bits, Calico's defaults within its 0xffff0000 mask (reference §6.8). */
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { RuleOrigin } from "./ir.ts";
-import { STAMP_OBJECT } from "./delta.ts";
+import { STAMP_OBJECT } from "./names.ts";
 import { openNftContext, OUTPUT_HANDLE, OUTPUT_JSON, OUTPUT_TERSE, type NftContext } from "./libnftables.ts";
 
 /** How scripts reach the kernel: in-process through libnftables, or a spawned nft. */

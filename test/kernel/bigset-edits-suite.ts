@@ -24,7 +24,6 @@ import { existsSync } from "node:fs";
 import { statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
-import { STAMP_OBJECT } from "../../src/nft/delta.ts";
 import { parseRulesetJson } from "../../src/nft/listing.ts";
 import { firstDifference, normaliseRuleset } from "../../src/nft/listing-normalise.ts";
 import { BINARY, makeConfigDir, REPO, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
@@ -156,15 +155,9 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
       await runOk(["ip", "netns", "del", refNs]).catch(() => undefined);
     });
 
-    /**
-     * The hostwall tables of a namespace, as IR, normalised. The named counter a delta writes
-     * its stamp on (delta.ts STAMP_OBJECT; no rule uses it) is left out: listing.ts does not
-     * read it (it fails the listing with NFT_LISTING_INVALID), and a full replace has none.
-     */
+    /** The hostwall tables of a namespace, as IR, normalised (a delta's stamp counter is not part of it). */
     const listing = async (ns: string) => {
-      const json = JSON.parse(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"])) as { nftables: Record<string, any>[] };
-      json.nftables = json.nftables.filter((o) => o.counter?.name !== STAMP_OBJECT);
-      const parsed = parseRulesetJson(JSON.stringify(json));
+      const parsed = parseRulesetJson(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]));
       if (!parsed.ok) throw new Error(`the listing of ${ns} does not parse: ${JSON.stringify(parsed.error)}`);
       return normaliseRuleset(parsed.listing.ruleset);
     };
