@@ -12,6 +12,7 @@ import { $ } from "bun";
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { memory, tree } from "./engine-lab.ts";
 
 const REPO = join(import.meta.dir, "..");
 const BIN = join(REPO, "dist/hostwall");
@@ -20,34 +21,6 @@ const count = flag("count", 1_000_000);
 const idleS = flag("idle", 10);
 const json = process.argv.includes("--json");
 const MB = 1024;
-
-/** kB fields of /proc/<pid>/status. */
-function status(pid: number): { rss: number; hwm: number } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (k: string) => Number(s.match(new RegExp(`^${k}:\\s+(\\d+)`, "m"))?.[1] ?? 0);
-    return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The pid and every descendant (one /proc scan). */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
-  return out;
-}
 
 const ns = `hw-h6m-${process.pid.toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), "hw-mem-"));
@@ -89,7 +62,7 @@ try {
   let readyMs = 0;
   for (;;) {
     const pids = tree(pid);
-    const rss = pids.map((p) => status(p)?.rss ?? 0);
+    const rss = pids.map((p) => memory(p)?.rss ?? 0);
     const sum = rss.reduce((a, b) => a + b, 0);
     if (sum > peak) [peak, peakChildren] = [sum, pids.length - 1];
     if (await ready()) {
@@ -99,9 +72,9 @@ try {
     if (performance.now() > deadline) throw new Error("agent not ready within 180 s");
     await Bun.sleep(20);
   }
-  const atReady = status(pid)!;
+  const atReady = memory(pid)!;
   await Bun.sleep(idleS * 1000);
-  const idle = status(pid)!;
+  const idle = memory(pid)!;
   // One small edit: the big file is not parsed again (parse cache), and nothing more is held.
   const f = join(dir, "40-allow-host-services.yaml");
   writeFileSync(join(dir, ".edit.tmp"), readFileSync(f, "utf8").replace("ports: [80, 443]", "ports: [80, 8443]"), { mode: 0o644 });
@@ -115,7 +88,7 @@ try {
   }
   const editMs = performance.now() - te;
   await Bun.sleep(idleS * 1000);
-  const afterEdit = status(pid)!;
+  const afterEdit = memory(pid)!;
   const r = { count, readyMs, peakMB: peak / MB, peakProcesses: peakChildren + 1, agentHwmMB: afterEdit.hwm / MB, atReadyMB: atReady.rss / MB, idleMB: idle.rss / MB, editMs: edited ? editMs : null, afterEditMB: afterEdit.rss / MB };
   if (json) console.log(JSON.stringify(r));
   else {

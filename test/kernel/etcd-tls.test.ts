@@ -11,36 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expectProbes, kernelTestGate, startServers, sweepStaleLabs, type ProbeSpec } from "./lab";
 import { waitFor } from "./agent-harness";
-import { createFleet, ETCD_ADDR, type Fleet } from "./etcd-fleet";
+import { createFleet, ETCD_ADDR, fleetHostEndpoints, fleetWebPolicy, type Fleet } from "./etcd-fleet";
 import { ETCD, makeCerts } from "../support/etcd.ts";
 
 const TAG = `hw-et-${process.pid.toString(36)}`;
 const enabled = (await kernelTestGate()) && existsSync(ETCD);
 
-const resources = `apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: hep-0
-  labels:
-    role: fleet
-spec:
-  node: node-0
-  interfaceName: eth0
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: allow-web
-spec:
-  selector: role == 'fleet'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      destination:
-        ports: [8080]
-  egress:
-    - action: Allow
-`;
+const resources = `${fleetHostEndpoints(1)[0]}---\n${fleetWebPolicy("allow-web", [8080])}`;
 
 describe.skipIf(!enabled)("fleet on etcd v3 over TLS", () => {
   let fleet: Fleet;
