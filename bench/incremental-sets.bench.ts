@@ -5,7 +5,10 @@
  * minor page faults it took: on this machine class fresh memory costs ~10-25 us per 4 KiB page,
  * and an edit of a 1M set must make at least two new 1M-entry arrays (the plan's normalised
  * members and the IR's element list, 8 MB each).
- * Usage: bun bench/incremental-sets.bench.ts [--count=1000000] [--mixed | --random] [--rounds=10]
+ * Usage: bun bench/incremental-sets.bench.ts [--count=1000000] [--mixed | --random] [--rounds=10] [--batch=10000]
+ *   --batch=N: each edit replaces N entries in the middle with N new addresses (each 3 above a
+ *   removed one, so never touching a neighbour: the goal table's 10k + 10k edit), alternating with
+ *   putting the old ones back
  *   --random: random IPv4 prefixes /22-/32 (most with host bits; bench/engine.bench.ts's mixed
  *   set), the edit 198.51.100.0/24 added in the middle and removed again (the goal table's edit)
  */
@@ -26,6 +29,7 @@ const count = Number(arg("count") ?? 1_000_000);
 const rounds = Number(arg("rounds") ?? 10);
 const mixed = process.argv.includes("--mixed");
 const random = process.argv.includes("--random");
+const batch = Number(arg("batch") ?? 0);
 
 const files = readdirSync(join(REPO, "rules"))
   .filter((f) => f.endsWith(".yaml"))
@@ -67,14 +71,17 @@ console.log(`${count} ${random ? "random prefixes" : mixed ? "mixed prefixes" : 
 const rows: number[] = [];
 for (let r = 0; r < rounds; r++) {
   // Alternately one address added between two members, and one member removed.
-  const index = random ? count >> 1 : Math.floor(Math.random() * count);
-  const inserted = r % 2 === 0 ? [random ? makeCidr(4, 24, 0xc6336400) : makeCidr(4, 32, (0x0b000000 + index * 7 + 5) >>> 0)] : [];
-  const next = applySplice(nets, index, inserted.length ? 0 : 1, inserted);
-  markSplice(next, { from: nets, index, removed: inserted.length ? 0 : 1, inserted });
+  const index = random || batch ? count >> 1 : Math.floor(Math.random() * count);
+  const inserted = batch
+    ? Array.from({ length: batch }, (_, j) => (r % 2 === 0 ? makeCidr(4, 32, (0x0b000000 + (index + j) * 7 + 3) >>> 0) : entry(index + j)))
+    : r % 2 === 0 ? [random ? makeCidr(4, 24, 0xc6336400) : makeCidr(4, 32, (0x0b000000 + index * 7 + 5) >>> 0)] : [];
+  const removedCount = batch ? batch : inserted.length ? 0 : 1;
+  const next = applySplice(nets, index, removedCount, inserted);
+  markSplice(next, { from: nets, index, removed: removedCount, inserted });
   nets = next;
   const m = measure(withNets(nets));
   rows.push(m.resolve + m.compile);
-  console.log(`  ${inserted.length ? "added  " : "removed"} resolve ${m.resolve.toFixed(1)} ms + compile ${m.compile.toFixed(1)} ms = ${(m.resolve + m.compile).toFixed(1)} ms (${m.faults} page faults)`);
+  console.log(`  ${batch ? `-${removedCount} +${inserted.length}` : inserted.length ? "added  " : "removed"} resolve ${m.resolve.toFixed(1)} ms + compile ${m.compile.toFixed(1)} ms = ${(m.resolve + m.compile).toFixed(1)} ms (${m.faults} page faults)`);
 }
 rows.sort((a, b) => a - b);
-console.log(`one-entry edit, resolve + compile: min ${rows[0]!.toFixed(1)} ms, median ${rows[rows.length >> 1]!.toFixed(1)} ms, max ${rows[rows.length - 1]!.toFixed(1)} ms; sets ${JSON.stringify(setMemoStats())}`);
+console.log(`${batch ? `${batch} + ${batch}` : "one-entry"} edit, resolve + compile: min ${rows[0]!.toFixed(1)} ms, median ${rows[rows.length >> 1]!.toFixed(1)} ms, max ${rows[rows.length - 1]!.toFixed(1)} ms; sets ${JSON.stringify(setMemoStats())}`);

@@ -1,6 +1,6 @@
 /**
  * Patching a sorted list by a few removals and insertions (issue #13), the list's owner
- * keeping the old one: binary searches find where each change goes (O(k log n)), then one
+ * keeping the old one: searches that go on from where the last ended find where each change goes (O(k log(n/k))), then one
  * copy makes the new array. derive.ts applySetChange compares every item on the way; this one
  * compares only k log n times, which matters at a million items. A list that runs parallel to
  * the sorted one (its items' nft text) is patched with the same positions.
@@ -21,22 +21,70 @@ export interface Positions {
  * be of different types, e.g. an element's text against a CIDR).
  */
 export function positionsOf<S, K>(from: readonly S[], removed: readonly K[], added: readonly K[], compare: (item: S, key: K) => number): Positions | undefined {
+  // Each search starts where the last one ended (galloping): k changes cost O(k log(n/k))
+  // probes, and changes that lie together (10,000 lines replaced) about two probes each; one
+  // binary search per change from scratch cost ~20 probes each, the whole of a 10k edit's
+  // element patch when a probe parses element text.
+  const n = from.length;
   const removedAt: number[] = [];
+  let hint = 0;
   for (const x of removed) {
-    const i = lowerBound(from, x, compare);
-    if (i >= from.length || compare(from[i]!, x) !== 0) return undefined;
+    const i = firstNotBelow(n, (j) => compare(from[j]!, x) < 0, hint);
+    if (i >= n || compare(from[i]!, x) !== 0) return undefined;
     if (removedAt.length > 0 && removedAt[removedAt.length - 1]! >= i) return undefined;
     removedAt.push(i);
+    hint = i + 1;
   }
   const addedAt: number[] = [];
-  const gone = new Set(removedAt);
+  let r = 0;
+  hint = 0;
   for (const x of added) {
-    const i = lowerBound(from, x, compare);
-    if (i < from.length && compare(from[i]!, x) === 0 && !gone.has(i)) return undefined;
+    const i = firstNotBelow(n, (j) => compare(from[j]!, x) < 0, hint);
+    while (r < removedAt.length && removedAt[r]! < i) r++;
+    if (i < n && compare(from[i]!, x) === 0 && removedAt[r] !== i) return undefined;
     if (addedAt.length > 0 && addedAt[addedAt.length - 1]! > i) return undefined;
     addedAt.push(i);
+    hint = i;
   }
   return { removedAt, addedAt };
+}
+
+/**
+ * The first index in [0, n] at which `below` (true on a prefix of the indices, false after) is
+ * false, searched outward from `hint` by doubling steps and then bisected: O(log d) probes
+ * for an answer d away from the hint.
+ */
+export function firstNotBelow(n: number, below: (i: number) => boolean, hint: number): number {
+  const h = hint < 0 ? 0 : hint > n ? n : hint;
+  let lo: number;
+  let hi: number;
+  if (h < n && below(h)) {
+    lo = h + 1;
+    let step = 1;
+    let p = h + step;
+    while (p < n && below(p)) {
+      lo = p + 1;
+      step *= 2;
+      p = h + step;
+    }
+    hi = p < n ? p : n;
+  } else {
+    hi = h;
+    let step = 1;
+    let p = h - step;
+    while (p >= 0 && !below(p)) {
+      hi = p;
+      step *= 2;
+      p = h - step;
+    }
+    lo = p >= 0 ? p + 1 : 0;
+  }
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (below(mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** `from` with the items at `at.removedAt` dropped and `added[j]` inserted before `from[at.addedAt[j]]`, as a new array. */

@@ -26,7 +26,7 @@
 import { markSetChange, spliceOf, type Splice } from "../derive.ts";
 import { compareCidr, makeCidr, type Cidr } from "../model/cidr.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
-import { patchSorted } from "../model/sorted-patch.ts";
+import { firstNotBelow, patchSorted } from "../model/sorted-patch.ts";
 import { buildIndexV4, buildIndexV6, lastOf, masked, startOf, type MemberIndex } from "./member-index.ts";
 
 /** Sets with fewer members are built from nothing every time: small configs pay nothing for the memo. */
@@ -192,19 +192,37 @@ function patchFamily(fm: FamilyMemo, change: { removed: Cidr[]; added: Cidr[] })
   if (removed.length === 0 && added.length === 0) return fm;
   const index = fm.index.patched(removed, added);
   if (!index) return undefined;
-  const changed = [...removed, ...added].filter((x) => !neutral(x, fm.index, index));
+  const changed = mergeSorted(removed, added).filter((x) => !neutral(x, fm.index, index));
   if (changed.length === 0) return { index, norm: fm.norm };
+  // All regions at once (issue #13, a 10k + 10k edit): they are sorted, apart and not touching,
+  // so the members of all of them normalise to the concatenation of each one's cover: one
+  // normalizeCidrs and one diff against the old blocks of all regions, not one per region.
+  const members: Cidr[] = [];
+  const old: Cidr[] = [];
+  let hint = 0;
+  for (const [s, l] of joinRegions(regionsOf(changed, fm.norm))) {
+    for (const c of index.between(s, l)) members.push(c);
+    const lo = firstStartAtLeast(fm.norm, s, hint);
+    hint = firstStartAtLeast(fm.norm, l + 1n, lo);
+    for (let i = lo; i < hint; i++) old.push(fm.norm[i]!);
+  }
   const gone: Cidr[] = [];
   const come: Cidr[] = [];
-  for (const [s, l] of joinRegions(changed.map((x) => regionOf(x, fm.norm)))) {
-    const fresh = normalizeCidrs(index.between(s, l));
-    diffBlocks(fm.norm, firstStartAtLeast(fm.norm, s), firstStartAtLeast(fm.norm, l + 1n), fresh, gone, come);
-  }
+  diffBlocks(old, 0, old.length, normalizeCidrs(members), gone, come);
   if (gone.length === 0 && come.length === 0) return { index, norm: fm.norm };
   const norm = patchSorted(fm.norm, gone, come, compareCidr);
   if (!norm) return undefined; // cannot happen: gone ⊆ old, come disjoint from what stays
   markSetChange(norm, { from: fm.norm, removed: gone, added: come });
   return { index, norm };
+}
+
+/** Two lists sorted by compareCidr as one. */
+function mergeSorted(a: readonly Cidr[], b: readonly Cidr[]): Cidr[] {
+  const out: Cidr[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && compareCidr(a[i]!, b[j]!) <= 0) ? a[i++]! : b[j++]!);
+  return out;
 }
 
 /** True when `x` lies inside a member present both before and after (itself or a shorter prefix): its change cannot change the union. */
@@ -217,20 +235,33 @@ function neutral(x: Cidr, before: MemberIndex, after: MemberIndex): boolean {
   return false;
 }
 
-/** x's range joined with the old merged ranges that overlap or touch it: [first, last] address. */
-function regionOf(x: Cidr, norm: readonly Cidr[]): [bigint, bigint] {
+/** Each of `xs` (sorted) as its region: its range joined with the old merged ranges that overlap or touch it, [first, last] address. */
+function regionsOf(xs: readonly Cidr[], norm: readonly Cidr[]): [bigint, bigint][] {
+  const out: [bigint, bigint][] = [];
+  let hint = 0;
+  for (const x of xs) {
+    const r = regionOf(x, norm, hint);
+    out.push(r.region);
+    hint = r.hint;
+  }
+  return out;
+}
+
+/** x's range joined with the old merged ranges that overlap or touch it; `hint`: where the search for them starts. */
+function regionOf(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigint, bigint]; hint: number } {
   const xs = startOf(x);
   const xe = lastOf(x);
   // Blocks are disjoint and sorted, so those touching x are a run ending at the last block that starts at or before xe + 1.
-  let hi = firstStartAtLeast(norm, xe + 2n) - 1;
+  const after = firstStartAtLeast(norm, xe + 2n, hint);
+  let hi = after - 1;
   let lo = hi + 1;
   while (lo > 0 && lastOf(norm[lo - 1]!) >= xs - 1n) lo--;
-  if (lo > hi) return [xs, xe];
+  if (lo > hi) return { region: [xs, xe], hint: after };
   while (lo > 0 && lastOf(norm[lo - 1]!) + 1n === startOf(norm[lo]!)) lo--;
   while (hi + 1 < norm.length && lastOf(norm[hi]!) + 1n === startOf(norm[hi + 1]!)) hi++;
   const s = startOf(norm[lo]!);
   const l = lastOf(norm[hi]!);
-  return [s < xs ? s : xs, l > xe ? l : xe];
+  return { region: [s < xs ? s : xs, l > xe ? l : xe], hint: after };
 }
 
 /** Regions sorted, overlapping and touching ones joined. */
@@ -246,16 +277,14 @@ function joinRegions(regions: [bigint, bigint][]): [bigint, bigint][] {
   return out;
 }
 
-/** The first block of the sorted, disjoint `norm` that starts at or after `at`. */
-function firstStartAtLeast(norm: readonly Cidr[], at: bigint): number {
-  let lo = 0;
-  let hi = norm.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (startOf(norm[mid]!) < at) lo = mid + 1;
-    else hi = mid;
+/** The first block of the sorted, disjoint `norm` that starts at or after `at`, searched from `hint` (sorted-patch.ts firstNotBelow). */
+function firstStartAtLeast(norm: readonly Cidr[], at: bigint, hint: number): number {
+  // An IPv4 block's start compared as a number: no BigInt made per probe.
+  if (norm[0]?.family === 4 && at <= 0x100000001n) {
+    const a = Number(at);
+    return firstNotBelow(norm.length, (i) => norm[i]!.a0 < a, hint);
   }
-  return lo;
+  return firstNotBelow(norm.length, (i) => startOf(norm[i]!) < at, hint);
 }
 
 /** old[lo..hi) against fresh (both sorted): blocks only in old to `gone`, only in fresh to `come`. */
