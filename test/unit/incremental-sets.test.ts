@@ -131,6 +131,8 @@ function edit(lists: Lists, rnd: () => number, step: number): { what: string; br
       return { what: `catch-all ${formatCidr(c)} removed`, broken: false, big: true };
     }
   }
+  // Thousands of changes in one edit (the goal table's 10k + 10k edit, scaled down): every region at once.
+  if (step % 40 === 25) return batch(lists, rnd, step);
   const due = wide.length > 0 && wide[0]!.step <= step - 2 ? wide.shift()! : undefined;
   const where = due && lists[due.name].indexOf(due.cidr);
   if (due && where !== undefined && where >= 0) {
@@ -228,6 +230,38 @@ function edit(lists: Lists, rnd: () => number, step: number): { what: string; br
   }
 }
 
+/**
+ * One edit replacing ~1,500 entries of a big list with ~1,500 others: neighbours of members
+ * (they merge with them into /31s and up), touching pairs of their own, re-added removed ones
+ * (cancelled), duplicates, prefixes covering members, IPv6 hosts and neighbours across a word
+ * boundary, hosts anywhere. Their regions touch and overlap each other.
+ */
+function batch(lists: Lists, rnd: () => number, step: number): { what: string; broken: boolean; big: boolean } {
+  const g = generators(rnd);
+  const name = step % 80 === 25 ? "a" : "b";
+  const list = lists[name];
+  const removed = 1200 + g.int(600);
+  const index = g.int(list.length - removed);
+  const inserted: Cidr[] = [];
+  while (inserted.length < 1500) {
+    const k = g.int(10);
+    const member = list[g.int(list.length)]!;
+    if (k <= 2 && member.prefix === 32 && member.family === 4) inserted.push(makeCidr(4, 32, (member.a0 ^ (1 + g.int(3))) >>> 0));
+    else if (k === 3) {
+      const v4 = (0x0a000000 + 2 * g.int(0x2000)) >>> 0;
+      inserted.push(makeCidr(4, 32, v4), makeCidr(4, 32, v4 + 1));
+    } else if (k === 4) inserted.push(list[index + g.int(removed)]!);
+    else if (k === 5) inserted.push(member);
+    else if (k === 6) inserted.push(rnd() < 0.2 ? g.v4prefix() : g.v4host());
+    else if (k === 7 && member.family === 6 && member.prefix === 128) inserted.push(makeCidr(6, 128, member.a0, member.a1, member.a2, (member.a3 ^ 1) >>> 0));
+    else if (k === 7) inserted.push(makeCidr(6, 128, 0x20010db8, 0, 0, 0xffffffff), makeCidr(6, 128, 0x20010db8, 0, 1, 0));
+    else if (k === 8) inserted.push(rnd() < 0.1 ? g.v6prefix() : g.v6host());
+    else inserted.push(g.v4host());
+  }
+  lists[name] = spliced(list, index, removed, inserted);
+  return { what: `batch in ${name} at ${index}: -${removed} +${inserted.length}`, broken: false, big: true };
+}
+
 /** Equal as JSON (fast); on a difference the lines around the first differing one show where. */
 function same(context: string, warm: unknown, cold: unknown): void {
   if (JSON.stringify(warm) === JSON.stringify(cold)) return;
@@ -237,7 +271,7 @@ function same(context: string, warm: unknown, cold: unknown): void {
 }
 
 describe("big selector sets patched from the last build", () => {
-  test("a seeded sequence of 320 edits: plan sets and IR equal a cold build at every step, patched, with set-change records", () => {
+  test("a seeded sequence of 320 edits (every 40th replaces ~1,500 members at once): plan sets and IR equal a cold build at every step, patched, with set-change records", () => {
     const loaded = loadConfig([{ path: "c.yaml", text: CONFIG }], { node: NODE });
     expect(loaded.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const rnd = prng(20261206);
