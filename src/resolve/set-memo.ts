@@ -249,6 +249,7 @@ function regionsOf(xs: readonly Cidr[], norm: readonly Cidr[]): [bigint, bigint]
 
 /** x's range joined with the old merged ranges that overlap or touch it; `hint`: where the search for them starts. */
 function regionOf(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigint, bigint]; hint: number } {
+  if (x.family === 4) return regionOfV4(x, norm, hint);
   const xs = startOf(x);
   const xe = lastOf(x);
   // Blocks are disjoint and sorted, so those touching x are a run ending at the last block that starts at or before xe + 1.
@@ -262,6 +263,23 @@ function regionOf(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigi
   const s = startOf(norm[lo]!);
   const l = lastOf(norm[hi]!);
   return { region: [s < xs ? s : xs, l > xe ? l : xe], hint: after };
+}
+
+/** regionOf for IPv4, in numbers (exact below 2^53): no BigInt made per block looked at. */
+function regionOfV4(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigint, bigint]; hint: number } {
+  const end = (c: Cidr) => c.a0 + 2 ** (32 - c.prefix) - 1;
+  const xs = x.a0;
+  const xe = end(x);
+  const after = firstNotBelow(norm.length, (i) => norm[i]!.a0 < xe + 2, hint);
+  let hi = after - 1;
+  let lo = hi + 1;
+  while (lo > 0 && end(norm[lo - 1]!) >= xs - 1) lo--;
+  if (lo > hi) return { region: [BigInt(xs), BigInt(xe)], hint: after };
+  while (lo > 0 && end(norm[lo - 1]!) + 1 === norm[lo]!.a0) lo--;
+  while (hi + 1 < norm.length && end(norm[hi]!) + 1 === norm[hi + 1]!.a0) hi++;
+  const s = norm[lo]!.a0;
+  const l = end(norm[hi]!);
+  return { region: [BigInt(s < xs ? s : xs), BigInt(l > xe ? l : xe)], hint: after };
 }
 
 /** Regions sorted, overlapping and touching ones joined. */
