@@ -9,6 +9,7 @@
  *   --batch=N: each edit replaces N entries in the middle with N new addresses (each 3 above a
  *   removed one, so never touching a neighbour: the goal table's 10k + 10k edit), alternating with
  *   putting the old ones back
+ *   --gc: a full collection before each measurement (what is left is the edit's own work)
  *   --random: random IPv4 prefixes /22-/32 (most with host bits; bench/engine.bench.ts's mixed
  *   set), the edit 198.51.100.0/24 added in the middle and removed again (the goal table's edit)
  */
@@ -55,20 +56,29 @@ let nets: Cidr[] = random ? randomNets() : Array.from({ length: count }, (_, i) 
 const withNets = (n: Cidr[]): Model => ({ ...loaded.model, networkSets: loaded.model.networkSets.map((s) => (s.meta.name === "big" ? { ...s, nets: n } : s)) });
 const faults = () => Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[7]);
 
-function measure(model: Model): { resolve: number; compile: number; faults: number } {
+/** CPU time of this process (all its threads, the collector's too), ms: less at the mercy of other processes' load than wall time. */
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+function measure(model: Model): { resolve: number; compile: number; faults: number; cpu: number } {
+  if (process.argv.includes("--gc")) Bun.gc(true);
   const f0 = faults();
+  const c0 = cpu();
   let t = performance.now();
   const plan = resolvePlan(model, "jasper", {}).plan;
   const resolve = performance.now() - t;
   t = performance.now();
   compileRuleset(plan, {});
-  return { resolve, compile: performance.now() - t, faults: faults() - f0 };
+  return { resolve, compile: performance.now() - t, faults: faults() - f0, cpu: cpu() - c0 };
 }
 
 clearSetMemo();
 const cold = measure(withNets(nets));
 console.log(`${count} ${random ? "random prefixes" : mixed ? "mixed prefixes" : "addresses"}: cold resolve ${cold.resolve.toFixed(0)} ms + compile ${cold.compile.toFixed(0)} ms (${cold.faults} page faults)`);
 const rows: number[] = [];
+const cpus: number[] = [];
 for (let r = 0; r < rounds; r++) {
   // Alternately one address added between two members, and one member removed.
   const index = random || batch ? count >> 1 : Math.floor(Math.random() * count);
@@ -81,7 +91,9 @@ for (let r = 0; r < rounds; r++) {
   nets = next;
   const m = measure(withNets(nets));
   rows.push(m.resolve + m.compile);
-  console.log(`  ${batch ? `-${removedCount} +${inserted.length}` : inserted.length ? "added  " : "removed"} resolve ${m.resolve.toFixed(1)} ms + compile ${m.compile.toFixed(1)} ms = ${(m.resolve + m.compile).toFixed(1)} ms (${m.faults} page faults)`);
+  cpus.push(m.cpu);
+  console.log(`  ${batch ? `-${removedCount} +${inserted.length}` : inserted.length ? "added  " : "removed"} resolve ${m.resolve.toFixed(1)} ms + compile ${m.compile.toFixed(1)} ms = ${(m.resolve + m.compile).toFixed(1)} ms (${m.faults} page faults, ${m.cpu.toFixed(0)} ms CPU)`);
 }
+cpus.sort((a, b) => a - b);
 rows.sort((a, b) => a - b);
-console.log(`${batch ? `${batch} + ${batch}` : "one-entry"} edit, resolve + compile: min ${rows[0]!.toFixed(1)} ms, median ${rows[rows.length >> 1]!.toFixed(1)} ms, max ${rows[rows.length - 1]!.toFixed(1)} ms; sets ${JSON.stringify(setMemoStats())}`);
+console.log(`${batch ? `${batch} + ${batch}` : "one-entry"} edit, resolve + compile: min ${rows[0]!.toFixed(1)} ms, median ${rows[rows.length >> 1]!.toFixed(1)} ms, max ${rows[rows.length - 1]!.toFixed(1)} ms (CPU median ${cpus[cpus.length >> 1]!.toFixed(0)} ms); sets ${JSON.stringify(setMemoStats())}`);
