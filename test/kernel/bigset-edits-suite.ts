@@ -20,15 +20,14 @@
  * bigset-edits-spawn.test.ts (`run --nft /usr/sbin/nft`: the spawned fallback).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { statSync, unlinkSync } from "node:fs";
+import { existsSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
 import { parseRulesetJson } from "../../src/nft/listing.ts";
 import { firstDifference, normaliseRuleset } from "../../src/nft/listing-normalise.ts";
 import { BINARY, makeConfigDir, REPO, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
 import { sendFrames, startUdpListener, udpFrame, type UdpListener } from "./frames";
-import { createLab, kernelTestGate, runOk, sweepStaleLabs, type Lab } from "./lab";
+import { createLab, createNs, deleteNs, kernelTestGate, runOk, sweepStaleLabs, type Lab } from "./lab";
 
 const enabled = await kernelTestGate();
 const FILE = "25-big.yaml";
@@ -136,7 +135,8 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
     beforeAll(async () => {
       await sweepStaleLabs(TAG.slice(0, TAG.lastIndexOf("-") + 1));
       lab = await createLab({ tag: TAG });
-      await runOk(["ip", "netns", "add", refNs]);
+      // Marked as this run's (createNs), so another run's sweep of stale labs leaves it alone.
+      await createNs(refNs);
       for (const role of ["host", "attacker"] as const) mac[role] = JSON.parse(await runOk(["ip", "-n", lab[role].name, "-j", "link", "show", "dev", "eth0"]))[0].address;
       // Frames from other subnets must reach the socket: no reverse-path filter in the host.
       for (const key of ["all", "default", "eth0"]) await runOk(["ip", "netns", "exec", lab.host.name, "sysctl", "-qw", `net.ipv4.conf.${key}.rp_filter=0`]);
@@ -152,7 +152,7 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
 
     afterAll(async () => {
       await lab?.destroy();
-      await runOk(["ip", "netns", "del", refNs]).catch(() => undefined);
+      await deleteNs(refNs).catch(() => undefined);
     });
 
     /** The hostwall tables of a namespace, as IR, normalised (a delta's stamp counter is not part of it). */

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLab, expectProbes, kernelTestGate, nftCounter, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
+import { createLab, createNs, deleteNs, expectProbes, kernelTestGate, nftCounter, runOk, startServers, sweepStaleLabs, type Lab, type ProbeSpec } from "./lab";
 import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
 import type { Proc } from "./netns";
 import { apiGet, reloadOrThrow } from "../support/agent-api";
@@ -140,7 +140,8 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
     beforeAll(async () => {
       await sweepStaleLabs(`hw-en${backend === "spawn" ? "s" : "l"}-`);
       lab = await createLab({ tag: TAG });
-      await runOk(["ip", "netns", "add", refNs]);
+      // Marked as this run's (createNs), so another run's sweep of stale labs leaves it alone.
+      await createNs(refNs);
       await startServers(lab.host, { tcp: [22, 80, 8080, 8081], udp: [] });
       configDir = makeConfigDir(join(REPO, "rules"));
       socketDir = mkdtempSync(join(tmpdir(), "hostwall-sock-"));
@@ -187,7 +188,7 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
     afterAll(async () => {
       if (process.env.HOSTWALL_ENGINE_LOG) Bun.write(process.env.HOSTWALL_ENGINE_LOG, log);
       await lab?.destroy();
-      await runOk(["ip", "netns", "del", refNs]).catch(() => undefined);
+      await deleteNs(refNs).catch(() => undefined);
       if (configDir) rmSync(configDir, { recursive: true, force: true });
       if (socketDir) rmSync(socketDir, { recursive: true, force: true });
     });
