@@ -9,8 +9,10 @@
  * pass of key-scan.ts over the text finds both (DUPLICATE_KEY at the key, naming its first
  * place; AMBIGUOUS_SCALAR notes), as the positioned parser would (bench/key-scan.bench.ts
  * measures its cost). The resources are still read, with the last value of a repeated key,
- * as parse.ts does. A file the scanner cannot model, and any syntax error (Bun's carry no
- * position), fall back to the positioned parser for the whole file.
+ * as parse.ts does. A file the scanner cannot model, a tag (Bun ignores an unknown one, the
+ * positioned parser reports it), and any syntax error (Bun's carry no position) fall back to
+ * the positioned parser for the whole file. Diagnostics, positions and "quote it" hints are
+ * exactly the positioned parser's (test/unit/fast-path-parity.test.ts compares both).
  *
  * A file holding one network set whose `nets:` list is written one item per line also gets an
  * `edited` reader (list-splice.ts): the parse cache hands it the file's next version, and an
@@ -33,7 +35,14 @@ export const FAST_PATH_BYTES = 1 << 20;
 export const POSITIONED_FALLBACK_BYTES = 8 << 20;
 
 export function parseLargeFile(file: SourceFile): Parsed | undefined {
-  if (file.text.length < FAST_PATH_BYTES) return undefined;
+  return file.text.length < FAST_PATH_BYTES ? undefined : parseFast(file);
+}
+
+/**
+ * The fast path for a file of any size (parseLargeFile without the size check; tests compare
+ * it with parse.ts): undefined where the positioned parser must read the file.
+ */
+export function parseFast(file: SourceFile): Parsed | undefined {
   let value: unknown;
   try {
     value = Bun.YAML.parse(file.text);
@@ -46,23 +55,37 @@ export function parseLargeFile(file: SourceFile): Parsed | undefined {
     return { resources: [], diagnostics: [{ code: "YAML_SYNTAX", severity: "error", message, file: file.path, line: 1, column: 1 }] };
   }
   const scan = scanKeys(file.text);
-  if (!scan.ok) return undefined;
+  // A tag is read by the positioned parser, which resolves it or reports it as unknown.
+  if (!scan.ok || scan.tagged) return undefined;
   const pos = linePositions(() => file.text);
   const diagnostics: Diagnostic[] = [];
-  for (const dup of scan.duplicates) {
-    diagnostics.push({ code: "DUPLICATE_KEY", severity: "error", message: duplicateKeyMessage(dup, pos(dup.firstOffset)), file: file.path, ...pos(dup.offset) });
-  }
-  for (const plain of scan.plains) {
-    const note = plainYaml11Note(plain.source, plain.offset);
-    if (note) diagnostics.push({ code: "AMBIGUOUS_SCALAR", severity: "warning", message: note.message, file: file.path, ...pos(note.offset) });
+  // In parse.ts's order: each document's duplicate keys, then its YAML 1.1 notes.
+  let d = 0;
+  let p = 0;
+  for (let doc = 0; doc < scan.docStarts.length; doc++) {
+    const end = scan.docStarts[doc + 1] ?? Infinity;
+    for (; d < scan.duplicates.length && scan.duplicates[d]!.offset < end; d++) {
+      const dup = scan.duplicates[d]!;
+      diagnostics.push({ code: "DUPLICATE_KEY", severity: "error", message: duplicateKeyMessage(dup, pos(dup.firstOffset)), file: file.path, ...pos(dup.offset) });
+    }
+    for (; p < scan.plains.length && scan.plains[p]!.offset < end; p++) {
+      const plain = scan.plains[p]!;
+      const note = plainYaml11Note(plain.source, plain.offset);
+      if (note) diagnostics.push({ code: "AMBIGUOUS_SCALAR", severity: "warning", message: note.message, file: file.path, ...pos(note.offset) });
+    }
   }
   // Bun's parser gives one value for one document and an array for several.
   const docs = scan.docs >= 2 && Array.isArray(value) ? value : [value];
   const items = docs.flatMap((v, doc) => flatten(v, doc, []));
-  const shared: Shared = { pos };
+  const shared: Shared = { pos, duplicates: scan.duplicates.map((dup) => dup.path) };
   const only = items.length === 1 && diagnostics.length === 0 ? items[0]! : undefined;
   const block = only && netsBlock(file.text, only.value, only.doc, only.prefix);
-  const resources = items.map((item, i): RawResource => ({ value: item.value, file: file.path, locate: locator(file, item.doc, item.prefix, i, shared, block) }));
+  const resources = items.map((item, i): RawResource => ({
+    value: item.value,
+    file: file.path,
+    locate: locator(file, item.doc, item.prefix, i, shared, block),
+    plainSource: plainSource(file, item.doc, item.prefix, item.value, i, shared),
+  }));
   const text = file.text;
   // An ASCII text's byte offsets are its character offsets: its edits can be read from bytes.
   const ascii = Buffer.byteLength(text, "utf8") === text.length;
@@ -72,7 +95,46 @@ export function parseLargeFile(file: SourceFile): Parsed | undefined {
 /** What the resources of one file share: its line index and, once needed, the positioned parse. */
 interface Shared {
   pos: (offset: number) => { line: number; column: number };
+  /** Paths of the mappings that repeat a key (findPath stops at the first, the value is the last's). */
+  duplicates?: readonly FieldPath[];
   positioned?: RawResource[];
+}
+
+/** The positioned parse of the file, once; its n-th resource is the fast path's n-th. */
+function positioned(file: SourceFile, shared: Shared, n: number): RawResource | undefined {
+  shared.positioned ??= parseFile(file).resources;
+  return shared.positioned[n];
+}
+
+/** findPath's offset for a path, unless a repeated key on the way makes the first match the wrong one. */
+function scanOffset(file: SourceFile, doc: number, full: FieldPath, shared: Shared, key?: boolean): number | undefined {
+  if (shared.duplicates?.some((at) => at.length <= full.length && at.every((seg, i) => seg === full[i]))) return undefined;
+  return findPath(file.text, doc, full, key);
+}
+
+/** A plain scalar's text ends at a space, a line break or a flow indicator (a number's or boolean's always does). */
+const PLAIN_WORD = /[^\s,[\]{}]+/y;
+
+/**
+ * The n-th resource's `plainSource` (the "quote it: '010'" hint for a number where a string
+ * belongs). A number or boolean read from a plain scalar is one word where findPath
+ * puts its node; anything else asks the positioned parser.
+ */
+function plainSource(file: SourceFile, doc: number, prefix: FieldPath, value: unknown, n: number, shared: Shared): NonNullable<RawResource["plainSource"]> {
+  return (path) => {
+    let v = value;
+    for (const seg of path) v = isObj(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[seg] : undefined;
+    if (typeof v === "number" || typeof v === "boolean") {
+      const offset = scanOffset(file, doc, [...prefix, ...path], shared);
+      const c = offset === undefined ? undefined : file.text[offset];
+      if (c !== undefined && !"\"'|>[{*&!#".includes(c)) {
+        PLAIN_WORD.lastIndex = offset!;
+        const m = PLAIN_WORD.exec(file.text);
+        if (m) return m[0];
+      }
+    }
+    return positioned(file, shared, n)?.plainSource?.(path);
+  };
 }
 
 /**
@@ -92,11 +154,10 @@ function locator(file: SourceFile, doc: number, prefix: FieldPath, n: number, sh
     // Most positions (a bad entry among a million, a resource's start) are found by one
     // scan that stops at them; anything else costs the positioned parse, once.
     if (opts?.at === undefined) {
-      const offset = findPath(file.text, doc, [...prefix, ...path], opts?.key);
+      const offset = scanOffset(file, doc, [...prefix, ...path], shared, opts?.key);
       if (offset !== undefined) return shared.pos(offset);
     }
-    shared.positioned ??= parseFile(file).resources;
-    return shared.positioned[n]?.locate(path, opts) ?? { line: 1, column: 1 };
+    return positioned(file, shared, n)?.locate(path, opts) ?? { line: 1, column: 1 };
   };
 }
 

@@ -58,6 +58,11 @@ export class Cursor {
   lineStart = 0;
   /** Set by findPath: the node to find; absent when scanning for duplicates. */
   target?: Target;
+  /**
+   * A tag (`!t`, `!!str`) was seen. Bun's parser drops an unknown one without a word where the
+   * positioned parser reports it, and a known one changes the value and its YAML 1.1 note.
+   */
+  tagged = false;
   /** Index of the document being scanned (-1 before the first). */
   doc = -1;
   /**

@@ -36,7 +36,8 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
       cur.skipToEol();
       continue;
     }
-    if (top?.nodeNext && c !== 44 && c !== 93 && c !== 125) {
+    // The node starts after its anchor or tag, as the positioned parser places it.
+    if (top?.nodeNext && c !== 44 && c !== 93 && c !== 125 && c !== 38 && c !== 33) {
       top.nodeNext = false;
       if (cur.target && !cur.target.key && cur.isTarget(() => [...base, ...cur.path(stack)])) throw new Found(cur.pos);
     }
@@ -78,6 +79,7 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
     }
     if (c === 63 && cur.blank(t.charCodeAt(cur.pos + 1))) cur.fail("an explicit key");
     if (c === 38 || c === 33 /* & ! */) {
+      if (c === 33) cur.tagged = true;
       if (top.map && top.expectKey) cur.fail("an anchor or tag before a key");
       while (!cur.blank(t.charCodeAt(cur.pos)) && !isFlowIndicator(t.charCodeAt(cur.pos))) cur.pos++;
       continue;

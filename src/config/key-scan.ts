@@ -20,14 +20,14 @@ import { Cursor, CR, Found, type Frame, LF, plainId, SP, TAB, Unsupported } from
 import { scanFlow } from "./key-scan-flow.ts";
 
 export type KeyScan =
-  | { ok: true; duplicates: DuplicateKey[]; plains: { offset: number; source: string }[]; docs: number }
+  | { ok: true; duplicates: DuplicateKey[]; plains: { offset: number; source: string }[]; docs: number; docStarts: number[]; tagged: boolean }
   | { ok: false; why: string; offset: number };
 
 export function scanKeys(text: string): KeyScan {
   const s = new Scanner(text);
   try {
     s.run();
-    return { ok: true, duplicates: s.duplicates, plains: s.plains, docs: s.doc + 1 };
+    return { ok: true, duplicates: s.duplicates, plains: s.plains, docs: s.doc + 1, docStarts: s.docStarts, tagged: s.tagged };
   } catch (e) {
     if (e instanceof Unsupported) return { ok: false, why: e.why, offset: e.offset };
     throw e;
@@ -66,6 +66,8 @@ class Scanner extends Cursor {
   private docFirst = false;
   /** The value after the key just read is findPath's target. */
   private valueTarget = false;
+  /** Where each document starts (its `---` line or first content): the positioned parser reports per document. */
+  readonly docStarts: number[] = [];
 
   run(): void {
     while (this.pos < this.text.length) this.line();
@@ -104,6 +106,7 @@ class Scanner extends Cursor {
 
   private openDocument(): void {
     this.doc++;
+    this.docStarts.push(this.lineStart);
     this.docOpen = true;
     this.docFirst = true;
     if (this.target && this.doc > this.target.doc) throw new Found(-1);
@@ -137,7 +140,13 @@ class Scanner extends Cursor {
       this.pos++;
       this.skipSpaces();
       col = this.pos - this.lineStart;
-      if (this.target && this.isTarget(() => this.path(this.frames))) this.foundAt(this.pos, dashCol, false);
+      if (this.target && this.isTarget(() => this.path(this.frames))) {
+        // The entry's node starts after its anchor or tag, as the positioned parser places it.
+        const entry = this.pos;
+        this.skipProperties();
+        this.foundAt(this.pos, dashCol, false);
+        this.pos = entry;
+      }
       const c = this.at();
       if (this.eol(c) || c === 35) return this.endLine();
     }
@@ -226,6 +235,7 @@ class Scanner extends Cursor {
   private skipProperties(): void {
     let c = this.at();
     while (c === 38 || c === 33) {
+      if (c === 33) this.tagged = true;
       while (!this.blank(c)) c = this.at(++this.pos);
       this.skipSpaces();
       c = this.at();
