@@ -29,8 +29,14 @@ import type { FieldPath, RawResource } from "./resource.ts";
 import { duplicateKeyMessage } from "./yaml-errors.ts";
 import { plainYaml11Note } from "./yaml11.ts";
 
-/** Files at least this large take the fast path. */
-export const FAST_PATH_BYTES = 1 << 20;
+/**
+ * Files at least this large take the fast path. Cold loadConfig of a network set, positioned
+ * vs fast (median ms, 2-core machine): 1k entries (20 KB) 18 vs 2, 5k (100 KB) 42 vs 4, 20k
+ * (400 KB) 149 vs 16, 100k (2.1 MB) 793 vs 74. The fast path wins at every size, but below this
+ * it saves under ~25 ms a file, and hand-written files (where tags, anchors and mistakes are
+ * common, and each diagnostic may cost a second parse for its position) keep the one parser.
+ */
+export const FAST_PATH_BYTES = 64 << 10;
 /** A syntax error in a file up to this size is located by the positioned parser (~4 s at the limit). */
 export const POSITIONED_FALLBACK_BYTES = 8 << 20;
 

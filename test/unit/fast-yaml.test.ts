@@ -24,6 +24,12 @@ const MIXED = [
 describe("large-file fast path", () => {
   test("small files do not take it", () => {
     expect(parseLargeFile({ path: "a.yaml", text: "kind: Tier\n" })).toBeUndefined();
+    // The threshold, 64 KiB: a network set of ~3,000 entries and up takes it.
+    expect(FAST_PATH_BYTES).toBe(65536);
+    const padded = (n: number) => `kind: Tier\n#${"x".repeat(n - 13)}\n`;
+    expect(padded(FAST_PATH_BYTES - 1).length).toBe(FAST_PATH_BYTES - 1);
+    expect(parseLargeFile({ path: "a.yaml", text: padded(FAST_PATH_BYTES - 1) })).toBeUndefined();
+    expect(parseLargeFile({ path: "a.yaml", text: padded(FAST_PATH_BYTES) })?.resources.map((r) => r.value)).toEqual([{ kind: "Tier" }]);
   });
 
   test("reads the same resources as the positioned parser, in the same order", () => {

@@ -34,7 +34,7 @@ function entry(r: () => number, i: number): string {
   const q = b(20);
   if (q === 0) token = `"${token}"`;
   else if (q === 1) token = `'${token}'`;
-  // Comments make the file big enough for the fast path (1 MiB) with fewer entries to compare.
+  // Comments make the file big enough for the fast path (FAST_PATH_BYTES) with fewer entries to compare.
   const after = i % 89 === 0 ? "  " : i % 2 ? `   # seen ${b(1e9)}, ids rule ${b(1e4)}` : "";
   return `    - ${token}${after}\n`;
 }
