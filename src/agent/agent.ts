@@ -20,7 +20,7 @@ import { traceServer, type TraceContext } from "../trace/serve.ts";
 import { formatCidr } from "../model/cidr.ts";
 import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
-import { buildRuleset } from "../pipeline.ts";
+import { buildRuleset, lapTimer } from "../pipeline.ts";
 import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
@@ -364,13 +364,7 @@ export class Agent {
     if (hasErrors(diagnostics) || !built.plan || !built.ruleset) return failAndRestore(diagnostics, `config rejected (${reason})`);
 
     const ruleset = built.ruleset;
-    let lap = clock();
-    const since = () => {
-      const now = clock();
-      const ms = now - lap;
-      lap = now;
-      return ms;
-    };
+    const since = lapTimer(clock);
     // The content hash follows a change of a few set elements in the time the change takes (ruleset-hash.ts).
     const hash = rulesetHash(ruleset);
     stages.push(["hash", since()]);

@@ -11,6 +11,7 @@ import { computeDelta, type DeltaSummary, type DeltaUnknowns } from "../nft/delt
 import type { NftRuleset, RuleOrigin } from "../nft/ir.ts";
 import type { TableStamp } from "../nft/render.ts";
 import { IN_PROCESS_MAX_BYTES, mapNftErrors, type NftRunner } from "../nft/runner.ts";
+import { lapTimer } from "../pipeline.ts";
 import type { Plan } from "../resolve/resolve.ts";
 import type { Logger } from "./log.ts";
 
@@ -113,13 +114,7 @@ export type SentRuleset = ({ ok: true; mode: "delta"; summary: DeltaSummary; byt
 export async function sendRuleset(runner: NftRunner, logger: Logger, engine: EngineState, opts: { inForce?: NftRuleset; unknown?: DeltaUnknowns; next: NftRuleset; full: string | (() => string); force: boolean; stamp?: TableStamp; clock?: () => number }): Promise<SentRuleset> {
   const clock = opts.clock ?? (() => 0);
   const timings: SendTimings = { send: 0 };
-  let mark = clock();
-  const lap = () => {
-    const now = clock();
-    const ms = now - mark;
-    mark = now;
-    return ms;
-  };
+  const lap = lapTimer(clock);
   const done = <T extends SentRuleset>(r: T): T => (opts.clock ? { ...r, timings } : r);
   let why = !runner.deltas ? "the runner takes whole tables only" : !opts.inForce ? "first apply" : opts.force ? "forced" : engine.fullOnlyLeft > 0 ? `recreating the tables after ${DELTA_FAILURES_MAX} refused deltas` : "";
   const recreating = why.startsWith("recreating");
