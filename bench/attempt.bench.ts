@@ -20,6 +20,7 @@ import { $ } from "bun";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { lines as streamLines } from "./engine-lab.ts";
 import { prng } from "./sets-lab.ts";
 
 const REPO = join(import.meta.dir, "..");
@@ -90,19 +91,12 @@ try {
   monitorProc = monitor;
   const seen: { at: number; line: string }[] = [];
   let monitorAt = 0;
-  void (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of monitor.stdout) {
-      const at = performance.now();
-      buf += dec.decode(chunk);
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      monitorAt = at;
-      // Only the lines of the address edited: the first apply prints a million others.
-      for (const line of parts) if (line.includes(` ${element} `)) seen.push({ at, line });
-    }
-  })();
+  streamLines(monitor.stdout, (line) => {
+    const at = performance.now();
+    monitorAt = at;
+    // Only the lines of the address edited: the first apply prints a million others.
+    if (line.includes(` ${element} `)) seen.push({ at, line });
+  });
   const kernelSaw = async (verb: "add" | "delete", since: number) => {
     const deadline = performance.now() + 5000;
     for (;;) {
@@ -114,17 +108,7 @@ try {
   };
   const t0 = performance.now();
   agent = Bun.spawn(["ip", "netns", "exec", ns, ...cmd, "run", "--config-dir", dir, "--node", "jasper", "--listen", `unix:${sock}`, "--state-dir", state], { stdout: "ignore", stderr: "pipe" });
-  void (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) {
-      const at = performance.now();
-      buf += dec.decode(chunk);
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      for (const line of parts) log.push({ at, line });
-    }
-  })();
+  streamLines(agent.stderr as ReadableStream<Uint8Array>, (line) => log.push({ at: performance.now(), line }));
   const waitLog = async (pattern: RegExp, since: number, ms: number) => {
     const deadline = performance.now() + ms;
     for (;;) {

@@ -96,7 +96,7 @@ export function tree(root: number): number[] {
 }
 
 /** Lines of a child's stdout, handed to `each` as they arrive. */
-function lines(stream: ReadableStream<Uint8Array>, each: (line: string) => void): void {
+export function lines(stream: ReadableStream<Uint8Array>, each: (line: string) => void): void {
   void (async () => {
     const dec = new TextDecoder();
     let buf = "";

@@ -12,6 +12,7 @@ import { $ } from "bun";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { lines } from "./engine-lab.ts";
 
 const REPO = join(import.meta.dir, "..");
 const BIN = join(REPO, "dist/hostwall");
@@ -59,17 +60,7 @@ try {
   const monitor = Bun.spawn(["ip", "netns", "exec", ns, "nft", "monitor", "rules"], { stdout: "pipe", stderr: "ignore" });
   procs.push(monitor);
   const seen: { at: number; line: string }[] = [];
-  void (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of monitor.stdout) {
-      const at = performance.now();
-      buf += dec.decode(chunk);
-      const lines = buf.split("\n");
-      buf = lines.pop()!;
-      for (const line of lines) seen.push({ at, line });
-    }
-  })();
+  lines(monitor.stdout, (line) => seen.push({ at: performance.now(), line }));
   const waitMarker = async (marker: string, since: number): Promise<number> => {
     const deadline = performance.now() + 10_000;
     for (;;) {
