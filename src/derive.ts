@@ -77,27 +77,3 @@ export function applySplice<T>(from: readonly T[], index: number, removed: numbe
   for (let i = index + removed; i < from.length; i++) out[k++] = from[i]!;
   return out;
 }
-
-/**
- * `from` without `removed` and with `added`, all three sorted by `compare` (no duplicates in
- * `from`; `removed` ⊆ `from`; `added` disjoint from what stays), as a new sorted array: one
- * merge, O(n + k).
- */
-export function applySetChange<T>(from: readonly T[], removed: readonly T[], added: readonly T[], compare: (a: T, b: T) => number): T[] {
-  const out = new Array<T>(from.length - removed.length + added.length);
-  let k = 0;
-  let r = 0;
-  let a = 0;
-  for (let i = 0; i < from.length; i++) {
-    const x = from[i]!;
-    while (a < added.length && compare(added[a]!, x) < 0) out[k++] = added[a++]!;
-    if (r < removed.length && compare(removed[r]!, x) === 0) {
-      r++;
-      continue;
-    }
-    out[k++] = x;
-  }
-  while (a < added.length) out[k++] = added[a++]!;
-  if (r !== removed.length || k !== out.length) throw new Error(`internal error: a set change removes ${removed.length - r} item(s) its list does not hold`);
-  return out;
-}

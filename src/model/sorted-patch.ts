@@ -1,8 +1,8 @@
 /**
  * Patching a sorted list by a few removals and insertions (issue #13), the list's owner
  * keeping the old one: searches that go on from where the last ended find where each change goes (O(k log(n/k))), then one
- * copy makes the new array. derive.ts applySetChange compares every item on the way; this one
- * compares only k log n times, which matters at a million items. A list that runs parallel to
+ * copy makes the new array: k log n comparisons rather than one per item, which matters at a
+ * million items. A list that runs parallel to
  * the sorted one (its items' nft text) is patched with the same positions.
  */
 
