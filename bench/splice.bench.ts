@@ -9,13 +9,16 @@
  * machine's yardstick. `--gc` collects before each edit (the agent idles between edits).
  * `--read`: each version is written to a temp dir and read by the agent's reader (read-dir.ts:
  * a big file's bytes, decoded only if something asks), timed apart ("read"), as the agent does.
- * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21] [--gc] [--read]
+ * Between edits the spare arrays are prepared as the agent prepares them (src/spares.ts);
+ * `--no-spares` leaves them out (every patch copies into fresh memory, as before 2026-12-07).
+ * Usage: bun bench/splice.bench.ts [--count=1000000] [--edits=21] [--gc] [--read] [--no-spares]
  */
 import { loadConfig } from "../src/validate/load.ts";
 import { clearParseCache, parseCacheStats } from "../src/config/parse-cache.ts";
 import { findPath } from "../src/config/key-scan.ts";
 import { findItemBlock } from "../src/config/list-splice.ts";
 import { readConfigDir } from "../src/source/read-dir.ts";
+import { refillSpare, spareStats } from "../src/spares.ts";
 import type { SourceFile } from "../src/source/source-file.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,6 +52,11 @@ const prepare = async (t: string) => {
   next = r.files;
 };
 const load = (_t: string) => loadConfig(next, { node: "jasper" });
+const spares = !process.argv.includes("--no-spares");
+/** What the agent does between edits (agent.ts refillSpares). */
+const refill = async () => {
+  while (spares && refillSpare()) await Bun.sleep(0);
+};
 /** Wall time; CPU time (this process, GC threads included) summed into `cpu` to tell a busy machine from real work. */
 const cpu: number[] = [];
 const ms = (f: () => void) => {
@@ -72,6 +80,7 @@ const heapMB = () => (Bun.gc(true), process.memoryUsage().heapUsed / 1048576);
 const heapAfterCold = heapMB();
 let heapAfterTen = 0;
 const same = fresh(text);
+await refill();
 await prepare(same);
 const hit = ms(() => load(same));
 
@@ -92,6 +101,7 @@ for (let e = 0; e < edits; e++) {
   else lines.push(line);
   text = fresh(HEAD + lines.join(""));
   await prepare(text);
+  await refill();
   await Bun.sleep(1); // each load its own job, as in the agent: the previous generation's arrays can go
   if (process.argv.includes("--gc")) Bun.gc(true);
   const t = ms(() => load(text));
@@ -114,3 +124,4 @@ if (viaRead) console.log(`  read (read-dir.ts, p50 of the edits)      ${f(p50(re
 console.log(`  yardstick: one native copy of a ${count}-entry array (slice) ${copies.map(f).join(", ")}`);
 console.log(`  heap after the cold load ${heapAfterCold.toFixed(0)} MB, after 10 edits ${heapAfterTen.toFixed(0)} MB, after ${edits} ${heapAfterEdits.toFixed(0)} MB (the bench keeps the cold model; derive.ts one earlier generation)`);
 console.log(`  parse cache: ${JSON.stringify(parseCacheStats())}`);
+console.log(`  spare arrays: ${spares ? JSON.stringify(spareStats()) : "off (--no-spares)"}`);

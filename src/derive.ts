@@ -18,6 +18,7 @@
  * from, so at most one earlier generation of a list stays alive beside the current one, never
  * a chain of them.
  */
+import { newArray } from "./spares.ts";
 
 /** `next` is `from` with `removed` items at `index` replaced by `inserted`. */
 export interface Splice<T> {
@@ -68,9 +69,12 @@ export function setChangeOf<T>(next: readonly T[]): SetChange<T> | undefined {
   return r?.change ? { from: r.from as readonly T[], removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
 }
 
-/** `from` with `removed` items at `index` replaced by `inserted`, as a new array (a loop: ~8 ms at 1M, concat ~90 ms). */
+/**
+ * `from` with `removed` items at `index` replaced by `inserted`, as a new array (a loop into a
+ * spare: ~1 ms at 1M; into fresh memory ~25 ms; concat ~90 ms).
+ */
 export function applySplice<T>(from: readonly T[], index: number, removed: number, inserted: readonly T[]): T[] {
-  const out = new Array<T>(from.length - removed + inserted.length);
+  const out = newArray<T>(from.length - removed + inserted.length);
   let k = 0;
   for (let i = 0; i < index; i++) out[k++] = from[i]!;
   for (const x of inserted) out[k++] = x;

@@ -20,6 +20,7 @@
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
+import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
 import { editBytes, editItems, findItemBlock, type ItemBlock, type ItemEdit } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
@@ -95,6 +96,7 @@ export function parseFast(file: SourceFile): Parsed | undefined {
   const text = file.text;
   // An ASCII text's byte offsets are its character offsets: its edits can be read from bytes.
   const ascii = Buffer.byteLength(text, "utf8") === text.length;
+  if (only && block) expectArray((only.value as NetworkSetValue).spec.nets.length); // later edits splice it
   return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
 }
 

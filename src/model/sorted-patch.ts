@@ -5,6 +5,7 @@
  * million items. A list that runs parallel to
  * the sorted one (its items' nft text) is patched with the same positions.
  */
+import { newArray } from "../spares.ts";
 
 /** Where a set change falls in a sorted list: indices of the removed items, insertion points of the added ones. */
 export interface Positions {
@@ -91,7 +92,7 @@ export function firstNotBelow(n: number, below: (i: number) => boolean, hint: nu
 export function applyPositions<U>(from: readonly U[], at: Positions, added: readonly U[]): U[] {
   const { removedAt, addedAt } = at;
   const n = from.length;
-  const out = new Array<U>(n - removedAt.length + added.length);
+  const out = newArray<U>(n - removedAt.length + added.length);
   let k = 0;
   let i = 0;
   let r = 0;

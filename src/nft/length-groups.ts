@@ -19,6 +19,7 @@ import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
 import { parseAddress } from "../model/cidr-parse.ts";
 import { applyPositions, patchSorted, positionsOf } from "../model/sorted-patch.ts";
+import { expectArray } from "../spares.ts";
 
 /** Lengths with at most this many members keep their members as an array (the rare set takes them). */
 const SMALL_GROUP = 4096;
@@ -144,7 +145,10 @@ class Groups implements LengthGroups {
         stats.elementsPatched++;
       }
     }
-    elements ??= this.members(length).map(text);
+    if (!elements) {
+      elements = this.members(length).map(text);
+      expectArray(elements.length); // an edit patches them
+    }
     this.pending.delete(length);
     this.texts.set(length, elements);
     return elements;

@@ -12,6 +12,7 @@
  */
 import { makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
 import { keysV4, orderV6, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
+import { expectArray, newTyped } from "../spares.ts";
 
 /** One family's members, sorted, with duplicates. */
 export interface MemberIndex {
@@ -50,6 +51,8 @@ export function buildIndexV4(lists: readonly (readonly Cidr[])[], n: number): { 
   sweepKeysV4(keys, 0, n, norm);
   const lengths = new Uint32Array(33);
   for (let i = 0; i < n; i++) bump(lengths, keys[i]! % 64, 1);
+  expectArray(norm.length); // an edit patches the cover
+  expectArray(n, Float64Array); // and writes the index into a new buffer the first time (grown)
   return { index: new V4Index(keys, n, lengths), norm };
 }
 
@@ -76,6 +79,9 @@ export function buildIndexV6(lists: readonly (readonly Cidr[])[], n: number): { 
     sortedPrefixes.subarray(j - 1, run + 1).sort();
     j = run;
   }
+  expectArray(norm.length);
+  expectArray(n * 4, Uint32Array);
+  expectArray(n, Uint8Array);
   return { index: new V6Index(sortedWords, sortedPrefixes, n, lengths), norm };
 }
 
@@ -128,8 +134,9 @@ function movesOf<K>(removed: readonly K[], added: readonly K[], lower: (x: K) =>
   return { removedAt, addedAt: added.map(lower) };
 }
 
-function grown<T extends Float64Array | Uint32Array | Uint8Array>(spare: T | undefined, need: number, make: (n: number) => T): T {
-  return spare && spare.length >= need ? spare : make(Math.ceil(need * 1.25) + 1024);
+/** The index's spare buffer when it holds `need` items, else a new one with room to grow (spares.ts: prepared while idle when it can be). */
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(spare: T | undefined, need: number, kind: new (n: number) => T): T {
+  return spare && spare.length >= need ? spare : newTyped(kind, need);
 }
 
 class V4Index implements MemberIndex {
@@ -175,7 +182,7 @@ class V4Index implements MemberIndex {
     const moves = movesOf(rk, ak, (k) => this.lower(k), (i, k) => i < this.size && this.keys[i] === k, (a, b) => a === b);
     if (!moves) return undefined;
     const size = this.size - rk.length + ak.length;
-    const out = grown(this.spare, size, (n) => new Float64Array(n));
+    const out = grown(this.spare, size, Float64Array);
     replay(this.size, moves, (from, to, at) => out.set(this.keys.subarray(from, to), at), (j, at) => (out[at] = ak[j]!));
     const lengths = this.lengths.slice();
     for (const c of removed) bump(lengths, c.prefix, -1);
@@ -242,8 +249,8 @@ class V6Index implements MemberIndex {
     const moves = movesOf(removed, added, (c) => this.lowerCidr(c), (i, c) => this.equalAt(i, c), same);
     if (!moves) return undefined;
     const size = this.size - removed.length + added.length;
-    const words = grown(this.spare?.words, size * 4, (n) => new Uint32Array(n));
-    const prefixes = grown(this.spare?.prefixes, size, (n) => new Uint8Array(n));
+    const words = grown(this.spare?.words, size * 4, Uint32Array);
+    const prefixes = grown(this.spare?.prefixes, size, Uint8Array);
     replay(
       this.size,
       moves,

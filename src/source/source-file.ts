@@ -107,11 +107,18 @@ export function decode(bytes: Uint8Array): string {
  * one party at a time: taken by a read, owned by the BytesFile read into it, handed over to
  * the parse cache as the previous version, given back when the cache lets that version go.
  * Only buffers made here come back (a WeakSet of them), each once; at most MAX_SPARES wait.
+ * A read that found no spare leaves its size for prepareSpareBuffer, which the agent calls
+ * while idle: the next version of that file is then read into memory already mapped too (the
+ * first edit after start, whose earlier version the parse cache still holds).
  */
 const spares: Uint8Array[] = [];
 const ours = new WeakSet<ArrayBufferLike>();
 const MAX_SPARES = 2;
 export const SPARE_MIN = 1 << 20;
+/** The biggest size a read asked for and found no spare for since the last prepareSpareBuffer. */
+let missed = 0;
+
+const room = (size: number) => size + 1 + (size >> 4);
 
 /** A buffer of more than `size` bytes that no one else holds (a spare, or a new one with room to grow). */
 export function takeBuffer(size: number): Buffer {
@@ -121,9 +128,21 @@ export function takeBuffer(size: number): Buffer {
     const [b] = spares.splice(best, 1);
     return Buffer.from(b!.buffer, 0, b!.length);
   }
-  const buf = Buffer.allocUnsafeSlow(size + 1 + (size >> 4));
+  if (size > missed) missed = size;
+  const buf = Buffer.allocUnsafeSlow(room(size));
   ours.add(buf.buffer);
   return buf;
+}
+
+/** Makes (and faults in) a spare for the biggest read that found none, if one is still missing; true if it made one. */
+export function prepareSpareBuffer(): boolean {
+  const size = missed;
+  missed = 0;
+  if (size === 0 || spares.some((s) => s.length > size)) return false;
+  const buf = Buffer.allocUnsafeSlow(room(size)).fill(0);
+  ours.add(buf.buffer);
+  recycleBytes(buf);
+  return true;
 }
 
 /** Gives back a buffer (or a view of one) made by takeBuffer, which its holder will not touch again. */

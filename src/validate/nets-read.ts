@@ -17,6 +17,7 @@ import type { Cidr } from "../model/cidr.ts";
 import { parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { placeholderHint } from "../model/names.ts";
+import { expectArray } from "../spares.ts";
 
 export type NetsProblem = { severity: "error" | "warning"; code: DiagnosticCode; path: FieldPath; message: string; notString?: true };
 /** `hostBits`: how many entries have host bits set (the summary warning's count). */
@@ -64,6 +65,7 @@ export function readNets(items: readonly unknown[]): NetsRead {
     }
   }
   if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push(summary(hostBits));
+  expectArray(nets.length); // an edit of the list splices it
   return { nets, problems, hostBits };
 }
 

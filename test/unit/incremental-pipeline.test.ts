@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { clearParseCache, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
 import { clearSetMemo, setMemoStats } from "../../src/resolve/set-memo.ts";
+import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { buildRuleset, type BuildResult } from "../../src/pipeline.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
@@ -73,6 +74,8 @@ describe("incremental pipeline", () => {
     expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
     clearParseCache();
     clearSetMemo();
+    // Every list of 1,000 items or more patched into a spare array, as the agent prepares them between edits (spares.ts).
+    clearSpares(1000);
     build(file);
     // The chain of edits first, every build patched from the one before (the caches untouched
     // by cold builds), then each step again from nothing.
@@ -94,10 +97,14 @@ describe("incremental pipeline", () => {
       if (step === 20) badAt = at;
       file = bigFile(lines);
       const before = { parse: parseCacheStats().spliced, sets: setMemoStats().patched };
+      while (refillSpare());
       steps.push({ file, warm: outcome(build(file)) });
       spliced += parseCacheStats().spliced - before.parse;
       patched += setMemoStats().patched - before.sets;
     }
+    const pool = spareStats();
+    clearSpares();
+    expect(pool.taken).toBeGreaterThan(100); // the raw list, the CIDRs, the cover, the elements: most patches wrote into spares
     for (const [step, { file, warm }] of steps.entries()) expect({ step, ...warm }).toEqual({ step, ...cold(file) });
     expect(spliced).toBe(40);
     // Patched at every step but two: the one with the bad entry stops before resolve, and the one

@@ -17,6 +17,7 @@ import type { NftRuleset } from "../../src/nft/ir.ts";
 import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
 import { clearSetMemo, setMemoStats, withColdSets } from "../../src/resolve/set-memo.ts";
+import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import { mulberry32Unit as prng } from "../support/prng.ts";
 
@@ -277,6 +278,7 @@ describe("big selector sets patched from the last build", () => {
     const rnd = prng(20261206);
     const lists = initial(rnd);
     clearSetMemo();
+    clearSpares(1000); // lists of 1,000 items or more patched into spare arrays, prepared between edits as the agent does (spares.ts)
     let prev = build(modelWith(loaded.model, lists));
     expect(setMemoStats().built).toBeGreaterThanOrEqual(3); // deny == 'true', list == 'a', list in {b, h}, has(list)
     let patchedSteps = 0;
@@ -286,6 +288,7 @@ describe("big selector sets patched from the last build", () => {
       const did = edit(lists, rnd, step);
       const before = setMemoStats();
       const model = modelWith(loaded.model, lists);
+      while (refillSpare());
       const warm = build(model);
       const after = setMemoStats();
       const cold = withColdSets(() => build(modelWith(loaded.model, { a: [...lists.a], b: [...lists.b], c: [...lists.c], hep: [...lists.hep] })));
@@ -312,6 +315,8 @@ describe("big selector sets patched from the last build", () => {
     expect(groups.groupsPatched - groups0.groupsPatched).toBeGreaterThan(250);
     expect(groups.elementsPatched - groups0.elementsPatched).toBeGreaterThan(250);
     expect(records).toBeGreaterThan(250);
+    expect(spareStats().taken).toBeGreaterThan(250);
+    clearSpares();
   }, 120_000);
 
   test("small sets are built as before and leave no memo", () => {

@@ -1,0 +1,129 @@
+/**
+ * Spare arrays (src/spares.ts): the big lists an edit patches are written into arrays faulted in
+ * while the agent is idle. What must hold: a list is exactly what its writer put in it (no item
+ * of the spare's earlier life shows), small lists never touch the pool, the pool prepares what
+ * the last attempt asked for and drops what it no longer asks for, and it stays bounded.
+ * The differential tests (incremental-pipeline, incremental-sets) run their chains of patched
+ * builds with the pool on too, against cold builds.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { applySplice } from "../../src/derive.ts";
+import { applyPositions } from "../../src/model/sorted-patch.ts";
+import { clearSpares, expectArray, newArray, newTyped, refillSpare, spareStats, SPARE_MIN_ITEMS } from "../../src/spares.ts";
+import type { SourceFile } from "../../src/source/source-file.ts";
+import { exampleFiles, fakeAgent } from "./api-fakes.ts";
+
+const refillAll = () => {
+  let turns = 0;
+  while (refillSpare()) if (++turns > 100) throw new Error("refill does not end");
+};
+
+afterEach(() => clearSpares());
+
+describe("spare arrays", () => {
+  test("small lists are plain new arrays and leave no demand", () => {
+    clearSpares();
+    const a = newArray<number>(SPARE_MIN_ITEMS - 1);
+    expect(a.length).toBe(SPARE_MIN_ITEMS - 1);
+    refillAll();
+    expect(spareStats()).toEqual({ held: 0, items: 0, taken: 0, missed: 0, made: 0 });
+  });
+
+  test("a cold build's announced list gets a spare; the patch takes it and sees nothing of its past", () => {
+    clearSpares(1000);
+    const from = Array.from({ length: 5000 }, (_, i) => `x${i}`);
+    expectArray(from.length);
+    refillAll();
+    expect(spareStats()).toMatchObject({ held: 1, made: 1 });
+    expect(spareStats().items).toBeGreaterThan(5000);
+    const out = applySplice(from, 10, 3, ["a", "b"]);
+    expect(spareStats()).toMatchObject({ held: 0, taken: 1, missed: 0 });
+    expect(out).toEqual([...from.slice(0, 10), "a", "b", ...from.slice(13)]);
+    expect(out.length).toBe(4999);
+    expect(out[4999]).toBeUndefined();
+    expect(Object.keys(out).length).toBe(4999);
+  });
+
+  test("a spare once used and made again holds nothing of the list written into the first one", () => {
+    clearSpares(1000);
+    const long = Array.from({ length: 6000 }, (_, i) => i);
+    expectArray(6000);
+    refillAll();
+    const first = applySplice(long, 0, 0, [-1]); // 6001 items, into the spare
+    expect(first.length).toBe(6001);
+    refillAll(); // the patch asked for 6001: a new spare for that size
+    const short = Array.from({ length: 5990 }, (_, i) => 100 + i);
+    const second = applyPositions(short, { removedAt: [0], addedAt: [] }, []);
+    expect(second).toEqual(short.slice(1));
+    expect(second.length).toBe(5989);
+    expect(second.every((x) => typeof x === "number" && x >= 101)).toBe(true);
+  });
+
+  test("a miss is learnt: the next refill prepares that size, and the next patch of it takes the spare", () => {
+    clearSpares(1000);
+    const from = Array.from({ length: 3000 }, (_, i) => i);
+    applySplice(from, 0, 1, []);
+    expect(spareStats()).toMatchObject({ missed: 1, taken: 0 });
+    refillAll();
+    expect(spareStats()).toMatchObject({ held: 1, made: 1 });
+    applySplice(from, 5, 1, []);
+    expect(spareStats()).toMatchObject({ held: 0, taken: 1 });
+  });
+
+  test("typed arrays: announced by kind, taken by kind, never for a plain list", () => {
+    clearSpares(1000);
+    expectArray(4000, Float64Array);
+    refillAll();
+    expect(newArray<number>(3000).length).toBe(3000); // no plain spare: a miss
+    expect(spareStats()).toMatchObject({ held: 1, missed: 1 });
+    const u = newTyped(Uint32Array, 3000); // wrong kind: a miss too
+    expect(u).toBeInstanceOf(Uint32Array);
+    const f = newTyped(Float64Array, 4000);
+    expect(f).toBeInstanceOf(Float64Array);
+    expect(f.length).toBeGreaterThanOrEqual(4000);
+    expect(spareStats()).toMatchObject({ held: 0, taken: 1, missed: 2 });
+  });
+
+  test("what the last attempt no longer asks for is dropped; the pool stays bounded", () => {
+    clearSpares(1000);
+    for (let i = 0; i < 10; i++) expectArray(2000 + i * 100);
+    refillAll();
+    expect(spareStats().held).toBeLessThanOrEqual(6);
+    expect(spareStats().made).toBe(6);
+    // The next attempt used one list of a size none of them fits well: only that one is kept ready.
+    newArray<number>(20_000);
+    refillAll();
+    expect(spareStats().held).toBe(1);
+    expect(spareStats().items).toBeGreaterThanOrEqual(20_000);
+    // An attempt that asks for nothing leaves the pool as it is.
+    refillAll();
+    expect(spareStats().held).toBe(1);
+  });
+});
+
+describe("the agent prepares spares between attempts", () => {
+  const big = (n: number, extra: string[]): SourceFile => ({
+    path: "/etc/hostwall/25-big.yaml",
+    text: `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${[...Array.from({ length: n }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${i % 7}`), ...extra].map((a) => `    - ${a}\n`).join("")}`,
+  });
+  const settled = async () => {
+    for (let i = 0; i < 200 && (spareStats().held === 0 || spareStats().made < 4); i++) await Bun.sleep(5);
+  };
+
+  test("after the first apply of a big set the spares are made while idle, and the next edit's patches take them", async () => {
+    clearSpares(1000);
+    const f = fakeAgent({ files: [...exampleFiles(), big(6000, [])] });
+    expect((await f.agent.reload("startup")).ok).toBe(true);
+    await settled();
+    const ready = spareStats();
+    expect(ready.made).toBeGreaterThanOrEqual(4); // the raw list, the CIDRs, the cover, the index, the elements
+    f.state.files = [...exampleFiles(), big(6000, ["172.31.250.9"])];
+    const edit = await f.agent.reload("config changed");
+    expect([edit.ok, edit.unchanged]).toEqual([true, undefined]);
+    const after = spareStats();
+    expect(after.taken - ready.taken).toBeGreaterThanOrEqual(4);
+    expect(after.missed - ready.missed).toBe(0);
+    expect(f.kernel.applied.at(-1)).toContain("172.31.250.9"); // the delta carried the new address
+    await f.agent.idle();
+  });
+});
