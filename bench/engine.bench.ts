@@ -20,7 +20,8 @@
  *   added and removed, enforced as above;
  * - per-packet drop cost: cited from bench/sets.bench.ts (minutes to run), not measured.
  *
- * Usage: bun bench/engine.bench.ts [--count=1000000] [--rounds=3] [--smoke] [--json] [--bin=PATH]
+ * Usage: bun bench/engine.bench.ts [--count=1000000] [--rounds=3] [--gap=1000] [--smoke] [--json] [--bin=PATH]
+ *   --gap: ms between one edit enforced and the next written (see gapMs)
  *   --bin: the hostwall binary to measure (default dist/hostwall; react.bench.ts uses dist/hostwall)
  *   --smoke: 6,000 entries (still the per-length layout), 1 round, 1 s idle: checks it runs (CI)
  */
@@ -38,6 +39,13 @@ const json = process.argv.includes("--json");
 const count = flag("count", smoke ? 6000 : 1_000_000);
 const rounds = flag("rounds", smoke ? 1 : 3);
 const idleS = smoke ? 1 : 10;
+/**
+ * Milliseconds between one edit enforced and the next written: an operator's edits, not a
+ * loop's. Between edits the agent prepares the spare arrays the next one's patches take
+ * (src/spares.ts, ~0.15 s at 1M); an edit within that time pays fresh memory instead (~+60 ms
+ * at 1M). `--gap=0` measures that back-to-back case.
+ */
+const gapMs = flag("gap", smoke ? 0 : 1000);
 const bulk = Math.min(10_000, Math.floor(count / 10));
 const BIG = "25-big.yaml";
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : NaN);
@@ -123,6 +131,7 @@ interface EditResult {
 }
 /** Renames `text` in as the big file; rename → generation moved, and → enforced per the sender's datagrams. */
 async function edit(dir: string, agent: Agent, traffic: Traffic, text: string, arriving: boolean): Promise<EditResult> {
+  await Bun.sleep(gapMs);
   if (!(await traffic.settle(!arriving, 30_000))) throw new Error(`before the edit, the sender's datagrams are not all ${arriving ? "dropped" : "arriving"}`);
   const before = await agent.status();
   const from = agent.log.length;
@@ -196,7 +205,7 @@ let lab: Lab | undefined;
 let agent: Agent | undefined;
 let traffic: Traffic | undefined;
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-say(`engine bench: ${count} entries, ${rounds} round(s), load ${load()}, ${new Date().toISOString()}, ${(await $`${BIN} version`.text()).split("\n")[0]}`);
+say(`engine bench: ${count} entries, ${rounds} round(s), ${gapMs} ms between edits, load ${load()}, ${new Date().toISOString()}, ${(await $`${BIN} version`.text()).split("\n")[0]}`);
 try {
   // The small config: react.bench.ts in namespaces of its own.
   const react = JSON.parse(await $`${process.execPath} ${join(import.meta.dir, "react.bench.ts")} --runs=${smoke ? 2 : 8} --json`.text()) as { renameP50: number; bareP50: number; runs: number };

@@ -9,7 +9,8 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { formatCidr, type Cidr } from "../model/cidr.ts";
 import { computeDelta, type DeltaSummary, type DeltaUnknowns } from "../nft/delta.ts";
 import type { NftRuleset, RuleOrigin } from "../nft/ir.ts";
-import type { TableStamp } from "../nft/render.ts";
+import { renderFlush, renderScript, renderStagedTables, stagedKey, type StagedSets, type TableStamp } from "../nft/render.ts";
+import type { SetElements } from "../nft/netlink.ts";
 import { IN_PROCESS_MAX_BYTES, mapNftErrors, type NftRunner } from "../nft/runner.ts";
 import { lapTimer } from "../pipeline.ts";
 import type { Plan } from "../resolve/resolve.ts";
@@ -147,6 +148,14 @@ export async function sendRuleset(runner: NftRunner, logger: Logger, engine: Eng
       why = "the delta was refused";
     } else why = plan.why;
   }
+  const staged = await stagedLoad(runner, logger, opts.next, opts.stamp);
+  if (staged) {
+    timings.send += lap();
+    if (!staged.ok) return done(staged);
+    engine.fullApplies++;
+    if (recreating) engine.fullOnlyLeft--;
+    return done({ ok: true, mode: "full", why: `${why}; ${staged.elements} elements of ${staged.sets} big set(s) loaded over netlink first`, bytes: staged.bytes });
+  }
   const full = typeof opts.full === "string" ? opts.full : opts.full();
   timings.render = lap();
   const sent = await sendScript(runner, full);
@@ -155,6 +164,68 @@ export async function sendRuleset(runner: NftRunner, logger: Logger, engine: Eng
   engine.fullApplies++;
   if (recreating) engine.fullOnlyLeft--;
   return done({ ok: true, mode: "full", why, bytes: full.length });
+}
+
+/** Hash sets of at least this many elements are loaded over netlink when their tables are new (stagedLoad). */
+export const STAGE_MIN_ELEMENTS = 20_000;
+
+/**
+ * A full replace of tables the kernel does not hold yet, with big hash sets, in three steps
+ * (issue #13: a million-address start spent ~4 s in nft's parse of the elements and ~370 MB in
+ * its process; the kernel takes them over netlink in ~1.2 s):
+ *
+ *   1. one nft transaction makes the tables with their big sets, empty, and nothing else: no
+ *      chain, so no hook, and no packet meets them;
+ *   2. one netlink transaction fills those sets (nft/netlink.ts);
+ *   3. one nft transaction adds everything else (renderScript with `staged`: the full script
+ *      without the big sets' elements and without deleting those tables first): the moment the
+ *      base chains are hooked, the whole ruleset is in force, big sets full.
+ *
+ * Until step 3 commits, nothing of hostwall's filters a packet, exactly as before step 1 (the
+ * tables were not there). A failure at step 1 or 2 removes what step 1 made and says so, and the
+ * caller sends the whole script the usual way; a failure at step 3 removes them too and is the
+ * answer (nft refused the ruleset itself; its error lines are the full script's). Undefined when
+ * the load is not staged: no big set, a runner without netlink, or any of the tables present
+ * (replacing tables in force must stay one transaction).
+ */
+async function stagedLoad(runner: NftRunner, logger: Logger, next: NftRuleset, stamp: TableStamp | undefined): Promise<({ ok: true; elements: number; sets: number; bytes: number } | { ok: false; check: boolean; stderr: string }) | undefined> {
+  if (!runner.loadElements || !runner.tables) return undefined;
+  const sets: SetElements[] = [];
+  const staged = new Set<string>();
+  for (const t of next.tables) {
+    for (const s of t.sets) {
+      if (s.dynamic || s.interval || s.elements.length < STAGE_MIN_ELEMENTS || (s.type !== "ipv4_addr" && s.type !== "ipv6_addr")) continue;
+      sets.push({ family: t.family, table: t.name, set: s.name, type: s.type, elements: s.elements });
+      staged.add(stagedKey(t, s));
+    }
+  }
+  if (sets.length === 0) return undefined;
+  const present = await runner.tables();
+  if (!present.ok || next.tables.some((t) => present.tables.has(`${t.family} ${t.name}`))) return undefined;
+  const made = next.tables.filter((t) => t.sets.some((s) => staged.has(stagedKey(t, s))));
+  const undo = async (why: string) => {
+    const removed = await runner.apply(renderFlush(made));
+    if (!removed.ok) logger.log("error", `staged load: cannot remove the tables it made after ${why}: ${removed.stderr.trim().split("\n")[0]}`);
+  };
+  const created = await sendScript(runner, renderStagedTables(next, staged, stamp));
+  if (!created.ok) {
+    logger.log("warning", `staged load: nft refused the empty tables (${created.stderr.trim().split("\n")[0]}); sending the whole script instead`);
+    await undo("that refusal");
+    return undefined;
+  }
+  const loaded = await runner.loadElements(sets);
+  if (!loaded.ok) {
+    logger.log("warning", `staged load: ${loaded.error}; sending the whole script instead`);
+    await undo("the netlink refusal");
+    return undefined;
+  }
+  const rest = renderScript(next, stamp, staged as StagedSets).text;
+  const sent = await sendScript(runner, rest);
+  if (!sent.ok) {
+    await undo("nft refused the ruleset");
+    return sent;
+  }
+  return { ok: true, elements: sets.reduce((n, s) => n + s.elements.length, 0), sets: sets.length, bytes: rest.length + loaded.bytes };
 }
 
 function computeDeltaSummaryNone(): DeltaSummary {

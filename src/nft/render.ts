@@ -42,13 +42,39 @@ export function safeText(text: string, maxBytes: number): string {
   return text.replace(/[^A-Za-z0-9 _.,:=/@+%-]/g, "_").slice(0, maxBytes);
 }
 
-/** The whole script; with `stamp`, stamped as stampScript would (one pass over the text, not two). */
-export function renderScript(ruleset: NftRuleset, stamp?: TableStamp): RenderedScript {
+/**
+ * Sets whose elements reach the kernel another way, by stagedKey: the staged first load
+ * (agent/apply.ts) makes their tables and fills them over netlink before the script runs.
+ */
+export type StagedSets = ReadonlySet<string>;
+
+/** A set's key in StagedSets. */
+export const stagedKey = (table: Pick<NftTable, "family" | "name">, set: Pick<NftSet, "name">): string => `${table.family} ${table.name} ${set.name}`;
+
+/**
+ * The whole script; with `stamp`, stamped as stampScript would (one pass over the text, not
+ * two). With `staged`: the script that completes a staged load, line for line the same (so nft's
+ * error lines keep their origins) except that a table holding a staged set is not deleted first
+ * and the staged sets' element lines are blank.
+ */
+export function renderScript(ruleset: NftRuleset, stamp?: TableStamp, staged?: StagedSets): RenderedScript {
   const lines: string[] = [];
   const origins = new Map<number, RuleOrigin>();
   const comment = stamp ? ` ${stampComment(stamp)}` : "";
-  for (const table of ruleset.tables) for (const _ of renderTable(table, lines, origins, comment));
+  for (const table of ruleset.tables) for (const _ of renderTable(table, lines, origins, comment, staged));
   return { text: lines.join("\n") + "\n", origins };
+}
+
+/**
+ * The first step of a staged load: the tables that hold staged sets, made anew with their stamp
+ * and those sets, empty, and nothing else (no chain: nothing refers to them yet, no packet
+ * meets them).
+ */
+export function renderStagedTables(ruleset: NftRuleset, staged: StagedSets, stamp?: TableStamp): string {
+  const tables = ruleset.tables
+    .map((t) => ({ ...t, sets: t.sets.filter((s) => staged.has(stagedKey(t, s))).map((s) => ({ ...s, elements: [] })), chains: [] }))
+    .filter((t) => t.sets.length > 0);
+  return renderScript({ tables }, stamp).text;
 }
 
 /**
@@ -108,20 +134,25 @@ export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]
 }
 
 /** Pushes the table's lines; pauses (yields) every CHUNK_LINES element lines, for scriptChunks. */
-function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string): Generator<void> {
+function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string, staged?: StagedSets): Generator<void> {
   const head = `${table.family} ${safeIdentifier(table.name)}`;
-  lines.push(`table ${head} {}`, `delete table ${head}`, `table ${head} {${stamp}`);
-  for (const set of table.sets) yield* renderSet(set, lines);
+  const holdsStaged = staged !== undefined && table.sets.some((s) => staged.has(stagedKey(table, s)));
+  lines.push(`table ${head} {}`, holdsStaged ? "# made, and its big sets filled, before this script (staged load)" : `delete table ${head}`, `table ${head} {${stamp}`);
+  for (const set of table.sets) yield* renderSet(set, lines, staged?.has(stagedKey(table, set)) ?? false);
   for (const chain of table.chains) renderChain(chain, lines, origins);
   lines.push("}");
 }
 
-function* renderSet(set: NftSet, lines: string[]): Generator<void> {
+function* renderSet(set: NftSet, lines: string[], staged = false): Generator<void> {
   lines.push(`\tset ${safeIdentifier(set.name)} {`, `\t\ttype ${set.type}`);
   if (set.interval) lines.push("\t\tflags interval");
   if (set.dynamic) lines.push(`\t\tsize ${int(set.dynamic.size)}`, "\t\tflags dynamic,timeout", `\t\ttimeout ${int(set.dynamic.timeout)}s`, "\t\tcounter");
   if (set.comment) lines.push(`\t\tcomment "${safeText(set.comment, MAX_COMMENT_BYTES)}"`);
-  if (set.elements.length > 0) {
+  if (set.elements.length > 0 && staged) {
+    // Loaded already: blank lines where the elements would be, so the lines after keep their numbers.
+    const count = 2 + Math.ceil(set.elements.length / ELEMENTS_PER_LINE);
+    for (let i = 0; i < count; i++) lines.push("");
+  } else if (set.elements.length > 0) {
     lines.push("\t\telements = {");
     for (let i = 0; i < set.elements.length; i += ELEMENTS_PER_LINE) {
       const last = i + ELEMENTS_PER_LINE >= set.elements.length;

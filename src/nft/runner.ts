@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { RuleOrigin } from "./ir.ts";
 import { STAMP_OBJECT } from "./names.ts";
 import { openNftContext, OUTPUT_HANDLE, OUTPUT_JSON, OUTPUT_TERSE, type NftContext } from "./libnftables.ts";
+import { addSetElements, type SetElements } from "./netlink.ts";
 
 /** How scripts reach the kernel: in-process through libnftables, or a spawned nft. */
 export type NftBackend = "libnftables" | "spawn";
@@ -55,6 +56,12 @@ export interface NftRunner {
    * hundreds of MB that should not be the agent's). Optional: without it no content drift check.
    */
   listSet?(family: string, table: string, name: string, opts?: { big?: boolean }): Promise<{ ok: true; elements: string[] } | { ok: false; error: string }>;
+  /**
+   * Adds elements to existing hash sets in one transaction over netlink, without nft
+   * (netlink.ts): the staged first load of big sets (agent/apply.ts). Optional: absent on fakes
+   * and when `run --nft PATH` names the binary to use.
+   */
+  loadElements?(sets: readonly SetElements[]): Promise<{ ok: true; messages: number; bytes: number } | { ok: false; error: string }>;
   /** `nft -j list ruleset` with set elements, as nft prints it (nft/listing.ts parses it); optional. */
   listJson?(): Promise<NftResult>;
   /** `nft -j list set` of one set, as nft prints it (elements with their counters: nft/drops.ts parses it); optional. */
@@ -202,7 +209,8 @@ export function libnftablesRunner(ctx: NftContext, spawned: NftRunner): NftRunne
  * or an error (no silent fallback where the library was asked for).
  */
 export function openRunner(opts: { nftPath?: string; env?: Record<string, string | undefined> }): NftRunner {
-  const spawned = spawnRunner(opts.nftPath);
+  // Big sets' first load over netlink, whichever backend sends the scripts; not when a binary was named (a packager's or a test's nft is what it asked for).
+  const spawned: NftRunner = { ...spawnRunner(opts.nftPath), ...(opts.nftPath === undefined ? { loadElements: async (sets: readonly SetElements[]) => addSetElements(sets) } : {}) };
   const forced = opts.env?.HOSTWALL_NFT_BACKEND;
   if (forced !== undefined && forced !== "spawn" && forced !== "libnftables") throw new Error(`HOSTWALL_NFT_BACKEND must be spawn or libnftables, not ${JSON.stringify(forced.slice(0, 40))}`);
   const withNote = (note: string): NftRunner => ({ ...spawned, backendNote: note });
@@ -215,7 +223,7 @@ export function openRunner(opts: { nftPath?: string; env?: Record<string, string
     if (forced === "libnftables") throw new Error(`HOSTWALL_NFT_BACKEND=libnftables, but the library cannot be used: ${(e as Error).message}`);
     return withNote(`libnftables.so.1 cannot be loaded: ${(e as Error).message}`);
   }
-  return libnftablesRunner(ctx, spawned);
+  return { ...libnftablesRunner(ctx, spawned), loadElements: spawned.loadElements };
 }
 
 /** What `hostwall run` would use here (for `hostwall version`): the backend, and why not the library when it is spawn. */
