@@ -22,7 +22,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, type ItemBlock, type ItemEdit } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -50,10 +50,72 @@ export function parseLargeFile(file: SourceFile): Parsed | undefined {
  * it with parse.ts): undefined where the positioned parser must read the file.
  */
 export function parseFast(file: SourceFile): Parsed | undefined {
+  // An ASCII text's byte offsets are its character offsets: its edits can be read from bytes.
+  const ascii = Buffer.byteLength(file.text, "utf8") === file.text.length;
+  const cut = ascii ? cutList(file) : undefined;
+  if (cut) {
+    const parsed = parseText(file, ascii, cut);
+    if (parsed !== "uncut") {
+      cutCounts.cut++;
+      return parsed;
+    }
+    cutCounts.uncut++;
+  }
+  const parsed = parseText(file, ascii, undefined);
+  return parsed === "uncut" ? undefined : parsed;
+}
+
+/**
+ * A big `nets:` list read by a line scan instead of the YAML parser (cold start at 1M entries:
+ * Bun's parser ~0.65 s and the key scan with its YAML 1.1 lint ~0.55 s, against ~0.1-0.2 s for
+ * the scan): the first `nets:` key alone on its line, followed by at least CUT_MIN_ITEMS item
+ * lines that list-splice.ts itemLine reads (so each value is provably what the parser gives);
+ * the YAML parser and the key scan then read the text with those lines replaced by one item,
+ * STUB, and parseText puts the items in its place (and the plain items a YAML 1.1 reader might
+ * read otherwise among the key scan's, as it would have noted them). Where the stub does not
+ * land as a network set's whole `spec.nets`, the file is read uncut.
+ */
+interface Cut {
+  /** The text the parser reads. */
+  readonly text: string;
+  readonly list: ScannedItems;
+  /** An offset in `text` → the same place in the file. */
+  readonly shift: (offset: number) => number;
+}
+
+/** Item lines at least this many are cut out (fewer: the parser is as fast). */
+export const CUT_MIN_ITEMS = 1024;
+/** The one item the cut list is replaced by: plain, and in no file (checked). */
+const STUB = "hostwall-cut-list-0d3b7e";
+
+const cutCounts = { cut: 0, uncut: 0 };
+/** How often a list was cut out of the parse, and how often a cut was found not to hold (tests). */
+export function cutStats(): { cut: number; uncut: number } {
+  return { ...cutCounts };
+}
+
+function cutList(file: SourceFile): Cut | undefined {
+  const text = file.text;
+  const key = /^ *nets: *$/m.exec(text);
+  if (!key || text.charCodeAt(key.index + key[0].length) !== 10) return undefined;
+  const at = key.index + key[0].length + 1;
+  // Items as strings of their own, from the bytes (ASCII: offsets agree), not substrings of the 20 MB text.
+  const bytes = file.bytes && file.bytes.length === text.length ? Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.length) : Buffer.from(text, "latin1");
+  const list = scanItemLines(text, at, CUT_MIN_ITEMS, (from, to) => bytes.toString("latin1", from, to));
+  if (!list || text.includes(STUB)) return undefined;
+  const stub = `${" ".repeat(list.indent)}- ${STUB}${text.charCodeAt(list.end - 1) === 10 ? "\n" : ""}`;
+  const delta = list.end - list.start - stub.length;
+  const after = list.start + stub.length;
+  return { text: text.slice(0, list.start) + stub + text.slice(list.end), list, shift: (o) => (o >= after ? o + delta : o) };
+}
+
+/** The fast path's parse of the file, the list cut out of it or not; "uncut" where the cut does not hold (see Cut). */
+function parseText(file: SourceFile, ascii: boolean, cut: Cut | undefined): Parsed | undefined | "uncut" {
   let value: unknown;
   try {
-    value = Bun.YAML.parse(file.text);
+    value = Bun.YAML.parse(cut ? cut.text : file.text);
   } catch (e) {
+    if (cut) return "uncut";
     // Let the positioned parser report the error where it is, unless the file is so large that
     // finding the place would block the agent for many seconds (and a gigabyte).
     if (file.text.length <= POSITIONED_FALLBACK_BYTES) return undefined;
@@ -61,7 +123,9 @@ export function parseFast(file: SourceFile): Parsed | undefined {
     const message = `${String((e as Error).message).replace(/^YAML Parse error: /, "")}; the file is ${mb} MiB, too large to locate the error (that would take the positioned parser ~0.5 s and ~60 MB per MiB): check it with a YAML linter, or split it into files under ${POSITIONED_FALLBACK_BYTES / 1048576} MiB`;
     return { resources: [], diagnostics: [{ code: "YAML_SYNTAX", severity: "error", message, file: file.path, line: 1, column: 1 }] };
   }
-  const scan = scanKeys(file.text);
+  const scanned = scanKeys(cut ? cut.text : file.text);
+  if (cut && !scanned.ok) return "uncut";
+  const scan = cut && scanned.ok ? uncutScan(scanned, cut) : scanned;
   // A tag is read by the positioned parser, which resolves it or reports it as unknown.
   if (!scan.ok || scan.tagged) return undefined;
   const pos = linePositions(() => file.text);
@@ -84,6 +148,11 @@ export function parseFast(file: SourceFile): Parsed | undefined {
   // Bun's parser gives one value for one document and an array for several.
   const docs = scan.docs >= 2 && Array.isArray(value) ? value : [value];
   const items = docs.flatMap((v, doc) => flatten(v, doc, []));
+  if (cut) {
+    const spec = items.length === 1 && isObj(items[0]!.value) && (items[0]!.value.kind === "GlobalNetworkSet" || items[0]!.value.kind === "NetworkSet") ? items[0]!.value.spec : undefined;
+    if (!isObj(spec) || !Array.isArray(spec.nets) || spec.nets.length !== 1 || spec.nets[0] !== STUB) return "uncut";
+    spec.nets = cut.list.items;
+  }
   const shared: Shared = { pos, duplicates: scan.duplicates.map((dup) => dup.path) };
   const only = items.length === 1 && diagnostics.length === 0 ? items[0]! : undefined;
   const block = only && netsBlock(file.text, only.value, only.doc, only.prefix);
@@ -94,10 +163,21 @@ export function parseFast(file: SourceFile): Parsed | undefined {
     plainSource: plainSource(file, item.doc, item.prefix, item.value, i, shared),
   }));
   const text = file.text;
-  // An ASCII text's byte offsets are its character offsets: its edits can be read from bytes.
-  const ascii = Buffer.byteLength(text, "utf8") === text.length;
   if (only && block) expectArray((only.value as NetworkSetValue).spec.nets.length); // later edits splice it
   return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
+}
+
+/** The key scan of a cut text as the scan of the file: offsets shifted back, the cut list's YAML 1.1 candidates in their place. */
+function uncutScan(scan: Extract<ReturnType<typeof scanKeys>, { ok: true }>, cut: Cut): typeof scan {
+  const { shift, list } = cut;
+  const plains = scan.plains.map((p) => ({ ...p, offset: shift(p.offset) }));
+  const before = plains.filter((p) => p.offset < list.start);
+  return {
+    ...scan,
+    duplicates: scan.duplicates.map((d) => ({ ...d, offset: shift(d.offset), firstOffset: shift(d.firstOffset) })),
+    plains: [...before, ...list.plains, ...plains.slice(before.length)],
+    docStarts: scan.docStarts.map(shift),
+  };
 }
 
 /** What the resources of one file share: its line index and, once needed, the positioned parse. */

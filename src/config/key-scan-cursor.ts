@@ -264,7 +264,7 @@ const YAML11_CHARS = /[0-9+\-_:.bxoyYesESnNOfF]*/y;
 const YAML11_START = new Set("0123456789+-yYnNoO".split("").map((c) => c.charCodeAt(0)));
 
 /** A cheap filter on text[start, end) (no slicing): could it read differently in YAML 1.1? */
-function maybeYaml11(text: string, start: number, end: number): boolean {
+export function maybeYaml11(text: string, start: number, end: number): boolean {
   if (end <= start || end - start > 32 || !YAML11_START.has(text.charCodeAt(start))) return false;
   YAML11_CHARS.lastIndex = start;
   YAML11_CHARS.test(text);

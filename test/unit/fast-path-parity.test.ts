@@ -6,7 +6,7 @@
  * through loadConfig just below and just above FAST_PATH_BYTES (a trailing comment pads it).
  */
 import { beforeEach, describe, expect, test } from "bun:test";
-import { FAST_PATH_BYTES, parseFast } from "../../src/config/fast-yaml.ts";
+import { CUT_MIN_ITEMS, cutStats, FAST_PATH_BYTES, parseFast } from "../../src/config/fast-yaml.ts";
 import { parseFile } from "../../src/config/parse.ts";
 import { clearParseCache } from "../../src/config/parse-cache.ts";
 import type { FieldPath, RawResource } from "../../src/config/resource.ts";
@@ -79,5 +79,47 @@ describe("the fast path reads a file exactly as the positioned parser does", () 
       if (d.length === 0) throw new Error(`${name}: no diagnostics`);
       expect([name, parseFast({ path: "t.yaml", text }) === undefined]).toEqual([name, /![!a-z]/.test(text)]);
     }
+  });
+});
+
+describe("a big nets: list cut out of the parse (fast-yaml.ts cutList) reads exactly as the positioned parser reads it", () => {
+  const v4 = (i: number) => `${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.${(i * 7) & 255}`;
+  /** CUT_MIN_ITEMS + 76 item lines: hosts, prefixes, IPv6, quoted, commented, and two that a YAML 1.1 reader reads as numbers. */
+  const items = (indent: string) =>
+    Array.from({ length: CUT_MIN_ITEMS + 76 }, (_, i) =>
+      i === 300 ? `${indent}- 1:20\n` : i === 301 ? `${indent}- 0:30:10 # base 60 in YAML 1.1\n` : i % 97 === 0 ? `${indent}- '${v4(i)}/24'\n` : i % 89 === 0 ? `${indent}- "2001:db8::${i.toString(16)}"\n` : i % 83 === 0 ? `${indent}- 2001:db8:${i.toString(16)}::/64   # a comment\n` : `${indent}- ${v4(i)}\n`,
+    ).join("");
+  const set = (meta: string, list: string, after = "") => `${H}kind: GlobalNetworkSet\nmetadata:\n${meta}spec:\n  nets:\n${list}${after}`;
+  const CASES: [string, string, boolean][] = [
+    ["plain, quoted and commented items, two YAML 1.1 numbers among them", set("  name: big\n  labels: {x: on}\n", items("    ")), true],
+    ["a duplicate key before the list and one after it", set("  name: big\n  name: again\n", items("    "), "  extra: 1\n  extra: 2\n"), true],
+    ["a repeated nets: key, and a second document", set("  name: big\n", items("    "), `  nets: [10.0.0.0/8]\n---\n${H}kind: Tier\nmetadata: {name: t, labels: {k: 010}}\nspec: {order: 1}\n`), false],
+    ["items as deep as their key (an indentless sequence)", set("  name: big\n", items("  ")), true],
+    ["the stub's text in the file", set("  name: big\n  labels: {note: hostwall-cut-list-0d3b7e}\n", items("    ")), false],
+    ["the list goes on past the item lines (a mapping item)", set("  name: big\n", items("    "), "    - {cidr: 10.9.9.9/32}\n    - 7\n"), false],
+    ["nets: of a policy rule, not of a network set", `${H}kind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec:\n  selector: all()\n  ingress:\n    - action: Deny\n      source:\n        nets:\n${items("          ")}`, false],
+  ];
+  for (const [name, text, cuts] of CASES) {
+    test(`${name}: the same diagnostics, resources and positions${cuts ? " (cut)" : " (read uncut)"}`, () => {
+      const file = { path: "t.yaml", text };
+      const slow = parseFile(file);
+      const before = cutStats();
+      const fast = parseFast(file);
+      const after = cutStats();
+      expect(fast).toBeDefined();
+      expect({ cut: after.cut - before.cut }).toEqual({ cut: cuts ? 1 : 0 });
+      expect(fast!.diagnostics).toEqual(slow.diagnostics);
+      // Values whole; positions of the fields around the list and of a few items (every item's would take minutes).
+      expect(fast!.resources.map((r) => r.value)).toEqual(slow.resources.map((r) => r.value));
+      const probes: FieldPath[] = [["metadata", "name"], ["spec"], ["spec", "nets"], ["spec", "nets", 0], ["spec", "nets", 300], ["spec", "nets", 301], ["spec", "nets", CUT_MIN_ITEMS + 75], ["spec", "ingress", 0, "source", "nets", 301]];
+      const at = (r: RawResource) => probes.map((p) => [p.join("."), r.locate(p), r.locate(p, { key: true }), r.plainSource?.(p)]);
+      expect(fast!.resources.map(at)).toEqual(slow.resources.map(at));
+    }, 60_000);
+  }
+
+  test("every case has the YAML 1.1 notes of its two base-60 items, at their places", () => {
+    const notes = parseFast({ path: "t.yaml", text: CASES[0]![1] })!.diagnostics.filter((d) => d.code === "AMBIGUOUS_SCALAR");
+    expect(notes.map((d) => d.message.split(" ")[1])).toEqual(["on", "1:20", "0:30:10"]);
+    expect(notes[1]!.line).toBe(8 + 300);
   });
 });
