@@ -17,39 +17,12 @@
  * 2 interval), prefix length, address length (4|16), 16 address bytes; each record names its
  * set by a NUL-free name table given as the file's first line. Prints JSON timings.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { FAMILY, MAX_MSG, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFT_MSG_NEWSETELEM, NLA_F_NESTED, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, sendBatch as send } from "../src/nft/netlink.ts";
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const NETLINK_NETFILTER = 12;
-const SOL_SOCKET = 1;
-const SOL_NETLINK = 270;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
-const SO_RCVTIMEO = 20;
-const NETLINK_CAP_ACK = 10;
-const NLM_F_REQUEST = 1;
-const NLM_F_ACK = 4;
-const NLM_F_CREATE = 0x400;
-const NLMSG_ERROR = 2;
-const NFNL_MSG_BATCH_BEGIN = 0x10;
-const NFNL_MSG_BATCH_END = 0x11;
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFT_MSG_NEWSETELEM = 12;
+export { FAMILY };
 const NFT_MSG_DELSETELEM = 14;
-const NFTA_SET_ELEM_LIST_TABLE = 1;
-const NFTA_SET_ELEM_LIST_SET = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
-const NFTA_LIST_ELEM = 1;
-const NFTA_SET_ELEM_KEY = 1;
 const NFTA_SET_ELEM_FLAGS = 3;
-const NFTA_DATA_VALUE = 1;
 const NFT_SET_ELEM_INTERVAL_END = 1;
-const NLA_F_NESTED = 0x8000;
-/** Keep each message under this (the kernel's and google/nftables' practice). */
-const MAX_MSG = 60 * 1024;
-
-export const FAMILY = { ip: 2, ip6: 10, inet: 1, netdev: 5 } as const;
 
 /** One element operation: a key (network byte order) for a hash set, or a range for an interval set. */
 export interface ElemOp {
@@ -177,53 +150,10 @@ export function encodeBatch(family: number, table: string, ops: readonly ElemOp[
   return { bytes: w.buf.subarray(0, w.n), acks };
 }
 
-const libc = () =>
-  dlopen("libc.so.6", {
-    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
-    recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-  }).symbols;
-
-/** Sends one encoded batch and reads its acks; throws with the kernel's errno on a refusal. */
+/** Sends one encoded batch and reads its acks (src/nft/netlink.ts sendBatch); throws with the kernel's refusal. */
 export function sendBatch(batch: { bytes: Uint8Array; acks: number }): void {
-  const c = libc();
-  const fd = c.socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
-  if (fd < 0) throw new Error("netlink socket failed");
-  try {
-    const int = (v: number) => new Int32Array([v]);
-    c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, int(batch.bytes.length + 65536), 4);
-    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int(Math.max(1 << 20, batch.acks * 64)), 4);
-    c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, int(1), 4);
-    const tv = new BigInt64Array([10n, 0n]); // 10 s: never wait forever for an ack
-    c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
-    const sent = Number(c.send(fd, ptr(batch.bytes), batch.bytes.length, 0));
-    if (sent !== batch.bytes.length) throw new Error(`netlink send: ${sent} of ${batch.bytes.length} bytes`);
-    const rb = new Uint8Array(1 << 16);
-    const dv = new DataView(rb.buffer);
-    let got = 0;
-    const errors: number[] = [];
-    while (got < batch.acks) {
-      const r = Number(c.recv(fd, ptr(rb), rb.length, 0));
-      if (r <= 0) throw new Error(`netlink recv failed after ${got}/${batch.acks} acks`);
-      for (let o = 0; o + 16 <= r; ) {
-        const len = dv.getUint32(o, true);
-        if (dv.getUint16(o + 4, true) === NLMSG_ERROR) {
-          got++;
-          const err = dv.getInt32(o + 16, true);
-          if (err !== 0) errors.push(-err);
-        }
-        o += (len + 3) & ~3;
-        if (len === 0) break;
-      }
-      // A refused batch acks only up to the failing message: stop at the first error.
-      if (errors.length) break;
-    }
-    if (errors.length) throw new Error(`kernel refused the batch: errno ${errors.join(", ")}`);
-  } finally {
-    c.close(fd);
-  }
+  const sent = send(batch);
+  if (!sent.ok) throw new Error(sent.error);
 }
 
 /** Record layout of the ops file (see the header). */

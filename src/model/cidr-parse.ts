@@ -195,3 +195,29 @@ function invalid(text: string, detail: string): CidrParse {
   else if (text.includes("%")) message = `zone ${text.slice(text.indexOf("%")).split("/")[0]} is not allowed`;
   return { ok: false, code: "INVALID_CIDR", message };
 }
+
+/**
+ * The address of plain dotted-quad text, or -1 for any other text (for text formatCidr wrote:
+ * leading zeros are not refused); nothing allocated (set elements, a million at a time).
+ */
+export function dottedQuad(s: string): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch === 46) {
+      if (digits === 0 || part > 255) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (ch >= 48 && ch <= 57 && digits < 3) {
+      part = part * 10 + (ch - 48);
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return value * 256 + part;
+}

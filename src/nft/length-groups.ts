@@ -17,7 +17,7 @@
  */
 import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
-import { parseAddress } from "../model/cidr-parse.ts";
+import { dottedQuad, parseAddress } from "../model/cidr-parse.ts";
 import { applyPositions, patchSorted, positionsOf } from "../model/sorted-patch.ts";
 import { expectArray } from "../spares.ts";
 
@@ -166,27 +166,4 @@ function compareAddress(s: string, c: Cidr): number {
   if (!parsed.ok) throw new Error(`internal error: set element ${s} is not an address`);
   const a = parsed.cidr;
   return a.a0 - c.a0 || a.a1 - c.a1 || a.a2 - c.a2 || a.a3 - c.a3;
-}
-
-/** The address of plain dotted-quad text (what formatCidr writes), or -1 for any other text. */
-function dottedQuad(s: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (ch === 46) {
-      if (digits === 0 || part > 255) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (ch >= 48 && ch <= 57 && digits < 3) {
-      part = part * 10 + (ch - 48);
-      digits++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0 || part > 255) return -1;
-  return value * 256 + part;
 }

@@ -13,7 +13,7 @@
  * thread's network namespace (the agent runs in the one it serves, lock.ts) and closed again.
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import { parseAddress } from "../model/cidr-parse.ts";
+import { dottedQuad, parseAddress } from "../model/cidr-parse.ts";
 
 /** The elements of one hash set (`ipv4_addr` or `ipv6_addr` keys: plain addresses, as the IR writes them). */
 export interface SetElements {
@@ -24,35 +24,36 @@ export interface SetElements {
   elements: readonly string[];
 }
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_NETFILTER = 12;
-const SOL_SOCKET = 1;
-const SOL_NETLINK = 270;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
-const SO_RCVTIMEO = 20;
-const NETLINK_CAP_ACK = 10;
-const NLM_F_REQUEST = 1;
-const NLM_F_ACK = 4;
-const NLM_F_CREATE = 0x400;
-const NLMSG_ERROR = 2;
-const NFNL_MSG_BATCH_BEGIN = 0x10;
-const NFNL_MSG_BATCH_END = 0x11;
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFT_MSG_NEWSETELEM = 12;
-const NFTA_SET_ELEM_LIST_TABLE = 1;
-const NFTA_SET_ELEM_LIST_SET = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
-const NFTA_LIST_ELEM = 1;
-const NFTA_SET_ELEM_KEY = 1;
-const NFTA_DATA_VALUE = 1;
-const NLA_F_NESTED = 0x8000;
+/** Netlink and nf_tables protocol numbers (linux/netlink.h, linux/netfilter/nfnetlink.h, nf_tables.h); bench/netlink-setelem.ts uses them too. */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_NETFILTER = 12;
+export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const SO_RCVTIMEO = 20;
+export const NETLINK_CAP_ACK = 10;
+export const NLM_F_REQUEST = 1;
+export const NLM_F_ACK = 4;
+export const NLM_F_CREATE = 0x400;
+export const NLMSG_ERROR = 2;
+export const NFNL_MSG_BATCH_BEGIN = 0x10;
+export const NFNL_MSG_BATCH_END = 0x11;
+export const NFNL_SUBSYS_NFTABLES = 10;
+export const NFT_MSG_NEWSETELEM = 12;
+export const NFTA_SET_ELEM_LIST_TABLE = 1;
+export const NFTA_SET_ELEM_LIST_SET = 2;
+export const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
+export const NFTA_LIST_ELEM = 1;
+export const NFTA_SET_ELEM_KEY = 1;
+export const NFTA_DATA_VALUE = 1;
+export const NLA_F_NESTED = 0x8000;
 /** NFPROTO_* of each table family. */
-const FAMILY = { ip: 2, ip6: 10, inet: 1, netdev: 5 } as const;
+export const FAMILY = { ip: 2, ip6: 10, inet: 1, netdev: 5 } as const;
 /** Each message stays under this (the kernel's and google/nftables' practice: 64 KiB netlink pages). */
-const MAX_MSG = 60 * 1024;
+export const MAX_MSG = 60 * 1024;
 /** How long the kernel may take to answer (a million elements: ~1.2 s idle): never wait forever. */
 const ACK_TIMEOUT_S = 120;
 const NAME = /^[A-Za-z_][A-Za-z0-9_./-]{0,254}$/;
@@ -151,27 +152,6 @@ class Writer {
   }
 }
 
-/** The address of dotted-quad text (as formatCidr writes it), or -1. */
-function dottedQuad(s: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (ch === 46) {
-      if (digits === 0 || part > 255) return -1;
-      value = value * 256 + part;
-      part = digits = 0;
-      dots++;
-    } else if (ch >= 48 && ch <= 57 && digits < 3) {
-      part = part * 10 + (ch - 48);
-      digits++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0 || part > 255) return -1;
-  return value * 256 + part;
-}
 
 /** The batch for `sets` (one transaction) and how many acks it asks for. Throws on a name or element the IR should never hold. */
 export function encodeElements(sets: readonly SetElements[]): { bytes: Uint8Array; acks: number } {
@@ -226,6 +206,15 @@ export function addSetElements(sets: readonly SetElements[]): { ok: true; messag
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
+  const sent = sendBatch(batch);
+  return sent.ok ? { ok: true, messages: batch.acks, bytes: batch.bytes.length } : sent;
+}
+
+/**
+ * Sends one encoded batch (BATCH_BEGIN … BATCH_END, `acks` messages asking for an ack) on a
+ * fresh netfilter socket and waits for every ack; the kernel's first refusal is the answer.
+ */
+export function sendBatch(batch: { bytes: Uint8Array; acks: number }): { ok: true } | { ok: false; error: string } {
   let c: ReturnType<typeof openLibc>;
   try {
     c = libc ??= openLibc();
@@ -260,7 +249,7 @@ export function addSetElements(sets: readonly SetElements[]): { ok: true; messag
         o += (len + 3) & ~3;
       }
     }
-    return { ok: true, messages: batch.acks, bytes: batch.bytes.length };
+    return { ok: true };
   } finally {
     c.close(fd);
   }

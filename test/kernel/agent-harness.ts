@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { isConfigFileName } from "../../src/source/read-dir.ts";
 import { apiGet, reloadOrThrow } from "../support/agent-api.ts";
-import type { Ns, Proc } from "./netns";
+import { parseRulesetJson } from "../../src/nft/listing.ts";
+import { normaliseRuleset } from "../../src/nft/listing-normalise.ts";
+import { runOk, type Ns, type Proc } from "./netns";
 
 import { BINARY, REPO } from "../support/binary.ts";
 
@@ -96,4 +98,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(50);
   }
+}
+
+/** hostwall's tables in namespace `ns` as IR, normalised (src/nft/listing-normalise.ts): what two kernels are compared by. */
+export async function hostwallListing(ns: string): Promise<ReturnType<typeof normaliseRuleset>> {
+  const parsed = parseRulesetJson(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]));
+  if (!parsed.ok) throw new Error(`the listing of ${ns} does not parse: ${JSON.stringify(parsed.error)}`);
+  return normaliseRuleset(parsed.listing.ruleset);
+}
+
+/** What the kernel holds after a full replace of `configDir`: `hostwall compile` of it loaded with nft -f into `refNs` (flushed first), listed. */
+export async function fullReplaceListing(configDir: string, refNs: string): Promise<ReturnType<typeof normaliseRuleset>> {
+  const script = await runOk([BINARY, "compile", "--config-dir", configDir, "--node", "jasper", "--all-interfaces"]);
+  await runOk(["ip", "netns", "exec", refNs, "nft", "-f", "-"], { stdin: `flush ruleset\n${script}` });
+  return hostwallListing(refNs);
 }

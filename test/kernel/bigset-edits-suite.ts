@@ -24,11 +24,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
-import { parseRulesetJson } from "../../src/nft/listing.ts";
-import { firstDifference, normaliseRuleset } from "../../src/nft/listing-normalise.ts";
-import { BINARY, makeConfigDir, REPO, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
-import { sendFrames, startUdpListener, udpFrame, type UdpListener } from "./frames";
-import { createLab, createNs, deleteNs, kernelTestGate, runOk, sweepStaleLabs, type Lab } from "./lab";
+import { firstDifference } from "../../src/nft/listing-normalise.ts";
+import { fullReplaceListing, hostwallListing, makeConfigDir, REPO, startAgent, waitFor, writeConfig, type AgentHandle } from "./agent-harness";
+import { frameProbe, sendFrames, udpFrame, type UdpListener } from "./frames";
+import { createLab, createNs, deleteNs, kernelTestGate, sweepStaleLabs, type Lab } from "./lab";
 
 const enabled = await kernelTestGate();
 const FILE = "25-big.yaml";
@@ -130,7 +129,7 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
     let listener: UdpListener;
     let entries = [...base];
     let round = 0;
-    const mac = { host: "", attacker: "" };
+    let mac = { host: "", attacker: "" };
     const refNs = `${TAG}-ref`;
 
     beforeAll(async () => {
@@ -138,10 +137,7 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
       lab = await createLab({ tag: TAG });
       // Marked as this run's (createNs), so another run's sweep of stale labs leaves it alone.
       await createNs(refNs);
-      for (const role of ["host", "attacker"] as const) mac[role] = JSON.parse(await runOk(["ip", "-n", lab[role].name, "-j", "link", "show", "dev", "eth0"]))[0].address;
-      // Frames from other subnets must reach the socket: no reverse-path filter in the host.
-      for (const key of ["all", "default", "eth0"]) await runOk(["ip", "netns", "exec", lab.host.name, "sysctl", "-qw", `net.ipv4.conf.${key}.rp_filter=0`]);
-      listener = await startUdpListener(lab.host, PORT);
+      ({ mac, listener } = await frameProbe(lab, PORT));
       configDir = makeConfigDir(join(REPO, "rules"));
       unlinkSync(join(configDir, "20-dos-deny-list.yaml")); // denies 203.0.113.0/24, which the edits use
       writeConfig(configDir, FILE, fileText(entries));
@@ -157,18 +153,9 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
     });
 
     /** The hostwall tables of a namespace, as IR, normalised (a delta's stamp counter is not part of it). */
-    const listing = async (ns: string) => {
-      const parsed = parseRulesetJson(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]));
-      if (!parsed.ok) throw new Error(`the listing of ${ns} does not parse: ${JSON.stringify(parsed.error)}`);
-      return normaliseRuleset(parsed.listing.ruleset);
-    };
-
+    const listing = hostwallListing;
     /** What the kernel holds after a full replace of the config dir: the compiled script loaded into refNs. */
-    const reference = async () => {
-      const script = await runOk([BINARY, "compile", "--config-dir", configDir, "--node", "jasper", "--all-interfaces"]);
-      await runOk(["ip", "netns", "exec", refNs, "nft", "-f", "-"], { stdin: `flush ruleset\n${script}` });
-      return listing(refNs);
-    };
+    const reference = () => fullReplaceListing(configDir, refNs);
 
     /** Frames from every source, then a sentinel from the attacker's own addresses: which sources arrived. */
     async function arrivals(sources: string[]): Promise<Set<string>> {

@@ -19,7 +19,7 @@
  *                                                stdin closes
  */
 
-import type { Ns, Proc } from "./netns";
+import { runOk, type Ns, type Proc } from "./netns";
 import { readLines } from "./probe";
 
 /** TPID of a customer (802.1Q) tag. */
@@ -326,4 +326,16 @@ export async function startUdpListener(ns: Ns, port: number, readyTimeoutMs = 10
       }
     },
   };
+}
+
+/**
+ * What a test that sends raw frames from the attacker to the host needs: both eth0 MAC
+ * addresses, the host's reverse-path filter off (frames from other subnets must reach the
+ * socket) and a UDP listener on `port` in the host.
+ */
+export async function frameProbe(lab: { host: Ns; attacker: Ns }, port: number): Promise<{ mac: { host: string; attacker: string }; listener: UdpListener }> {
+  const mac = { host: "", attacker: "" };
+  for (const role of ["host", "attacker"] as const) mac[role] = JSON.parse(await runOk(["ip", "-n", lab[role].name, "-j", "link", "show", "dev", "eth0"]))[0].address;
+  for (const key of ["all", "default", "eth0"]) await runOk(["ip", "netns", "exec", lab.host.name, "sysctl", "-qw", `net.ipv4.conf.${key}.rp_filter=0`]);
+  return { mac, listener: await startUdpListener(lab.host, port) };
 }

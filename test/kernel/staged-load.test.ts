@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseRulesetJson } from "../../src/nft/listing.ts";
-import { firstDifference, normaliseRuleset } from "../../src/nft/listing-normalise.ts";
+import { firstDifference } from "../../src/nft/listing-normalise.ts";
 import { STAGE_MIN_ELEMENTS } from "../../src/agent/apply.ts";
 import { apiGet } from "../support/agent-api.ts";
-import { BINARY, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
-import { sendFrames, startUdpListener, udpFrame, type UdpListener } from "./frames";
+import { BINARY, fullReplaceListing, hostwallListing, makeConfigDir, REPO, waitFor, writeConfig } from "./agent-harness";
+import { frameProbe, sendFrames, udpFrame, type UdpListener } from "./frames";
 import { createLab, createNs, deleteNs, kernelTestGate, runOk, sweepStaleLabs, type Lab } from "./lab";
 
 const enabled = await kernelTestGate();
@@ -42,7 +41,7 @@ describe.skipIf(!enabled)("the staged first load (spawn backend): big set over n
   let proc: ReturnType<Lab["host"]["spawn"]>;
   let log = "";
   let round = 0;
-  const mac = { host: "", attacker: "" };
+  let mac = { host: "", attacker: "" };
   const refNs = `${TAG}-ref`;
   const socket = () => join(stateDir, "api.sock");
 
@@ -65,18 +64,9 @@ describe.skipIf(!enabled)("the staged first load (spawn backend): big set over n
     if (proc.sub.exitCode === null) throw new Error(`the agent did not stop; log:\n${log}`);
   }
 
-  const listing = async (ns: string) => {
-    const parsed = parseRulesetJson(await runOk(["ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset"]));
-    if (!parsed.ok) throw new Error(`the listing of ${ns} does not parse: ${JSON.stringify(parsed.error)}`);
-    return normaliseRuleset(parsed.listing.ruleset);
-  };
-
-  /** The kernel after a full replace of the same config: `hostwall compile` loaded into refNs with nft -f. */
-  const reference = async () => {
-    const script = await runOk([BINARY, "compile", "--config-dir", configDir, "--node", "jasper", "--all-interfaces"]);
-    await runOk(["ip", "netns", "exec", refNs, "nft", "-f", "-"], { stdin: `flush ruleset\n${script}` });
-    return listing(refNs);
-  };
+  const listing = hostwallListing;
+  /** The kernel after a full replace of the same config. */
+  const reference = () => fullReplaceListing(configDir, refNs);
 
   /** Frames from both probe sources, then a sentinel from the attacker's own address: which sources arrived. */
   async function arrivals(): Promise<Set<string>> {
@@ -92,9 +82,7 @@ describe.skipIf(!enabled)("the staged first load (spawn backend): big set over n
     await sweepStaleLabs("hw-stg-");
     lab = await createLab({ tag: TAG });
     await createNs(refNs);
-    for (const role of ["host", "attacker"] as const) mac[role] = JSON.parse(await runOk(["ip", "-n", lab[role].name, "-j", "link", "show", "dev", "eth0"]))[0].address;
-    for (const key of ["all", "default", "eth0"]) await runOk(["ip", "netns", "exec", lab.host.name, "sysctl", "-qw", `net.ipv4.conf.${key}.rp_filter=0`]);
-    listener = await startUdpListener(lab.host, PORT);
+    ({ mac, listener } = await frameProbe(lab, PORT));
     configDir = makeConfigDir(join(REPO, "rules"));
     unlinkSync(join(configDir, "20-dos-deny-list.yaml")); // denies 203.0.113.0/24, where the probes come from
     writeConfig(configDir, "25-big.yaml", bigSet());
