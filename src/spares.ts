@@ -4,9 +4,9 @@
  *
  * A patch of a million-item list (derive.ts applySplice, sorted-patch.ts applyPositions) copies
  * 8 MB of pointers into a new array. The copy itself takes ~1 ms; the fresh memory it lands in
- * costs ~23 ms in page faults on this machine class (MEASURED, bench/RESULTS.md "spare arrays":
- * the same holds for typed arrays, and neither Bun's allocator nor malloc settings keep freed
- * pages mapped), and one edit makes four such lists. So the patches take their arrays from here:
+ * costs ~23 ms in page faults on this machine class (MEASURED, bench/RESULTS.md "the goal
+ * table", session 6: the same holds for typed arrays, and neither Bun's allocator nor malloc
+ * settings keep freed pages mapped), and one edit makes four such lists. So the patches take their arrays from here:
  * a spare is a plain array of nulls made, and so faulted in, while the agent is idle
  * (refillSpare, called by the agent after an attempt has been enforced); taking one costs
  * nothing. A spare is a fresh object nobody else holds, so every stage stays a pure function.
@@ -72,10 +72,13 @@ export function newArray<T>(n: number): T[] {
   return out;
 }
 
-/** A typed array of at least `n` items (its contents are garbage: the caller writes what it reads). */
-export function newTyped<T extends Typed>(kind: new (n: number) => T, n: number): T {
+/**
+ * A typed array of at least `n` items (its contents are garbage: the caller writes what it
+ * reads): a spare, else a new one of `capacity` items (room for the list to grow).
+ */
+export function newTyped<T extends Typed>(kind: new (n: number) => T, n: number, capacity = n): T {
   const out = n >= minItems ? take(kind, n) : undefined;
-  return (out as T | undefined) ?? new kind(n);
+  return (out as T | undefined) ?? new kind(Math.max(n, capacity));
 }
 
 /** Says a cold build made a list of `n` items that later edits will patch: the next refill prepares for it. */

@@ -172,7 +172,7 @@ export const STAGE_MIN_ELEMENTS = 20_000;
 /**
  * A full replace of tables the kernel does not hold yet, with big hash sets, in three steps
  * (issue #13: a million-address start spent ~4 s in nft's parse of the elements and ~370 MB in
- * its process; the kernel takes them over netlink in ~1.2 s):
+ * its process; the kernel takes them over netlink in ~1.5-2.5 s):
  *
  *   1. one nft transaction makes the tables with their big sets, empty, and nothing else: no
  *      chain, so no hook, and no packet meets them;

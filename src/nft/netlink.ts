@@ -1,8 +1,10 @@
 /**
  * [I/O] Set elements sent to the kernel over netlink, without nft (issue #13: a million-element
  * first load). nft spends ~4 µs of user space per element parsing a script (a 1M-address start:
- * ~4 s, and ~370 MB in the nft process); the kernel itself inserts them in ~1.2 s from
- * NFT_MSG_NEWSETELEM messages (bench/RESULTS.md, sets.bench "netlink"). The agent uses this for
+ * ~4 s, and ~370 MB in the nft process); the kernel itself inserts them in ~1.5-2.5 s from
+ * NFT_MSG_NEWSETELEM messages (bench/RESULTS.md: sets.bench "netlink", and the goal table,
+ * session 6; an `nft monitor` listening in the namespace makes it ~7x slower: an event per
+ * element). The agent uses this for
  * one thing only: filling big hash sets of tables that nothing references yet (apply.ts, the
  * staged first load), so the element messages need no ordering with rules.
  *

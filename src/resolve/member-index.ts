@@ -136,7 +136,7 @@ function movesOf<K>(removed: readonly K[], added: readonly K[], lower: (x: K) =>
 
 /** The index's spare buffer when it holds `need` items, else a new one with room to grow (spares.ts: prepared while idle when it can be). */
 function grown<T extends Float64Array | Uint32Array | Uint8Array>(spare: T | undefined, need: number, kind: new (n: number) => T): T {
-  return spare && spare.length >= need ? spare : newTyped(kind, need);
+  return spare && spare.length >= need ? spare : newTyped(kind, need, Math.ceil(need * 1.25) + 1024);
 }
 
 class V4Index implements MemberIndex {
