@@ -17,7 +17,7 @@
  * 2 interval), prefix length, address length (4|16), 16 address bytes; each record names its
  * set by a NUL-free name table given as the file's first line. Prints JSON timings.
  */
-import { FAMILY, MAX_MSG, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFT_MSG_NEWSETELEM, NLA_F_NESTED, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, sendBatch as send } from "../src/nft/netlink.ts";
+import { FAMILY, MAX_MSG, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFT_MSG_NEWSETELEM, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NetlinkWriter, sendBatch as send } from "../src/nft/netlink.ts";
 
 export { FAMILY };
 const NFT_MSG_DELSETELEM = 14;
@@ -34,67 +34,12 @@ export interface ElemOp {
   end?: Uint8Array;
 }
 
-/** A growable byte writer with netlink attribute helpers (little-endian host, 4-byte aligned). */
-class Writer {
-  buf = new Uint8Array(1 << 20);
-  view = new DataView(this.buf.buffer);
-  n = 0;
-  private grow(extra: number) {
-    if (this.n + extra <= this.buf.length) return;
-    const b = new Uint8Array(Math.max(this.buf.length * 2, this.n + extra));
-    b.set(this.buf.subarray(0, this.n));
-    this.buf = b;
-    this.view = new DataView(b.buffer);
-  }
-  align() {
-    const pad = (4 - (this.n & 3)) & 3;
-    this.grow(pad);
-    this.buf.fill(0, this.n, this.n + pad);
-    this.n += pad;
-  }
-  /** nlmsghdr + nfgenmsg; returns the header's offset (its length is patched by end()). */
-  msg(type: number, flags: number, seq: number, family: number, resId: number): number {
-    this.grow(20);
-    const at = this.n;
-    this.view.setUint32(at + 4, 0);
-    this.view.setUint16(at + 4, type, true);
-    this.view.setUint16(at + 6, flags, true);
-    this.view.setUint32(at + 8, seq, true);
-    this.view.setUint32(at + 12, 0, true);
-    this.buf[at + 16] = family;
-    this.buf[at + 17] = 0;
-    this.view.setUint16(at + 18, resId, false);
-    this.n += 20;
-    return at;
-  }
-  endMsg(at: number) {
-    this.view.setUint32(at, this.n - at, true);
-  }
-  attr(type: number, data: Uint8Array) {
-    this.grow(4 + data.length + 3);
-    this.view.setUint16(this.n, 4 + data.length, true);
-    this.view.setUint16(this.n + 2, type, true);
-    this.buf.set(data, this.n + 4);
-    this.n += 4 + data.length;
-    this.align();
-  }
-  str(type: number, s: string) {
-    this.attr(type, new TextEncoder().encode(s + "\0"));
-  }
+/** src/nft/netlink.ts's writer, with the flags attribute interval ends need. */
+class Writer extends NetlinkWriter {
   u32be(type: number, v: number) {
     const b = new Uint8Array(4);
     new DataView(b.buffer).setUint32(0, v, false);
     this.attr(type, b);
-  }
-  nest(type: number): number {
-    this.grow(4);
-    const at = this.n;
-    this.view.setUint16(at + 2, type | NLA_F_NESTED, true);
-    this.n += 4;
-    return at;
-  }
-  endNest(at: number) {
-    this.view.setUint16(at, this.n - at, true);
   }
 }
 
@@ -112,10 +57,10 @@ function elem(w: Writer, key: Uint8Array, intervalEnd: boolean) {
  * each message under MAX_MSG. Returns the bytes and the number of acked messages.
  */
 export function encodeBatch(family: number, table: string, ops: readonly ElemOp[], seq0 = 1): { bytes: Uint8Array; acks: number } {
-  const w = new Writer();
+  const w = new Writer(1 << 20);
   let seq = seq0;
   const begin = w.msg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES);
-  w.endMsg(begin);
+  w.end(begin);
   let acks = 0;
   const groups = new Map<string, ElemOp[]>();
   for (const op of ops) {
@@ -141,12 +86,12 @@ export function encodeBatch(family: number, table: string, ops: readonly ElemOp[
         if (op.end) elem(w, op.end, true);
       }
       w.endNest(list);
-      w.endMsg(m);
+      w.end(m);
       acks++;
     }
   }
   const end = w.msg(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES);
-  w.endMsg(end);
+  w.end(end);
   return { bytes: w.buf.subarray(0, w.n), acks };
 }
 

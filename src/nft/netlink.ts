@@ -4,9 +4,10 @@
  * ~4 s, and ~370 MB in the nft process); the kernel itself inserts them in ~1.5-2.5 s from
  * NFT_MSG_NEWSETELEM messages (bench/RESULTS.md: sets.bench "netlink", and the goal table,
  * session 6; an `nft monitor` listening in the namespace makes it ~7x slower: an event per
- * element). The agent uses this for
- * one thing only: filling big hash sets of tables that nothing references yet (apply.ts, the
- * staged first load), so the element messages need no ordering with rules.
+ * element). The agent uses this for one thing only: filling big hash sets of tables that
+ * nothing references yet (apply.ts, the staged first load), so the element messages need no
+ * ordering with rules. bench/netlink-setelem.ts builds its deletes and interval elements on the
+ * same writer.
  *
  * One call is one batch: NFNL_MSG_BATCH_BEGIN, element messages of under 64 KiB each, BATCH_END,
  * sent with one send(2) (SO_SNDBUFFORCE), one transaction: all or nothing. Every message asks
@@ -56,12 +57,12 @@ export const NLA_F_NESTED = 0x8000;
 export const FAMILY = { ip: 2, ip6: 10, inet: 1, netdev: 5 } as const;
 /** Each message stays under this (the kernel's and google/nftables' practice: 64 KiB netlink pages). */
 export const MAX_MSG = 60 * 1024;
-/** How long the kernel may take to answer (a million elements: ~1.2 s idle): never wait forever. */
+/** How long the kernel may take to answer (a million elements: ~1.5-2.5 s idle): never wait forever. */
 const ACK_TIMEOUT_S = 120;
 const NAME = /^[A-Za-z_][A-Za-z0-9_./-]{0,254}$/;
 
 /** A growing buffer of netlink messages (host byte order for headers, 4-byte aligned attributes). */
-class Writer {
+export class NetlinkWriter {
   buf: Uint8Array;
   view: DataView;
   n = 0;
@@ -99,14 +100,18 @@ class Writer {
     this.view.setUint32(at, this.n - at, true);
   }
 
+  /** An attribute holding `data`, padded to 4 bytes (the buffer is zeroed: nothing is written past `n` and taken back). */
+  attr(type: number, data: Uint8Array): void {
+    this.room(4 + data.length + 3);
+    this.view.setUint16(this.n, 4 + data.length, true);
+    this.view.setUint16(this.n + 2, type, true);
+    this.buf.set(data, this.n + 4);
+    this.n += (4 + data.length + 3) & ~3;
+  }
+
   /** A NUL-terminated string attribute. */
   str(type: number, s: string): void {
-    const bytes = Buffer.from(`${s}\0`, "latin1");
-    this.room(4 + bytes.length + 3);
-    this.view.setUint16(this.n, 4 + bytes.length, true);
-    this.view.setUint16(this.n + 2, type, true);
-    this.buf.set(bytes, this.n + 4);
-    this.n += (4 + bytes.length + 3) & ~3;
+    this.attr(type, Buffer.from(`${s}\0`, "latin1"));
   }
 
   nest(type: number): number {
@@ -154,11 +159,10 @@ class Writer {
   }
 }
 
-
 /** The batch for `sets` (one transaction) and how many acks it asks for. Throws on a name or element the IR should never hold. */
 export function encodeElements(sets: readonly SetElements[]): { bytes: Uint8Array; acks: number } {
   const total = sets.reduce((n, s) => n + s.elements.length * (s.type === "ipv6_addr" ? 28 : 16), 0);
-  const w = new Writer(total + total / 8 + 4096);
+  const w = new NetlinkWriter(total + total / 8 + 4096);
   let seq = 1;
   w.end(w.msg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   let acks = 0;
@@ -198,7 +202,7 @@ const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 12: "ENOMEM", 1
 
 /**
  * Adds the elements of `sets` in one transaction. Blocks the calling thread while the kernel
- * works (~1.2 s per million IPv4 elements here). Never throws for the kernel's or the socket's
+ * works (~1.5-2.5 s per million IPv4 elements here). Never throws for the kernel's or the socket's
  * failures: they come back as `error`, and the transaction then changed nothing.
  */
 export function addSetElements(sets: readonly SetElements[]): { ok: true; messages: number; bytes: number } | { ok: false; error: string } {
