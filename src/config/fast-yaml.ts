@@ -22,7 +22,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, itemBlockOf, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -155,7 +155,8 @@ function parseText(file: SourceFile, ascii: boolean, cut: Cut | undefined): Pars
   }
   const shared: Shared = { pos, duplicates: scan.duplicates.map((dup) => dup.path) };
   const only = items.length === 1 && diagnostics.length === 0 ? items[0]! : undefined;
-  const block = only && netsBlock(file.text, only.value, only.doc, only.prefix);
+  // A cut list's lines were read by the scan already: its block is theirs.
+  const block = only && (cut ? itemBlockOf(file.text, cut.list) : netsBlock(file.text, only.value, only.doc, only.prefix));
   const resources = items.map((item, i): RawResource => ({
     value: item.value,
     file: file.path,

@@ -136,6 +136,8 @@ export interface ScannedItems {
   readonly indent: number;
   /** Each item's value (what the YAML parser would give: itemLine proves it), a string of its own. */
   readonly items: string[];
+  /** Offset of each item's line. */
+  readonly starts: Int32Array;
   /** The plain items a YAML 1.1 reader might read differently (key-scan-cursor.ts maybeYaml11), as the key scan notes them. */
   readonly plains: { offset: number; source: string }[];
 }
@@ -150,16 +152,28 @@ export function scanItemLines(text: string, at: number, min: number, slice: (fro
   while (text.charCodeAt(at + indent) === SP) indent++;
   const items: string[] = [];
   const plains: { offset: number; source: string }[] = [];
+  let starts = new Int32Array(4096);
   let i = at;
   for (;;) {
     const next = i < text.length ? itemLine(text, i, indent) : -1;
     if (next < 0) break;
+    if (items.length === starts.length) {
+      const grown = new Int32Array(starts.length * 2);
+      grown.set(starts);
+      starts = grown;
+    }
+    starts[items.length] = i;
     const token = slice(tokenFrom, tokenTo);
     items.push(token);
     if (tokenPlain && tokenDots < 2 && maybeYaml11(text, tokenFrom, tokenTo)) plains.push({ offset: tokenFrom, source: token });
     i = next;
   }
-  return items.length >= min ? { start: at, end: i, indent, items, plains } : undefined;
+  return items.length >= min ? { start: at, end: i, indent, items, starts: starts.slice(0, items.length), plains } : undefined;
+}
+
+/** The block of a list read by scanItemLines (what findItemBlock gives for the same lines, without reading them again). */
+export function itemBlockOf(text: string, list: ScannedItems): ItemBlock | undefined {
+  return blockOf(text, list.starts, list.end, list.indent);
 }
 
 /** The token's value equals `s`, compared in place (no substring per item at a million items). */
@@ -189,10 +203,16 @@ export function findItemBlock(text: string, firstOffset: number, items: readonly
     at = next;
   }
   if (at < text.length && itemLine(text, at, indent) >= 0) return undefined;
-  for (const ch of ["&", "*"]) if (text.lastIndexOf(ch, lineStart - 1) >= 0 || text.indexOf(ch, at) >= 0) return undefined;
+  return blockOf(text, starts, at, indent);
+}
+
+/** The block of item lines at `starts` up to `end`, unless an anchor or alias outside them could share the list with another node. */
+function blockOf(text: string, starts: Int32Array, end: number, indent: number): ItemBlock | undefined {
+  const lineStart = starts[0]!;
+  for (const ch of ["&", "*"]) if (text.lastIndexOf(ch, lineStart - 1) >= 0 || text.indexOf(ch, end) >= 0) return undefined;
   let firstLine = 1;
   for (let i = text.indexOf("\n"); i >= 0 && i < lineStart; i = text.indexOf("\n", i + 1)) firstLine++;
-  return { starts: LineStarts.of(starts), end: at, indent, firstLine };
+  return { starts: LineStarts.of(starts), end, indent, firstLine };
 }
 
 /**

@@ -10,6 +10,7 @@ import { clearParseCache, forgetParse, parseCached, parseCacheStats } from "../.
 import { FAST_PATH_BYTES, parseLargeFile } from "../../src/config/fast-yaml.ts";
 import { parseFile } from "../../src/config/parse.ts";
 import { LineStarts } from "../../src/config/line-starts.ts";
+import { findItemBlock, itemBlockOf, scanItemLines } from "../../src/config/list-splice.ts";
 import { spliceOf } from "../../src/derive.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { loadConfig } from "../../src/validate/load.ts";
@@ -279,4 +280,25 @@ describe("LineStarts (the item offsets carried across edits)", () => {
     }
     expect(Array.from({ length: first.starts.length }, (_, k) => first.starts.at(k))).toEqual(first.plain);
   });
+});
+
+describe("a list read by the line scan (fast-yaml.ts cutList) has the block findItemBlock reads from the same lines", () => {
+  const list = (n: number) => Array.from({ length: n }, (_, i) => (i % 5 === 0 ? `    - '10.0.${i >> 8}.${i & 255}'  # q\n` : `    - 10.0.${i >> 8}.${i & 255}\n`)).join("");
+  const block = (b: ReturnType<typeof findItemBlock>) => b && { starts: Array.from({ length: b.starts.length }, (_, k) => b.starts.at(k)), end: b.end, indent: b.indent, firstLine: b.firstLine };
+  for (const [name, text] of [
+    ["a plain set", `${HEAD}${list(3000)}`],
+    ["a key after the list", `${HEAD}${list(3000)}  other: 1\n`],
+    ["an anchor before the list (no block: the list could be shared)", `${HEAD.replace("name: big", "name: &n big")}${list(3000)}`],
+    ["an alias after the list", `${HEAD}${list(3000)}  other: *x\n`],
+  ] as const) {
+    test(name, () => {
+      const at = text.indexOf("\n", text.indexOf("nets:")) + 1;
+      const scanned = scanItemLines(text, at, 1000)!;
+      expect(scanned.items.length).toBe(3000);
+      const first = at + scanned.indent + 2; // where findPath puts the first item (a quoted one: at its quote)
+      const expected = block(findItemBlock(text, first, scanned.items));
+      expect(block(itemBlockOf(text, scanned))).toEqual(expected);
+      expect(expected === undefined).toBe(name.includes("no block") || name.includes("alias"));
+    });
+  }
 });
