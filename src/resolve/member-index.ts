@@ -11,7 +11,7 @@
  * index made from it is patched in turn; set-memo.ts keeps just the newest one.
  */
 import { makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
-import { keysV4, orderV6, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
+import { keysV4, membersOf, orderV6, sortedKeysV4, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
 import { expectArray, newTyped } from "../spares.ts";
 
 /** One family's members, sorted, with duplicates. */
@@ -45,10 +45,15 @@ export function lastOf(c: Cidr): bigint {
 
 /** The index of the IPv4 members of `lists` (`n` of them) and their normalised cover, built from nothing. */
 export function buildIndexV4(lists: readonly (readonly Cidr[])[], n: number): { index: MemberIndex; norm: Cidr[] } {
-  const keys = keysV4(lists, n);
-  keys.sort();
+  // The cover reuses the members' objects where it can (sortedKeysV4 tells which key is whose).
+  const sorted = sortedKeysV4(lists, n);
+  const keys = sorted?.keys ?? keysV4(lists, n).sort();
   const norm: Cidr[] = [];
-  sweepKeysV4(keys, 0, n, norm);
+  if (sorted) {
+    const input = membersOf(lists, 4, n);
+    const order = sorted.order;
+    sweepKeysV4(keys, 0, n, norm, (i) => input[order[i]!]!);
+  } else sweepKeysV4(keys, 0, n, norm);
   const lengths = new Uint32Array(33);
   for (let i = 0; i < n; i++) bump(lengths, keys[i]! % 64, 1);
   expectArray(norm.length); // an edit patches the cover
@@ -61,7 +66,7 @@ export function buildIndexV6(lists: readonly (readonly Cidr[])[], n: number): { 
   const { words, prefixes } = wordsV6(lists, n);
   const order = orderV6(words, n);
   const norm: Cidr[] = [];
-  sweepV6(words, prefixes, order, norm);
+  sweepV6(words, prefixes, order, norm, membersOf(lists, 6, n));
   const sortedWords = new Uint32Array(n * 4);
   const sortedPrefixes = new Uint8Array(n);
   const lengths = new Uint32Array(129);

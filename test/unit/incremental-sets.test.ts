@@ -16,6 +16,7 @@ import { compileRuleset } from "../../src/nft/compile.ts";
 import type { NftRuleset } from "../../src/nft/ir.ts";
 import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
+import { buildIndexV4, buildIndexV6 } from "../../src/resolve/member-index.ts";
 import { clearSetMemo, setMemoStats, withColdSets } from "../../src/resolve/set-memo.ts";
 import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { loadConfig } from "../../src/validate/load.ts";
@@ -318,6 +319,35 @@ describe("big selector sets patched from the last build", () => {
     expect(spareStats().taken).toBeGreaterThan(250);
     clearSpares();
   }, 120_000);
+
+  test("a big set's cover is the members' own objects where a member stands alone, a new CIDR where members merge (IPv4 and IPv6, two lists)", () => {
+    const rnd = prng(20261207);
+    for (const family of [4, 6] as const) {
+      // Members 256 addresses apart (/24../32 inside their own slot, so none touch), shuffled, some twice.
+      const alone: Cidr[] = [];
+      for (let i = 0; i < 6000; i++) {
+        const p = 24 + Math.floor(rnd() * 9);
+        alone.push(family === 4 ? makeCidr(4, p, 0x0b000000 + i * 512) : makeCidr(6, 96 + p, 0x20010db8, 0, 7, i * 512));
+      }
+      for (let i = alone.length - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        [alone[i], alone[j]] = [alone[j]!, alone[i]!];
+      }
+      const twice = alone.slice(0, 50).map((c) => makeCidr(c.family, c.prefix, c.a0, c.a1, c.a2, c.a3));
+      // Two touching hosts at the end of the range: one /31 (or /127) made of them.
+      const base = family === 4 ? makeCidr(4, 32, 0x0c000000) : makeCidr(6, 128, 0x20010db8, 0, 8, 0);
+      const pair = [base, family === 4 ? makeCidr(4, 32, 0x0c000001) : makeCidr(6, 128, 0x20010db8, 0, 8, 1)];
+      const lists = [alone.slice(0, 4000), [...alone.slice(4000), ...twice, ...pair]];
+      const all = lists.flat();
+      const n = all.length;
+      const { norm } = family === 4 ? buildIndexV4(lists, n) : buildIndexV6(lists, n);
+      expect(norm).toEqual(normalizeCidrs(all));
+      const inputs = new Set<Cidr>(all);
+      const merged = norm.filter((c) => !inputs.has(c));
+      expect(merged).toEqual([makeCidr(family, family === 4 ? 31 : 127, base.a0, base.a1, base.a2, base.a3)]);
+      expect(norm.length).toBe(alone.length + 1);
+    }
+  });
 
   test("small sets are built as before and leave no memo", () => {
     clearSetMemo();

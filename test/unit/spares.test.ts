@@ -106,8 +106,13 @@ describe("the agent prepares spares between attempts", () => {
     path: "/etc/hostwall/25-big.yaml",
     text: `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${[...Array.from({ length: n }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${i % 7}`), ...extra].map((a) => `    - ${a}\n`).join("")}`,
   });
+  // Until the agent has made every spare it will (one per event-loop turn): none made for 50 ms.
   const settled = async () => {
-    for (let i = 0; i < 200 && (spareStats().held === 0 || spareStats().made < 4); i++) await Bun.sleep(5);
+    let made = -1;
+    for (let i = 0, quiet = 0; i < 400 && quiet < 10; i++, await Bun.sleep(5)) {
+      quiet = spareStats().made === made && made > 0 ? quiet + 1 : 0;
+      made = spareStats().made;
+    }
   };
 
   test("after the first apply of a big set the spares are made while idle, and the next edit's patches take them", async () => {
