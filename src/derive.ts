@@ -16,7 +16,10 @@
  * WeakRef's target within the job that made it, so the next stage would find it gone under
  * the allocation of a big build). Marking an array forgets the record of the array it was made
  * from, so at most one earlier generation of a list stays alive beside the current one, never
- * a chain of them.
+ * a chain of them; and every stage reads the records made in the same run of the pipeline, so
+ * the agent forgets them all once an attempt has applied (forgetDerivations): between edits no
+ * earlier generation is kept (~30 MB at a million entries: the raw list, the CIDRs, the cover,
+ * the element list). A failed attempt keeps them for the next one.
  */
 import { newArray } from "./spares.ts";
 
@@ -41,7 +44,12 @@ interface Stored {
   readonly change?: { removed: readonly unknown[]; added: readonly unknown[] };
 }
 
-const records = new WeakMap<readonly unknown[], Stored>();
+let records = new WeakMap<readonly unknown[], Stored>();
+
+/** Forgets every record (the agent, after an attempt that applied: the next attempt marks its own). */
+export function forgetDerivations(): void {
+  records = new WeakMap();
+}
 
 /** Records that `next` is a splice of `s.from`; returns `next`. */
 export function markSplice<T>(next: readonly T[], s: Splice<T>): readonly T[] {

@@ -43,6 +43,7 @@ import type { TableStamp } from "../nft/render.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
+import { forgetDerivations } from "../derive.ts";
 import { refillSpare } from "../spares.ts";
 import { prepareSpareBuffer } from "../source/source-file.ts";
 import { AppliedTables } from "./tables.ts";
@@ -145,6 +146,8 @@ export class Agent {
     if (!this.running) {
       this.running = this.attempt(reason, opts.force ?? false, opts.restore ?? false, opts.request)
         .then((attempt) => {
+          // Its stages have read what each made from the last attempt's lists (derive.ts): the earlier generation can go.
+          if (attempt.ok) forgetDerivations();
           this.deps.onAttempt?.(attempt);
           return attempt;
         })

@@ -7,7 +7,7 @@
  * builds with the pool on too, against cold builds.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { applySplice } from "../../src/derive.ts";
+import { applySplice, markSplice, spliceOf } from "../../src/derive.ts";
 import { applyPositions } from "../../src/model/sorted-patch.ts";
 import { clearSpares, expectArray, newArray, newTyped, refillSpare, spareStats, SPARE_MIN_ITEMS } from "../../src/spares.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
@@ -129,6 +129,27 @@ describe("the agent prepares spares between attempts", () => {
     expect(after.taken - ready.taken).toBeGreaterThanOrEqual(4);
     expect(after.missed - ready.missed).toBe(0);
     expect(f.kernel.applied.at(-1)).toContain("172.31.250.9"); // the delta carried the new address
+    await f.agent.idle();
+  });
+});
+
+describe("the agent forgets what its lists were made from once an attempt has applied (derive.ts)", () => {
+  const marked = () => {
+    const from = [1, 2, 3];
+    const next = applySplice(from, 1, 1, [4]);
+    markSplice(next, { from, index: 1, removed: 1, inserted: [4] });
+    return next;
+  };
+
+  test("after an attempt that applied, no record is left (the earlier generation can be collected); after one that failed, they stay for the next", async () => {
+    const f = fakeAgent({ files: exampleFiles() });
+    const a = marked();
+    expect((await f.agent.reload("startup")).ok).toBe(true);
+    expect(spliceOf(a)).toBeUndefined();
+    const b = marked();
+    f.state.files = [...exampleFiles(), { path: "/etc/hostwall/90-bad.yaml", text: "kind: [\n" }];
+    expect((await f.agent.reload("config changed")).ok).toBe(false);
+    expect(spliceOf(b)?.inserted).toEqual([4]);
     await f.agent.idle();
   });
 });
