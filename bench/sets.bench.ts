@@ -13,6 +13,7 @@
  * nft fetches nothing) or netlink (interval sets: nft would download the whole set first,
  * shown on a set of count/10 entries). Each edit is then proven by packets from 10.0.4.1.
  * Per-packet drop cost in a netdev ingress hook: a 1-entry hash set (d0), iv (d1), plen (d2),
+ * plen split (d3: plen's lookups in one chain per family behind `meta protocol vmap`),
  * blasted in interleaved rounds (bench/blast.ts), for a /32 hit, a /24 hit, an IPv4 and an
  * IPv6 miss (every set rule passed, then a plain compare drops).
  *
@@ -84,7 +85,7 @@ async function enforced(lab: Lab, dev: number): Promise<boolean> {
   return through === 0;
 }
 
-const lab = await makeLab(`hw-h6-${process.pid.toString(36)}`, 3);
+const lab = await makeLab(`hw-h6-${process.pid.toString(36)}`, 4);
 try {
   const t0 = performance.now();
   const raw = generate(count);
@@ -109,6 +110,10 @@ try {
   const plenRules = lens.map((l) => `${plenMatch(l.family, l.prefix)} counter drop\n`).join("") + MISS_RULES;
   const plenText = (name: string, dev: string | undefined, withElements: boolean) =>
     `table netdev ${name} {\n${lens.map((l) => setBlock(plenSet(l.family, l.prefix), l.family, false, withElements ? l.items : [])).join("")}${chainBlock(dev, plenRules)}}\n`;
+  // plen with the families apart: one dispatch on the protocol, so a packet passes only its own family's lookups.
+  const familyRules = (f: 4 | 6) => lens.filter((l) => l.family === f).map((l) => `${plenMatch(l.family, l.prefix)} counter drop\n`).join("");
+  const splitText = (name: string, dev: string) =>
+    `table netdev ${name} {\n${lens.map((l) => setBlock(plenSet(l.family, l.prefix), l.family, false, l.items)).join("")}chain v4 {\n${familyRules(4)}}\nchain v6 {\n${familyRules(6)}}\n${chainBlock(dev, `meta protocol vmap { ip : jump v4, ip6 : jump v6 }\n${MISS_RULES}`)}}\n`;
   const amText = `table netdev am {\n${setBlock("a4", 4, true, entries.filter((c) => c.family === 4).map(formatCidr), " auto-merge;")}${setBlock("a6", 6, true, entries.filter((c) => c.family === 6).map(formatCidr), " auto-merge;")}${chainBlock(undefined, "ip saddr @a4 drop\nip6 saddr @a6 drop\n")}}\n`;
   const baseText = `table netdev base {\n${setBlock("b4", 4, false, ["192.0.2.1", "203.0.113.1"])}${setBlock("b6", 6, false, ["2001:db8:ffff::1"])}${chainBlock("d0", `ip saddr @b4 counter drop\nip6 saddr @b6 counter drop\n${MISS_RULES}`)}}\n`;
   await nftFile(lab, baseText);
@@ -121,6 +126,7 @@ try {
   line("iv   nft -f hash + interval (today)", fmt(ivLoad.ms), `${(ivLoad.ms / am.ms).toFixed(2)} x am, peak ${ivLoad.rssMB.toFixed(0)} MB`);
   const plLoad = await nftFile(lab, plenText("plen", "d2", true));
   line("plen nft -f per-length hash sets", fmt(plLoad.ms), `${(plLoad.ms / am.ms).toFixed(2)} x am, peak ${plLoad.rssMB.toFixed(0)} MB`);
+  await nftFile(lab, splitText("split", "d3"));
   const sk1 = await nftFile(lab, ivText("ivnl", undefined, false));
   const ivNl = await netlink(lab, "ivnl", ["h4", "p4", "h6", "p6"], norm.map((c) => ({ del: false, set: (c.family === 4 ? 0 : 2) + (c.prefix === (c.family === 4 ? 32 : 128) ? 0 : 1), interval: c.prefix !== (c.family === 4 ? 32 : 128), prefix: c.prefix, addr: cidrBytes(c) })));
   line("iv   netlink (skeleton + elements)", fmt(sk1.ms + ivNl.ms), `${((sk1.ms + ivNl.ms) / am.ms).toFixed(2)} x am, kernel ${fmt(ivNl.child.kernelMs)}, ${ivNl.child.messages} msgs, child peak ${ivNl.rssMB.toFixed(0)} MB`);
@@ -195,7 +201,7 @@ try {
     ["IPv4 miss", "198.51.100.1"],
     ["IPv6 miss", "2001:db8::1"],
   ] as const;
-  const layouts = [["1-entry hash", 0], ["iv", 1], ["plen", 2]] as const;
+  const layouts = [["1-entry hash", 0], ["iv", 1], ["plen", 2], ["plen split", 3]] as const;
   const cost = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
   const before = await passed(lab);
