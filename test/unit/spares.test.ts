@@ -26,7 +26,23 @@ describe("spare arrays", () => {
     const a = newArray<number>(SPARE_MIN_ITEMS - 1);
     expect(a.length).toBe(SPARE_MIN_ITEMS - 1);
     refillAll();
-    expect(spareStats()).toEqual({ held: 0, items: 0, taken: 0, missed: 0, made: 0 });
+    expect(spareStats()).toEqual({ held: 0, items: 0, taken: 0, missed: 0, made: 0, collected: 0 });
+  });
+
+  test("a refill after a build from nothing collects the garbage first when it makes a million items or more; after an edit (spares taken) or a small build it does not", () => {
+    clearSpares();
+    expectArray(1_000_000);
+    refillAll();
+    expect(spareStats()).toMatchObject({ made: 1, collected: 1 });
+    const edit = newArray<number>(1_000_000);
+    edit.fill(0);
+    refillAll();
+    expect(spareStats()).toMatchObject({ taken: 1, made: 2, collected: 1 });
+    clearSpares();
+    expectArray(900_000);
+    refillAll();
+    expect(spareStats()).toMatchObject({ made: 1, collected: 0 });
+    clearSpares();
   });
 
   test("a cold build's announced list gets a spare; the patch takes it and sees nothing of its past", () => {
