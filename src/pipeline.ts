@@ -19,6 +19,9 @@ import type { NftRuleset } from "./nft/ir.ts";
 import { renderScript, type RenderedScript } from "./nft/render.ts";
 import { resolvePlan, type Plan } from "./resolve/resolve.ts";
 import { lintConfig } from "./lint/lint.ts";
+import { hollowOutCached } from "./config/parse-cache.ts";
+import { forgetDerivations } from "./derive.ts";
+import { readKept } from "./validate/nets-read.ts";
 
 export interface BuildInput {
   /** Config files. */
@@ -80,6 +83,19 @@ export function lapTimer(clock: () => number): () => number {
     mark = now;
     return ms;
   };
+}
+
+/**
+ * What the agent lets go once an attempt has applied (issue #13 item 7): the records of what
+ * each list was made from, which this run's stages have read (derive.ts: the earlier
+ * generation of every big list goes with them), and the values of the big network set lists
+ * the parse cache holds, whose validated reads are kept (list-splice.ts hollowOut: ~40 MB of
+ * strings at a million entries; an edit splices the read, a full read takes them from the file).
+ * Returns how many lists it emptied.
+ */
+export function releaseAfterApply(): number {
+  forgetDerivations();
+  return hollowOutCached(readKept);
 }
 
 export function buildRuleset(input: BuildInput): BuildResult {

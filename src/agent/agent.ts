@@ -20,7 +20,7 @@ import { traceServer, type TraceContext } from "../trace/serve.ts";
 import { formatCidr } from "../model/cidr.ts";
 import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
-import { buildRuleset, lapTimer } from "../pipeline.ts";
+import { buildRuleset, lapTimer, releaseAfterApply } from "../pipeline.ts";
 import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
@@ -43,7 +43,6 @@ import type { TableStamp } from "../nft/render.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
-import { forgetDerivations } from "../derive.ts";
 import { refillSpare } from "../spares.ts";
 import { prepareSpareBuffer } from "../source/source-file.ts";
 import { AppliedTables } from "./tables.ts";
@@ -146,8 +145,8 @@ export class Agent {
     if (!this.running) {
       this.running = this.attempt(reason, opts.force ?? false, opts.restore ?? false, opts.request)
         .then((attempt) => {
-          // Its stages have read what each made from the last attempt's lists (derive.ts): the earlier generation can go.
-          if (attempt.ok) forgetDerivations();
+          // Its stages have read what each made from the last attempt's lists: the earlier generation and the big lists' values can go.
+          if (attempt.ok) releaseAfterApply();
           this.deps.onAttempt?.(attempt);
           return attempt;
         })

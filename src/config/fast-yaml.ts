@@ -22,7 +22,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, itemBlockOf, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, isHollow, itemBlockOf, markHollow, readableAgain, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -164,7 +164,11 @@ function parseText(file: SourceFile, ascii: boolean, cut: Cut | undefined): Pars
     plainSource: plainSource(file, item.doc, item.prefix, item.value, i, shared),
   }));
   const text = file.text;
-  if (only && block) expectArray((only.value as NetworkSetValue).spec.nets.length); // later edits splice it
+  if (only && block) {
+    const nets = (only.value as NetworkSetValue).spec.nets;
+    expectArray(nets.length); // later edits splice it
+    readableAgain(nets, file, block);
+  }
   return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
 }
 
@@ -327,12 +331,20 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     const from = value.spec.nets;
     const nets = applySplice(from, edit.index, edit.removed, edit.inserted);
     markSplice(nets, { from, index: edit.index, removed: edit.removed, inserted: edit.inserted });
+    readableAgain(nets, file, edit.block);
+    if (isHollow(from)) markHollow(nets);
     const value2 = { ...value, spec: { ...value.spec, nets } };
-    const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(() => file.text) }, edit.block) };
+    const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(textOfFile(file)) }, edit.block) };
     const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };
-    return e ? { ...parsed, source: () => (next.length === 1 ? [textOf(next)] : next.map((q) => q.s.substring(q.from, q.to))) } : parsed;
+    return e ? { ...parsed, source: sourceOf(next) } : parsed;
   };
 }
+
+// No closure is made inside a splicer's returned function: its scope's parent is the splicer's
+// (the earlier version's value and pieces), which such a closure, kept by the new version's
+// resource, would keep alive, and through it every version before (a chain).
+const textOfFile = (file: SourceFile) => () => file.text;
+const sourceOf = (next: readonly Piece[]) => () => (next.length === 1 ? [textOf(next)] : next.map((q) => q.s.substring(q.from, q.to)));
 
 /** Offset → 1-based line and column; the index of line starts is built on the first call. */
 function linePositions(textOf: () => string): (offset: number) => { line: number; column: number } {

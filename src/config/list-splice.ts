@@ -171,6 +171,69 @@ export function scanItemLines(text: string, at: number, min: number, slice: (fro
   return items.length >= min ? { start: at, end: i, indent, items, starts: starts.slice(0, items.length), plains } : undefined;
 }
 
+/**
+ * The values of a block's items read again from its text: each item's token, which is its
+ * value (scanItemLines and findItemBlock prove that of every line they accept); undefined when
+ * a line no longer reads as an item (not the block's text). Substrings: the result is read
+ * once and dropped (the caller keeps what it makes of it).
+ */
+export function blockValues(text: string, block: ItemBlock): string[] | undefined {
+  const n = block.starts.length;
+  const out = new Array<string>(n);
+  for (let k = 0; k < n; k++) {
+    if (itemLine(text, block.starts.at(k), block.indent) < 0) return undefined;
+    out[k] = text.substring(tokenFrom, tokenTo);
+  }
+  return out;
+}
+
+/**
+ * A big list of item lines need not hold its values once they were read (issue #13 item 7:
+ * a million strings are ~40 MB, kept only so that the next edit's splice has them to copy):
+ * the values are in the file's text, at the lines of the list's block. The parser registers
+ * such a list (readableAgain); once the validated read of it is kept (the agent, after an
+ * attempt that applied), hollowOut sets every slot to undefined; whoever must read the items
+ * again (a full read after an edit whose splice could not be followed) asks valuesOf, which
+ * reads them from the text. A list spliced from a hollow one is hollow where it was copied.
+ */
+const readers = new WeakMap<readonly unknown[], () => string[] | undefined>();
+/** Lists with undefined for values (some or all). */
+const hollow = new WeakSet<readonly unknown[]>();
+/** Lists with undefined for every value. */
+const emptied = new WeakSet<readonly unknown[]>();
+
+/** `items` can be read again as the block's values in `file`'s text (the version they were parsed from). */
+export function readableAgain(items: readonly unknown[], file: { readonly text: string }, block: ItemBlock): void {
+  readers.set(items, () => blockValues(file.text, block));
+}
+
+/** Drops the values of `items` (every slot undefined) when they can be read again and are not dropped yet; whether it did. */
+export function hollowOut(items: unknown[]): boolean {
+  if (!readers.has(items) || emptied.has(items)) return false;
+  items.fill(undefined);
+  hollow.add(items);
+  emptied.add(items);
+  return true;
+}
+
+/** Whether some of `items`' values were dropped (hollowOut, or spliced from a list they were dropped from). */
+export function isHollow(items: readonly unknown[]): boolean {
+  return hollow.has(items);
+}
+
+/** `items` spliced from a hollow list holds undefined where it copied: it reads its values again too. */
+export function markHollow(items: readonly unknown[]): void {
+  hollow.add(items);
+}
+
+/** The values of `items`: itself, or when it is hollow (isHollow) its values read again from its text, as a new array. */
+export function valuesOf(items: readonly unknown[]): readonly unknown[] {
+  if (!hollow.has(items)) return items;
+  const values = readers.get(items)?.();
+  if (!values || values.length !== items.length) throw new Error("internal error: a network set's entries could not be read again from its file");
+  return values;
+}
+
 /** The block of a list read by scanItemLines (what findItemBlock gives for the same lines, without reading them again). */
 export function itemBlockOf(text: string, list: ScannedItems): ItemBlock | undefined {
   return blockOf(text, list.starts, list.end, list.indent);

@@ -21,6 +21,7 @@
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { BytesFile, recycleBytes, type SourceFile, type TextSource } from "../source/source-file.ts";
+import { hollowOut } from "./list-splice.ts";
 import type { RawResource } from "./resource.ts";
 
 export interface Parsed {
@@ -129,6 +130,23 @@ function evict(): void {
     if (cachedBytes <= MAX_CACHED_BYTES && entries.size <= MAX_CACHED_FILES) return;
     drop(path, e);
   }
+}
+
+/**
+ * Drops the values of the big lists the cached parses hold where `read` says their validated
+ * read is kept (list-splice.ts hollowOut: the next edit splices the read, not the values);
+ * how many lists it emptied.
+ */
+export function hollowOutCached(read: (items: readonly unknown[]) => boolean): number {
+  let n = 0;
+  for (const entry of entries.values()) {
+    for (const r of entry.parsed.resources) {
+      const spec = (r.value as { spec?: { nets?: unknown } } | null)?.spec;
+      const nets = spec?.nets;
+      if (Array.isArray(nets) && read(nets) && hollowOut(nets)) n++;
+    }
+  }
+  return n;
 }
 
 /** Hits, misses, edits read as splices (`spliced`) and what is held (for tests and the bench). */

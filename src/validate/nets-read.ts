@@ -12,6 +12,7 @@
  */
 import type { FieldPath } from "../config/resource.ts";
 import type { DiagnosticCode } from "../diagnostics/codes.ts";
+import { valuesOf } from "../config/list-splice.ts";
 import { applySplice, markSplice, spliceOf } from "../derive.ts";
 import type { Cidr } from "../model/cidr.ts";
 import { parseCidr } from "../model/cidr-parse.ts";
@@ -47,7 +48,18 @@ const summary = (hostBits: number): NetsProblem => ({
 });
 const warning = (i: number, text: string, cidr: Cidr): NetsProblem => ({ severity: "warning", code: "NET_HOST_BITS", path: ["spec", "nets", i], message: hostBitsMessage(text, cidr) });
 
-export function readNets(items: readonly unknown[]): NetsRead {
+/**
+ * Whether the read of `items` is kept and found no error, so the list's values need not be
+ * (config/list-splice.ts hollowOut): an edit splices this read, and a list with an error is
+ * always read in full again.
+ */
+export function readKept(items: readonly unknown[]): boolean {
+  const read = netsRead.get(items);
+  return read !== undefined && read.problems.every((p) => p.severity !== "error");
+}
+
+export function readNets(list: readonly unknown[]): NetsRead {
+  const items = valuesOf(list); // a list whose values were dropped reads them from its file again
   const nets: Cidr[] = [];
   const problems: NetsProblem[] = [];
   let hostBits = 0;
@@ -109,8 +121,9 @@ function readSplicedNets(items: readonly unknown[]): NetsRead | undefined {
     const last = warned.length ? (warned[warned.length - 1]!.path[2] as number) : Infinity;
     if (warned.length !== MAX_HOST_BITS_WARNINGS || !(index > last)) return undefined;
     let removedHostBits = 0;
+    const from = removed > 0 ? valuesOf(splice.from) : splice.from;
     for (let i = index; i < index + removed; i++) {
-      const parsed = parseCidr(splice.from[i] as string, "lax");
+      const parsed = parseCidr(from[i] as string, "lax");
       if (!parsed.ok) return undefined;
       if (parsed.hostBits) removedHostBits++;
     }

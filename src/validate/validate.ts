@@ -15,6 +15,7 @@ import { Checker, didYouMean, type Obj } from "./check.ts";
 import { DEFAULT_FELIX, readFelixSpec } from "./felix.ts";
 import { readLabels, readMeta } from "./meta.ts";
 import { isDnsSubdomain, isInterfaceName, isPortName, nameProblem, placeholderHint } from "../model/names.ts";
+import { valuesOf } from "../config/list-splice.ts";
 import { readNetsOnce } from "./nets-read.ts";
 import { readPolicy, readStagedPolicy } from "./policy.ts";
 import { checkReferences } from "./references.ts";
@@ -180,8 +181,9 @@ function readNetworkSet(ck: Checker, kind: "GlobalNetworkSet" | "NetworkSet", me
   const items = ck.list(spec.nets, ["spec", "nets"]) ?? [];
   // The parse cache hands back the same list for an unchanged file: its million CIDRs are not parsed again.
   const read = readNetsOnce(items);
+  const values = read.problems.some((p) => p.notString) ? valuesOf(items) : items;
   for (const p of read.problems) {
-    if (p.notString) ck.string(items[p.path[2] as number], p.path); // its message looks at the YAML source
+    if (p.notString) ck.string(values[p.path[2] as number], p.path); // its message looks at the YAML source
     else ck.report(p.severity, p.code, p.path, p.message);
   }
   return { kind, meta, nets: read.nets };

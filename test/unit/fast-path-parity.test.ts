@@ -8,6 +8,7 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { CUT_MIN_ITEMS, cutStats, FAST_PATH_BYTES, parseFast } from "../../src/config/fast-yaml.ts";
 import { parseFile } from "../../src/config/parse.ts";
+import { hollowOut, isHollow, valuesOf } from "../../src/config/list-splice.ts";
 import { clearParseCache } from "../../src/config/parse-cache.ts";
 import type { FieldPath, RawResource } from "../../src/config/resource.ts";
 import { loadConfig } from "../../src/validate/load.ts";
@@ -116,6 +117,28 @@ describe("a big nets: list cut out of the parse (fast-yaml.ts cutList) reads exa
       expect(fast!.resources.map(at)).toEqual(slow.resources.map(at));
     }, 60_000);
   }
+
+  test("a big list's values dropped (list-splice.ts hollowOut) read again from the file (valuesOf) exactly as parsed: cut, and uncut (fewer than CUT_MIN_ITEMS lines, padded over the fast-path size)", () => {
+    // (A file with a note or a duplicate key is never spliced, so holds no block: these have none.)
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => (i % 97 === 0 ? `    - '${v4(i)}/24'\n` : i % 83 === 0 ? `    - "2001:db8::${i.toString(16)}"   # a comment\n` : `    - ${v4(i)}\n`)).join("");
+    for (const [text, cuts] of [[set("  name: big\n", lines(CUT_MIN_ITEMS + 76)), true], [pad(set("  name: small\n", lines(900)), FAST_PATH_BYTES + 10), false]] as const) {
+      clearParseCache();
+      const before = cutStats();
+      const parsed = parseFast({ path: "t.yaml", text })!;
+      expect({ cut: cutStats().cut - before.cut }).toEqual({ cut: cuts ? 1 : 0 });
+      const nets = (parsed.resources[0]!.value as { spec: { nets: unknown[] } }).spec.nets;
+      const values = [...nets];
+      expect(isHollow(nets)).toBe(false);
+      expect(valuesOf(nets)).toBe(nets);
+      expect(hollowOut(nets)).toBe(true);
+      expect([isHollow(nets), nets.length, nets.every((v) => v === undefined)]).toEqual([true, values.length, true]);
+      expect(valuesOf(nets)).toEqual(values);
+      expect(hollowOut(nets)).toBe(false); // once
+    }
+    // A list the parser read but no block holds (a mapping item among them) is never emptied.
+    const mixed = parseFast({ path: "t.yaml", text: CASES[5]![1] })!;
+    expect(hollowOut((mixed.resources[0]!.value as { spec: { nets: unknown[] } }).spec.nets)).toBe(false);
+  });
 
   test("every case has the YAML 1.1 notes of its two base-60 items, at their places", () => {
     const notes = parseFast({ path: "t.yaml", text: CASES[0]![1] })!.diagnostics.filter((d) => d.code === "AMBIGUOUS_SCALAR");

@@ -12,12 +12,12 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { clearParseCache, parseCacheStats } from "../../src/config/parse-cache.ts";
+import { clearParseCache, parseCached, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
 import { clearSetMemo, setMemoStats } from "../../src/resolve/set-memo.ts";
 import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
-import { buildRuleset, type BuildResult } from "../../src/pipeline.ts";
+import { buildRuleset, releaseAfterApply, type BuildResult } from "../../src/pipeline.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
 import { mulberry32Unit as prng } from "../support/prng.ts";
 
@@ -67,8 +67,13 @@ function cold(big: SourceFile): ReturnType<typeof outcome> {
 }
 
 describe("incremental pipeline", () => {
-  test("a seeded sequence of edits of a big network set file: every build equals a cold one, and was patched", () => {
+  // As the agent: after each build that applies, the records of what each list was made from
+  // are forgotten and the big list's values dropped (releaseAfterApply), so the next edit
+  // splices from a list without values, and a full read (the step with a bad entry, the one
+  // after it) reads them from the file again.
+  for (const release of [false, true]) test(`a seeded sequence of edits of a big network set file: every build equals a cold one, and was patched${release ? " (released after each build that applies, as the agent does)" : ""}`, () => {
     const rnd = prng(13);
+    let released = 0;
     const lines = Array.from({ length: 70_000 }, () => entry(rnd));
     let file = bigFile(lines);
     expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
@@ -77,6 +82,7 @@ describe("incremental pipeline", () => {
     // Every list of 1,000 items or more patched into a spare array, as the agent prepares them between edits (spares.ts).
     clearSpares(1000);
     build(file);
+    if (release) released += releaseAfterApply();
     // The chain of edits first, every build patched from the one before (the caches untouched
     // by cold builds), then each step again from nothing.
     const steps: { file: SourceFile; warm: ReturnType<typeof outcome> }[] = [];
@@ -98,7 +104,9 @@ describe("incremental pipeline", () => {
       file = bigFile(lines);
       const before = { parse: parseCacheStats().spliced, sets: setMemoStats().patched };
       while (refillSpare());
-      steps.push({ file, warm: outcome(build(file)) });
+      const warm = build(file);
+      if (release && warm.ruleset) released += releaseAfterApply();
+      steps.push({ file, warm: outcome(warm) });
       spliced += parseCacheStats().spliced - before.parse;
       patched += setMemoStats().patched - before.sets;
     }
@@ -110,5 +118,35 @@ describe("incremental pipeline", () => {
     // Patched at every step but two: the one with the bad entry stops before resolve, and the one
     // that removes it is read afresh (a list read with a problem is never patched: positions).
     expect(patched).toBe(38);
+    // Every build that applied left its list to empty: the first and 39 of the 40 steps (not the one with the bad entry).
+    expect(released).toBe(release ? 40 : 0);
   }, 120_000);
+});
+
+describe("an edited big file keeps no earlier version alive", () => {
+  // A closure made while reading version k must not keep version k-1's list (whose reader keeps
+  // version k-2's, and so on: every edit's list stayed, ~8 MB each at 1M entries, found by
+  // measuring the agent). WeakRefs to each version's list, collected after the edits.
+  test("after six edits, each released as the agent does, the lists of the first four versions are collected", async () => {
+    clearParseCache();
+    clearSetMemo();
+    const lines = Array.from({ length: 5000 }, (_, i) => `11.${(i >> 8) & 255}.${i & 255}.7`);
+    const refs: WeakRef<object>[] = [];
+    (() => {
+      for (let k = 0; k < 6; k++) {
+        const file = bigFile([...lines, `172.31.250.${k}`]);
+        expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
+        expect(build(file).ruleset).toBeDefined();
+        const parsed = parseCached(file, () => {
+          throw new Error("the build parsed it: the cache has it");
+        });
+        refs.push(new WeakRef((parsed.resources[0]!.value as { spec: { nets: object } }).spec.nets));
+        releaseAfterApply();
+      }
+    })();
+    expect(parseCacheStats().spliced).toBeGreaterThanOrEqual(5);
+    await Bun.sleep(0);
+    Bun.gc(true);
+    expect(refs.slice(0, 4).map((r) => r.deref() === undefined)).toEqual([true, true, true, true]);
+  });
 });
