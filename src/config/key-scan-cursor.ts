@@ -7,6 +7,13 @@ import { parse } from "yaml";
 import type { FieldPath } from "./resource.ts";
 import type { DuplicateKey } from "./yaml-errors.ts";
 
+/**
+ * YAML 1.2 ends an implicit key at most 1024 characters after its start (the positioned
+ * parser reports KEY_OVER_1024_CHARS, Bun reads the key): a key a little shorter than that
+ * leaves the file to the positioned parser.
+ */
+export const MAX_KEY = 1000;
+
 export class Unsupported extends Error {
   constructor(
     readonly why: string,
@@ -265,7 +272,7 @@ const YAML11_START = new Set("0123456789+-yYnNoO".split("").map((c) => c.charCod
 
 /** A cheap filter on text[start, end) (no slicing): could it read differently in YAML 1.1? */
 export function maybeYaml11(text: string, start: number, end: number): boolean {
-  if (end <= start || end - start > 32 || !YAML11_START.has(text.charCodeAt(start))) return false;
+  if (end <= start || !YAML11_START.has(text.charCodeAt(start))) return false;
   YAML11_CHARS.lastIndex = start;
   YAML11_CHARS.test(text);
   return YAML11_CHARS.lastIndex >= end;

@@ -5,7 +5,7 @@
  * repeat a key. Collections, aliases, anchors or tags as keys are not modelled (Unsupported).
  */
 import type { FieldPath } from "./resource.ts";
-import { CR, type Cursor, Found, type Frame, isFlowIndicator, LF, plainId, SP, TAB } from "./key-scan-cursor.ts";
+import { CR, type Cursor, Found, type Frame, isFlowIndicator, LF, MAX_KEY, plainId, SP, TAB } from "./key-scan-cursor.ts";
 
 /** `pending`: a key read, not yet recorded; `nodeNext`: the next token starts an entry of a sequence or a mapping's value. */
 type FlowFrame = Frame & { pending?: { id: string; display: string; offset: number }; expectKey: boolean; nodeNext: boolean };
@@ -72,6 +72,7 @@ export function scanFlow(cur: Cursor, base: FieldPath): void {
       cur.pos++;
       if (!top.map) continue; // a one-pair mapping inside a sequence
       if (!top.expectKey || !top.pending) cur.fail("an empty or second key in a flow mapping");
+      if (cur.pos - top.pending.offset > MAX_KEY) cur.fail("a key over 1024 characters");
       closeEntry();
       top.expectKey = false;
       top.nodeNext = true;

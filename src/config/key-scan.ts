@@ -16,7 +16,7 @@
  */
 import type { DuplicateKey } from "./yaml-errors.ts";
 import type { FieldPath } from "./resource.ts";
-import { Cursor, CR, Found, type Frame, LF, plainId, SP, TAB, Unsupported } from "./key-scan-cursor.ts";
+import { Cursor, CR, Found, type Frame, LF, MAX_KEY, plainId, SP, TAB, Unsupported } from "./key-scan-cursor.ts";
 import { scanFlow } from "./key-scan-flow.ts";
 
 export type KeyScan =
@@ -171,6 +171,7 @@ class Scanner extends Cursor {
       this.skipSpaces();
       if (this.at() === 58 && this.blank(this.at(this.pos + 1))) {
         if (this.text.slice(start, end).includes("\n")) this.fail("a multi-line key");
+        if (this.pos - start > MAX_KEY) this.fail("a key over 1024 characters");
         this.pos++;
         this.key(col, q.id, q.display, start);
         return this.blockValue(col);
@@ -188,6 +189,7 @@ class Scanner extends Cursor {
       return this.blockScalar(dashCol);
     }
     const keyEnd = this.plainToken(true);
+    if (keyEnd - start > MAX_KEY) this.fail("a key over 1024 characters");
     if (keyEnd >= 0) {
       const source = this.text.slice(start, keyEnd).trimEnd();
       this.key(col, plainId(source, start), source, start);
