@@ -22,7 +22,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, isHollow, itemBlockOf, markHollow, readableAgain, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, isHollow, itemBlockOf, itemsIn, markHollow, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -326,6 +326,7 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
   return (file, before) => {
     const after = before && ascii && before.length === length ? file.bytes : undefined;
     let edit: ItemEdit | undefined;
+    let old: string | Uint8Array | undefined;
     let next: readonly Piece[];
     let nextAscii: boolean;
     // A file shrunk below the limit is parsed by the positioned parser: let it.
@@ -333,12 +334,14 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     const e = after && editBytes(before!, after, block);
     if (e) {
       edit = e;
+      old = before;
       next = replacePieces(pieces, e.ls, e.oldEnd, e.lines);
       nextAscii = true;
     } else {
       // No bytes, or an edit editBytes does not read (non-ASCII lines among them): from the text.
       if (file.text.length < FAST_PATH_BYTES) return undefined;
-      edit = editItems(textOf(pieces), file.text, block);
+      old = textOf(pieces);
+      edit = editItems(old, file.text, block);
       next = [{ s: file.text, from: 0, to: file.text.length }];
       nextAscii = Buffer.byteLength(file.text, "utf8") === file.text.length;
     }
@@ -348,6 +351,9 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     markSplice(nets, { from, index: edit.index, removed: edit.removed, inserted: edit.inserted });
     readableAgain(nets, file, edit.block);
     if (isHollow(from)) markHollow(nets);
+    // What the edit removed, read from the old version (few lines): the list it came from may hold no values.
+    const gone = old !== undefined ? itemsIn(old, block, edit.index, edit.removed) : undefined;
+    if (gone) recordRemoved(nets, gone);
     const value2 = { ...value, spec: { ...value.spec, nets } };
     const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(textOfFile(file)) }, edit.block) };
     const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };

@@ -226,9 +226,48 @@ export function markHollow(items: readonly unknown[]): void {
   hollow.add(items);
 }
 
+/**
+ * The values of the `count` items from item `index` of a block, read from that version's text
+ * or (ASCII) bytes: an edit's removed entries, which a list without values no longer holds.
+ */
+export function itemsIn(old: string | Uint8Array, block: ItemBlock, index: number, count: number): string[] | undefined {
+  if (count === 0) return [];
+  const from = block.starts.at(index);
+  const to = index + count < block.starts.length ? block.starts.at(index + count) : block.end;
+  const text = typeof old === "string" ? old.slice(from, to) : Buffer.from(old.buffer, old.byteOffset + from, to - from).toString("latin1");
+  const out: string[] = [];
+  for (let at = 0; at < text.length && out.length < count; ) {
+    const next = itemLine(text, at, block.indent);
+    if (next < 0) return undefined;
+    out.push(ownString(text, tokenFrom, tokenTo)); // kept with the list: not a piece of the old text
+    at = next;
+  }
+  return out.length === count ? out : undefined;
+}
+
+/** The values an edit removed from the list it made `items` of (the splicer records them: readSplicedNets counts their host bits). */
+const removedValues = new WeakMap<readonly unknown[], readonly string[]>();
+
+/** Records the values an edit removed in making `items`. */
+export function recordRemoved(items: readonly unknown[], values: readonly string[]): void {
+  removedValues.set(items, values);
+}
+
+/** The values the edit that made `items` removed, when recorded. */
+export function removedOf(items: readonly unknown[]): readonly string[] | undefined {
+  return removedValues.get(items);
+}
+
+let readAgain = 0;
+/** How many lists were read again from their file (valuesOf of a hollow list; tests). */
+export function readAgainCount(): number {
+  return readAgain;
+}
+
 /** The values of `items`: itself, or when it is hollow (isHollow) its values read again from its text, as a new array. */
 export function valuesOf(items: readonly unknown[]): readonly unknown[] {
   if (!hollow.has(items)) return items;
+  readAgain++;
   const values = readers.get(items)?.();
   if (!values || values.length !== items.length) throw new Error("internal error: a network set's entries could not be read again from its file");
   return values;

@@ -12,7 +12,7 @@
  */
 import type { FieldPath } from "../config/resource.ts";
 import type { DiagnosticCode } from "../diagnostics/codes.ts";
-import { valuesOf } from "../config/list-splice.ts";
+import { removedOf, valuesOf } from "../config/list-splice.ts";
 import { applySplice, markSplice, spliceOf } from "../derive.ts";
 import type { Cidr } from "../model/cidr.ts";
 import { parseCidr } from "../model/cidr-parse.ts";
@@ -121,9 +121,10 @@ function readSplicedNets(items: readonly unknown[]): NetsRead | undefined {
     const last = warned.length ? (warned[warned.length - 1]!.path[2] as number) : Infinity;
     if (warned.length !== MAX_HOST_BITS_WARNINGS || !(index > last)) return undefined;
     let removedHostBits = 0;
-    const from = removed > 0 ? valuesOf(splice.from) : splice.from;
-    for (let i = index; i < index + removed; i++) {
-      const parsed = parseCidr(from[i] as string, "lax");
+    // The removed entries as the edit recorded them (the list they came from may hold no values: list-splice.ts hollowOut), else from that list.
+    const gone = removedOf(items) ?? valuesOf(splice.from).slice(index, index + removed);
+    for (const text of gone) {
+      const parsed = parseCidr(text as string, "lax");
       if (!parsed.ok) return undefined;
       if (parsed.hostBits) removedHostBits++;
     }

@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearParseCache, parseCached, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
+import { readAgainCount } from "../../src/config/list-splice.ts";
 import { clearSetMemo, setMemoStats } from "../../src/resolve/set-memo.ts";
 import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
@@ -121,6 +122,26 @@ describe("incremental pipeline", () => {
     // Every build that applied left its list to empty: the first and 39 of the 40 steps (not the one with the bad entry).
     expect(released).toBe(release ? 40 : 0);
   }, 120_000);
+});
+
+describe("an edit of a list whose values were dropped", () => {
+  // More than MAX_HOST_BITS_WARNINGS entries with host bits: an edit after the last one warned
+  // counts the host bits of what it removed (nets-read.ts), which the list no longer holds.
+  test("removing entries (one with host bits) after the warned ones: equal to a cold build, read from the old version's lines, not the whole list again", () => {
+    clearParseCache();
+    clearSetMemo();
+    const lines = Array.from({ length: 5000 }, (_, i) => (i < 10 || i === 4001 ? `10.${i % 250}.7.1/16` : `11.${(i >> 8) & 255}.${i & 255}.7`));
+    const first = build(bigFile(lines));
+    expect(first.diagnostics.filter((d) => d.code === "NET_HOST_BITS")).toHaveLength(6); // five, then "and 6 more"
+    expect(releaseAfterApply()).toBe(1);
+    const edited = [...lines.slice(0, 4000), ...lines.slice(4003)];
+    const spliced = parseCacheStats().spliced;
+    const reads = readAgainCount();
+    const warm = outcome(build(bigFile(edited)));
+    expect([parseCacheStats().spliced - spliced, readAgainCount() - reads]).toEqual([1, 0]);
+    expect(warm.diagnostics.filter((d) => d.includes("and 5 more entries with host bits set"))).toHaveLength(1); // 6 more before: one with host bits removed
+    expect(warm).toEqual(cold(bigFile(edited)));
+  });
 });
 
 describe("an edited big file keeps no earlier version alive", () => {
