@@ -355,7 +355,8 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     const gone = old !== undefined ? itemsIn(old, block, edit.index, edit.removed) : undefined;
     if (gone) recordRemoved(nets, gone);
     const value2 = { ...value, spec: { ...value.spec, nets } };
-    const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, { pos: linePositions(textOfFile(file)) }, edit.block) };
+    const shared: Shared = { pos: linePositions(textOfFile(file)) };
+    const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, shared, edit.block), plainSource: plainSource(file, doc, prefix, value2, 0, shared) };
     const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };
     return e ? { ...parsed, source: sourceOf(next) } : parsed;
   };
