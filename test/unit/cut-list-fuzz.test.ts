@@ -29,6 +29,7 @@ import { clearParseCache } from "../../src/config/parse-cache.ts";
 import type { Diagnostic } from "../../src/diagnostics/diagnostic.ts";
 import type { FieldPath, RawResource } from "../../src/config/resource.ts";
 import { mulberry32Unit } from "../support/prng.ts";
+import { firstValueDiff, show } from "../support/value-diff.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The generator
@@ -536,10 +537,6 @@ function sampler(seed: number): (i: number, xs: unknown[]) => boolean {
   };
 }
 
-const show = (v: unknown) => {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 300 ? `${s.slice(0, 300)}…` : s;
-};
 
 /** Lines around `line` (1-based) of the text, each as a JS string, and the mutated lines of the file with their numbers. */
 function context(g: Generated, lineNos: number[]): string {
@@ -558,23 +555,6 @@ function context(g: Generated, lineNos: number[]): string {
   return out.join("\n");
 }
 
-/** The first deep difference of two values: its path and both sides. */
-function firstValueDiff(a: unknown, b: unknown, path: (string | number)[] = []): { path: (string | number)[]; a: unknown; b: unknown } | undefined {
-  if (Bun.deepEquals(a, b, true)) return undefined;
-  if (Array.isArray(a) && Array.isArray(b)) {
-    for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      const d = firstValueDiff(a[i], b[i], [...path, i]);
-      if (d) return d;
-    }
-  } else if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    for (const k of keys) {
-      const d = firstValueDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], [...path, k]);
-      if (d) return d;
-    }
-  }
-  return { path, a, b };
-}
 
 interface Outcome {
   /** parseFast cut the list (cutStats().cut went up and it answered). */
