@@ -178,11 +178,17 @@ export function scanItemLines(text: string, at: number, min: number, slice: (fro
  * once and dropped (the caller keeps what it makes of it).
  */
 export function blockValues(text: string, block: ItemBlock): string[] | undefined {
-  const n = block.starts.length;
-  const out = new Array<string>(n);
-  for (let k = 0; k < n; k++) {
-    if (itemLine(text, block.starts.at(k), block.indent) < 0) return undefined;
-    out[k] = text.substring(tokenFrom, tokenTo);
+  return block.starts.length === 0 ? [] : tokensFrom(text, block.starts.at(0), block.indent, block.starts.length, (from, to) => text.substring(from, to));
+}
+
+/** The tokens of `count` item lines one after the other from offset `at` (a block's lines are); undefined where a line is not one. */
+function tokensFrom(text: string, at: number, indent: number, count: number, slice: (from: number, to: number) => string): string[] | undefined {
+  const out = new Array<string>(count);
+  for (let k = 0; k < count; k++) {
+    const next = itemLine(text, at, indent);
+    if (next < 0) return undefined;
+    out[k] = slice(tokenFrom, tokenTo);
+    at = next;
   }
   return out;
 }
@@ -235,14 +241,8 @@ export function itemsIn(old: string | Uint8Array, block: ItemBlock, index: numbe
   const from = block.starts.at(index);
   const to = index + count < block.starts.length ? block.starts.at(index + count) : block.end;
   const text = typeof old === "string" ? old.slice(from, to) : Buffer.from(old.buffer, old.byteOffset + from, to - from).toString("latin1");
-  const out: string[] = [];
-  for (let at = 0; at < text.length && out.length < count; ) {
-    const next = itemLine(text, at, block.indent);
-    if (next < 0) return undefined;
-    out.push(ownString(text, tokenFrom, tokenTo)); // kept with the list: not a piece of the old text
-    at = next;
-  }
-  return out.length === count ? out : undefined;
+  // Own strings: kept with the list, not pieces of the old text.
+  return tokensFrom(text, 0, block.indent, count, (a, b) => ownString(text, a, b));
 }
 
 /** The values an edit removed from the list it made `items` of (the splicer records them: readSplicedNets counts their host bits). */
