@@ -31,20 +31,20 @@ export interface Splice<T> {
   readonly inserted: readonly T[];
 }
 
-/** `next` (sorted, no duplicates) is `from` without `removed` and with `added` (both sorted, disjoint). */
-export interface SetChange<T> {
-  readonly from: readonly T[];
+/** `next` (sorted, no duplicates) is `from` without `removed` and with `added` (both sorted, disjoint); `L` is the list's type (an array of T, or a typed list). */
+export interface SetChange<T, L extends object = readonly T[]> {
+  readonly from: L;
   readonly removed: readonly T[];
   readonly added: readonly T[];
 }
 
 interface Stored {
-  readonly from: readonly unknown[];
+  readonly from: object;
   readonly splice?: { index: number; removed: number; inserted: readonly unknown[] };
   readonly change?: { removed: readonly unknown[]; added: readonly unknown[] };
 }
 
-let records = new WeakMap<readonly unknown[], Stored>();
+let records = new WeakMap<object, Stored>();
 
 /** Forgets every record (the agent, after an attempt that applied: the next attempt marks its own). */
 export function forgetDerivations(): void {
@@ -59,7 +59,7 @@ export function markSplice<T>(next: readonly T[], s: Splice<T>): readonly T[] {
 }
 
 /** Records that `next` is a set change of `c.from`; returns `next`. */
-export function markSetChange<T>(next: readonly T[], c: SetChange<T>): readonly T[] {
+export function markSetChange<T, L extends object = readonly T[]>(next: L, c: SetChange<T, L>): L {
   records.delete(c.from);
   records.set(next, { from: c.from, change: { removed: c.removed, added: c.added } });
   return next;
@@ -72,9 +72,12 @@ export function spliceOf<T>(next: readonly T[]): Splice<T> | undefined {
 }
 
 /** How `next` was changed as a set from an earlier array, if it was. */
-export function setChangeOf<T>(next: readonly T[]): SetChange<T> | undefined {
+export function setChangeOf<T>(next: readonly T[]): SetChange<T> | undefined;
+/** How typed list `next` (e.g. nft/address-list.ts) was changed from an earlier one, its items of type T. */
+export function setChangeOf<T, L extends object>(next: L): SetChange<T, L> | undefined;
+export function setChangeOf<T, L extends object>(next: L): SetChange<T, L> | undefined {
   const r = records.get(next);
-  return r?.change ? { from: r.from as readonly T[], removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
+  return r?.change ? { from: r.from as L, removed: r.change.removed as readonly T[], added: r.change.added as readonly T[] } : undefined;
 }
 
 /**

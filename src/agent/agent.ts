@@ -43,10 +43,13 @@ import type { TableStamp } from "../nft/render.ts";
 import { describeChange, describeFiles, snapshot, type Snapshot } from "./change.ts";
 import { APPLY_BUCKETS, Histogram } from "./metrics.ts";
 import { expectedTables } from "./shape.ts";
-import { refillSpare } from "../spares.ts";
+import { collectAfterEdits, refillSpare } from "../spares.ts";
 import { prepareSpareBuffer } from "../source/source-file.ts";
 import { AppliedTables } from "./tables.ts";
 import type { AgentDeps, Applied, ApplyRequest, Attempt, BootRecord, DriftCheck, DriftState, EndpointStatus, InKernel, RuleCounters } from "./types.ts";
+
+/** How long after the last attempt (its spares made) the garbage of big-list edits is collected. */
+const QUIET_COLLECT_MS = 1000;
 
 export class Agent {
   generation = 0;
@@ -102,6 +105,8 @@ export class Agent {
   private snap?: Snapshot;
   /** The next step of preparing spare arrays (refillSpares), when one is scheduled. */
   private refilling?: ReturnType<typeof setTimeout>;
+  /** The collection after a pause in edits (collectWhenQuiet), when one is scheduled. */
+  private quiet?: ReturnType<typeof setTimeout>;
   /** The warnings of the last attempt, as logged. */
   private warned = new Set<string>();
   /** The first attempt has looked at the kernel. */
@@ -197,9 +202,26 @@ export class Agent {
     if (this.refilling) return;
     this.refilling = setTimeout(() => {
       this.refilling = undefined;
-      if (!this.busy && (prepareSpareBuffer() || refillSpare())) this.refillSpares();
+      if (this.busy) return;
+      if (prepareSpareBuffer() || refillSpare()) this.refillSpares();
+      else this.collectWhenQuiet();
     }, 0);
     this.refilling.unref?.();
+  }
+
+  /**
+   * Once the spares are ready, and no attempt came for QUIET_COLLECT_MS, collects the garbage an
+   * edit of a big list left (spares.ts collectAfterEdits): a burst of edits pays no collection,
+   * and one follows the burst.
+   */
+  private collectWhenQuiet(): void {
+    // Every attempt ends by refilling, which comes here again: the timer restarts after each.
+    clearTimeout(this.quiet);
+    this.quiet = setTimeout(() => {
+      this.quiet = undefined;
+      if (!this.busy) collectAfterEdits();
+    }, QUIET_COLLECT_MS);
+    this.quiet.unref?.();
   }
 
   /** True while an attempt runs or is queued. */

@@ -8,7 +8,8 @@
  * an unchanged million-entry set costs one comparison of two arrays, not a hash set).
  */
 import { contentHash, type SourceFile } from "../source/source-file.ts";
-import type { NftRuleset } from "../nft/ir.ts";
+import { sameElementOrder } from "../nft/address-list.ts";
+import type { Elements, NftRuleset } from "../nft/ir.ts";
 import { renderStatements } from "../nft/render.ts";
 import { setChangeOf } from "../derive.ts";
 
@@ -20,12 +21,12 @@ export interface Snapshot {
   /** Endpoint names with their interface. */
   endpoints: string[];
   /** Set name → elements. */
-  sets: Map<string, readonly string[]>;
+  sets: Map<string, Elements>;
 }
 
 export function snapshot(files: readonly SourceFile[], ruleset: NftRuleset, endpoints: string[]): Snapshot {
   const policies = new Map<string, string>();
-  const sets = new Map<string, readonly string[]>();
+  const sets = new Map<string, Elements>();
   for (const table of ruleset.tables) {
     // A set used in both tables is copied into each with the same name and elements: count it once.
     for (const set of table.sets) sets.set(set.name, set.elements);
@@ -71,20 +72,20 @@ function keyChanges(before: Map<string, string>, after: Map<string, string>): st
   return out;
 }
 
-function entryChanges(before: Map<string, readonly string[]>, after: Map<string, readonly string[]>): { added: number; removed: number } {
+function entryChanges(before: Map<string, Elements>, after: Map<string, Elements>): { added: number; removed: number } {
   let added = 0;
   let removed = 0;
   for (const [name, elements] of after) {
     const old = before.get(name);
     if (old === elements) continue;
     // Recorded by the compiler as a set change of exactly the old array (src/derive.ts): counted without a million-string Set.
-    const change = old ? setChangeOf(elements) : undefined;
+    const change = old ? setChangeOf<string, Elements>(elements) : undefined;
     if (change && change.from === old) {
       added += change.added.length;
       removed += change.removed.length;
       continue;
     }
-    if (old && sameArray(old, elements)) continue;
+    if (old && sameElementOrder(old, elements)) continue;
     const oldSet = new Set(old ?? []);
     const newSet = new Set(elements);
     for (const e of newSet) if (!oldSet.has(e)) added++;
@@ -92,12 +93,6 @@ function entryChanges(before: Map<string, readonly string[]>, after: Map<string,
   }
   for (const [name, elements] of before) if (!after.has(name)) removed += new Set(elements).size;
   return { added, removed };
-}
-
-function sameArray(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function countEntries(s: Snapshot): number {

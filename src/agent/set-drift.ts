@@ -10,7 +10,9 @@
  * A drifted set is repaired by emptying and refilling it from the IR (nft/delta.ts refill) in
  * one transaction: only hostwall's own element texts go into the script, never listed ones.
  */
-import type { NftRuleset } from "../nft/ir.ts";
+import { parseAddress } from "../model/cidr-parse.ts";
+import { AddressList } from "../nft/address-list.ts";
+import type { Elements, NftRuleset } from "../nft/ir.ts";
 import { canonicalElement, type NftRunner } from "../nft/runner.ts";
 
 /** Sets up to this many elements are listed at every drift check. */
@@ -44,14 +46,36 @@ export async function findSetDrift(runner: NftRunner, ir: NftRuleset, check: num
         errors.push(`set ${set.name}: ${listed.error}`);
         continue;
       }
-      const want = new Set(set.elements.map(canonicalElement));
-      const have = new Set(listed.elements);
-      let missing = 0;
-      let extra = 0;
-      for (const e of want) if (!have.has(e)) missing++;
-      for (const e of have) if (!want.has(e)) extra++;
+      const { missing, extra } = compareListed(set.elements, listed.elements);
       if (missing + extra > 0) drifted.push({ key: `${table.family} ${table.name}/${set.name}`, missing, extra });
     }
   }
   return { drifted, errors };
+}
+
+/** How many of `want` the listing lacks, and how many elements it holds beyond them (each counted once). */
+function compareListed(want: Elements, listed: readonly string[]): { missing: number; extra: number } {
+  if (want instanceof AddressList) {
+    // A big per-length set: each listed address found by a search in the words, no text made for the million expected.
+    const seen = new Uint8Array(want.length);
+    let found = 0;
+    const extras = new Set<string>();
+    for (const text of listed) {
+      const parsed = parseAddress(text);
+      const i = parsed.ok ? want.indexOf(parsed.cidr) : -1;
+      if (i < 0) extras.add(canonicalElement(text));
+      else if (seen[i] === 0) {
+        seen[i] = 1;
+        found++;
+      }
+    }
+    return { missing: want.length - found, extra: extras.size };
+  }
+  const expected = new Set(want.map(canonicalElement));
+  const have = new Set(listed);
+  let missing = 0;
+  let extra = 0;
+  for (const e of expected) if (!have.has(e)) missing++;
+  for (const e of have) if (!expected.has(e)) extra++;
+  return { missing, extra };
 }

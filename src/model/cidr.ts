@@ -125,6 +125,11 @@ function formatV6(a0: number, a1: number, a2: number, a3: number, prefix: number
   return String.fromCharCode.apply(null, chars.subarray(0, n) as unknown as number[]);
 }
 
+/** The canonical text of an address (formatCidr of its host prefix), from its words; IPv4 takes `a0` only. */
+export function formatAddress(family: Family, a0: number, a1 = 0, a2 = 0, a3 = 0): string {
+  return family === 4 ? formatV4(a0) : formatV6(a0, a1, a2, a3, 128);
+}
+
 /**
  * Canonical text. IPv4 is a dotted quad; IPv6 is RFC 5952 (lowercase, longest run of zero
  * groups compressed, the first one on ties, never a single group; IPv4-mapped addresses as

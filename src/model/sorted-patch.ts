@@ -22,16 +22,20 @@ export interface Positions {
  * be of different types, e.g. an element's text against a CIDR).
  */
 export function positionsOf<S, K>(from: readonly S[], removed: readonly K[], added: readonly K[], compare: (item: S, key: K) => number): Positions | undefined {
+  return positionsAt(from.length, removed, added, (j, x) => compare(from[j]!, x));
+}
+
+/** positionsOf for a sorted list of `n` items read through `compareAt(j, key)` (item j against a change's item): a typed list's. */
+export function positionsAt<K>(n: number, removed: readonly K[], added: readonly K[], compareAt: (j: number, key: K) => number): Positions | undefined {
   // Each search starts where the last one ended (galloping): k changes cost O(k log(n/k))
   // probes, and changes that lie together (10,000 lines replaced) about two probes each; one
   // binary search per change from scratch cost ~20 probes each, the whole of a 10k edit's
   // element patch when a probe parses element text.
-  const n = from.length;
   const removedAt: number[] = [];
   let hint = 0;
   for (const x of removed) {
-    const i = firstNotBelow(n, (j) => compare(from[j]!, x) < 0, hint);
-    if (i >= n || compare(from[i]!, x) !== 0) return undefined;
+    const i = firstNotBelow(n, (j) => compareAt(j, x) < 0, hint);
+    if (i >= n || compareAt(i, x) !== 0) return undefined;
     if (removedAt.length > 0 && removedAt[removedAt.length - 1]! >= i) return undefined;
     removedAt.push(i);
     hint = i + 1;
@@ -40,9 +44,9 @@ export function positionsOf<S, K>(from: readonly S[], removed: readonly K[], add
   let r = 0;
   hint = 0;
   for (const x of added) {
-    const i = firstNotBelow(n, (j) => compare(from[j]!, x) < 0, hint);
+    const i = firstNotBelow(n, (j) => compareAt(j, x) < 0, hint);
     while (r < removedAt.length && removedAt[r]! < i) r++;
-    if (i < n && compare(from[i]!, x) === 0 && removedAt[r] !== i) return undefined;
+    if (i < n && compareAt(i, x) === 0 && removedAt[r] !== i) return undefined;
     if (addedAt.length > 0 && addedAt[addedAt.length - 1]! > i) return undefined;
     addedAt.push(i);
     hint = i;

@@ -25,7 +25,8 @@
  *   5. `add rule` of every changed or new chain, in order
  */
 import { setChangeOf } from "../derive.ts";
-import type { NftChain, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
+import { elementsEqualAt } from "./address-list.ts";
+import type { Elements, NftChain, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
 import { STAMP_OBJECT } from "./names.ts";
 import { MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript, type TableStamp } from "./render.ts";
 
@@ -65,7 +66,7 @@ const ELEMENTS_PER_LINE = 16;
  * A new set's elements array → the old one found to hold the same elements by a delta: what
  * was derived from the old array (delta-adopt.ts's element hash, ~0.5 s at 1M) carries over.
  */
-export const sameElements = new WeakMap<readonly string[], readonly string[]>();
+export const sameElements = new WeakMap<Elements, Elements>();
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /**
@@ -138,10 +139,10 @@ export function computeDelta(from: NftRuleset, to: NftRuleset, unknown: DeltaUnk
 
 interface SetEdit {
   name: string;
-  added: string[];
-  removed: string[];
-  /** A big interval set: all its new elements after a `flush set`. */
-  refill?: string[];
+  added: Elements;
+  removed: readonly string[];
+  /** A big interval set (or one whose elements in the kernel are unknown): all its new elements after a `flush set`. */
+  refill?: Elements;
 }
 
 interface TablePlan {
@@ -203,8 +204,8 @@ function planTable(from: NftTable, to: NftTable, unknown: DeltaUnknowns): TableP
  * set change of exactly `from` (src/derive.ts; both sorted, duplicate-free, as it writes sets):
  * a one-address edit of a million-element set compares no million strings.
  */
-export function elementEdit(from: readonly string[], to: readonly string[]): { added: string[]; removed: string[]; identical?: true } {
-  const change = from !== to ? setChangeOf(to) : undefined;
+export function elementEdit(from: Elements, to: Elements): { added: string[]; removed: string[]; identical?: true } {
+  const change = from !== to ? setChangeOf<string, Elements>(to) : undefined;
   if (change?.from === from) return change.added.length + change.removed.length === 0 ? { added: [], removed: [], identical: true } : { added: change.added.slice(), removed: change.removed.slice() };
   return diffElements(from, to);
 }
@@ -215,15 +216,16 @@ export function elementEdit(from: readonly string[], to: readonly string[]): { a
  * long common head and tail: those are skipped by comparing in place, and only the middle goes
  * through hash sets (a million-string Set costs seconds on a busy 2-core machine; measured).
  */
-export function diffElements(from: readonly string[], to: readonly string[]): { added: string[]; removed: string[]; identical?: true } {
+export function diffElements(from: Elements, to: Elements): { added: string[]; removed: string[]; identical?: true } {
   if (from === to) return { added: [], removed: [], identical: true };
+  const same = elementsEqualAt(from, to);
   let head = 0;
   const max = Math.min(from.length, to.length);
-  while (head < max && from[head] === to[head]) head++;
+  while (head < max && same(head, head)) head++;
   // Same elements in the same order (the common case: the set did not change).
   if (head === from.length && head === to.length) return { added: [], removed: [], identical: true };
   let tail = 0;
-  while (tail < max - head && from[from.length - 1 - tail] === to[to.length - 1 - tail]) tail++;
+  while (tail < max - head && same(from.length - 1 - tail, to.length - 1 - tail)) tail++;
   const a = from.slice(head, from.length - tail);
   const b = to.slice(head, to.length - tail);
   if (a.length === 0 || b.length === 0) return { added: b, removed: a };
@@ -268,7 +270,7 @@ class ScriptWriter {
   }
 
   /** `prefix { a, b, … }` over several lines; nothing for no elements. Elements are canonical text from the compiler. */
-  elements(prefix: string, elements: readonly string[]): void {
+  elements(prefix: string, elements: Elements): void {
     if (elements.length === 0) return;
     this.lines.push(`${prefix} {`);
     for (let i = 0; i < elements.length; i += ELEMENTS_PER_LINE) {

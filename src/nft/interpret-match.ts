@@ -226,12 +226,12 @@ export function vmapEntry(st: Extract<Statement, { kind: "vmap" }>, v: HookView)
 }
 
 /** A named set of the IR read for lookups: its declared type, its elements (interval elements only in interval sets). */
-export function parseSet(set: { name: string; type: string; interval: boolean; elements: readonly (string | Value)[] }): ParsedSet {
+export function parseSet(set: { name: string; type: string; interval: boolean; elements: Iterable<string | Value> }): ParsedSet {
   const types = set.type.split(" . ").map((t) => {
     if (!SET_TYPES.has(t)) throw new InterpretError("unsupported", `set ${set.name}: element type ${t}`);
     return t as DatumType;
   });
-  const elements = set.elements.map((e) => {
+  const elements = Array.from(set.elements, (e) => {
     const tuple = typeof e === "string" ? textTuple(e, types) : tupleOf(e, types);
     if (!set.interval && tuple.some(isInterval)) throw new InterpretError("bad-value", `set ${set.name} holds ${typeof e === "string" ? e : JSON.stringify(e)} but has no interval flag (nft refuses it)`);
     return tuple;

@@ -4,6 +4,9 @@
  * builders from validated values; comments and log prefixes pass through `safeText` and
  * identifiers through `safeIdentifier` in the renderer, so no user text reaches nft syntax.
  */
+import type { Elements } from "./address-list.ts";
+
+export type { Elements };
 
 export type TableFamily = "netdev" | "inet";
 export type Hook = "ingress" | "prerouting" | "input" | "forward" | "output";
@@ -56,8 +59,8 @@ export interface NftSet {
   type: "ipv4_addr" | "ipv6_addr" | "ipv4_addr . inet_proto . inet_service" | "ipv6_addr . inet_proto . inet_service";
   /** Interval set (prefixes) rather than a hash set (single addresses). */
   interval: boolean;
-  /** Elements, already canonical text (addresses or CIDRs). */
-  elements: string[];
+  /** Elements, already canonical text (addresses or CIDRs), in the order the compiler wrote them. */
+  elements: Elements;
   /** Comment: the selector the set stands for. */
   comment?: string;
   /**

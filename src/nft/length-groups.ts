@@ -7,9 +7,11 @@
  *
  * Only lengths with few members (SMALL_GROUP or fewer: the rare interval set needs them as
  * CIDRs) keep their members as an array from build to build. A big length keeps just its
- * element text; its changes are placed by searches on that text that go on from where the
- * last ended (sorted-patch.ts; each probe reads one address): a million-entry group array would cost one more fresh 8 MB array per edit, and
- * fresh memory is what an edit of a big set pays most for (page faults, ~3 ms per MB here).
+ * element list, the addresses as words (address-list.ts: 4 MB at a million IPv4 elements, where
+ * text took ~48 MB); its changes are placed by searches on those words that go on from where the
+ * last ended (sorted-patch.ts positionsAt): a million-entry group array would cost one more
+ * fresh 8 MB array per edit, and fresh memory is what an edit of a big set pays most for (page
+ * faults, ~3 ms per MB here).
  *
  * Every element list made by a patch is marked as a set change of the one it was patched
  * from (`removed`/`added` in the list's own order, addresses ascending), so the delta engine
@@ -17,9 +19,8 @@
  */
 import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
-import { dottedQuad, parseAddress } from "../model/cidr-parse.ts";
-import { applyPositions, patchSorted, positionsOf } from "../model/sorted-patch.ts";
-import { expectArray } from "../spares.ts";
+import { patchSorted, positionsAt } from "../model/sorted-patch.ts";
+import { AddressList } from "./address-list.ts";
 
 /** Lengths with at most this many members keep their members as an array (the rare set takes them). */
 const SMALL_GROUP = 4096;
@@ -30,13 +31,13 @@ export interface LengthGroups {
   readonly counts: ReadonlyMap<number, number>;
   /** The members of one length, in the list's order. */
   members(length: number): readonly Cidr[];
-  /** One length's hash-set elements: each member's network address as nft text, in the list's order. */
-  elements(length: number): string[];
+  /** One length's hash-set elements: each member's network address, in the list's order. */
+  elements(length: number): AddressList;
 }
 
 /** The element list of a length still to be made by patching the last build's. */
 interface Pending {
-  from: string[];
+  from: AddressList;
   removed: Cidr[];
   added: Cidr[];
 }
@@ -62,7 +63,7 @@ export function groupedByLength(members: readonly Cidr[]): LengthGroups {
 }
 
 class Groups implements LengthGroups {
-  private readonly texts = new Map<number, string[]>();
+  private readonly lists = new Map<number, AddressList>();
 
   private constructor(
     private readonly source: readonly Cidr[],
@@ -109,11 +110,11 @@ class Groups implements LengthGroups {
         arrays.set(p, patchedGroup);
       }
       // The elements: patched from this build's when it made them (or would have: its own pending patch), else made when asked.
-      const from = this.texts.get(p) ?? (this.pending.has(p) ? this.elements(p) : undefined);
+      const from = this.lists.get(p) ?? (this.pending.has(p) ? this.elements(p) : undefined);
       if (from) pending.set(p, { from, ...change });
       else pending.delete(p);
     }
-    for (const [p, texts] of this.texts) if (!touched.has(p)) pending.set(p, { from: texts, removed: [], added: [] });
+    for (const [p, list] of this.lists) if (!touched.has(p)) pending.set(p, { from: list, removed: [], added: [] });
     stats.groupsPatched++;
     return new Groups(next, counts, arrays, pending);
   }
@@ -126,44 +127,28 @@ class Groups implements LengthGroups {
     return group;
   }
 
-  elements(length: number): string[] {
-    const made = this.texts.get(length);
+  elements(length: number): AddressList {
+    const made = this.lists.get(length);
     if (made) return made;
-    const hostBits = this.source[0]?.family === 6 ? 128 : 32;
+    const family = this.source[0]?.family ?? 4;
+    const hostBits = family === 6 ? 128 : 32;
     const text = (c: Cidr) => formatCidr(c.prefix === hostBits ? c : { ...c, prefix: hostBits });
     const todo = this.pending.get(length);
-    let elements: string[] | undefined;
+    let elements: AddressList | undefined;
     if (todo && todo.removed.length === 0 && todo.added.length === 0) elements = todo.from;
     else if (todo) {
-      // The list is sorted by address: each probe parses the element it lands on.
-      const at = positionsOf(todo.from, todo.removed, todo.added, (s: string, c: Cidr) => compareAddress(s, c));
+      // The list is sorted by address: each probe reads the words of the element it lands on.
+      const from = todo.from;
+      const at = positionsAt(from.length, todo.removed, todo.added, (j, c: Cidr) => from.compare(j, c));
       if (at) {
-        const removed = todo.removed.map(text);
-        const added = todo.added.map(text);
-        elements = applyPositions(todo.from, at, added);
-        markSetChange(elements, { from: todo.from, removed, added });
+        elements = from.patched(at, todo.added);
+        markSetChange(elements, { from, removed: todo.removed.map(text), added: todo.added.map(text) });
         stats.elementsPatched++;
       }
     }
-    if (!elements) {
-      elements = this.members(length).map(text);
-      expectArray(elements.length); // an edit patches them
-    }
+    elements ??= AddressList.of(family, this.members(length));
     this.pending.delete(length);
-    this.texts.set(length, elements);
+    this.lists.set(length, elements);
     return elements;
   }
-}
-
-/** The address of element text `s` against the network address of `c` (same family). */
-function compareAddress(s: string, c: Cidr): number {
-  // IPv4 text read digit by digit, nothing allocated: a 10k + 10k edit makes ~50,000 probes.
-  if (c.family === 4) {
-    const a = dottedQuad(s);
-    if (a >= 0) return a - c.a0;
-  }
-  const parsed = parseAddress(s);
-  if (!parsed.ok) throw new Error(`internal error: set element ${s} is not an address`);
-  const a = parsed.cidr;
-  return a.a0 - c.a0 || a.a1 - c.a1 || a.a2 - c.a2 || a.a3 - c.a3;
 }

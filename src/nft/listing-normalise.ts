@@ -16,6 +16,7 @@
  * - comments as the renderer writes them (safeText); origins, chain order, set order and
  *   netdev devices (absent from nft 1.0.6's JSON) dropped.
  */
+import { elementTexts } from "./address-list.ts";
 import type { Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, Statement, Value } from "./ir.ts";
 import { canonicalAddresses } from "./listing-addresses.ts";
 import { MAX_COMMENT_BYTES, safeText } from "./render.ts";
@@ -45,8 +46,8 @@ function normaliseSet(s: NftSet): NftSet {
   let elements: string[];
   // A dynamic set's elements are what the kernel saw, not what was compiled.
   if (s.dynamic) elements = [];
-  else if (s.type === "ipv4_addr" || s.type === "ipv6_addr") elements = canonicalAddresses(s.elements) ?? [...s.elements].sort();
-  else elements = unique(s.elements.map(tupleText));
+  else if (s.type === "ipv4_addr" || s.type === "ipv6_addr") elements = canonicalAddresses(elementTexts(s.elements)) ?? [...s.elements].sort();
+  else elements = unique(Array.from(s.elements, tupleText));
   return {
     name: s.name,
     type: s.type,

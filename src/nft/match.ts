@@ -18,7 +18,7 @@ import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
-import type { Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
+import type { Elements, Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
 import { groupedByLength } from "./length-groups.ts";
 import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorLengthSet, selectorSet, type PerLengthLayout } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
@@ -35,7 +35,7 @@ export interface MatchContext {
   /** Which selector sets are split by prefix length, and where rare lengths go. */
   perLength: PerLengthLayout;
   /** Called for every per-length set a rule references; `elements` gives its nft elements (called once per table). */
-  useLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => string[], selectorKey: string): void;
+  useLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => Elements, selectorKey: string): void;
   /** Named-port sets by {@link namedPortKey}. */
   namedPorts: ReadonlyMap<string, NamedPortSet>;
   /** Called for every named-port set a rule references. */

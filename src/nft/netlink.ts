@@ -17,6 +17,8 @@
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { dottedQuad, parseAddress } from "../model/cidr-parse.ts";
+import { AddressList } from "./address-list.ts";
+import type { Elements } from "./ir.ts";
 
 /** The elements of one hash set (`ipv4_addr` or `ipv6_addr` keys: plain addresses, as the IR writes them). */
 export interface SetElements {
@@ -24,7 +26,7 @@ export interface SetElements {
   table: string;
   set: string;
   type: "ipv4_addr" | "ipv6_addr";
-  elements: readonly string[];
+  elements: Elements;
 }
 
 /** Netlink and nf_tables protocol numbers (linux/netlink.h, linux/netfilter/nfnetlink.h, nf_tables.h); bench/netlink-setelem.ts uses them too. */
@@ -126,12 +128,31 @@ export class NetlinkWriter {
     this.view.setUint16(at, this.n - at, true);
   }
 
-  /**
-   * One element: LIST_ELEM { KEY { DATA_VALUE <address> } }, the address written straight from
-   * its text (network byte order): three 4-byte headers and the address, 16 bytes for IPv4, 28
-   * for IPv6.
-   */
+  /** One element given as text (IPv4 or IPv6 by `v6`), written as `key` writes it. */
   element(text: string, v6: boolean): void {
+    if (!v6) {
+      const a = dottedQuad(text);
+      if (a < 0) throw new Error(`internal error: set element ${JSON.stringify(text.slice(0, 60))} is not an IPv4 address`);
+      this.key(a, 0, 0, 0, false);
+      return;
+    }
+    const parsed = parseAddress(text);
+    if (!parsed.ok || parsed.cidr.family !== 6) throw new Error(`internal error: set element ${JSON.stringify(text.slice(0, 60))} is not an IPv6 address`);
+    const c = parsed.cidr;
+    this.key(c.a0, c.a1, c.a2, c.a3, true);
+  }
+
+  /** Element `i` of an address list, written from its words (nothing parsed). */
+  address(list: AddressList, i: number): void {
+    if (list.family === 4) this.key(list.word(i), 0, 0, 0, false);
+    else this.key(list.word(i, 0), list.word(i, 1), list.word(i, 2), list.word(i, 3), true);
+  }
+
+  /**
+   * One element: LIST_ELEM { KEY { DATA_VALUE <address> } }, the address in network byte order:
+   * three 4-byte headers and the address, 16 bytes for IPv4, 28 for IPv6.
+   */
+  private key(a0: number, a1: number, a2: number, a3: number, v6: boolean): void {
     const len = v6 ? 16 : 4;
     this.room(12 + len);
     const v = this.view;
@@ -142,18 +163,11 @@ export class NetlinkWriter {
     v.setUint16(at + 6, NFTA_SET_ELEM_KEY | NLA_F_NESTED, true);
     v.setUint16(at + 8, 4 + len, true);
     v.setUint16(at + 10, NFTA_DATA_VALUE, true);
-    if (!v6) {
-      const a = dottedQuad(text);
-      if (a < 0) throw new Error(`internal error: set element ${JSON.stringify(text.slice(0, 60))} is not an IPv4 address`);
-      v.setUint32(at + 12, a, false);
-    } else {
-      const parsed = parseAddress(text);
-      if (!parsed.ok || parsed.cidr.family !== 6) throw new Error(`internal error: set element ${JSON.stringify(text.slice(0, 60))} is not an IPv6 address`);
-      const c = parsed.cidr;
-      v.setUint32(at + 12, c.a0, false);
-      v.setUint32(at + 16, c.a1, false);
-      v.setUint32(at + 20, c.a2, false);
-      v.setUint32(at + 24, c.a3, false);
+    v.setUint32(at + 12, a0, false);
+    if (v6) {
+      v.setUint32(at + 16, a1, false);
+      v.setUint32(at + 20, a2, false);
+      v.setUint32(at + 24, a3, false);
     }
     this.n += 12 + len;
   }
@@ -176,7 +190,10 @@ export function encodeElements(sets: readonly SetElements[]): { bytes: Uint8Arra
       w.str(NFTA_SET_ELEM_LIST_SET, s.set);
       const list = w.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
       const start = w.n;
-      while (i < s.elements.length && w.n - start < MAX_MSG - 256) w.element(s.elements[i++]!, v6);
+      const elements = s.elements;
+      if (elements instanceof AddressList && elements.family !== (v6 ? 6 : 4)) throw new Error(`internal error: IPv${elements.family} elements for the ${s.type} set ${s.set}`);
+      if (elements instanceof AddressList) while (i < elements.length && w.n - start < MAX_MSG - 256) w.address(elements, i++);
+      else while (i < elements.length && w.n - start < MAX_MSG - 256) w.element(elements[i++]!, v6);
       w.endNest(list);
       w.end(m);
       acks++;

@@ -15,14 +15,15 @@
  */
 import { createHash } from "node:crypto";
 import { setChangeOf } from "../derive.ts";
+import { AddressList } from "./address-list.ts";
 import { sameElements } from "./delta.ts";
-import type { NftRuleset } from "./ir.ts";
+import type { Elements, NftRuleset } from "./ir.ts";
 import { renderScript } from "./render.ts";
 
 /** Two 32-bit lanes, summed mod 2^32 each. */
 type Lanes = [number, number];
 
-const digests = new WeakMap<readonly string[], Lanes>();
+const digests = new WeakMap<Elements, Lanes>();
 /** How many digests were made from nothing (all elements hashed), for the tests. */
 export const digestStats = { full: 0, patched: 0 };
 
@@ -30,8 +31,20 @@ export const digestStats = { full: 0, patched: 0 };
 const SEED_A = 0x68777eb1;
 const SEED_B = 0x2f1b3c5d;
 
-function sum(into: Lanes, elements: readonly string[], sign: 1 | -1): void {
+function sum(into: Lanes, elements: Elements, sign: 1 | -1): void {
   let [a, b] = into;
+  if (elements instanceof AddressList && elements.family === 4) {
+    // The same hashes as of the text (murmur3 of its ASCII bytes, as Bun.hash.murmur32v3 of the string), no string made: ~70 ms per 1M against ~180 ms.
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < elements.length; i++) {
+      const n = elements.asciiV4(i, bytes);
+      a = (a + sign * murmur3(bytes, n, SEED_A)) >>> 0;
+      b = (b + sign * murmur3(bytes, n, SEED_B)) >>> 0;
+    }
+    into[0] = a;
+    into[1] = b;
+    return;
+  }
   for (const e of elements) {
     a = (a + sign * Bun.hash.murmur32v3(e, SEED_A)) >>> 0;
     b = (b + sign * Bun.hash.murmur32v3(e, SEED_B)) >>> 0;
@@ -40,7 +53,33 @@ function sum(into: Lanes, elements: readonly string[], sign: 1 | -1): void {
   into[1] = b;
 }
 
-function lanes(elements: readonly string[]): Lanes {
+/** MurmurHash3 (x86, 32-bit) of `bytes[0..n)`: what Bun.hash.murmur32v3 gives for a string of those ASCII bytes. */
+function murmur3(bytes: Uint8Array, n: number, seed: number): number {
+  let h = seed | 0;
+  const blocks = n & ~3;
+  for (let i = 0; i < blocks; i += 4) {
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rest = n & 3;
+  if (rest > 0) {
+    let k = bytes[blocks]!;
+    if (rest > 1) k |= bytes[blocks + 1]! << 8;
+    if (rest > 2) k |= bytes[blocks + 2]! << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    h ^= Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  }
+  h ^= n;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function lanes(elements: Elements): Lanes {
   let d = digests.get(elements);
   if (d) return d;
   // The same elements as an array already digested (a delta found them equal): the same digest.
@@ -50,7 +89,7 @@ function lanes(elements: readonly string[]): Lanes {
     digests.set(elements, d);
     return d;
   }
-  const change = setChangeOf(elements);
+  const change = setChangeOf<string, Elements>(elements);
   const base = change && digests.get(change.from);
   if (change && base) {
     d = [base[0], base[1]];
@@ -70,7 +109,7 @@ function lanes(elements: readonly string[]): Lanes {
  * The digest of a set's elements (16 hex digits; the same for the same elements in any order,
  * as a set holds them; no duplicates expected, as the compiler writes none).
  */
-export function elementsDigest(elements: readonly string[]): string {
+export function elementsDigest(elements: Elements): string {
   const [a, b] = lanes(elements);
   return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }

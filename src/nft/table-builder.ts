@@ -7,7 +7,7 @@
 import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
-import type { Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
+import type { Elements, Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
 import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
 import { counter, goto, jump, match, meta, payload, setUpdate, sym, value, verdict } from "./statements.ts";
@@ -123,7 +123,7 @@ export class TableBuilder {
   }
 
   /** A per-prefix-length set: network addresses in a hash set, or the rare lengths' CIDRs in an interval set. */
-  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => string[], key: string): void {
+  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => Elements, key: string): void {
     if (this.sameSet(name, `selector ${family} l${length} ${key}`)) return;
     this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements: elements(), comment: key });
   }

@@ -13,7 +13,7 @@ import { formatCidr, makeCidr, type Cidr } from "../../src/model/cidr.ts";
 import { normalizeCidrs } from "../../src/model/cidr-normalize.ts";
 import type { Model } from "../../src/model/types.ts";
 import { compileRuleset } from "../../src/nft/compile.ts";
-import type { NftRuleset } from "../../src/nft/ir.ts";
+import type { Elements, NftRuleset } from "../../src/nft/ir.ts";
 import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
 import { buildIndexV4, buildIndexV6 } from "../../src/resolve/member-index.ts";
@@ -367,7 +367,7 @@ function checkRecords(prev: NftRuleset, next: NftRuleset, context: string): numb
   let n = 0;
   for (const [t, table] of next.tables.entries()) {
     for (const set of table.sets) {
-      const change = setChangeOf(set.elements);
+      const change = setChangeOf<string, Elements>(set.elements);
       const old = prev.tables[t]!.sets.find((s) => s.name === set.name);
       // The very array of the last build: unchanged (its record, if any, is of an earlier change).
       // A set the last build did not have (its length was rare) is loaded whole, whatever its record says.

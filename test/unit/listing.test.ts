@@ -168,7 +168,7 @@ describe("compiled IR = kernel listing, normalised", () => {
       ["mark", (r) => mutateFirst(r, (s) => s.kind === "mark", (s: any) => (s.value = (s.value ^ 0x10000) >>> 0))],
       ["verdict", (r) => mutateFirst(r, (s) => s.kind === "verdict" && s.verdict === "drop", (s: any) => (s.verdict = "accept"))],
       ["comment", (r) => (r.tables[1]!.chains.find((c) => c.rules.some((x) => x.comment))!.rules.find((x) => x.comment)!.comment += "x")],
-      ["set element", (r) => r.tables[1]!.sets.find((s) => s.elements.length > 0)!.elements.pop()],
+      ["set element", (r) => void (r.tables[1]!.sets.find((s) => s.elements.length > 0)!.elements = r.tables[1]!.sets.find((s) => s.elements.length > 0)!.elements.slice(0, -1))],
       ["rule order", (r) => r.tables[1]!.chains.find((c) => c.rules.length > 3)!.rules.reverse()],
       ["missing rule", (r) => r.tables[1]!.chains.find((c) => c.rules.length > 0)!.rules.pop()],
     ];

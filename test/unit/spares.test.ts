@@ -147,6 +147,24 @@ describe("the agent prepares spares between attempts", () => {
     expect(f.kernel.applied.at(-1)).toContain("172.31.250.9"); // the delta carried the new address
     await f.agent.idle();
   });
+
+  test("once edits pause for a second, the garbage of an edit that took spares is collected, once; an attempt that took none collects nothing", async () => {
+    clearSpares(1000);
+    const f = fakeAgent({ files: [...exampleFiles(), big(6000, [])] });
+    expect((await f.agent.reload("startup")).ok).toBe(true);
+    await settled();
+    const start = spareStats().collected;
+    f.state.files = [...exampleFiles(), big(6000, ["172.31.250.9"])];
+    expect((await f.agent.reload("config changed")).ok).toBe(true);
+    await settled();
+    expect(spareStats().collected).toBe(start); // not while edits may follow
+    await Bun.sleep(1400);
+    expect(spareStats().collected).toBe(start + 1);
+    expect((await f.agent.reload("SIGHUP")).unchanged).toBe(true);
+    await Bun.sleep(1400);
+    expect(spareStats().collected).toBe(start + 1);
+    await f.agent.idle();
+  });
 });
 
 describe("the agent forgets what its lists were made from once an attempt has applied (derive.ts)", () => {

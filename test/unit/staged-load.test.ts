@@ -82,7 +82,7 @@ describe("the staged first load", () => {
     const elementLines = bigSets.reduce((n, { s }) => n + 2 + Math.ceil(s.elements.length / 16), 0);
     const stagedTables = new Set(bigSets.map(({ t }) => `${t.family} ${t.name}`)).size;
     expect(differ.length).toBe(elementLines + stagedTables);
-    for (const { s } of bigSets) expect(rest.text).not.toContain(s.elements[7]!);
+    for (const { s } of bigSets) expect(rest.text).not.toContain(s.elements.slice(7, 8)[0]!);
   });
 
   test("the first step makes only the tables of the big sets, with their stamp, the sets empty, no chain", () => {
