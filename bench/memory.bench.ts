@@ -118,7 +118,7 @@ try {
     console.log(`  agent RSS at ready          ${r.atReadyMB.toFixed(0)} MB; idle ${idleS} s later ${r.idleMB.toFixed(0)} MB`);
     console.log(`  one small edit (renamed in) ${edited ? `${editMs.toFixed(0)} ms to generation 2` : "NOT APPLIED"}; idle ${idleS} s later ${r.afterEditMB.toFixed(0)} MB`);
     console.log(`  ${edits} one-address edits of the big file (${bigEdits} applied); idle ${idleS} s later ${r.afterBigEditsMB.toFixed(0)} MB`);
-    if (process.argv.includes("--log")) console.log(log.split("\n").map((l) => `    | ${l.slice(0, 300)}`).join("\n"));
+    if (process.argv.includes("--log")) console.log(log.split("\n").map((l) => `    | ${l.slice(0, 600)}`).join("\n"));
   }
 } finally {
   agent?.kill();

@@ -130,6 +130,11 @@ export function refillSpare(): boolean {
   return todo.length > 0;
 }
 
+/** Whether the next refill follows a build from nothing (demands, and no spare taken since the last refill): it collects first. */
+export function coldRefillDue(): boolean {
+  return demand.length > 0 && stats.taken === takenAtLastRefill;
+}
+
 /**
  * A full garbage collection when an attempt took spares since the last one (it patched big
  * lists, so the generation before it is garbage now); false, doing nothing, otherwise. The

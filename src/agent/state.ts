@@ -17,6 +17,7 @@ import { netnsInode } from "./lock.ts";
 import { ensurePrivateDir, lstatOrUndefined, untrusted } from "./private-dir.ts";
 import { checkedAdoptionRecord, type AdoptionRecord } from "../nft/delta-adopt.ts";
 import type { ExpectedTable } from "./shape.ts";
+import type { ScriptPiece } from "../nft/render.ts";
 import type { EndpointPolicies } from "../resolve/resolve.ts";
 
 /** The last ruleset the agent applied from a valid config. */
@@ -76,7 +77,7 @@ export interface StateStore {
    * piece: a million-element script is never held whole, as text or as JSON, and the agent's
    * loop runs between pieces (the next edit need not wait for the record of the last one).
    */
-  saveStreamed?(record: Omit<LastGood, "script">, script: Iterable<string>): Promise<void>;
+  saveStreamed?(record: Omit<LastGood, "script">, script: Iterable<ScriptPiece>): Promise<void>;
 }
 
 /** One record per network namespace (an agent per namespace, lock.ts): `last-good-netns-<inode>.json`. */
@@ -126,7 +127,7 @@ export function stateStore(dir: string): StateStore {
       await fh.close();
     }
   }
-  async function writeRecord(pieces: Iterable<string>): Promise<void> {
+  async function writeRecord(pieces: Iterable<string | Uint8Array>): Promise<void> {
     checkDir(true);
     const tmp = join(dir, `.${FILE}.${process.pid}.tmp`);
     await unlink(tmp).catch(() => undefined);
@@ -142,13 +143,39 @@ export function stateStore(dir: string): StateStore {
   }
 }
 
-/** The JSON text of `record` with `script` as its last member, in pieces (each piece of the script escaped on its own: JSON escapes character by character). */
-export function* recordPieces(record: Omit<LastGood, "script">, script: Iterable<string>): Generator<string> {
+/** The JSON text of `record` with `script` as its last member, in pieces (each piece of the script escaped on its own: JSON escapes character by character); bytes stay bytes. */
+export function* recordPieces(record: Omit<LastGood, "script">, script: Iterable<ScriptPiece>): Generator<string | Uint8Array> {
   const head = JSON.stringify({ ...record, script: "" });
   if (!head.endsWith(',"script":""}')) throw new Error("internal error: the record has a member named script");
   yield head.slice(0, -2);
-  for (const piece of script) yield JSON.stringify(piece).slice(1, -1);
+  for (const piece of script) yield typeof piece === "string" ? JSON.stringify(piece).slice(1, -1) : jsonEscaped(piece);
   yield '"}';
+}
+
+/** The two-character escapes JSON.stringify writes (\b \t \n \f \r \" \\), by byte. */
+const SHORT_ESCAPE = new Map<number, number>([[0x08, 0x62], [0x09, 0x74], [0x0a, 0x6e], [0x0c, 0x66], [0x0d, 0x72], [0x22, 0x22], [0x5c, 0x5c]]);
+
+/** ASCII bytes as the inside of a JSON string, as JSON.stringify writes their text, as new bytes (the same when nothing needs escaping). */
+export function jsonEscaped(bytes: Uint8Array): Uint8Array {
+  let extra = 0;
+  for (const b of bytes) {
+    if (b > 0x7f) throw new Error("internal error: a script piece of bytes that are not ASCII");
+    if (SHORT_ESCAPE.has(b)) extra += 1;
+    else if (b < 0x20) extra += 5;
+  }
+  if (extra === 0) return bytes;
+  const out = new Uint8Array(bytes.length + extra);
+  let n = 0;
+  for (const b of bytes) {
+    const short = SHORT_ESCAPE.get(b);
+    if (short !== undefined) {
+      out[n++] = 0x5c;
+      out[n++] = short;
+    } else if (b < 0x20) {
+      for (const c of `\\u${b.toString(16).padStart(4, "0")}`) out[n++] = c.charCodeAt(0);
+    } else out[n++] = b;
+  }
+  return out;
 }
 
 const SCRIPT_MEMBER = Buffer.from(',"script":"');
@@ -253,6 +280,11 @@ export class RecordWriter {
     this.next = job;
     this.running ??= this.drain();
     return this.running;
+  }
+
+  /** Whether a write runs or waits. */
+  get writing(): boolean {
+    return this.running !== undefined;
   }
 
   /** Resolves when no write runs or waits (a clean shutdown). */

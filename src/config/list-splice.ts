@@ -216,9 +216,11 @@ export function readableAgain(items: readonly unknown[], file: { readonly text: 
 /** Drops the values of `items` (every slot undefined) when they can be read again and are not dropped yet; whether it did. */
 export function hollowOut(items: unknown[]): boolean {
   if (!readers.has(items) || emptied.has(items)) return false;
+  for (const v of items) if (v !== undefined) dropped++;
   items.fill(undefined);
   hollow.add(items);
   emptied.add(items);
+  hollowed++;
   return true;
 }
 
@@ -259,9 +261,21 @@ export function removedOf(items: readonly unknown[]): readonly string[] | undefi
 }
 
 let readAgain = 0;
+let hollowed = 0;
+let dropped = 0;
 /** How many lists were read again from their file (valuesOf of a hollow list; tests). */
 export function readAgainCount(): number {
   return readAgain;
+}
+
+/** How many lists had their values dropped (hollowOut; tests). */
+export function hollowedCount(): number {
+  return hollowed;
+}
+
+/** How many values hollowOut has dropped (a list spliced from a hollow one drops only its new ones). */
+export function droppedValueCount(): number {
+  return dropped;
 }
 
 /** The values of `items`: itself, or when it is hollow (isHollow) its values read again from its text, as a new array. */

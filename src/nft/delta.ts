@@ -28,7 +28,7 @@ import { setChangeOf } from "../derive.ts";
 import { elementsEqualAt } from "./address-list.ts";
 import type { Elements, NftChain, NftRuleset, NftSet, NftTable, RuleOrigin } from "./ir.ts";
 import { STAMP_OBJECT } from "./names.ts";
-import { MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript, type TableStamp } from "./render.ts";
+import { elementLines, MAX_COMMENT_BYTES, renderRule, safeIdentifier, safeText, type RenderedScript, type TableStamp } from "./render.ts";
 
 
 /** What a delta changes, for the log and /status. */
@@ -60,7 +60,6 @@ export type DeltaPlan =
  * (reference/nftables.md §5).
  */
 export const INTERVAL_EDIT_MAX = 4096;
-const ELEMENTS_PER_LINE = 16;
 
 /**
  * A new set's elements array → the old one found to hold the same elements by a delta: what
@@ -273,10 +272,7 @@ class ScriptWriter {
   elements(prefix: string, elements: Elements): void {
     if (elements.length === 0) return;
     this.lines.push(`${prefix} {`);
-    for (let i = 0; i < elements.length; i += ELEMENTS_PER_LINE) {
-      const last = i + ELEMENTS_PER_LINE >= elements.length;
-      this.lines.push(`\t${elements.slice(i, i + ELEMENTS_PER_LINE).join(", ")}${last ? "" : ","}`);
-    }
+    for (const line of elementLines(elements, "\t")) this.lines.push(line);
     this.lines.push("}");
   }
 

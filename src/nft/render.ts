@@ -10,7 +10,8 @@
  * script line each rule is on, so an error nft reports by line maps back to the YAML.
  */
 import { formatCidr, makeCidr } from "../model/cidr.ts";
-import type { Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
+import { AddressList, joinedElements } from "./address-list.ts";
+import type { Elements, Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
 
 export interface RenderedScript {
   /** The script for `nft -f -`. */
@@ -77,13 +78,23 @@ export function renderStagedTables(ruleset: NftRuleset, staged: StagedSets, stam
   return renderScript({ tables }, stamp).text;
 }
 
+/** A piece of script text: a string, or ASCII bytes (the element lines of a big IPv4 set). */
+export type ScriptPiece = string | Uint8Array;
+
+/** A piece's text. */
+export function pieceText(piece: ScriptPiece): string {
+  return typeof piece === "string" ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length).toString("latin1");
+}
+
 /**
  * The same text as renderScript, in pieces of about CHUNK_LINES element lines (~10 ms each):
  * the last good record of a million-element ruleset is written piece by piece (agent/state.ts),
  * so neither the 14 MB text nor its JSON form is ever held whole, and the agent's loop runs
- * between pieces.
+ * between pieces. An IPv4 address list's element lines come as bytes written from its words:
+ * as strings, the pieces of a 1M-element script left ~70 MB of garbage behind them (MEASURED:
+ * the agent's RSS went 279 → 352 MB while the record of its first apply was written).
  */
-export function* scriptChunks(ruleset: NftRuleset, stamp?: TableStamp): Generator<string> {
+export function* scriptChunks(ruleset: NftRuleset, stamp?: TableStamp): Generator<ScriptPiece> {
   const lines: string[] = [];
   const origins = new Map<number, RuleOrigin>(); // not wanted here: nothing maps nft's errors to this text
   const comment = stamp ? ` ${stampComment(stamp)}` : "";
@@ -92,7 +103,12 @@ export function* scriptChunks(ruleset: NftRuleset, stamp?: TableStamp): Generato
     lines.length = 0;
     return chunk;
   };
-  for (const table of ruleset.tables) for (const _ of renderTable(table, lines, origins, comment)) if (lines.length > 0) yield take();
+  for (const table of ruleset.tables) {
+    for (const bytes of renderTable(table, lines, origins, comment, undefined, true)) {
+      if (lines.length > 0) yield take();
+      if (bytes) yield bytes;
+    }
+  }
   if (lines.length > 0) yield take();
 }
 
@@ -133,17 +149,21 @@ export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]
   return tables.map((t) => `table ${t.family} ${safeIdentifier(t.name)} {}\ndelete table ${t.family} ${safeIdentifier(t.name)}\n`).join("");
 }
 
-/** Pushes the table's lines; pauses (yields) every CHUNK_LINES element lines, for scriptChunks. */
-function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string, staged?: StagedSets): Generator<void> {
+/**
+ * Pushes the table's lines; pauses (yields) every CHUNK_LINES element lines, for scriptChunks.
+ * With `asBytes`, an IPv4 address list's element lines are yielded as bytes instead, CHUNK_LINES
+ * at a time, the lines before them pushed.
+ */
+function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string, staged?: StagedSets, asBytes = false): Generator<Uint8Array | undefined> {
   const head = `${table.family} ${safeIdentifier(table.name)}`;
   const holdsStaged = staged !== undefined && table.sets.some((s) => staged.has(stagedKey(table, s)));
   lines.push(`table ${head} {}`, holdsStaged ? "# made, and its big sets filled, before this script (staged load)" : `delete table ${head}`, `table ${head} {${stamp}`);
-  for (const set of table.sets) yield* renderSet(set, lines, staged?.has(stagedKey(table, set)) ?? false);
+  for (const set of table.sets) yield* renderSet(set, lines, staged?.has(stagedKey(table, set)) ?? false, asBytes);
   for (const chain of table.chains) renderChain(chain, lines, origins);
   lines.push("}");
 }
 
-function* renderSet(set: NftSet, lines: string[], staged = false): Generator<void> {
+function* renderSet(set: NftSet, lines: string[], staged: boolean, asBytes: boolean): Generator<Uint8Array | undefined> {
   lines.push(`\tset ${safeIdentifier(set.name)} {`, `\t\ttype ${set.type}`);
   if (set.interval) lines.push("\t\tflags interval");
   if (set.dynamic) lines.push(`\t\tsize ${int(set.dynamic.size)}`, "\t\tflags dynamic,timeout", `\t\ttimeout ${int(set.dynamic.timeout)}s`, "\t\tcounter");
@@ -152,16 +172,51 @@ function* renderSet(set: NftSet, lines: string[], staged = false): Generator<voi
     // Loaded already: blank lines where the elements would be, so the lines after keep their numbers.
     const count = 2 + Math.ceil(set.elements.length / ELEMENTS_PER_LINE);
     for (let i = 0; i < count; i++) lines.push("");
+  } else if (asBytes && set.elements instanceof AddressList && set.elements.family === 4) {
+    lines.push("\t\telements = {");
+    const lineCount = Math.ceil(set.elements.length / ELEMENTS_PER_LINE);
+    for (let line = 0; line < lineCount; line += CHUNK_LINES) yield elementLineBytes(set.elements, line, Math.min(CHUNK_LINES, lineCount - line), "\t\t\t");
+    lines.push("\t\t}");
   } else if (set.elements.length > 0) {
     lines.push("\t\telements = {");
-    for (let i = 0; i < set.elements.length; i += ELEMENTS_PER_LINE) {
-      const last = i + ELEMENTS_PER_LINE >= set.elements.length;
-      lines.push(`\t\t\t${set.elements.slice(i, i + ELEMENTS_PER_LINE).join(", ")}${last ? "" : ","}`);
-      if ((i / ELEMENTS_PER_LINE) % CHUNK_LINES === CHUNK_LINES - 1) yield;
+    let n = 0;
+    for (const line of elementLines(set.elements, "\t\t\t")) {
+      lines.push(line);
+      if (++n % CHUNK_LINES === 0) yield undefined;
     }
     lines.push("\t\t}");
   }
   lines.push("\t}");
+}
+
+/** A set's elements as script lines: ELEMENTS_PER_LINE to a line after `indent`, a comma after every line but the last. */
+export function* elementLines(elements: Elements, indent: string): Generator<string> {
+  for (let i = 0; i < elements.length; i += ELEMENTS_PER_LINE) {
+    const last = i + ELEMENTS_PER_LINE >= elements.length;
+    yield `${indent}${joinedElements(elements, i, i + ELEMENTS_PER_LINE)}${last ? "" : ","}`;
+  }
+}
+
+/** Element lines `first` to `first + count` of an IPv4 address list as elementLines writes them, as ASCII bytes, each line ending in "\n". */
+function elementLineBytes(list: AddressList, first: number, count: number, indent: string): Uint8Array {
+  const start = first * ELEMENTS_PER_LINE;
+  const end = Math.min(list.length, start + count * ELEMENTS_PER_LINE);
+  const out = new Uint8Array((end - start) * 17 + count * (indent.length + 2));
+  let n = 0;
+  for (let i = start; i < end; i += ELEMENTS_PER_LINE) {
+    for (let k = 0; k < indent.length; k++) out[n++] = indent.charCodeAt(k);
+    const stop = Math.min(end, i + ELEMENTS_PER_LINE);
+    for (let j = i; j < stop; j++) {
+      if (j > i) {
+        out[n++] = 44;
+        out[n++] = 32;
+      }
+      n += list.asciiV4(j, out, n);
+    }
+    if (stop < list.length) out[n++] = 44;
+    out[n++] = 10;
+  }
+  return out.subarray(0, n);
 }
 
 function renderChain(chain: NftChain, lines: string[], origins: Map<number, RuleOrigin>): void {

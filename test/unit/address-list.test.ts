@@ -6,7 +6,9 @@
 import { describe, expect, test } from "bun:test";
 import { compareCidr, formatCidr, makeCidr, type Cidr, type Family } from "../../src/model/cidr.ts";
 import { positionsAt } from "../../src/model/sorted-patch.ts";
-import { AddressList, elementsEqualAt, elementTexts, sameElementOrder } from "../../src/nft/address-list.ts";
+import { AddressList, elementsEqualAt, elementTexts, joinedElements, sameElementOrder } from "../../src/nft/address-list.ts";
+import { pieceText, renderScript, scriptChunks } from "../../src/nft/render.ts";
+import { jsonEscaped, recordPieces } from "../../src/agent/state.ts";
 import { findSetDrift } from "../../src/agent/set-drift.ts";
 import { diffElements } from "../../src/nft/delta.ts";
 import { encodeElements } from "../../src/nft/netlink.ts";
@@ -57,6 +59,41 @@ describe("AddressList reads as the text it replaces", () => {
     const members = [makeCidr(4, 24, 0xc0000200), makeCidr(4, 24, 0xc6336400)];
     expect([...AddressList.of(4, members)]).toEqual(["192.0.2.0", "198.51.100.0"]);
     expect([...AddressList.of(6, [makeCidr(6, 48, 0x20010db8, 0x00010000)])]).toEqual(["2001:db8:1::"]);
+  });
+
+  test("script text: element lines joined from bytes read as the text's, and a script renders the same from either", () => {
+    for (const family of [4, 6] as const) {
+      const members = hosts(mulberry32(family + 40), family, 1000);
+      const list = AddressList.of(family, members);
+      const want = texts(members);
+      for (const [a, b] of [[0, 16], [984, 1000], [990, 1006], [5, 6], [1000, 1016]] as const) expect(joinedElements(list, a, b)).toBe(want.slice(a, b).join(", "));
+      const ruleset = (elements: readonly string[] | AddressList) => ({ tables: [{ family: "netdev" as const, name: "hostwall", chains: [], sets: [{ name: `s-${family}l`, type: family === 4 ? ("ipv4_addr" as const) : ("ipv6_addr" as const), interval: false, elements }] }] });
+      expect(renderScript(ruleset(list)).text).toBe(renderScript(ruleset(want)).text);
+      const pieces = [...scriptChunks(ruleset(list))];
+      expect(pieces.map(pieceText).join("")).toBe(renderScript(ruleset(want)).text);
+      // The state record's pieces: an IPv4 list's lines stay bytes (no string per element), and the record reads back as the text.
+      expect(pieces.some((p) => p instanceof Uint8Array)).toBe(family === 4);
+      const record = { format: 1 as const, node: "n", generation: 1, hash: "0123456789abcdef", at: "2026-01-01T00:00:00.000Z", expected: [], resources: {}, interfaces: [] };
+      expect(JSON.parse([...recordPieces(record, scriptChunks(ruleset(list)))].map(pieceText).join(""))).toEqual({ ...record, script: renderScript(ruleset(want)).text });
+    }
+  });
+
+  test("a 40,000-element IPv4 list in pieces of bytes: the pieces end on line ends and make the same text", () => {
+    const members = hosts(mulberry32(44), 4, 40_000);
+    const r = { tables: [{ family: "netdev" as const, name: "hostwall", chains: [], sets: [{ name: "a", type: "ipv4_addr" as const, interval: false, elements: AddressList.of(4, members) }, { name: "b", type: "ipv4_addr" as const, interval: false, elements: ["192.0.2.1"] }] }] };
+    const pieces = [...scriptChunks(r)];
+    const bytes = pieces.filter((p) => p instanceof Uint8Array);
+    expect(bytes.length).toBe(3); // 2,500 lines in pieces of 1,024
+    for (const p of bytes) expect(p.at(-1)).toBe(10);
+    expect(pieces.map(pieceText).join("")).toBe(renderScript({ tables: [{ ...r.tables[0]!, sets: [{ ...r.tables[0]!.sets[0]!, elements: texts(members) }, r.tables[0]!.sets[1]!] }] }).text);
+  });
+
+  test("jsonEscaped writes what JSON.stringify writes, for every ASCII byte", () => {
+    const all = Uint8Array.from({ length: 128 }, (_, i) => i);
+    expect(pieceText(jsonEscaped(all))).toBe(JSON.stringify(pieceText(all)).slice(1, -1));
+    const plain = new TextEncoder().encode("192.0.2.1, 10.0.0.1");
+    expect(jsonEscaped(plain)).toBe(plain);
+    expect(() => jsonEscaped(Uint8Array.of(0x80))).toThrow("not ASCII");
   });
 
   test("a member of the other family is an internal error, not a wrong element", () => {

@@ -14,11 +14,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearParseCache, parseCached, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
-import { readAgainCount } from "../../src/config/list-splice.ts";
+import { droppedValueCount, hollowedCount, readAgainCount } from "../../src/config/list-splice.ts";
 import { clearSetMemo, setMemoStats } from "../../src/resolve/set-memo.ts";
 import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { formatDiagnostic } from "../../src/diagnostics/diagnostic.ts";
-import { buildRuleset, releaseAfterApply, type BuildResult } from "../../src/pipeline.ts";
+import { buildRuleset, dropCollections, releaseAfterApply, type BuildResult } from "../../src/pipeline.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
 import { mulberry32Unit as prng } from "../support/prng.ts";
 
@@ -54,7 +54,7 @@ function bigFile(lines: string[]): SourceFile {
   return { path: BIG, text: `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${lines.map((l) => `    - ${l}\n`).join("")}` };
 }
 
-const build = (big: SourceFile): BuildResult => buildRuleset({ files: [...RULES, big], node: "jasper" });
+const build = (big: SourceFile, dropValues = false): BuildResult => buildRuleset({ files: [...RULES, big], node: "jasper", dropValues });
 
 /** What a build says and enforces, as text: any difference fails the comparison. */
 function outcome(r: BuildResult): { diagnostics: string[]; ruleset: string; script: string | undefined } {
@@ -68,13 +68,17 @@ function cold(big: SourceFile): ReturnType<typeof outcome> {
 }
 
 describe("incremental pipeline", () => {
-  // As the agent: after each build that applies, the records of what each list was made from
-  // are forgotten and the big list's values dropped (releaseAfterApply), so the next edit
+  // As the agent: the big list's values are dropped once validated (BuildInput.dropValues) and,
+  // after each build that applies, the records of what each list was made from are forgotten
+  // (releaseAfterApply, which drops the values too where the build did not), so the next edit
   // splices from a list without values, and a full read (the step with a bad entry, the one
   // after it) reads them from the file again.
-  for (const release of [false, true]) test(`a seeded sequence of edits of a big network set file: every build equals a cold one, and was patched${release ? " (released after each build that applies, as the agent does)" : ""}`, () => {
+  for (const mode of ["kept", "dropped after each build that applies", "dropped once validated, as the agent does"] as const) test(`a seeded sequence of edits of a big network set file: every build equals a cold one, and was patched; values ${mode}`, () => {
     const rnd = prng(13);
+    const release = mode !== "kept";
+    const dropValues = mode.startsWith("dropped once");
     let released = 0;
+    const hollowedAtStart = hollowedCount();
     const lines = Array.from({ length: 70_000 }, () => entry(rnd));
     let file = bigFile(lines);
     expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
@@ -82,7 +86,7 @@ describe("incremental pipeline", () => {
     clearSetMemo();
     // Every list of 1,000 items or more patched into a spare array, as the agent prepares them between edits (spares.ts).
     clearSpares(1000);
-    build(file);
+    build(file, dropValues);
     if (release) released += releaseAfterApply();
     // The chain of edits first, every build patched from the one before (the caches untouched
     // by cold builds), then each step again from nothing.
@@ -105,7 +109,7 @@ describe("incremental pipeline", () => {
       file = bigFile(lines);
       const before = { parse: parseCacheStats().spliced, sets: setMemoStats().patched };
       while (refillSpare());
-      const warm = build(file);
+      const warm = build(file, dropValues);
       if (release && warm.ruleset) released += releaseAfterApply();
       steps.push({ file, warm: outcome(warm) });
       spliced += parseCacheStats().spliced - before.parse;
@@ -119,9 +123,27 @@ describe("incremental pipeline", () => {
     // Patched at every step but two: the one with the bad entry stops before resolve, and the one
     // that removes it is read afresh (a list read with a problem is never patched: positions).
     expect(patched).toBe(38);
-    // Every build that applied left its list to empty: the first and 39 of the 40 steps (not the one with the bad entry).
-    expect(released).toBe(release ? 40 : 0);
+    // Every build that applied left its list to empty: the first and 39 of the 40 steps (not the
+    // one with the bad entry); the build did it itself when it dropped values once validated.
+    expect([released, hollowedCount() - hollowedAtStart]).toEqual(mode === "kept" ? [0, 0] : dropValues ? [0, 40] : [40, 40]);
   }, 120_000);
+});
+
+describe("values dropped once validated (BuildInput.dropValues, the agent's builds)", () => {
+  test("a list of 500,000 read from nothing is collected at once; an edit of it drops only its new values and does not collect", () => {
+    clearParseCache();
+    clearSetMemo();
+    const lines = Array.from({ length: 500_000 }, (_, i) => `11.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const collections = dropCollections();
+    const dropped = droppedValueCount();
+    expect(build(bigFile(lines), true).ruleset).toBeDefined();
+    expect([dropCollections() - collections, droppedValueCount() - dropped]).toEqual([1, 500_000]);
+    lines.splice(250_000, 1, "172.31.250.9", "172.31.250.10");
+    const edited = build(bigFile(lines), true);
+    expect(edited.ruleset).toBeDefined();
+    expect([dropCollections() - collections, droppedValueCount() - dropped]).toEqual([1, 500_002]);
+    expect(outcome(edited)).toEqual(cold(bigFile(lines)));
+  }, 60_000);
 });
 
 describe("an edit of a list whose values were dropped", () => {
@@ -148,13 +170,13 @@ describe("an edited big file keeps no earlier version alive", () => {
   // A closure made while reading version k must not keep version k-1's list (whose reader keeps
   // version k-2's, and so on: every edit's list stayed, ~8 MB each at 1M entries, found by
   // measuring the agent). WeakRefs to each version's list, collected after the edits.
-  test("after six edits, each released as the agent does, the lists of the first four versions are collected", async () => {
+  test("after eight edits, each released as the agent does, the lists of the first six versions are collected (one may stay: a stale pointer on the stack)", async () => {
     clearParseCache();
     clearSetMemo();
     const lines = Array.from({ length: 5000 }, (_, i) => `11.${(i >> 8) & 255}.${i & 255}.7`);
     const refs: WeakRef<object>[] = [];
     (() => {
-      for (let k = 0; k < 6; k++) {
+      for (let k = 0; k < 8; k++) {
         const file = bigFile([...lines, `172.31.250.${k}`]);
         expect(file.text.length).toBeGreaterThan(FAST_PATH_BYTES);
         expect(build(file).ruleset).toBeDefined();
@@ -165,9 +187,11 @@ describe("an edited big file keeps no earlier version alive", () => {
         releaseAfterApply();
       }
     })();
-    expect(parseCacheStats().spliced).toBeGreaterThanOrEqual(5);
+    expect(parseCacheStats().spliced).toBeGreaterThanOrEqual(7);
     await Bun.sleep(0);
     Bun.gc(true);
-    expect(refs.slice(0, 4).map((r) => r.deref() === undefined)).toEqual([true, true, true, true]);
+    // The collector scans the stack and registers conservatively, so a stale pointer may keep one
+    // list (seen: the first, depending on the tests before); the leak kept every version.
+    expect(refs.slice(0, 6).filter((r) => r.deref() !== undefined).length).toBeLessThanOrEqual(1);
   });
 });
