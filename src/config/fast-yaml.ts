@@ -22,7 +22,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, isHollow, itemBlockOf, itemsIn, markHollow, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, hollowList, isHollow, itemBlockOf, itemsIn, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -347,10 +347,10 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     }
     if (!edit) return undefined;
     const from = value.spec.nets;
-    const nets = applySplice(from, edit.index, edit.removed, edit.inserted);
+    // A splice of a list without values has none either (nothing copied: no million-slot array per edit).
+    const nets = isHollow(from) ? hollowList(from.length - edit.removed + edit.inserted.length) : applySplice(from, edit.index, edit.removed, edit.inserted);
     markSplice(nets, { from, index: edit.index, removed: edit.removed, inserted: edit.inserted });
     readableAgain(nets, file, edit.block);
-    if (isHollow(from)) markHollow(nets);
     // What the edit removed, read from the old version (few lines): the list it came from may hold no values.
     const gone = old !== undefined ? itemsIn(old, block, edit.index, edit.removed) : undefined;
     if (gone) recordRemoved(nets, gone);

@@ -197,13 +197,15 @@ function tokensFrom(text: string, at: number, indent: number, count: number, sli
  * A big list of item lines need not hold its values once they were read (issue #13 item 7:
  * a million strings are ~40 MB, kept only so that the next edit's splice has them to copy):
  * the values are in the file's text, at the lines of the list's block. The parser registers
- * such a list (readableAgain); once the validated read of it is kept (the agent, after an
- * attempt that applied), hollowOut sets every slot to undefined; whoever must read the items
- * again (a full read after an edit whose splice could not be followed) asks valuesOf, which
- * reads them from the text. A list spliced from a hollow one is hollow where it was copied.
+ * such a list (readableAgain); once the validated read of it is kept (the agent, once it is
+ * validated), hollowOut empties it to holes with no storage (the 8 MB array of a million slots
+ * goes too); whoever must read the items again (a full read after an edit whose splice could
+ * not be followed) asks valuesOf, which reads them from the text. A list spliced from a hollow
+ * one is hollow too (hollowList: its values are read from its own text when asked; the splice
+ * record holds what it inserted).
  */
 const readers = new WeakMap<readonly unknown[], () => string[] | undefined>();
-/** Lists with undefined for values (some or all). */
+/** Lists whose values are not (all) in the array: read them with valuesOf. */
 const hollow = new WeakSet<readonly unknown[]>();
 /** Lists with undefined for every value. */
 const emptied = new WeakSet<readonly unknown[]>();
@@ -213,11 +215,14 @@ export function readableAgain(items: readonly unknown[], file: { readonly text: 
   readers.set(items, () => blockValues(file.text, block));
 }
 
-/** Drops the values of `items` (every slot undefined) when they can be read again and are not dropped yet; whether it did. */
+/** Drops the values of `items` (every slot a hole, no storage) when they can be read again and are not dropped yet; whether it did. */
 export function hollowOut(items: unknown[]): boolean {
   if (!readers.has(items) || emptied.has(items)) return false;
-  for (const v of items) if (v !== undefined) dropped++;
-  items.fill(undefined);
+  if (!hollow.has(items)) for (const v of items) if (v !== undefined) dropped++;
+  const n = items.length;
+  items.length = 0;
+  items.length = n; // holes, read as undefined: a sparse array, no 8 MB of slots at a million
+
   hollow.add(items);
   emptied.add(items);
   hollowed++;
@@ -229,9 +234,12 @@ export function isHollow(items: readonly unknown[]): boolean {
   return hollow.has(items);
 }
 
-/** `items` spliced from a hollow list holds undefined where it copied: it reads its values again too. */
-export function markHollow(items: readonly unknown[]): void {
+/** A splice of a hollow list, `n` long: holes only and no storage (its values are read from its text when asked, valuesOf). */
+export function hollowList(n: number): unknown[] {
+  const items: unknown[] = [];
+  items.length = n;
   hollow.add(items);
+  return items;
 }
 
 /**
