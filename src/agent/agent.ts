@@ -206,7 +206,8 @@ export class Agent {
       // After a build from nothing the refill collects first: after the record of that build is
       // written, so its garbage goes too (MEASURED at 1M: ~40 MB, the peak of a start otherwise).
       if (coldRefillDue() && this.records.writing) {
-        void this.records.idle().then(() => this.refillSpares());
+        const again = () => this.refillSpares();
+        void this.records.idle().then(again, again);
         return;
       }
       if (prepareSpareBuffer() || refillSpare()) this.refillSpares();

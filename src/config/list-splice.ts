@@ -222,7 +222,6 @@ export function hollowOut(items: unknown[]): boolean {
   const n = items.length;
   items.length = 0;
   items.length = n; // holes, read as undefined: a sparse array, no 8 MB of slots at a million
-
   hollow.add(items);
   emptied.add(items);
   hollowed++;

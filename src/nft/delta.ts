@@ -214,6 +214,7 @@ export function elementEdit(from: Elements, to: Elements): { added: string[]; re
  * compiler writes a set's elements in a stable order, so an edit of a few elements leaves a
  * long common head and tail: those are skipped by comparing in place, and only the middle goes
  * through hash sets (a million-string Set costs seconds on a busy 2-core machine; measured).
+ * Two address lists are compared by their words; only the middle's elements become text.
  */
 export function diffElements(from: Elements, to: Elements): { added: string[]; removed: string[]; identical?: true } {
   if (from === to) return { added: [], removed: [], identical: true };
