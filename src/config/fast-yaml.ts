@@ -20,7 +20,6 @@
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
-import { expectArray } from "../spares.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
 import { editBytes, editItems, findItemBlock, hollowList, isHollow, itemBlockOf, itemsIn, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
@@ -180,9 +179,8 @@ function parseText(file: SourceFile, ascii: boolean, cut: Cut | undefined): Pars
   }));
   const text = file.text;
   if (only && block) {
-    const nets = (only.value as NetworkSetValue).spec.nets;
-    expectArray(nets.length); // later edits splice it
-    readableAgain(nets, file, block);
+    // No spare is announced for it: the agent drops its values once validated, and the splice of a list without values copies nothing (list-splice.ts hollowList).
+    readableAgain((only.value as NetworkSetValue).spec.nets, file, block);
   }
   return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
 }

@@ -137,12 +137,13 @@ describe("the agent prepares spares between attempts", () => {
     expect((await f.agent.reload("startup")).ok).toBe(true);
     await settled();
     const ready = spareStats();
-    expect(ready.made).toBeGreaterThanOrEqual(4); // the raw list, the CIDRs, the cover, the index, the elements
+    expect(ready.made).toBeGreaterThanOrEqual(4); // the CIDRs, the cover, the index, the elements (the raw list: dropped once validated, spliced without a copy)
     f.state.files = [...exampleFiles(), big(6000, ["172.31.250.9"])];
     const edit = await f.agent.reload("config changed");
     expect([edit.ok, edit.unchanged]).toEqual([true, undefined]);
     const after = spareStats();
-    expect(after.taken - ready.taken).toBeGreaterThanOrEqual(4);
+    // The CIDRs, the cover, the elements; the index's buffer too unless it still has room.
+    expect(after.taken - ready.taken).toBeGreaterThanOrEqual(3);
     expect(after.missed - ready.missed).toBe(0);
     expect(f.kernel.applied.at(-1)).toContain("172.31.250.9"); // the delta carried the new address
     await f.agent.idle();
