@@ -2,7 +2,8 @@
  * The staged first load (agent/apply.ts stagedLoad, nft/netlink.ts) in the kernel, through the
  * spawn fallback (HOSTWALL_NFT_BACKEND=spawn: scripts go to a spawned nft, the big set over
  * netlink all the same; bigset-edits.test.ts covers libnftables): a deny list of 25,000 hosts in
- * a namespace without hostwall's tables goes in staged; the kernel then holds exactly what a
+ * a namespace without hostwall's tables (and 21,000 IPv6 hosts: a second big set, its elements
+ * written from the words of an address list) goes in staged; the kernel then holds exactly what a
  * full replace of the same config gives (both listings parsed and normalised); real frames from
  * a listed host are dropped and from an unlisted one arrive; a restart with its state dir
  * adopts the staged tables instead of loading them again; when the tables are deleted by hand,
@@ -23,13 +24,14 @@ const enabled = await kernelTestGate();
 const TAG = `hw-stg-${process.pid.toString(36)}`;
 const PORT = 5353;
 const COUNT = STAGE_MIN_ELEMENTS + 5000;
+const COUNT6 = STAGE_MIN_ELEMENTS + 1000;
 const LISTED = "203.0.113.77";
 const UNLISTED = "203.0.113.78";
 
 /** Hosts 7 apart in 10.0.0.0/8 (normalising merges none), and the probe's listed source. */
 const bigSet = () => {
   const ip = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-  const nets = [...Array.from({ length: COUNT }, (_, i) => ip(0x0a000000 + i * 7)), LISTED];
+  const nets = [...Array.from({ length: COUNT }, (_, i) => ip(0x0a000000 + i * 7)), LISTED, ...Array.from({ length: COUNT6 }, (_, i) => `2001:db8:7::${(i * 3).toString(16)}`)];
   return `apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: big\n  labels: {dos-deny-list: 'true'}\nspec:\n  nets:\n${nets.map((n) => `    - ${n}\n`).join("")}`;
 };
 
@@ -99,7 +101,7 @@ describe.skipIf(!enabled)("the staged first load (spawn backend): big set over n
 
   test("no tables yet: the big set goes in staged, the kernel equals a full replace, the listed host is dropped", async () => {
     const started = await start();
-    expect(started).toContain(`full replace (first apply; ${COUNT + 1} elements of 1 big set(s) loaded over netlink first)`);
+    expect(started).toContain(`full replace (first apply; ${COUNT + 1 + COUNT6} elements of 2 big set(s) loaded over netlink first)`);
     const status = JSON.parse((await apiGet(lab.host, 9099, "/status"))!.body);
     expect(status.nft).toMatchObject({ backend: "spawn", fullApplies: 1, deltasRejected: 0 });
     expect(firstDifference(await reference(), await listing(lab.host.name))).toBeUndefined();
