@@ -83,46 +83,79 @@ const HEX_DIGIT = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
 /** IPv6 text with "/prefix" unless prefix is 128. */
 function formatV6(a0: number, a1: number, a2: number, a3: number, prefix: number): string {
-  // RFC 5952 §5 and Go: IPv4-mapped addresses keep the dotted tail.
-  if (a0 === 0 && a1 === 0 && a2 === 0xffff) return `::ffff:${formatV4(a3)}${prefix === 128 ? "" : `/${prefix}`}`;
-  const g = groups;
-  g[0] = a0 >>> 16; g[1] = a0; g[2] = a1 >>> 16; g[3] = a1; // Uint16Array truncates
-  g[4] = a2 >>> 16; g[5] = a2; g[6] = a3 >>> 16; g[7] = a3;
-  // Longest run of zero groups, first one on ties; a single zero group is not compressed.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; i++) {
-    if (g[i] !== 0) continue;
-    let j = i + 1;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
+  const n = writeV6(a0, a1, a2, a3, prefix, chars, 0);
+  return String.fromCharCode.apply(null, chars.subarray(0, n) as unknown as number[]);
+}
+
+/** Writes `octet` in decimal into `out` at `n`; the new end. */
+function writeOctet(octet: number, out: Uint8Array | Uint16Array, n: number): number {
+  if (octet >= 100) out[n++] = 48 + Math.floor(octet / 100);
+  if (octet >= 10) out[n++] = 48 + (Math.floor(octet / 10) % 10);
+  out[n++] = 48 + (octet % 10);
+  return n;
+}
+
+/** Writes the dotted quad of `a` into `out` at `at`; the new end. */
+function writeV4(a: number, out: Uint8Array | Uint16Array, at: number): number {
+  let n = at;
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    n = writeOctet((a >>> shift) & 255, out, n);
+    if (shift > 0) out[n++] = 46;
   }
-  let n = 0;
-  for (let i = 0; i < 8; i++) {
-    if (i === best) {
-      chars[n++] = 58;
-      chars[n++] = 58;
-      i += bestLen - 1;
-      continue;
+  return n;
+}
+
+/** Writes formatV6's text as character codes into `out` at `at` (48 of room); the new end. */
+function writeV6(a0: number, a1: number, a2: number, a3: number, prefix: number, out: Uint8Array | Uint16Array, at: number): number {
+  let n = at;
+  if (a0 === 0 && a1 === 0 && a2 === 0xffff) {
+    // RFC 5952 §5 and Go: IPv4-mapped addresses keep the dotted tail.
+    for (const c of "::ffff:") out[n++] = c.charCodeAt(0);
+    n = writeV4(a3, out, n);
+  } else {
+    const g = groups;
+    g[0] = a0 >>> 16; g[1] = a0; g[2] = a1 >>> 16; g[3] = a1; // Uint16Array truncates
+    g[4] = a2 >>> 16; g[5] = a2; g[6] = a3 >>> 16; g[7] = a3;
+    // Longest run of zero groups, first one on ties; a single zero group is not compressed.
+    let best = -1;
+    let bestLen = 1;
+    for (let i = 0; i < 8; i++) {
+      if (g[i] !== 0) continue;
+      let j = i + 1;
+      while (j < 8 && g[j] === 0) j++;
+      if (j - i > bestLen) {
+        best = i;
+        bestLen = j - i;
+      }
+      i = j;
     }
-    if (n > 0 && chars[n - 1] !== 58) chars[n++] = 58;
-    const v = g[i]!;
-    if (v >= 0x1000) chars[n++] = HEX_DIGIT[v >>> 12]!;
-    if (v >= 0x100) chars[n++] = HEX_DIGIT[(v >>> 8) & 15]!;
-    if (v >= 0x10) chars[n++] = HEX_DIGIT[(v >>> 4) & 15]!;
-    chars[n++] = HEX_DIGIT[v & 15]!;
+    for (let i = 0; i < 8; i++) {
+      if (i === best) {
+        out[n++] = 58;
+        out[n++] = 58;
+        i += bestLen - 1;
+        continue;
+      }
+      if (n > at && out[n - 1] !== 58) out[n++] = 58;
+      const v = g[i]!;
+      if (v >= 0x1000) out[n++] = HEX_DIGIT[v >>> 12]!;
+      if (v >= 0x100) out[n++] = HEX_DIGIT[(v >>> 8) & 15]!;
+      if (v >= 0x10) out[n++] = HEX_DIGIT[(v >>> 4) & 15]!;
+      out[n++] = HEX_DIGIT[v & 15]!;
+    }
   }
   if (prefix !== 128) {
-    chars[n++] = 47;
-    if (prefix >= 100) chars[n++] = 49;
-    if (prefix >= 10) chars[n++] = 48 + (Math.floor(prefix / 10) % 10);
-    chars[n++] = 48 + (prefix % 10);
+    out[n++] = 47;
+    if (prefix >= 100) out[n++] = 49;
+    if (prefix >= 10) out[n++] = 48 + (Math.floor(prefix / 10) % 10);
+    out[n++] = 48 + (prefix % 10);
   }
-  return String.fromCharCode.apply(null, chars.subarray(0, n) as unknown as number[]);
+  return n;
+}
+
+/** Writes the canonical text of an address (formatAddress's) as ASCII into `out` at `at` (15 bytes of room for IPv4, 45 for IPv6); how many bytes. */
+export function writeAddress(family: Family, a0: number, a1: number, a2: number, a3: number, out: Uint8Array, at: number): number {
+  return (family === 4 ? writeV4(a0, out, at) : writeV6(a0, a1, a2, a3, 128, out, at)) - at;
 }
 
 /** The canonical text of an address (formatCidr of its host prefix), from its words; IPv4 takes `a0` only. */

@@ -10,7 +10,7 @@
  * `slice`, iteration), so a set's elements are either (ir.ts Elements); what needs more
  * (random access, the words) asks `instanceof AddressList`.
  */
-import { formatAddress, type Cidr, type Family } from "../model/cidr.ts";
+import { formatAddress, writeAddress, type Cidr, type Family } from "../model/cidr.ts";
 import type { Positions } from "../model/sorted-patch.ts";
 import { expectArray, newTyped } from "../spares.ts";
 
@@ -62,20 +62,15 @@ export class AddressList implements Iterable<string> {
   }
 
   /**
-   * IPv4 element `i`'s text as ASCII bytes into `out` from `at` (15 bytes of room), returning
-   * their count: the text without a string made (ruleset-hash.ts hashes a million of them).
+   * Element `i`'s text as ASCII bytes into `out` from `at` (MAX_TEXT bytes of room), returning
+   * their count: the text without a string made (ruleset-hash.ts hashes a million of them,
+   * render.ts writes them into the state record).
    */
-  asciiV4(i: number, out: Uint8Array, at = 0): number {
-    const a = this.words[i]!;
-    let n = at;
-    for (let shift = 24; shift >= 0; shift -= 8) {
-      const octet = (a >>> shift) & 255;
-      if (octet >= 100) out[n++] = 48 + Math.floor(octet / 100);
-      if (octet >= 10) out[n++] = 48 + (Math.floor(octet / 10) % 10);
-      out[n++] = 48 + (octet % 10);
-      if (shift > 0) out[n++] = 46;
-    }
-    return n - at;
+  ascii(i: number, out: Uint8Array, at = 0): number {
+    const w = this.words;
+    if (this.family === 4) return writeAddress(4, w[i]!, 0, 0, 0, out, at);
+    const o = i * 4;
+    return writeAddress(6, w[o]!, w[o + 1]!, w[o + 2]!, w[o + 3]!, out, at);
   }
 
   /** Elements `start` to `end` (exclusive) as text, as Array.prototype.slice takes them. */
@@ -181,25 +176,28 @@ export class AddressList implements Iterable<string> {
   }
 }
 
-/** Scratch for joinedElements: the text of up to 16 IPv4 elements and their separators. */
-let scratch = new Uint8Array(16 * 17);
+/** Room for an element's text: IPv6 takes at most 39 characters (eight groups of four hex digits); 45 fits any form with an IPv4 tail too. */
+export const MAX_TEXT = 45;
+
+/** Scratch for joinedElements: the text of up to 16 elements and their separators. */
+let scratch = new Uint8Array(16 * (MAX_TEXT + 2));
 
 /**
- * Elements `start` to `end` (exclusive) joined by ", ", as one flat string: an IPv4 address list
+ * Elements `start` to `end` (exclusive) joined by ", ", as one flat string: an address list
  * writes them as bytes, no string made per element (a million-element script is rendered for
- * the spawned nft and for the state record: ~1M strings less of garbage each time).
+ * the spawned nft: ~1M strings less of garbage).
  */
 export function joinedElements(elements: Elements, start: number, end: number): string {
-  if (!(elements instanceof AddressList) || elements.family !== 4) return elements.slice(start, end).join(", ");
+  if (!(elements instanceof AddressList)) return elements.slice(start, end).join(", ");
   const to = Math.min(end, elements.length);
-  if (scratch.length < (to - start) * 17) scratch = new Uint8Array((to - start) * 17);
+  if (scratch.length < (to - start) * (MAX_TEXT + 2)) scratch = new Uint8Array((to - start) * (MAX_TEXT + 2));
   let n = 0;
   for (let i = start; i < to; i++) {
     if (i > start) {
       scratch[n++] = 44;
       scratch[n++] = 32;
     }
-    n += elements.asciiV4(i, scratch, n);
+    n += elements.ascii(i, scratch, n);
   }
   return String.fromCharCode.apply(null, scratch.subarray(0, n) as unknown as number[]);
 }

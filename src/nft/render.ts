@@ -10,7 +10,7 @@
  * script line each rule is on, so an error nft reports by line maps back to the YAML.
  */
 import { formatCidr, makeCidr } from "../model/cidr.ts";
-import { AddressList, joinedElements } from "./address-list.ts";
+import { AddressList, joinedElements, MAX_TEXT } from "./address-list.ts";
 import type { Elements, Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
 
 export interface RenderedScript {
@@ -78,7 +78,7 @@ export function renderStagedTables(ruleset: NftRuleset, staged: StagedSets, stam
   return renderScript({ tables }, stamp).text;
 }
 
-/** A piece of script text: a string, or ASCII bytes (the element lines of a big IPv4 set). */
+/** A piece of script text: a string, or ASCII bytes (the element lines of a big per-length set). */
 export type ScriptPiece = string | Uint8Array;
 
 /** A piece's text. */
@@ -90,7 +90,7 @@ export function pieceText(piece: ScriptPiece): string {
  * The same text as renderScript, in pieces of about CHUNK_LINES element lines (~10 ms each):
  * the last good record of a million-element ruleset is written piece by piece (agent/state.ts),
  * so neither the 14 MB text nor its JSON form is ever held whole, and the agent's loop runs
- * between pieces. An IPv4 address list's element lines come as bytes written from its words:
+ * between pieces. An address list's element lines come as bytes written from its words:
  * as strings, the pieces of a 1M-element script left ~70 MB of garbage behind them (MEASURED:
  * the agent's RSS went 279 → 352 MB while the record of its first apply was written).
  */
@@ -151,7 +151,7 @@ export function renderFlush(tables: readonly Pick<NftTable, "family" | "name">[]
 
 /**
  * Pushes the table's lines; pauses (yields) every CHUNK_LINES element lines, for scriptChunks.
- * With `asBytes`, an IPv4 address list's element lines are yielded as bytes instead, CHUNK_LINES
+ * With `asBytes`, an address list's element lines are yielded as bytes instead, CHUNK_LINES
  * at a time, the lines before them pushed.
  */
 function* renderTable(table: NftTable, lines: string[], origins: Map<number, RuleOrigin>, stamp: string, staged?: StagedSets, asBytes = false): Generator<Uint8Array | undefined> {
@@ -172,7 +172,7 @@ function* renderSet(set: NftSet, lines: string[], staged: boolean, asBytes: bool
     // Loaded already: blank lines where the elements would be, so the lines after keep their numbers.
     const count = 2 + Math.ceil(set.elements.length / ELEMENTS_PER_LINE);
     for (let i = 0; i < count; i++) lines.push("");
-  } else if (asBytes && set.elements instanceof AddressList && set.elements.family === 4) {
+  } else if (asBytes && set.elements instanceof AddressList) {
     lines.push("\t\telements = {");
     const lineCount = Math.ceil(set.elements.length / ELEMENTS_PER_LINE);
     for (let line = 0; line < lineCount; line += CHUNK_LINES) yield elementLineBytes(set.elements, line, Math.min(CHUNK_LINES, lineCount - line), "\t\t\t");
@@ -197,11 +197,11 @@ export function* elementLines(elements: Elements, indent: string): Generator<str
   }
 }
 
-/** Element lines `first` to `first + count` of an IPv4 address list as elementLines writes them, as ASCII bytes, each line ending in "\n". */
+/** Element lines `first` to `first + count` of an address list as elementLines writes them, as ASCII bytes, each line ending in "\n". */
 function elementLineBytes(list: AddressList, first: number, count: number, indent: string): Uint8Array {
   const start = first * ELEMENTS_PER_LINE;
   const end = Math.min(list.length, start + count * ELEMENTS_PER_LINE);
-  const out = new Uint8Array((end - start) * 17 + count * (indent.length + 2));
+  const out = new Uint8Array((end - start) * (MAX_TEXT + 2) + count * (indent.length + 2));
   let n = 0;
   for (let i = start; i < end; i += ELEMENTS_PER_LINE) {
     for (let k = 0; k < indent.length; k++) out[n++] = indent.charCodeAt(k);
@@ -211,7 +211,7 @@ function elementLineBytes(list: AddressList, first: number, count: number, inden
         out[n++] = 44;
         out[n++] = 32;
       }
-      n += list.asciiV4(j, out, n);
+      n += list.ascii(j, out, n);
     }
     if (stop < list.length) out[n++] = 44;
     out[n++] = 10;
