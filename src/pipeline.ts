@@ -19,7 +19,8 @@ import type { NftRuleset } from "./nft/ir.ts";
 import { renderScript, type RenderedScript } from "./nft/render.ts";
 import { resolvePlan, type Plan } from "./resolve/resolve.ts";
 import { lintConfig } from "./lint/lint.ts";
-import { hollowOutCached } from "./config/parse-cache.ts";
+import { clearParseCache, hollowOutCached } from "./config/parse-cache.ts";
+import { clearSetMemo } from "./resolve/sets.ts";
 import { droppedValueCount } from "./config/list-splice.ts";
 import { forgetDerivations } from "./derive.ts";
 import { readKept } from "./validate/nets-read.ts";
@@ -100,6 +101,17 @@ let collections = 0;
 /** How many builds collected garbage after dropping values (tests). */
 export function dropCollections(): number {
   return collections;
+}
+
+/**
+ * Drops what the stages keep from build to build (the parse cache, the set memo, the records of
+ * what each list was made from): the next build starts from nothing. The agent calls it after
+ * an internal error, where a kept structure may be what went wrong.
+ */
+export function forgetIncrementalState(): void {
+  clearParseCache();
+  clearSetMemo();
+  forgetDerivations();
 }
 
 /**

@@ -20,7 +20,7 @@ import { traceServer, type TraceContext } from "../trace/serve.ts";
 import { formatCidr } from "../model/cidr.ts";
 import type { Model } from "../model/types.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
-import { buildRuleset, lapTimer, releaseAfterApply } from "../pipeline.ts";
+import { buildRuleset, forgetIncrementalState, lapTimer, releaseAfterApply } from "../pipeline.ts";
 import { readDrops } from "./drops.ts";
 import { endpointNames, WILDCARD, type EndpointPlan, type Plan } from "../resolve/resolve.ts";
 import type { NftRuleset } from "../nft/ir.ts";
@@ -107,6 +107,8 @@ export class Agent {
   private refilling?: ReturnType<typeof setTimeout>;
   /** The collection after a pause in edits (collectWhenQuiet), when one is scheduled. */
   private quiet?: ReturnType<typeof setTimeout>;
+  /** An attempt failed on an internal error and was run again from nothing; cleared by one that succeeds. */
+  private retriedFromNothing = false;
   /** The warnings of the last attempt, as logged. */
   private warned = new Set<string>();
   /** The first attempt has looked at the kernel. */
@@ -153,6 +155,7 @@ export class Agent {
           // Its stages have read what each made from the last attempt's lists: the earlier generation and the big lists' values can go.
           if (attempt.ok) releaseAfterApply();
           this.deps.onAttempt?.(attempt);
+          this.afterInternalError(attempt, reason, opts);
           return attempt;
         })
         .finally(() => {
@@ -176,6 +179,28 @@ export class Agent {
       return this.reload(next.reasons.join(", "), next);
     });
     return this.queued;
+  }
+
+  /**
+   * An attempt that failed on a bug (INTERNAL_ERROR) may have failed on what the incremental
+   * stages kept from earlier builds: they are dropped, and the attempt runs once more from
+   * nothing (queued behind this one). A second internal error in a row is left as it is (the
+   * last good ruleset stays in force, as after any failure); a success re-arms the retry.
+   */
+  private afterInternalError(attempt: Attempt, reason: string, opts: { force?: boolean; restore?: boolean; request?: ApplyRequest }): void {
+    if (attempt.ok) {
+      this.retriedFromNothing = false;
+      return;
+    }
+    if (!attempt.diagnostics.some((d) => d.code === "INTERNAL_ERROR")) return;
+    forgetIncrementalState();
+    if (this.retriedFromNothing) {
+      this.deps.logger.log("error", "an internal error again after a build from nothing: not retried; the next change or reload tries again");
+      return;
+    }
+    this.retriedFromNothing = true;
+    this.deps.logger.log("warning", "an internal error: what earlier builds kept is dropped, and the attempt runs again from nothing");
+    void this.reload(`${reason}; again from nothing after an internal error`, opts);
   }
 
   /** The state store writes a record whose script comes in pieces (state.ts saveStreamed): then it can be written in the background. */

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { DRY_RUN_MAX_BYTES } from "../../src/agent/apply.ts";
 import { createApi } from "../../src/api/app.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
+import { clearParseCache, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { parseScript } from "../support/nft-script.ts";
 import { exampleFiles, fakeAgent, fakeKernel } from "./api-fakes.ts";
 
@@ -263,5 +264,49 @@ describe("status API", () => {
     expect(body.attempt.diagnostics.map((d: any) => d.code)).toEqual(["UNKNOWN_KIND"]);
     expect((await app.request("/nope")).status).toBe(404);
     expect((await app.request("/status", { method: "DELETE" })).status).toBe(405); // a known path with another method: 405 with Allow (issue #5)
+  });
+});
+
+describe("an internal error: the incremental state is dropped and the attempt runs once more from nothing", () => {
+  /** Interfaces whose listing throws `times` times (a stand-in for a bug anywhere in an attempt), then lists lo and eth0. */
+  const throwing = (times: { left: number }) =>
+    ({
+      [Symbol.iterator]() {
+        if (times.left-- > 0) throw new Error("a bug");
+        return ["lo", "eth0"][Symbol.iterator]();
+      },
+      has: (name: string) => name === "lo" || name === "eth0",
+    }) as unknown as Set<string>;
+
+  test("one internal error: the parse cache is cleared and the retry applies; two in a row: no third attempt", async () => {
+    clearParseCache();
+    const f = fakeAgent();
+    expect((await f.agent.reload("startup")).ok).toBe(true);
+    const generation = f.agent.generation;
+    const hits = parseCacheStats().hits;
+    // The same files once more, but the attempt hits a bug: the cache is dropped, so the retry parses everything again.
+    const times = { left: 1 };
+    f.state.interfaces = throwing(times);
+    const failed = await f.agent.reload("SIGHUP");
+    expect(failed.diagnostics.map((d) => d.code)).toEqual(["INTERNAL_ERROR"]);
+    await f.agent.idle();
+    expect(f.agent.lastAttempt).toMatchObject({ ok: true, reason: "SIGHUP; again from nothing after an internal error" });
+    expect(parseCacheStats().hits).toBe(hits); // nothing was found in the cache: it was read from nothing
+    expect(f.logger.lines.some((l) => l.includes("the attempt runs again from nothing"))).toBe(true);
+    expect(f.agent.generation).toBe(generation); // the same config: unchanged, nothing applied again
+    // Two bugs in a row: the retry fails too, and nothing loops.
+    times.left = 2;
+    const reads = f.state.reads;
+    await f.agent.reload("SIGHUP");
+    await f.agent.idle();
+    expect(f.state.reads - reads).toBe(2);
+    expect(f.agent.lastAttempt?.diagnostics.map((d) => d.code)).toEqual(["INTERNAL_ERROR"]);
+    expect(f.logger.lines.some((l) => l.includes("not retried"))).toBe(true);
+    // A success re-arms the retry.
+    expect((await f.agent.reload("SIGHUP")).ok).toBe(true);
+    times.left = 1;
+    await f.agent.reload("SIGHUP");
+    await f.agent.idle();
+    expect(f.agent.lastAttempt?.ok).toBe(true);
   });
 });
