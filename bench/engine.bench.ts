@@ -113,6 +113,10 @@ class Agent {
   rssMB(): number {
     return tree(this.proc.pid).reduce((s, p) => s + (memory(p)?.rss ?? 0), 0) / 1024;
   }
+  /** The agent's own high-water mark so far (VmHWM): after ready it includes the spares it makes. */
+  hwmMB(): number {
+    return (memory(this.proc.pid)?.hwm ?? 0) / 1024;
+  }
   async stop(): Promise<void> {
     this.proc.kill("SIGTERM");
     if ((await Promise.race([this.proc.exited, Bun.sleep(20_000).then(() => "late")])) === "late") {
@@ -238,7 +242,7 @@ try {
   const start = await agent.ready(t0, 600_000);
   await Bun.sleep(idleS * 1000);
   const idleMB = agent.rssMB();
-  say(`  start → ready ${ms(start.ms)}, peak ${start.peakMB.toFixed(0)} MB, idle ${idleMB.toFixed(0)} MB`);
+  say(`  start → ready ${ms(start.ms)}, peak ${start.peakMB.toFixed(0)} MB (the agent's VmHWM by idle: ${agent.hwmMB().toFixed(0)} MB), idle ${idleMB.toFixed(0)} MB`);
   say(`    agent: ${agent.applyLine()}`);
   await agent.stop();
   t0 = nowMs();
