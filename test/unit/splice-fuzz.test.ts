@@ -215,6 +215,12 @@ function temporarily(d: Doc, l: Line, s: string, what: string): void {
   d.pending.push({ what: `fix ${what}`, undo: () => (l.s = orig) });
 }
 
+/** A random item line of the list and its index. */
+function anyItem(d: Doc): { k: number; l: Line } {
+  const k = int(d.rng, 0, d.items.length - 1);
+  return { k, l: d.items[k]! };
+}
+
 /** Inserts a line now and removes it again later. */
 function inserted(d: Doc, list: Line[], at: number, l: Line, what: string): void {
   list.splice(at, 0, l);
@@ -279,8 +285,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
     weight: 8,
     apply: (d) => {
       // One character of an item in place: a digit of its token for another (a prefix may get host bits, an octet may overflow).
-      const k = int(d.rng, 0, d.items.length - 1);
-      const l = d.items[k]!;
+      const { k, l } = anyItem(d);
       const t = token(l);
       const from = l.s.indexOf(t);
       const digits = [...t].map((c, i) => (/[0-9]/.test(c) ? i : -1)).filter((i) => i >= 0);
@@ -296,8 +301,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
   trailing: {
     weight: 5,
     apply: (d) => {
-      const k = int(d.rng, 0, d.items.length - 1);
-      const l = d.items[k]!;
+      const { k, l } = anyItem(d);
       const bare = l.s.replace(/\s+#.*$/, "").trimEnd();
       // Comments an item line may end with (the splice reads them as comments), and a few it may not.
       const end = pick(d.rng, [" # c", "   # seen 5, rule 7", " #", "  ", "", "   # - 1.2.3.4", " # nets: [x]", " # a: b", " # &a *b", " # {[,]}", " # 'q\"", " # a\rb", " # <<", " # ...", " # café", " #\tc", " # \x85 nel", " # \u2028 ls", " # \x0c ff", " # \x7f", "\t# tab before", "#glued", " \t"]);
@@ -311,8 +315,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
   quote: {
     weight: 4,
     apply: (d) => {
-      const k = int(d.rng, 0, d.items.length - 1);
-      const l = d.items[k]!;
+      const { k, l } = anyItem(d);
       const t = token(l);
       const q = /^["']/.test(t) ? t.slice(1, -1) : quote(d.rng, t);
       l.s = l.s.replace(t, q);
@@ -323,9 +326,9 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
     weight: 4,
     apply: (d) => {
       // A token the line scan reads as a string (CIDR characters, not a number) that is no address: the parse must still agree.
-      const k = int(d.rng, 0, d.items.length - 1);
+      const { k, l } = anyItem(d);
       const t = pick(d.rng, ["...", "..", "/", "1.2.3", ".1.2", "::1", "::", "a:b:c:d", "1:2:3:4:5:6:7:8", "1.2.3.4/", "ABC.DEF.0", "0.0.0.0/0", "::/0", "1::", "1.2.3.4/32/", "ff:ff", "1:2.3", "0:0", "1:60", "12:30", "1.2.3.4:80", "'1:20'", "\"010\"", "1.1.1.1/0", "255.255.255.255/32", "0.0.0.0", "::ffff:0.0.0.0/96", "2001:db8::/129", "a.b", "1e3.1.1", "0x1.2.3", "DEAD:BEEF::/32", "1_0.0.0.1"]);
-      temporarily(d, d.items[k]!, `${sp(d.itemCol)}- ${t}`, `oddity ${t}@${k}`);
+      temporarily(d, l, `${sp(d.itemCol)}- ${t}`, `oddity ${t}@${k}`);
       return `oddity ${t}@${k}`;
     },
   },
@@ -423,8 +426,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
   invalid: {
     weight: 6,
     apply: (d) => {
-      const k = int(d.rng, 0, d.items.length - 1);
-      const l = d.items[k]!;
+      const { k, l } = anyItem(d);
       const bad = pick(d.rng, ["300.1.1.1", "bogus", "7", "", "10.0.0.0/33", "1.2.3", "10.0.0.1/", "2001:db8::g", "::ffff:1.2.3.400", "1.2.3.4/8/8", "a.b.c.d"]);
       temporarily(d, l, bad === "" ? `${sp(d.itemCol)}-` : `${sp(d.itemCol)}- ${bad}`, `invalid ${JSON.stringify(bad)}@${k}`);
       return `invalid ${JSON.stringify(bad)}@${k}`;
@@ -433,9 +435,9 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
   yaml11: {
     weight: 3,
     apply: (d) => {
-      const k = int(d.rng, 0, d.items.length - 1);
+      const { k, l } = anyItem(d);
       const v = pick(d.rng, ["010", "1:20", "0x1F", "yes", "1:20:30", "0777", "12:30", "on", "190:20:30", "1_000"]);
-      temporarily(d, d.items[k]!, `${sp(d.itemCol)}- ${v}`, `yaml11 ${v}@${k}`);
+      temporarily(d, l, `${sp(d.itemCol)}- ${v}`, `yaml11 ${v}@${k}`);
       return `yaml11 ${v}@${k}`;
     },
   },
@@ -444,8 +446,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
     apply: (d) => {
       const r = d.rng();
       if (r < 0.75) {
-        const k = int(d.rng, 0, d.items.length - 1);
-        const l = d.items[k]!;
+        const { k, l } = anyItem(d);
         const t = token(l);
         const s = pick(d.rng, [`${sp(d.itemCol)}-\t${t}`, `${sp(d.itemCol)}- ${t}\t`, `${sp(d.itemCol)}- ${t} #\tc`, `\t${sp(d.itemCol)}- ${t}`, `${sp(d.itemCol)}- ${t}\t# c`]);
         temporarily(d, l, s, `tab@${k}`);
@@ -460,8 +461,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
     apply: (d) => {
       const r = d.rng();
       if (r < 0.7) {
-        const k = int(d.rng, 0, d.items.length - 1);
-        const l = d.items[k]!;
+        const { k, l } = anyItem(d);
         const s = pick(d.rng, [`${l.s}\r`, `${l.s.replace(/\s+#.*$/, "")} # a\rb`, `${l.s.replace(/\s+#.*$/, "")}\r # c`]);
         temporarily(d, l, s, `cr@${k}`);
         return `cr@${k} ${JSON.stringify(s.trim())}`;
@@ -480,8 +480,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
       const r = d.rng();
       let what: string;
       if (r < 0.5) {
-        const k = int(d.rng, 0, d.items.length - 1);
-        const l = d.items[k]!;
+        const { k, l } = anyItem(d);
         const s = `${l.s.replace(/\s+#.*$/, "")} # ${pick(d.rng, ["café", "Zoë", "Ωmega", "日本", "🔥"])}`;
         what = `non-ascii comment@${k}`;
         if (d.rng() < 0.7) temporarily(d, l, s, what);
@@ -505,8 +504,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
     apply: (d) => {
       const r = d.rng();
       if (r < 0.5) {
-        const k = int(d.rng, 0, d.items.length - 1);
-        const l = d.items[k]!;
+        const { k, l } = anyItem(d);
         temporarily(d, l, `${l.s.replace(/\s+#.*$/, "")} # a << b`, `<< in a trailing comment@${k}`);
         return `<< in a trailing comment@${k}`;
       }
@@ -531,8 +529,7 @@ const EDITS: Record<string, { weight: number; apply: (d: Doc) => string | undefi
         inserted(d, d.items, at, { s: pick(d.rng, ["...", "... # c"]) }, `... in the list@${at}`);
         return `... in the list@${at}`;
       }
-      const k = int(d.rng, 0, d.items.length - 1);
-      const l = d.items[k]!;
+      const { k, l } = anyItem(d);
       temporarily(d, l, `${l.s.replace(/\s+#.*$/, "")} # ...`, `... in a trailing comment@${k}`);
       return `... in a trailing comment@${k}`;
     },
