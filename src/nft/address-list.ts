@@ -191,15 +191,21 @@ export function joinedElements(elements: Elements, start: number, end: number): 
   if (!(elements instanceof AddressList)) return elements.slice(start, end).join(", ");
   const to = Math.min(end, elements.length);
   if (scratch.length < (to - start) * (MAX_TEXT + 2)) scratch = new Uint8Array((to - start) * (MAX_TEXT + 2));
-  let n = 0;
-  for (let i = start; i < to; i++) {
-    if (i > start) {
-      scratch[n++] = 44;
-      scratch[n++] = 32;
-    }
-    n += elements.ascii(i, scratch, n);
-  }
+  const n = writeJoined(elements, start, to, scratch, 0);
   return String.fromCharCode.apply(null, scratch.subarray(0, n) as unknown as number[]);
+}
+
+/** Writes elements `start` to `end` (exclusive) of `list` joined by ", " as ASCII into `out` at `at` ((MAX_TEXT + 2) bytes of room each); the new end. */
+export function writeJoined(list: AddressList, start: number, end: number, out: Uint8Array, at: number): number {
+  let n = at;
+  for (let i = start; i < end; i++) {
+    if (i > start) {
+      out[n++] = 44;
+      out[n++] = 32;
+    }
+    n += list.ascii(i, out, n);
+  }
+  return n;
 }
 
 /** The elements as an array of text: the array itself when they are one. */

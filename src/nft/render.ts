@@ -10,7 +10,7 @@
  * script line each rule is on, so an error nft reports by line maps back to the YAML.
  */
 import { formatCidr, makeCidr } from "../model/cidr.ts";
-import { AddressList, joinedElements, MAX_TEXT } from "./address-list.ts";
+import { AddressList, joinedElements, MAX_TEXT, writeJoined } from "./address-list.ts";
 import type { Elements, Field, NftChain, NftRule, NftRuleset, NftSet, NftTable, Operand, RuleOrigin, Statement, Value } from "./ir.ts";
 
 export interface RenderedScript {
@@ -206,13 +206,7 @@ function elementLineBytes(list: AddressList, first: number, count: number, inden
   for (let i = start; i < end; i += ELEMENTS_PER_LINE) {
     for (let k = 0; k < indent.length; k++) out[n++] = indent.charCodeAt(k);
     const stop = Math.min(end, i + ELEMENTS_PER_LINE);
-    for (let j = i; j < stop; j++) {
-      if (j > i) {
-        out[n++] = 44;
-        out[n++] = 32;
-      }
-      n += list.ascii(j, out, n);
-    }
+    n = writeJoined(list, i, stop, out, n);
     if (stop < list.length) out[n++] = 44;
     out[n++] = 10;
   }
