@@ -207,7 +207,7 @@ function tokensFrom(text: string, at: number, indent: number, count: number, sli
 const readers = new WeakMap<readonly unknown[], () => string[] | undefined>();
 /** Lists whose values are not (all) in the array: read them with valuesOf. */
 const hollow = new WeakSet<readonly unknown[]>();
-/** Lists with undefined for every value. */
+/** Lists hollowOut has emptied already (a hollowList is empty too, but is registered here only once hollowOut has seen it). */
 const emptied = new WeakSet<readonly unknown[]>();
 
 /** `items` can be read again as the block's values in `file`'s text (the version they were parsed from). */
@@ -280,7 +280,7 @@ export function hollowedCount(): number {
   return hollowed;
 }
 
-/** How many values hollowOut has dropped (a list spliced from a hollow one drops only its new ones). */
+/** How many values hollowOut has dropped (a list spliced from a hollow one holds none: it drops nothing). */
 export function droppedValueCount(): number {
   return dropped;
 }

@@ -87,7 +87,7 @@ function formatV6(a0: number, a1: number, a2: number, a3: number, prefix: number
   return String.fromCharCode.apply(null, chars.subarray(0, n) as unknown as number[]);
 }
 
-/** Writes `octet` in decimal into `out` at `n`; the new end. */
+/** Writes `octet` (0-255: an IPv4 octet, a prefix length) in decimal into `out` at `n`; the new end. */
 function writeOctet(octet: number, out: Uint8Array | Uint16Array, n: number): number {
   if (octet >= 100) out[n++] = 48 + Math.floor(octet / 100);
   if (octet >= 10) out[n++] = 48 + (Math.floor(octet / 10) % 10);
@@ -146,9 +146,7 @@ function writeV6(a0: number, a1: number, a2: number, a3: number, prefix: number,
   }
   if (prefix !== 128) {
     out[n++] = 47;
-    if (prefix >= 100) out[n++] = 49;
-    if (prefix >= 10) out[n++] = 48 + (Math.floor(prefix / 10) % 10);
-    out[n++] = 48 + (prefix % 10);
+    n = writeOctet(prefix, out, n);
   }
   return n;
 }
