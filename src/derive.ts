@@ -23,9 +23,9 @@
  */
 import { newArray } from "./spares.ts";
 
-/** `next` is `from` with `removed` items at `index` replaced by `inserted`. */
-export interface Splice<T> {
-  readonly from: readonly T[];
+/** `next` is `from` with `removed` items at `index` replaced by `inserted`; `L` is the list's type (an array of T, or a typed list). */
+export interface Splice<T, L extends object = readonly T[]> {
+  readonly from: L;
   readonly index: number;
   readonly removed: number;
   readonly inserted: readonly T[];
@@ -52,7 +52,7 @@ export function forgetDerivations(): void {
 }
 
 /** Records that `next` is a splice of `s.from`; returns `next`. */
-export function markSplice<T>(next: readonly T[], s: Splice<T>): readonly T[] {
+export function markSplice<T, L extends object = readonly T[]>(next: L, s: Splice<T, L>): L {
   records.delete(s.from);
   records.set(next, { from: s.from, splice: { index: s.index, removed: s.removed, inserted: s.inserted } });
   return next;
@@ -66,9 +66,12 @@ export function markSetChange<T, L extends object = readonly T[]>(next: L, c: Se
 }
 
 /** How `next` was spliced from an earlier array, if it was. */
-export function spliceOf<T>(next: readonly T[]): Splice<T> | undefined {
+export function spliceOf<T>(next: readonly T[]): Splice<T> | undefined;
+/** How list `next` (e.g. model/cidr-column.ts) was spliced from an earlier one, its items of type T. */
+export function spliceOf<T, L extends object>(next: L): Splice<T, L> | undefined;
+export function spliceOf<T, L extends object>(next: L): Splice<T, L> | undefined {
   const r = records.get(next);
-  return r?.splice ? { from: r.from as readonly T[], index: r.splice.index, removed: r.splice.removed, inserted: r.splice.inserted as readonly T[] } : undefined;
+  return r?.splice ? { from: r.from as L, index: r.splice.index, removed: r.splice.removed, inserted: r.splice.inserted as readonly T[] } : undefined;
 }
 
 /** How `next` was changed as a set from an earlier array, if it was. */

@@ -4,6 +4,7 @@
  * (§4.3). Part of the evaluator (evaluate.ts), written from the reference, not from src/nft.
  */
 import { cidrContains, type Cidr } from "../model/cidr.ts";
+import { anyContains, type CidrList } from "../model/cidr-column.ts";
 import { matchesSelector, type Selector } from "../model/selector.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { EntityRule, HostEndpoint, IcmpMatch, Port, Rule } from "../model/types.ts";
@@ -14,7 +15,7 @@ export const NAMESPACE_LABEL = "projectcalico.org/namespace";
 /** Something a rule selector can match: a HostEndpoint or a network set. */
 export interface Member {
   labels: Record<string, string>;
-  nets: readonly Cidr[];
+  nets: CidrList;
   ports: HostEndpoint["ports"];
 }
 
@@ -32,22 +33,22 @@ export interface View {
 
 /** Rule matching for one evaluator: what rule selectors can match, and how named ports without a protocol are read. */
 export class RuleMatcher {
-  private readonly selectorCache = new Map<string, Cidr[]>();
+  private readonly selectorCache = new Map<string, CidrList[]>();
 
   constructor(
     private readonly members: readonly Member[],
     private readonly namedPortsWithoutProtocol: "tcp" | "any",
   ) {}
 
-  /** Addresses of everything a rule selector matches (§4.6), cached by canonical selector. */
-  private selectorMembers(sel: Selector): Cidr[] {
+  /** The address lists of everything a rule selector matches (§4.6), cached by canonical selector. */
+  private selectorMembers(sel: Selector): CidrList[] {
     const key = canonicalSelector(sel);
-    let nets = this.selectorCache.get(key);
-    if (!nets) {
-      nets = this.members.filter((m) => matchesSelector(sel, m.labels)).flatMap((m) => [...m.nets]);
-      this.selectorCache.set(key, nets);
+    let lists = this.selectorCache.get(key);
+    if (!lists) {
+      lists = this.members.filter((m) => matchesSelector(sel, m.labels)).map((m) => m.nets);
+      this.selectorCache.set(key, lists);
     }
-    return nets;
+    return lists;
   }
 
   /** Whether a rule matches the packet as one stage sees it. */
@@ -75,8 +76,8 @@ export class RuleMatcher {
     if (side.nets.length > 0 && !side.nets.some((n) => cidrContains(n, addr))) return false;
     if (side.notNets.some((n) => cidrContains(n, addr))) return false;
     const { positive, negative } = sideSelectors(side);
-    if (positive && !this.selectorMembers(positive).some((n) => cidrContains(n, addr))) return false;
-    if (negative && this.selectorMembers(negative).some((n) => cidrContains(n, addr))) return false;
+    if (positive && !this.selectorMembers(positive).some((l) => anyContains(l, addr))) return false;
+    if (negative && this.selectorMembers(negative).some((l) => anyContains(l, addr))) return false;
     if (side.ports.length > 0 && !this.portsMatch(rule, side.ports, positive, addr, port, v)) return false;
     if (side.notPorts.length > 0 && this.portsMatch(rule, side.notPorts, positive, addr, port, v)) return false;
     return true;
@@ -101,7 +102,7 @@ export class RuleMatcher {
         for (const ep of m.ports) {
           if (ep.name !== p.name || ep.port !== port || ep.protocol.number !== v.protocol) continue;
           if (want !== undefined && ep.protocol.number !== want) continue;
-          if (m.nets.some((n) => cidrContains(n, addr))) return true;
+          if (anyContains(m.nets, addr)) return true;
         }
       }
     }

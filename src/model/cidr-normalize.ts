@@ -8,7 +8,16 @@
  * then cuts each joined range greedily into the largest aligned blocks. That gives the
  * fewest CIDRs, because each block is the largest aligned one that starts at its position.
  */
-import { LOW, maskWord, type Cidr } from "./cidr.ts";
+import { LOW, maskWord, type Cidr, type Family } from "./cidr.ts";
+import { CidrColumn, CidrColumnWriter, type CidrList } from "./cidr-column.ts";
+
+/** Where a cover is written: an array of objects, or a column (a big set's, member-index.ts). */
+export type CidrSink = Cidr[] | CidrColumnWriter;
+
+function emit(out: CidrSink, family: Family, prefix: number, a0: number, a1 = 0, a2 = 0, a3 = 0): void {
+  if (out instanceof CidrColumnWriter) out.add(family, prefix, a0, a1, a2, a3);
+  else out.push({ family, prefix, a0, a1, a2, a3 });
+}
 
 /**
  * The minimal sorted, disjoint, non-adjacent CIDR cover of the union of the inputs: covered
@@ -36,65 +45,28 @@ function normalizeV4(list: readonly Cidr[], n: number, out: Cidr[]): void {
  * is their count. start < 2^32 and prefix < 64, so the key is exact in a double, and the
  * native numeric sort of a Float64Array orders by start, then prefix (compareCidr's order).
  */
-export function keysV4(lists: readonly (readonly Cidr[])[], n: number): Float64Array {
+export function keysV4(lists: readonly CidrList[], n: number): Float64Array {
   const keys = new Float64Array(n);
   let k = 0;
-  for (const list of lists) for (const c of list) if (c.family === 4) keys[k++] = maskWord(c.a0, c.prefix) * 64 + c.prefix;
+  for (const list of lists) {
+    if (list instanceof CidrColumn) {
+      // The words as they are: no object per entry.
+      for (let i = 0; i < list.length; i++) {
+        if (list.familyAt(i) !== 4) continue;
+        const p = list.prefixAt(i);
+        keys[k++] = maskWord(list.wordAt(i, 0), p) * 64 + p;
+      }
+    } else for (const c of list) if (c.family === 4) keys[k++] = maskWord(c.a0, c.prefix) * 64 + c.prefix;
+  }
   return keys;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/**
- * keysV4's keys, sorted, and where each came from: `order[i]` is the position among the IPv4
- * members (in list order) of sorted key i. One native sort of 64-bit words
- * `start << 32 | prefix << 26 | position` (measured at 1M: ~25 ms more than sorting the keys
- * alone), so for fewer than 2^26 members on a little-endian machine; undefined otherwise.
- */
-export function sortedKeysV4(lists: readonly (readonly Cidr[])[], n: number): { keys: Float64Array; order: Uint32Array } | undefined {
-  if (n >= 2 ** 26 || !LITTLE_ENDIAN) return undefined;
-  const packed = new BigUint64Array(n);
-  const words = new Uint32Array(packed.buffer);
-  let k = 0;
-  for (const list of lists) {
-    for (const c of list) {
-      if (c.family !== 4) continue;
-      words[2 * k] = ((c.prefix << 26) | k) >>> 0;
-      words[2 * k + 1] = maskWord(c.a0, c.prefix);
-      k++;
-    }
-  }
-  packed.sort();
-  const keys = new Float64Array(n);
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const low = words[2 * i]!;
-    keys[i] = words[2 * i + 1]! * 64 + (low >>> 26);
-    order[i] = low & 0x3ffffff;
-  }
-  return { keys, order };
-}
-
-/** The members of one family in `lists`, in list order (the list itself when it is the only one and all of that family). */
-export function membersOf(lists: readonly (readonly Cidr[])[], family: 4 | 6, n: number): readonly Cidr[] {
-  if (lists.length === 1 && lists[0]!.length === n) return lists[0]!;
-  const out: Cidr[] = [];
-  for (const list of lists) for (const c of list) if (c.family === family) out.push(c);
-  return out;
-}
-
-/**
- * The minimal cover of the sorted keys `keys[lo..hi)` (see keysV4), appended to `out`. With
- * `input`, a CIDR of the cover that is exactly one input CIDR is that input's object
- * (`input(i)`: the one key i was made of), not a copy: a million-entry set's cover is then
- * mostly the objects the model already holds (~70 MB fewer at 1M).
- */
-export function sweepKeysV4(keys: Float64Array, lo: number, hi: number, out: Cidr[], input?: (i: number) => Cidr): void {
+/** The minimal cover of the sorted keys `keys[lo..hi)` (see keysV4), appended to `out`. */
+export function sweepKeysV4(keys: Float64Array, lo: number, hi: number, out: CidrSink): void {
   if (lo >= hi) return;
   let start = 0;
   let end = -1; // exclusive; -1 = no open range
   let single = -1; // prefix while the open range is exactly one input CIDR
-  let first = lo; // the key that opened the range
   for (let i = lo; i < hi; i++) {
     const key = keys[i]!;
     const s = Math.floor(key / 64);
@@ -106,26 +78,25 @@ export function sweepKeysV4(keys: Float64Array, lo: number, hi: number, out: Cid
         single = -1;
       }
     } else {
-      if (end >= 0) emitV4(start, end, single, out, input && single > 0 ? input(first) : undefined);
+      if (end >= 0) emitV4(start, end, single, out);
       start = s;
       end = e;
       single = p;
-      first = i;
     }
   }
-  emitV4(start, end, single, out, input && single > 0 ? input(first) : undefined);
+  emitV4(start, end, single, out);
 }
 
-function emitV4(s: number, e: number, single: number, out: Cidr[], same?: Cidr): void {
+function emitV4(s: number, e: number, single: number, out: CidrSink): void {
   if (single > 0) {
-    out.push(same ?? { family: 4, prefix: single, a0: s, a1: 0, a2: 0, a3: 0 });
+    emit(out, 4, single, s);
     return;
   }
   while (s < e) {
     // The largest block aligned at s (2^31 at most, so /0 becomes two /1s) that fits.
     let size = s === 0 ? 2 ** 31 : (s & -s) >>> 0;
     while (s + size > e) size /= 2;
-    out.push({ family: 4, prefix: 1 + Math.clz32(size), a0: s, a1: 0, a2: 0, a3: 0 });
+    emit(out, 4, 1 + Math.clz32(size), s);
     s += size;
   }
 }
@@ -136,20 +107,21 @@ function normalizeV6(list: readonly Cidr[], n: number, out: Cidr[]): void {
 }
 
 /** The IPv6 members of `lists` (`n` of them) as masked address words (4 per entry) and prefix lengths, unsorted. */
-export function wordsV6(lists: readonly (readonly Cidr[])[], n: number): { words: Uint32Array; prefixes: Uint8Array } {
+export function wordsV6(lists: readonly CidrList[], n: number): { words: Uint32Array; prefixes: Uint8Array } {
   const words = new Uint32Array(n * 4);
   const prefixes = new Uint8Array(n);
   let k = 0;
+  const add = (p: number, a0: number, a1: number, a2: number, a3: number) => {
+    words[k * 4] = maskWord(a0, p);
+    words[k * 4 + 1] = maskWord(a1, p - 32);
+    words[k * 4 + 2] = maskWord(a2, p - 64);
+    words[k * 4 + 3] = maskWord(a3, p - 96);
+    prefixes[k++] = p;
+  };
   for (const list of lists) {
-    for (const c of list) {
-      if (c.family !== 6) continue;
-      const p = c.prefix;
-      words[k * 4] = maskWord(c.a0, p);
-      words[k * 4 + 1] = maskWord(c.a1, p - 32);
-      words[k * 4 + 2] = maskWord(c.a2, p - 64);
-      words[k * 4 + 3] = maskWord(c.a3, p - 96);
-      prefixes[k++] = p;
-    }
+    if (list instanceof CidrColumn) {
+      for (let i = 0; i < list.length; i++) if (list.familyAt(i) === 6) add(list.prefixAt(i), list.wordAt(i, 0), list.wordAt(i, 1), list.wordAt(i, 2), list.wordAt(i, 3));
+    } else for (const c of list) if (c.family === 6) add(c.prefix, c.a0, c.a1, c.a2, c.a3);
   }
   return { words, prefixes };
 }
@@ -163,12 +135,8 @@ export function orderV6(words: Uint32Array, n: number): Uint32Array {
   return n > 2048 ? radixOrder(words, n) : comparisonOrder(words, n);
 }
 
-/**
- * The minimal cover of wordsV6's entries taken in `order` (sorted by address), appended to
- * `out`; with `input` (the entries' objects, in wordsV6's order), one that is exactly an input
- * CIDR is that object, as sweepKeysV4.
- */
-export function sweepV6(words: Uint32Array, prefixes: Uint8Array, order: Uint32Array, out: Cidr[], input?: readonly Cidr[]): void {
+/** The minimal cover of wordsV6's entries taken in `order` (sorted by address), appended to `out`. */
+export function sweepV6(words: Uint32Array, prefixes: Uint8Array, order: Uint32Array, out: CidrSink): void {
   const n = order.length;
   // The open range is [s, l] with an inclusive last address, since 2^128 does not fit; the
   // next input is [a, b]. Scalars, not arrays: this loop runs once per input. `single` is the
@@ -176,7 +144,6 @@ export function sweepV6(words: Uint32Array, prefixes: Uint8Array, order: Uint32A
   // lets the flush skip cutting blocks.
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0, l0 = 0, l1 = 0, l2 = 0, l3 = 0;
   let single = -1;
-  let first = 0; // the entry that opened the range
   for (let i = 0; i < n; i++) {
     const x = order[i]!;
     const p = prefixes[x]!;
@@ -193,16 +160,13 @@ export function sweepV6(words: Uint32Array, prefixes: Uint8Array, order: Uint32A
         }
         continue;
       }
-      if (single > 0 && input) out.push(input[first]!);
-      else flushV6(s0, s1, s2, s3, l0, l1, l2, l3, single, out);
+      flushV6(s0, s1, s2, s3, l0, l1, l2, l3, single, out);
     }
     s0 = a0; s1 = a1; s2 = a2; s3 = a3;
     l0 = b0; l1 = b1; l2 = b2; l3 = b3;
     single = p;
-    first = x;
   }
-  if (n > 0 && single > 0 && input) out.push(input[first]!);
-  else if (n > 0) flushV6(s0, s1, s2, s3, l0, l1, l2, l3, single, out);
+  if (n > 0) flushV6(s0, s1, s2, s3, l0, l1, l2, l3, single, out);
 }
 
 /** True if a = l + 1 (as 128-bit numbers). */
@@ -220,9 +184,9 @@ const S = new Uint32Array(4);
 const L = new Uint32Array(4);
 
 /** Emits the closed range [s, l]: as is if it is one input CIDR, else cut into blocks. */
-function flushV6(s0: number, s1: number, s2: number, s3: number, l0: number, l1: number, l2: number, l3: number, single: number, out: Cidr[]): void {
+function flushV6(s0: number, s1: number, s2: number, s3: number, l0: number, l1: number, l2: number, l3: number, single: number, out: CidrSink): void {
   if (single > 0) {
-    out.push({ family: 6, prefix: single, a0: s0, a1: s1, a2: s2, a3: s3 });
+    emit(out, 6, single, s0, s1, s2, s3);
     return;
   }
   S[0] = s0; S[1] = s1; S[2] = s2; S[3] = s3;
@@ -240,7 +204,7 @@ function clampBits(b: number): number {
 const D = new Uint32Array(4);
 
 /** Cuts the inclusive range [S, L] into the fewest CIDRs (S is modified). */
-function emitV6(S: Uint32Array, L: Uint32Array, out: Cidr[]): void {
+function emitV6(S: Uint32Array, L: Uint32Array, out: CidrSink): void {
   for (;;) {
     // size = L - S + 1; the block has 2^k addresses with k limited by size and alignment.
     let borrow = 0;
@@ -259,7 +223,7 @@ function emitV6(S: Uint32Array, L: Uint32Array, out: Cidr[]): void {
     if (tz < k) k = tz;
     if (k > 127) k = 127; // ::/0 becomes two /1s
     const p = 128 - k;
-    out.push({ family: 6, prefix: p, a0: S[0]!, a1: S[1]!, a2: S[2]!, a3: S[3]! });
+    emit(out, 6, p, S[0]!, S[1]!, S[2]!, S[3]!);
     // S = last address of the block + 1; stop when the block ended at L.
     let done = true;
     for (let w = 0; w < 4; w++) {

@@ -5,6 +5,7 @@
  */
 import type { FieldPath, LocateOptions } from "../config/resource.ts";
 import type { Cidr } from "./cidr.ts";
+import type { CidrList } from "./cidr-column.ts";
 import type { Selector } from "./selector.ts";
 
 /** Where a resource or rule came from, for diagnostics, nft comments and counters. */
@@ -123,8 +124,8 @@ export interface HostEndpoint {
 export interface GlobalNetworkSet {
   kind: "GlobalNetworkSet" | "NetworkSet";
   meta: Meta;
-  /** Member prefixes (host bits already cleared). */
-  nets: Cidr[];
+  /** Member prefixes (host bits already cleared): a column when there are many (cidr-column.ts). */
+  nets: CidrList;
 }
 
 export interface GlobalNetworkPolicy {

@@ -11,6 +11,7 @@
  * (random access, the words) asks `instanceof AddressList`.
  */
 import { formatAddress, writeAddress, type Cidr, type Family } from "../model/cidr.ts";
+import { CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import type { Positions } from "../model/sorted-patch.ts";
 import { expectArray, newTyped } from "../spares.ts";
 
@@ -30,12 +31,32 @@ export class AddressList implements Iterable<string> {
     readonly length: number,
   ) {}
 
-  /** The network addresses of `members` (sorted by compareCidr, all of `family`), in their order. */
-  static of(family: Family, members: readonly Cidr[]): AddressList {
+  /**
+   * The network addresses of `members` (sorted by compareCidr, all of `family`), in their
+   * order; with `prefix`, of those members of that length only. A column (model/cidr-column.ts)
+   * whose every entry is taken lends its words: both are immutable, so the cover of a million
+   * hosts and its one element list share 4 MB.
+   */
+  static of(family: Family, members: CidrList, prefix?: number): AddressList {
     const width = widthOf(family);
-    const words = newTyped(Uint32Array, members.length * width);
+    if (members instanceof CidrColumn) {
+      if (members.family !== family && members.length > 0) throw new Error(`internal error: a mixed or IPv${members.family} column in an IPv${family} element list`);
+      let n = 0;
+      for (let i = 0; i < members.length; i++) if (prefix === undefined || members.prefixAt(i) === prefix) n++;
+      if (n === members.length) return new AddressList(family, members.words, n);
+      const words = newTyped(Uint32Array, n * width);
+      let k = 0;
+      for (let i = 0; i < members.length; i++) {
+        if (members.prefixAt(i) !== prefix) continue;
+        for (let w = 0; w < width; w++) words[k++] = members.words[i * width + w]!;
+      }
+      expectArray(k, Uint32Array); // an edit patches it
+      return new AddressList(family, words, n);
+    }
+    const taken = prefix === undefined ? members : members.filter((c) => c.prefix === prefix);
+    const words = newTyped(Uint32Array, taken.length * width);
     let k = 0;
-    for (const c of members) {
+    for (const c of taken) {
       if (c.family !== family) throw new Error(`internal error: an IPv${c.family} member in an IPv${family} element list`);
       words[k++] = c.a0;
       if (width === 4) {
@@ -45,7 +66,7 @@ export class AddressList implements Iterable<string> {
       }
     }
     expectArray(k, Uint32Array); // an edit patches it
-    return new AddressList(family, words, members.length);
+    return new AddressList(family, words, taken.length);
   }
 
   /** Word `k` (0 for IPv4; 0-3 for IPv6, most significant first) of element `i`. */

@@ -19,6 +19,7 @@
  */
 import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
+import { cidrArray, CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import { patchSorted, positionsAt } from "../model/sorted-patch.ts";
 import { AddressList } from "./address-list.ts";
 
@@ -30,7 +31,7 @@ export interface LengthGroups {
   /** How many members have each length present. */
   readonly counts: ReadonlyMap<number, number>;
   /** The members of one length, in the list's order. */
-  members(length: number): readonly Cidr[];
+  members(length: number): CidrList;
   /** One length's hash-set elements: each member's network address, in the list's order. */
   elements(length: number): AddressList;
 }
@@ -42,7 +43,7 @@ interface Pending {
   added: Cidr[];
 }
 
-const known = new WeakMap<readonly Cidr[], Groups>();
+const known = new WeakMap<CidrList, Groups>();
 
 const stats = { groupsPatched: 0, elementsPatched: 0 };
 
@@ -52,10 +53,10 @@ export function lengthGroupStats(): { groupsPatched: number; elementsPatched: nu
 }
 
 /** `members` (normalised: sorted by compareCidr, one family) by prefix length, patched from the last build's when they were. */
-export function groupedByLength(members: readonly Cidr[]): LengthGroups {
+export function groupedByLength(members: CidrList): LengthGroups {
   const hit = known.get(members);
   if (hit) return hit;
-  const change = setChangeOf(members);
+  const change = setChangeOf<Cidr, CidrList>(members);
   const prev = change && known.get(change.from);
   const groups = (prev && change && prev.patched(members, change.removed, change.added)) ?? Groups.fresh(members);
   known.set(members, groups);
@@ -66,15 +67,16 @@ class Groups implements LengthGroups {
   private readonly lists = new Map<number, AddressList>();
 
   private constructor(
-    private readonly source: readonly Cidr[],
+    private readonly source: CidrList,
     readonly counts: Map<number, number>,
-    /** Members of the lengths that keep them (all lengths in a fresh build). */
-    private readonly arrays: Map<number, readonly Cidr[]>,
+    /** Members of the lengths that keep them (all lengths in a fresh build of an array; the small ones of a column's). */
+    private readonly arrays: Map<number, CidrList>,
     /** Element lists to patch from the last build's, by length. */
     private readonly pending: Map<number, Pending>,
   ) {}
 
-  static fresh(source: readonly Cidr[]): Groups {
+  static fresh(source: CidrList): Groups {
+    if (source instanceof CidrColumn) return Groups.ofColumn(source);
     const arrays = new Map<number, Cidr[]>();
     for (const c of source) {
       const group = arrays.get(c.prefix);
@@ -86,8 +88,20 @@ class Groups implements LengthGroups {
     return new Groups(source, new Map([...arrays].map(([p, g]) => [p, g.length])), arrays, new Map());
   }
 
+  /** A column's groups: counted from its prefix bytes; only small lengths are made into arrays (a big one's elements come from the words). */
+  private static ofColumn(source: CidrColumn): Groups {
+    const byLength = new Uint32Array(129);
+    for (let i = 0; i < source.length; i++) byLength[source.prefixAt(i)]!++;
+    const counts = new Map<number, number>();
+    const arrays = new Map<number, CidrList>();
+    byLength.forEach((n, p) => void (n > 0 && counts.set(p, n)));
+    if (counts.size === 1) arrays.set(source.prefixAt(0), source);
+    else for (const [p, n] of counts) if (n <= SMALL_GROUP) arrays.set(p, source.filter((c) => c.prefix === p));
+    return new Groups(source, counts, arrays, new Map());
+  }
+
   /** The groups of `next`, which is this list without `removed` and with `added`; undefined when the change does not fit. */
-  patched(next: readonly Cidr[], removed: readonly Cidr[], added: readonly Cidr[]): Groups | undefined {
+  patched(next: CidrList, removed: readonly Cidr[], added: readonly Cidr[]): Groups | undefined {
     const touched = new Map<number, { removed: Cidr[]; added: Cidr[] }>();
     const at = (p: number) => touched.get(p) ?? touched.set(p, { removed: [], added: [] }).get(p)!;
     for (const c of removed) at(c.prefix).removed.push(c);
@@ -105,7 +119,7 @@ class Groups implements LengthGroups {
       // A group that was the whole list stays the whole list (next is its patched self), else a small group is patched.
       if (group === this.source && touched.size === 1) arrays.set(p, next);
       else if (group && count <= SMALL_GROUP) {
-        const patchedGroup = patchSorted(group, change.removed, change.added, compareCidr);
+        const patchedGroup = patchSorted(cidrArray(group), change.removed, change.added, compareCidr);
         if (!patchedGroup) return undefined;
         arrays.set(p, patchedGroup);
       }
@@ -119,7 +133,7 @@ class Groups implements LengthGroups {
     return new Groups(next, counts, arrays, pending);
   }
 
-  members(length: number): readonly Cidr[] {
+  members(length: number): CidrList {
     const kept = this.arrays.get(length);
     if (kept) return kept;
     const group = this.source.filter((c) => c.prefix === length);
@@ -130,7 +144,7 @@ class Groups implements LengthGroups {
   elements(length: number): AddressList {
     const made = this.lists.get(length);
     if (made) return made;
-    const family = this.source[0]?.family ?? 4;
+    const family = this.source.at(0)?.family ?? 4;
     const hostBits = family === 6 ? 128 : 32;
     const text = (c: Cidr) => formatCidr(c.prefix === hostBits ? c : { ...c, prefix: hostBits });
     const todo = this.pending.get(length);
@@ -146,7 +160,8 @@ class Groups implements LengthGroups {
         stats.elementsPatched++;
       }
     }
-    elements ??= AddressList.of(family, this.members(length));
+    // A big length of a column is read from its words (no array of its members made).
+    elements ??= this.arrays.has(length) || !(this.source instanceof CidrColumn) ? AddressList.of(family, this.members(length)) : AddressList.of(family, this.source, length);
     this.pending.delete(length);
     this.lists.set(length, elements);
     return elements;

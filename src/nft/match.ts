@@ -15,6 +15,7 @@
  * "in none of them" rules apply, and cheap port matches come before the lookups.
  */
 import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
+import type { CidrList } from "../model/cidr-column.ts";
 import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
@@ -260,7 +261,7 @@ function cheapFirst(matches: Statement[]): Statement[] {
 function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContext): Lookup[] {
   const set = ctx.sets.get(key);
   if (!set) throw new Error(`internal error: no address set for selector ${key}`);
-  const members: Cidr[] = family === 4 ? set.v4 : set.v6;
+  const members: CidrList = family === 4 ? set.v4 : set.v6;
   const hostBits = family === 4 ? 32 : 128;
   const lookups: Lookup[] = [];
   if (members.length < ctx.perLength.threshold) {

@@ -11,7 +11,8 @@
  * index made from it is patched in turn; set-memo.ts keeps just the newest one.
  */
 import { makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
-import { keysV4, membersOf, orderV6, sortedKeysV4, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
+import { CidrColumnWriter, type CidrColumn, type CidrList } from "../model/cidr-column.ts";
+import { keysV4, orderV6, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
 import { expectArray, newTyped } from "../spares.ts";
 
 /** One family's members, sorted, with duplicates. */
@@ -43,30 +44,27 @@ export function lastOf(c: Cidr): bigint {
   return startOf(c) + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)) - 1n;
 }
 
-/** The index of the IPv4 members of `lists` (`n` of them) and their normalised cover, built from nothing. */
-export function buildIndexV4(lists: readonly (readonly Cidr[])[], n: number): { index: MemberIndex; norm: Cidr[] } {
-  // The cover reuses the members' objects where it can (sortedKeysV4 tells which key is whose).
-  const sorted = sortedKeysV4(lists, n);
-  const keys = sorted?.keys ?? keysV4(lists, n).sort();
-  const norm: Cidr[] = [];
-  if (sorted) {
-    const input = membersOf(lists, 4, n);
-    const order = sorted.order;
-    sweepKeysV4(keys, 0, n, norm, (i) => input[order[i]!]!);
-  } else sweepKeysV4(keys, 0, n, norm);
+/**
+ * The index of the IPv4 members of `lists` (`n` of them) and their normalised cover, built
+ * from nothing. The cover is a column (model/cidr-column.ts): no object per member.
+ */
+export function buildIndexV4(lists: readonly CidrList[], n: number): { index: MemberIndex; norm: CidrColumn } {
+  const keys = keysV4(lists, n).sort();
+  const cover = new CidrColumnWriter(n, 4);
+  sweepKeysV4(keys, 0, n, cover);
   const lengths = new Uint32Array(33);
   for (let i = 0; i < n; i++) bump(lengths, keys[i]! % 64, 1);
-  expectArray(norm.length); // an edit patches the cover
-  expectArray(n, Float64Array); // and writes the index into a new buffer the first time (grown)
-  return { index: new V4Index(keys, n, lengths), norm };
+  expectArray(n, Float64Array); // an edit writes the index into a new buffer the first time (grown)
+  return { index: new V4Index(keys, n, lengths), norm: cover.finish() };
 }
 
-/** The index of the IPv6 members of `lists` (`n` of them) and their normalised cover, built from nothing. */
-export function buildIndexV6(lists: readonly (readonly Cidr[])[], n: number): { index: MemberIndex; norm: Cidr[] } {
+/** The index of the IPv6 members of `lists` (`n` of them) and their normalised cover (a column), built from nothing. */
+export function buildIndexV6(lists: readonly CidrList[], n: number): { index: MemberIndex; norm: CidrColumn } {
   const { words, prefixes } = wordsV6(lists, n);
   const order = orderV6(words, n);
-  const norm: Cidr[] = [];
-  sweepV6(words, prefixes, order, norm, membersOf(lists, 6, n));
+  const cover = new CidrColumnWriter(n, 6);
+  sweepV6(words, prefixes, order, cover);
+  const norm = cover.finish();
   const sortedWords = new Uint32Array(n * 4);
   const sortedPrefixes = new Uint8Array(n);
   const lengths = new Uint32Array(129);
@@ -84,7 +82,6 @@ export function buildIndexV6(lists: readonly (readonly Cidr[])[], n: number): { 
     sortedPrefixes.subarray(j - 1, run + 1).sort();
     j = run;
   }
-  expectArray(norm.length);
   expectArray(n * 4, Uint32Array);
   expectArray(n, Uint8Array);
   return { index: new V6Index(sortedWords, sortedPrefixes, n, lengths), norm };

@@ -28,8 +28,9 @@
  */
 import { markSetChange, spliceOf, type Splice } from "../derive.ts";
 import { compareCidr, makeCidr, type Cidr } from "../model/cidr.ts";
+import { cidrAt, countFamily, type CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
-import { firstNotBelow, patchSorted } from "../model/sorted-patch.ts";
+import { firstNotBelow } from "../model/sorted-patch.ts";
 import { buildIndexV4, buildIndexV6, lastOf, masked, startOf, type MemberIndex } from "./member-index.ts";
 
 /** Sets with fewer members are built from nothing every time: small configs pay nothing for the memo. */
@@ -45,13 +46,13 @@ const SHORT_LIST = 4096;
 interface FamilyMemo {
   /** Every member of this family as written, sorted. */
   index: MemberIndex;
-  /** The normalised cover returned for them. */
-  norm: Cidr[];
+  /** The normalised cover returned for them (a column: no object per block). */
+  norm: CidrColumn;
 }
 
 interface SetMemo {
   /** The member lists the set was built from, each with how often it was used. */
-  sources: Map<readonly Cidr[], number>;
+  sources: Map<CidrList, number>;
   v4: FamilyMemo;
   v6: FamilyMemo;
 }
@@ -95,7 +96,7 @@ export class SetMemoBuild {
   private readonly next = new Map<string, SetMemo>();
 
   /** The normalised members of `lists` (the nets of the members a selector matches), per family. */
-  members(key: string, lists: readonly (readonly Cidr[])[]): { v4: Cidr[]; v6: Cidr[] } {
+  members(key: string, lists: readonly CidrList[]): { v4: CidrColumn; v6: CidrColumn } {
     const prev = memo.get(key);
     const change = prev && changesOf(prev.sources, lists);
     let v4: FamilyMemo | undefined;
@@ -111,12 +112,15 @@ export class SetMemoBuild {
     if (!v4 || !v6) {
       let n4 = 0;
       let n6 = 0;
-      for (const list of lists) for (const c of list) c.family === 4 ? n4++ : n6++;
+      for (const list of lists) {
+        n4 += countFamily(list, 4);
+        n6 += countFamily(list, 6);
+      }
       v4 = buildIndexV4(lists, n4);
       v6 = buildIndexV6(lists, n6);
       stats.built++;
     }
-    const sources = new Map<readonly Cidr[], number>();
+    const sources = new Map<CidrList, number>();
     for (const list of lists) sources.set(list, (sources.get(list) ?? 0) + 1);
     this.next.set(key, { sources, v4, v6 });
     return { v4: v4.norm, v6: v6.norm };
@@ -129,9 +133,9 @@ export class SetMemoBuild {
 }
 
 /** Members removed and added since the memo's lists, or undefined when they cannot be told cheaply. */
-function changesOf(sources: Map<readonly Cidr[], number>, lists: readonly (readonly Cidr[])[]): { removed: Cidr[]; added: Cidr[]; same: boolean } | undefined {
+function changesOf(sources: Map<CidrList, number>, lists: readonly CidrList[]): { removed: Cidr[]; added: Cidr[]; same: boolean } | undefined {
   const unused = new Map(sources);
-  const fresh: (readonly Cidr[])[] = [];
+  const fresh: CidrList[] = [];
   for (const list of lists) {
     const n = unused.get(list);
     if (n) unused.set(list, n - 1);
@@ -140,11 +144,11 @@ function changesOf(sources: Map<readonly Cidr[], number>, lists: readonly (reado
   const removed: Cidr[] = [];
   const added: Cidr[] = [];
   for (const list of fresh) {
-    const s = spliceOf(list);
+    const s = spliceOf<Cidr, CidrList>(list);
     const n = s && unused.get(s.from);
     if (s && n && fitsSplice(list, s)) {
       unused.set(s.from, n - 1);
-      for (let i = s.index; i < s.index + s.removed; i++) removed.push(s.from[i]!);
+      for (let i = s.index; i < s.index + s.removed; i++) removed.push(cidrAt(s.from, i)!);
       for (const c of s.inserted) added.push(c);
     } else if (list.length <= SHORT_LIST) {
       for (const c of list) added.push(c);
@@ -159,14 +163,14 @@ function changesOf(sources: Map<readonly Cidr[], number>, lists: readonly (reado
 }
 
 /** The cheap checks that `list` is what the splice record says (lengths, the inserted items, the items either side), by value. */
-function fitsSplice(list: readonly Cidr[], s: Splice<Cidr>): boolean {
+function fitsSplice(list: CidrList, s: Splice<Cidr, CidrList>): boolean {
   const same = (a: Cidr | undefined, b: Cidr | undefined) => a === b || (a !== undefined && b !== undefined && compareCidr(a, b) === 0);
   if (s.index < 0 || s.removed < 0 || s.index + s.removed > s.from.length) return false;
   if (list.length !== s.from.length - s.removed + s.inserted.length) return false;
-  for (let j = 0; j < s.inserted.length; j++) if (!same(list[s.index + j], s.inserted[j])) return false;
+  for (let j = 0; j < s.inserted.length; j++) if (!same(cidrAt(list, s.index + j), s.inserted[j])) return false;
   const after = s.index + s.inserted.length;
-  if (s.index > 0 && !same(list[s.index - 1], s.from[s.index - 1])) return false;
-  return after >= list.length || same(list[after], s.from[s.index + s.removed]);
+  if (s.index > 0 && !same(cidrAt(list, s.index - 1), cidrAt(s.from, s.index - 1))) return false;
+  return after >= list.length || same(cidrAt(list, after), cidrAt(s.from, s.index + s.removed));
 }
 
 /** One family's part of a change, masked and sorted, with members both removed and added cancelled. */
@@ -207,15 +211,15 @@ function patchFamily(fm: FamilyMemo, change: { removed: Cidr[]; added: Cidr[] })
     for (const c of index.between(s, l)) members.push(c);
     const lo = firstStartAtLeast(fm.norm, s, hint);
     hint = firstStartAtLeast(fm.norm, l + 1n, lo);
-    for (let i = lo; i < hint; i++) old.push(fm.norm[i]!);
+    for (let i = lo; i < hint; i++) old.push(fm.norm.at(i)!);
   }
   const gone: Cidr[] = [];
   const come: Cidr[] = [];
   diffBlocks(old, 0, old.length, normalizeCidrs(members), gone, come);
   if (gone.length === 0 && come.length === 0) return { index, norm: fm.norm };
-  const norm = patchSorted(fm.norm, gone, come, compareCidr);
+  const norm = fm.norm.patched(gone, come);
   if (!norm) return undefined; // cannot happen: gone ⊆ old, come disjoint from what stays
-  markSetChange(norm, { from: fm.norm, removed: gone, added: come });
+  markSetChange<Cidr, CidrColumn>(norm, { from: fm.norm, removed: gone, added: come });
   return { index, norm };
 }
 
@@ -239,7 +243,7 @@ function neutral(x: Cidr, before: MemberIndex, after: MemberIndex): boolean {
 }
 
 /** Each of `xs` (sorted) as its region: its range joined with the old merged ranges that overlap or touch it, [first, last] address. */
-function regionsOf(xs: readonly Cidr[], norm: readonly Cidr[]): [bigint, bigint][] {
+function regionsOf(xs: readonly Cidr[], norm: CidrColumn): [bigint, bigint][] {
   const out: [bigint, bigint][] = [];
   let hint = 0;
   for (const x of xs) {
@@ -251,7 +255,7 @@ function regionsOf(xs: readonly Cidr[], norm: readonly Cidr[]): [bigint, bigint]
 }
 
 /** x's range joined with the old merged ranges that overlap or touch it; `hint`: where the search for them starts. */
-function regionOf(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigint, bigint]; hint: number } {
+function regionOf(x: Cidr, norm: CidrColumn, hint: number): { region: [bigint, bigint]; hint: number } {
   if (x.family === 4) return regionOfV4(x, norm, hint);
   const xs = startOf(x);
   const xe = lastOf(x);
@@ -259,29 +263,31 @@ function regionOf(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigi
   const after = firstStartAtLeast(norm, xe + 2n, hint);
   let hi = after - 1;
   let lo = hi + 1;
-  while (lo > 0 && lastOf(norm[lo - 1]!) >= xs - 1n) lo--;
+  const at = (i: number) => norm.at(i)!;
+  while (lo > 0 && lastOf(at(lo - 1)) >= xs - 1n) lo--;
   if (lo > hi) return { region: [xs, xe], hint: after };
-  while (lo > 0 && lastOf(norm[lo - 1]!) + 1n === startOf(norm[lo]!)) lo--;
-  while (hi + 1 < norm.length && lastOf(norm[hi]!) + 1n === startOf(norm[hi + 1]!)) hi++;
-  const s = startOf(norm[lo]!);
-  const l = lastOf(norm[hi]!);
+  while (lo > 0 && lastOf(at(lo - 1)) + 1n === startOf(at(lo))) lo--;
+  while (hi + 1 < norm.length && lastOf(at(hi)) + 1n === startOf(at(hi + 1))) hi++;
+  const s = startOf(at(lo));
+  const l = lastOf(at(hi));
   return { region: [s < xs ? s : xs, l > xe ? l : xe], hint: after };
 }
 
 /** regionOf for IPv4, in numbers (exact below 2^53): no BigInt made per block looked at. */
-function regionOfV4(x: Cidr, norm: readonly Cidr[], hint: number): { region: [bigint, bigint]; hint: number } {
-  const end = (c: Cidr) => c.a0 + 2 ** (32 - c.prefix) - 1;
+function regionOfV4(x: Cidr, norm: CidrColumn, hint: number): { region: [bigint, bigint]; hint: number } {
+  const start = (i: number) => norm.wordAt(i, 0);
+  const end = (i: number) => norm.wordAt(i, 0) + 2 ** (32 - norm.prefixAt(i)) - 1;
   const xs = x.a0;
-  const xe = end(x);
-  const after = firstNotBelow(norm.length, (i) => norm[i]!.a0 < xe + 2, hint);
+  const xe = x.a0 + 2 ** (32 - x.prefix) - 1;
+  const after = firstNotBelow(norm.length, (i) => start(i) < xe + 2, hint);
   let hi = after - 1;
   let lo = hi + 1;
-  while (lo > 0 && end(norm[lo - 1]!) >= xs - 1) lo--;
+  while (lo > 0 && end(lo - 1) >= xs - 1) lo--;
   if (lo > hi) return { region: [BigInt(xs), BigInt(xe)], hint: after };
-  while (lo > 0 && end(norm[lo - 1]!) + 1 === norm[lo]!.a0) lo--;
-  while (hi + 1 < norm.length && end(norm[hi]!) + 1 === norm[hi + 1]!.a0) hi++;
-  const s = norm[lo]!.a0;
-  const l = end(norm[hi]!);
+  while (lo > 0 && end(lo - 1) + 1 === start(lo)) lo--;
+  while (hi + 1 < norm.length && end(hi) + 1 === start(hi + 1)) hi++;
+  const s = start(lo);
+  const l = end(hi);
   return { region: [BigInt(s < xs ? s : xs), BigInt(l > xe ? l : xe)], hint: after };
 }
 
@@ -299,13 +305,13 @@ function joinRegions(regions: [bigint, bigint][]): [bigint, bigint][] {
 }
 
 /** The first block of the sorted, disjoint `norm` that starts at or after `at`, searched from `hint` (sorted-patch.ts firstNotBelow). */
-function firstStartAtLeast(norm: readonly Cidr[], at: bigint, hint: number): number {
+function firstStartAtLeast(norm: CidrColumn, at: bigint, hint: number): number {
   // An IPv4 block's start compared as a number: no BigInt made per probe.
-  if (norm[0]?.family === 4 && at <= 0x100000001n) {
+  if (norm.length > 0 && norm.familyAt(0) === 4 && at <= 0x100000001n) {
     const a = Number(at);
-    return firstNotBelow(norm.length, (i) => norm[i]!.a0 < a, hint);
+    return firstNotBelow(norm.length, (i) => norm.wordAt(i, 0) < a, hint);
   }
-  return firstNotBelow(norm.length, (i) => startOf(norm[i]!) < at, hint);
+  return firstNotBelow(norm.length, (i) => startOf(norm.at(i)!) < at, hint);
 }
 
 /** old[lo..hi) against fresh (both sorted): blocks only in old to `gone`, only in fresh to `come`. */

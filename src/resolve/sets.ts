@@ -7,6 +7,7 @@
  */
 import { countedStaged } from "./staged.ts";
 import { type Cidr } from "../model/cidr.ts";
+import { cidrArray, type CidrList } from "../model/cidr-column.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { DEFAULT_ALLOW_PROFILE } from "../validate/references.ts";
 import { MEMO_MIN_MEMBERS, SetMemoBuild } from "./set-memo.ts";
@@ -22,10 +23,10 @@ const NAMESPACE_LABEL = "projectcalico.org/namespace";
 export interface AddressSet {
   /** Canonical selector text (identity of the set). */
   key: string;
-  /** IPv4 members. */
-  v4: Cidr[];
+  /** IPv4 members (a column for a big set: set-memo.ts). */
+  v4: CidrList;
   /** IPv6 members. */
-  v6: Cidr[];
+  v6: CidrList;
 }
 
 /** (address, protocol, port) members of one named-port match, per family. */
@@ -157,7 +158,7 @@ export function computeSets(model: Model, profiles: Map<string, Profile>): { set
         // A big set is patched from the last build's when its lists were only edited (set-memo.ts).
         if (count >= MEMO_MIN_MEMBERS) sets.set(key, { key, ...memo.members(key, lists) });
         else {
-          const all = lists.flat();
+          const all = lists.flatMap(cidrArray);
           sets.set(key, { key, v4: normalizeCidrs(all.filter((c) => c.family === 4)), v6: normalizeCidrs(all.filter((c) => c.family === 6)) });
         }
       }

@@ -15,15 +15,16 @@ import type { DiagnosticCode } from "../diagnostics/codes.ts";
 import { removedOf, valuesOf } from "../config/list-splice.ts";
 import { applySplice, markSplice, spliceOf } from "../derive.ts";
 import type { Cidr } from "../model/cidr.ts";
+import { CidrColumn, CidrColumnWriter, COLUMN_MIN_ITEMS, type CidrList } from "../model/cidr-column.ts";
 import { parseCidr } from "../model/cidr-parse.ts";
 import { hostBitsMessage } from "../model/host-bits.ts";
 import { placeholderHint } from "../model/names.ts";
-import { expectArray } from "../spares.ts";
 
 export type NetsProblem = { severity: "error" | "warning"; code: DiagnosticCode; path: FieldPath; message: string; notString?: true };
 /** `hostBits`: how many entries have host bits set (the summary warning's count). */
 export interface NetsRead {
-  readonly nets: Cidr[];
+  /** A column for a long list (model/cidr-column.ts). */
+  readonly nets: CidrList;
   readonly problems: NetsProblem[];
   readonly hostBits: number;
 }
@@ -60,7 +61,9 @@ export function readKept(items: readonly unknown[]): boolean {
 
 export function readNets(list: readonly unknown[]): NetsRead {
   const items = valuesOf(list); // a list whose values were dropped reads them from its file again
-  const nets: Cidr[] = [];
+  // A long list is read into a column (~5 bytes an IPv4 entry, not an object of ~70).
+  const column = items.length >= COLUMN_MIN_ITEMS ? new CidrColumnWriter(items.length) : undefined;
+  const objects: Cidr[] = [];
   const problems: NetsProblem[] = [];
   let hostBits = 0;
   for (let i = 0; i < items.length; i++) {
@@ -72,13 +75,12 @@ export function readNets(list: readonly unknown[]): NetsRead {
     const parsed = parseCidr(text, "lax");
     if (!parsed.ok) problems.push({ severity: "error", code: parsed.code, path: ["spec", "nets", i], message: `${parsed.message}${placeholderHint(text)}` });
     else {
-      nets.push(parsed.cidr);
+      (column ?? objects).push(parsed.cidr);
       if (parsed.hostBits && ++hostBits <= MAX_HOST_BITS_WARNINGS) problems.push(warning(i, text, parsed.cidr));
     }
   }
   if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push(summary(hostBits));
-  expectArray(nets.length); // an edit of the list splices it
-  return { nets, problems, hostBits };
+  return { nets: column?.finish() ?? objects, problems, hostBits };
 }
 
 /**
@@ -132,7 +134,7 @@ function readSplicedNets(items: readonly unknown[]): NetsRead | undefined {
     problems = [...warned];
   }
   if (hostBits > MAX_HOST_BITS_WARNINGS) problems.push(summary(hostBits));
-  const nets = applySplice(prev.nets, index, removed, inserted);
-  markSplice(nets, { from: prev.nets, index, removed, inserted });
+  const from = prev.nets;
+  const nets = from instanceof CidrColumn ? markSplice(from.spliced(index, removed, inserted), { from, index, removed, inserted }) : markSplice(applySplice(from, index, removed, inserted), { from, index, removed, inserted });
   return { nets, problems, hostBits };
 }

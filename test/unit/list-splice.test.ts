@@ -12,7 +12,8 @@ import { parseFile } from "../../src/config/parse.ts";
 import { LineStarts } from "../../src/config/line-starts.ts";
 import { findItemBlock, itemBlockOf, scanItemLines } from "../../src/config/list-splice.ts";
 import { spliceOf } from "../../src/derive.ts";
-import { formatCidr } from "../../src/model/cidr.ts";
+import { formatCidr, type Cidr } from "../../src/model/cidr.ts";
+import type { CidrList } from "../../src/model/cidr-column.ts";
 import { loadConfig } from "../../src/validate/load.ts";
 import type { SourceFile } from "../../src/source/source-file.ts";
 import { mulberry32Unit as prng } from "../support/prng.ts";
@@ -133,11 +134,12 @@ describe("a big network set edited item by item", () => {
     lines.splice(1234, 1, "    - 203.0.113.7/32\n", "    - 2001:db8::7\n");
     const second = load(HEAD + lines.join("")).model.networkSets[0]!.nets;
     expect(parseCacheStats()).toMatchObject({ misses: 1, spliced: 1 });
-    const s = spliceOf(second)!;
+    const s = spliceOf<Cidr, CidrList>(second)!;
     expect(s.from).toBe(first);
     expect({ index: s.index, removed: s.removed, inserted: s.inserted.map(formatCidr) }).toEqual({ index: 1234, removed: 1, inserted: ["203.0.113.7", "2001:db8::7"] });
-    expect(second[1233]).toBe(first[1233]!);
-    expect(second[1236]).toBe(first[1235]!);
+    expect(second.at(1233)).toEqual(first.at(1233)!);
+    expect(second.at(1236)).toEqual(first.at(1235)!);
+    expect(second.at(1234)).not.toEqual(first.at(1234)!);
   });
 
   test("a namespaced NetworkSet, one inside a GlobalNetworkSetList, and a repeated line removed: splices, equal to cold, entries placed by line", () => {
@@ -230,7 +232,7 @@ describe("edits around the list: a splice only when item lines alone changed, al
     const fixed = base.slice(0, at) + "    - 203.0.113.30/32\n" + base.slice(at);
     const r = load(fixed);
     expect(r.diagnostics).toEqual([]);
-    expect(r.model.networkSets[0]!.nets[500]).toMatchObject({ prefix: 32 });
+    expect(r.model.networkSets[0]!.nets.at(500)).toMatchObject({ prefix: 32 });
     expect(parseCacheStats()).toMatchObject({ misses: 1, spliced: 2 });
   });
 

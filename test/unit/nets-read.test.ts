@@ -12,7 +12,8 @@ import { clearParseCache, forgetParse, parseCacheStats } from "../../src/config/
 import { loadConfig } from "../../src/validate/load.ts";
 import type { FieldPath } from "../../src/config/resource.ts";
 import { markSplice, spliceOf } from "../../src/derive.ts";
-import { formatCidr } from "../../src/model/cidr.ts";
+import { formatCidr, type Cidr } from "../../src/model/cidr.ts";
+import type { CidrList } from "../../src/model/cidr-column.ts";
 import { MAX_HOST_BITS_WARNINGS, readNets, readNetsOnce } from "../../src/validate/nets-read.ts";
 import { mulberry32Unit as prng } from "../support/prng.ts";
 
@@ -45,7 +46,7 @@ describe("a spliced nets: list with host-bit warnings", () => {
     expect(first.hostBits).toBeGreaterThan(MAX_HOST_BITS_WARNINGS);
     const added = splice(items, 10_000, 0, ["198.51.100.0/24"]);
     const second = readNetsOnce(added);
-    const s = spliceOf(second.nets);
+    const s = spliceOf<Cidr, CidrList>(second.nets);
     expect(s && { from: s.from === first.nets, index: s.index, removed: s.removed, inserted: s.inserted.map(formatCidr) }).toEqual({ from: true, index: 10_000, removed: 0, inserted: ["198.51.100.0/24"] });
     expect(view(second)).toEqual(view(readNets(added)));
     // And back out again, plus one with host bits in: still splices, the count follows.
