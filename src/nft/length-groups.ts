@@ -151,11 +151,17 @@ class Groups implements LengthGroups {
     let elements: AddressList | undefined;
     if (todo && todo.removed.length === 0 && todo.added.length === 0) elements = todo.from;
     else if (todo) {
-      // The list is sorted by address: each probe reads the words of the element it lands on.
       const from = todo.from;
-      const at = positionsAt(from.length, todo.removed, todo.added, (j, c: Cidr) => from.compare(j, c));
-      if (at) {
-        elements = from.patched(at, todo.added);
+      const whole = this.arrays.get(length);
+      if (whole === this.source && whole instanceof CidrColumn) {
+        // A column of this one length (a million hosts): its words, patched already, are the elements.
+        elements = AddressList.of(family, whole);
+      } else {
+        // The list is sorted by address: each probe reads the words of the element it lands on.
+        const at = positionsAt(from.length, todo.removed, todo.added, (j, c: Cidr) => from.compare(j, c));
+        if (at) elements = from.patched(at, todo.added);
+      }
+      if (elements) {
         markSetChange(elements, { from, removed: todo.removed.map(text), added: todo.added.map(text) });
         stats.elementsPatched++;
       }

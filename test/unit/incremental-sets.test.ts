@@ -11,10 +11,11 @@ import { describe, expect, test } from "bun:test";
 import { applySplice, markSplice, setChangeOf, spliceOf } from "../../src/derive.ts";
 import { formatCidr, makeCidr, type Cidr } from "../../src/model/cidr.ts";
 import { normalizeCidrs } from "../../src/model/cidr-normalize.ts";
-import { columnOf, type CidrColumn } from "../../src/model/cidr-column.ts";
+import { CidrColumn, columnOf } from "../../src/model/cidr-column.ts";
 import type { Model } from "../../src/model/types.ts";
 import { compileRuleset } from "../../src/nft/compile.ts";
 import type { Elements, NftRuleset } from "../../src/nft/ir.ts";
+import { AddressList } from "../../src/nft/address-list.ts";
 import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
 import { buildIndexV4, buildIndexV6 } from "../../src/resolve/member-index.ts";
@@ -361,6 +362,30 @@ describe("big selector sets patched from the last build", () => {
       expect(merged).toEqual([makeCidr(family, family === 4 ? 31 : 127, base.a0, base.a1, base.a2, base.a3)]);
       expect(norm.length).toBe(alone.length + 1);
     }
+  });
+
+  test("a hosts-only set (a one-length cover column): 60 edits equal a cold build, the element list is the cover's own words, and each is recorded as a change", () => {
+    const loaded = loadConfig([{ path: "c.yaml", text: CONFIG }], { node: NODE });
+    const rnd = prng(20261208);
+    const host = () => makeCidr(4, 32, 0x0b000000 + Math.floor(rnd() * 0x100000) * 2); // even addresses: no two touch, nothing merges
+    let a: Cidr[] = Array.from({ length: 6000 }, host);
+    const lists = (): Lists => ({ a, b: [makeCidr(4, 32, 0x0c000001)], c: [makeCidr(4, 32, 0x0c000003)], hep: [] });
+    clearSetMemo();
+    let prev = build(modelWith(loaded.model, lists()));
+    let records = 0;
+    for (let step = 0; step < 60; step++) {
+      const index = Math.floor(rnd() * a.length);
+      a = spliced(a, index, step % 3 === 0 ? 1 : 0, step % 3 === 1 ? [] : [host(), host()]);
+      const warm = build(modelWith(loaded.model, lists()));
+      const cold = withColdSets(() => build(modelWith(loaded.model, { ...lists(), a: [...a] })));
+      same(`hosts step ${step}`, warm.ir, cold.ir);
+      records += checkRecords(prev.ir, warm.ir, `hosts step ${step}`);
+      const set = [...warm.plan.sets.values()].find((s) => s.key.includes("deny"))!;
+      const elements = warm.ir.tables.flatMap((t) => t.sets).find((s) => s.comment === set.key && s.elements instanceof AddressList && s.elements.length > 1000)!.elements as AddressList;
+      expect(set.v4 instanceof CidrColumn && (elements as unknown as { words: Uint32Array }).words === set.v4.words && elements.length === set.v4.length).toBe(true);
+      prev = warm;
+    }
+    expect(records).toBeGreaterThanOrEqual(40);
   });
 
   test("small sets are built as before and leave no memo", () => {
