@@ -129,6 +129,8 @@ class Groups implements LengthGroups {
       else pending.delete(p);
     }
     for (const [p, list] of this.lists) if (!touched.has(p)) pending.set(p, { from: list, removed: [], added: [] });
+    // A column down to one length (a prefix gone again) is that length's group: its words are the elements again.
+    if (counts.size === 1 && next instanceof CidrColumn) arrays.set(counts.keys().next().value!, next);
     stats.groupsPatched++;
     return new Groups(next, counts, arrays, pending);
   }

@@ -10,8 +10,9 @@
  * this machine class, more than the copy itself). So an index stays readable only until the
  * index made from it is patched in turn; set-memo.ts keeps just the newest one.
  */
-import { makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
+import { compareCidr, makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
 import { CidrColumnWriter, type CidrColumn, type CidrList } from "../model/cidr-column.ts";
+import { firstNotBelow } from "../model/sorted-patch.ts";
 import { keysV4, orderV6, sweepKeysV4, sweepV6, wordsV6 } from "../model/cidr-normalize.ts";
 import { expectArray, newTyped } from "../spares.ts";
 
@@ -54,8 +55,12 @@ export function buildIndexV4(lists: readonly CidrList[], n: number): { index: Me
   sweepKeysV4(keys, 0, n, cover);
   const lengths = new Uint32Array(33);
   for (let i = 0; i < n; i++) bump(lengths, keys[i]! % 64, 1);
+  const norm = cover.finish();
+  let own = norm.length === n;
+  for (let i = 0; own && i < n; i++) own = keys[i] === norm.wordAt(i, 0) * 64 + norm.prefixAt(i);
+  if (own) return { index: new CoverIndex(norm, lengths), norm };
   expectArray(n, Float64Array); // an edit writes the index into a new buffer the first time (grown)
-  return { index: new V4Index(keys, n, lengths), norm: cover.finish() };
+  return { index: new V4Index(keys, n, lengths), norm };
 }
 
 /** The index of the IPv6 members of `lists` (`n` of them) and their normalised cover (a column), built from nothing. */
@@ -82,6 +87,9 @@ export function buildIndexV6(lists: readonly CidrList[], n: number): { index: Me
     sortedPrefixes.subarray(j - 1, run + 1).sort();
     j = run;
   }
+  let own = norm.length === n;
+  for (let i = 0; own && i < n; i++) own = sortedPrefixes[i] === norm.prefixAt(i) && [0, 1, 2, 3].every((w) => sortedWords[i * 4 + w] === norm.wordAt(i, w));
+  if (own) return { index: new CoverIndex(norm, lengths), norm };
   expectArray(n * 4, Uint32Array);
   expectArray(n, Uint8Array);
   return { index: new V6Index(sortedWords, sortedPrefixes, n, lengths), norm };
@@ -273,6 +281,136 @@ class V6Index implements MemberIndex {
     for (const c of removed) bump(lengths, c.prefix, -1);
     for (const c of added) bump(lengths, c.prefix, 1);
     return new V6Index(words, prefixes, size, lengths, { words: this.words, prefixes: this.prefixes });
+  }
+}
+
+const stats = { covers: 0, written: 0 };
+
+/** How often a patched index stayed its cover, and how often one was written out as keys (tests). */
+export function coverIndexStats(): { covers: number; written: number } {
+  return { ...stats };
+}
+
+/**
+ * The members as their own cover (issue #13 idle memory: ~15 MB of keys and their spare at a
+ * million hosts). While the members are exactly their normalised cover (distinct, none inside,
+ * overlapping or merging with another: the usual deny list), the cover column answers for them
+ * and no keys are kept. A patch of it is pending (the cover and the few changes) until
+ * set-memo.ts has the new cover: changed exactly as the members were, the new cover is the new
+ * index; otherwise the members are written out as keys once (settle).
+ */
+class CoverIndex implements MemberIndex {
+  constructor(
+    readonly cover: CidrColumn,
+    readonly lengths: Uint32Array,
+  ) {}
+
+  get size(): number {
+    return this.cover.length;
+  }
+
+  count(c: Cidr): number {
+    const i = firstNotBelow(this.cover.length, (j) => this.cover.compareAt(j, c) < 0, 0);
+    return i < this.cover.length && this.cover.compareAt(i, c) === 0 ? 1 : 0;
+  }
+
+  between(start: bigint, last: bigint): Cidr[] {
+    const col = this.cover;
+    const startAt = (i: number) => (col.family === 4 ? BigInt(col.wordAt(i, 0)) : startOf(col.at(i)!));
+    const out: Cidr[] = [];
+    for (let i = firstNotBelow(col.length, (j) => startAt(j) < start, 0); i < col.length && startAt(i) <= last; i++) out.push(col.at(i)!);
+    return out;
+  }
+
+  patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
+    // The cover holds each member once: one removed twice, or one it does not hold, is not here.
+    for (let j = 0; j < removed.length; j++) if (this.count(removed[j]!) === 0 || (j > 0 && compareCidr(removed[j - 1]!, removed[j]!) === 0)) return undefined;
+    const lengths = this.lengths.slice();
+    for (const c of removed) bump(lengths, c.prefix, -1);
+    for (const c of added) bump(lengths, c.prefix, 1);
+    return new PendingIndex(this, removed, added, lengths);
+  }
+}
+
+/** A CoverIndex with a few members removed and added, answering for them until settled (see CoverIndex). */
+export class PendingIndex implements MemberIndex {
+  constructor(
+    private readonly base: CoverIndex,
+    private readonly removed: readonly Cidr[],
+    private readonly added: readonly Cidr[],
+    readonly lengths: Uint32Array,
+  ) {}
+
+  get size(): number {
+    return this.base.size - this.removed.length + this.added.length;
+  }
+
+  count(c: Cidr): number {
+    const times = (list: readonly Cidr[]) => list.reduce((n, x) => n + (compareCidr(x, c) === 0 ? 1 : 0), 0);
+    return this.base.count(c) - times(this.removed) + times(this.added);
+  }
+
+  between(start: bigint, last: bigint): Cidr[] {
+    const inside = (c: Cidr) => startOf(c) >= start && startOf(c) <= last;
+    const gone = this.removed.filter(inside);
+    const out: Cidr[] = [];
+    let g = 0;
+    for (const c of this.base.between(start, last)) {
+      while (g < gone.length && compareCidr(gone[g]!, c) < 0) g++;
+      if (g < gone.length && compareCidr(gone[g]!, c) === 0) g++;
+      else out.push(c);
+    }
+    return [...out, ...this.added.filter(inside)].sort(compareCidr);
+  }
+
+  patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
+    return this.written().patched(removed, added);
+  }
+
+  /**
+   * The index once the new cover is known (`norm`, made from the old one without `gone` and
+   * with `come`): that cover when it changed exactly as the members did, else the members as keys.
+   */
+  settle(norm: CidrColumn, gone: readonly Cidr[], come: readonly Cidr[]): MemberIndex {
+    const same = (a: readonly Cidr[], b: readonly Cidr[]) => a.length === b.length && a.every((c, i) => compareCidr(c, b[i]!) === 0);
+    if (!same(gone, this.removed) || !same(come, this.added)) return this.written();
+    stats.covers++;
+    return new CoverIndex(norm, this.lengths);
+  }
+
+  /** The members written out as a V4Index or V6Index: the cover's entries merged with the changes (sorted, duplicates kept). */
+  written(): MemberIndex {
+    const col = this.base.cover;
+    const n = this.size;
+    const v4 = col.family === 4;
+    const keys = v4 ? new Float64Array(n) : undefined;
+    const words = v4 ? undefined : new Uint32Array(n * 4);
+    const prefixes = v4 ? undefined : new Uint8Array(n);
+    let k = 0;
+    const put = (p: number, a0: number, a1: number, a2: number, a3: number) => {
+      if (keys) keys[k++] = a0 * 64 + p;
+      else {
+        words!.set([a0, a1, a2, a3], k * 4);
+        prefixes![k++] = p;
+      }
+    };
+    let r = 0;
+    let a = 0;
+    for (let i = 0; i <= col.length; i++) {
+      while (a < this.added.length && (i === col.length || col.compareAt(i, this.added[a]!) > 0)) {
+        const c = this.added[a++]!;
+        put(c.prefix, c.a0, c.a1, c.a2, c.a3);
+      }
+      if (i === col.length) break;
+      if (r < this.removed.length && col.compareAt(i, this.removed[r]!) === 0) {
+        r++;
+        continue;
+      }
+      put(col.prefixAt(i), col.wordAt(i, 0), col.wordAt(i, 1), col.wordAt(i, 2), col.wordAt(i, 3));
+    }
+    if (k !== n) throw new Error("internal error: a member index written from its cover lost members");
+    stats.written++;
+    return keys ? new V4Index(keys, n, this.lengths) : new V6Index(words!, prefixes!, n, this.lengths);
   }
 }
 

@@ -31,7 +31,7 @@ import { compareCidr, makeCidr, type Cidr } from "../model/cidr.ts";
 import { cidrAt, countFamily, type CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import { normalizeCidrs } from "../model/cidr-normalize.ts";
 import { firstNotBelow } from "../model/sorted-patch.ts";
-import { buildIndexV4, buildIndexV6, lastOf, masked, startOf, type MemberIndex } from "./member-index.ts";
+import { buildIndexV4, buildIndexV6, lastOf, masked, PendingIndex, startOf, type MemberIndex } from "./member-index.ts";
 
 /** Sets with fewer members are built from nothing every time: small configs pay nothing for the memo. */
 export const MEMO_MIN_MEMBERS = 4096;
@@ -199,8 +199,10 @@ function patchFamily(fm: FamilyMemo, change: { removed: Cidr[]; added: Cidr[] })
   if (removed.length === 0 && added.length === 0) return fm;
   const index = fm.index.patched(removed, added);
   if (!index) return undefined;
+  // An index that is its cover (member-index.ts CoverIndex) stays one if the cover changes as the members did.
+  const settled = (norm: CidrColumn, gone: readonly Cidr[], come: readonly Cidr[]) => (index instanceof PendingIndex ? index.settle(norm, gone, come) : index);
   const changed = mergeSorted(removed, added).filter((x) => !neutral(x, fm.index, index));
-  if (changed.length === 0) return { index, norm: fm.norm };
+  if (changed.length === 0) return { index: settled(fm.norm, [], []), norm: fm.norm };
   // All regions at once (issue #13, a 10k + 10k edit): they are sorted, apart and not touching,
   // so the members of all of them normalise to the concatenation of each one's cover: one
   // normalizeCidrs and one diff against the old blocks of all regions, not one per region.
@@ -216,11 +218,11 @@ function patchFamily(fm: FamilyMemo, change: { removed: Cidr[]; added: Cidr[] })
   const gone: Cidr[] = [];
   const come: Cidr[] = [];
   diffBlocks(old, 0, old.length, normalizeCidrs(members), gone, come);
-  if (gone.length === 0 && come.length === 0) return { index, norm: fm.norm };
+  if (gone.length === 0 && come.length === 0) return { index: settled(fm.norm, [], []), norm: fm.norm };
   const norm = fm.norm.patched(gone, come);
   if (!norm) return undefined; // cannot happen: gone ⊆ old, come disjoint from what stays
   markSetChange<Cidr, CidrColumn>(norm, { from: fm.norm, removed: gone, added: come });
-  return { index, norm };
+  return { index: settled(norm, gone, come), norm };
 }
 
 /** Two lists sorted by compareCidr as one. */

@@ -18,7 +18,7 @@ import type { Elements, NftRuleset } from "../../src/nft/ir.ts";
 import { AddressList } from "../../src/nft/address-list.ts";
 import { lengthGroupStats } from "../../src/nft/length-groups.ts";
 import { resolvePlan, type Plan } from "../../src/resolve/resolve.ts";
-import { buildIndexV4, buildIndexV6 } from "../../src/resolve/member-index.ts";
+import { buildIndexV4, buildIndexV6, coverIndexStats } from "../../src/resolve/member-index.ts";
 import { clearSetMemo, setMemoStats, withColdSets } from "../../src/resolve/set-memo.ts";
 import { clearSpares, refillSpare, spareStats } from "../../src/spares.ts";
 import { loadConfig } from "../../src/validate/load.ts";
@@ -364,29 +364,43 @@ describe("big selector sets patched from the last build", () => {
     }
   });
 
-  test("a hosts-only set (a one-length cover column): 60 edits equal a cold build, the element list is the cover's own words, and each is recorded as a change", () => {
-    const loaded = loadConfig([{ path: "c.yaml", text: CONFIG }], { node: NODE });
-    const rnd = prng(20261208);
-    const host = () => makeCidr(4, 32, 0x0b000000 + Math.floor(rnd() * 0x100000) * 2); // even addresses: no two touch, nothing merges
-    let a: Cidr[] = Array.from({ length: 6000 }, host);
-    const lists = (): Lists => ({ a, b: [makeCidr(4, 32, 0x0c000001)], c: [makeCidr(4, 32, 0x0c000003)], hep: [] });
-    clearSetMemo();
-    let prev = build(modelWith(loaded.model, lists()));
-    let records = 0;
-    for (let step = 0; step < 60; step++) {
-      const index = Math.floor(rnd() * a.length);
-      a = spliced(a, index, step % 3 === 0 ? 1 : 0, step % 3 === 1 ? [] : [host(), host()]);
-      const warm = build(modelWith(loaded.model, lists()));
-      const cold = withColdSets(() => build(modelWith(loaded.model, { ...lists(), a: [...a] })));
-      same(`hosts step ${step}`, warm.ir, cold.ir);
-      records += checkRecords(prev.ir, warm.ir, `hosts step ${step}`);
-      const set = [...warm.plan.sets.values()].find((s) => s.key.includes("deny"))!;
-      const elements = warm.ir.tables.flatMap((t) => t.sets).find((s) => s.comment === set.key && s.elements instanceof AddressList && s.elements.length > 1000)!.elements as AddressList;
-      expect(set.v4 instanceof CidrColumn && (elements as unknown as { words: Uint32Array }).words === set.v4.words && elements.length === set.v4.length).toBe(true);
-      prev = warm;
-    }
-    expect(records).toBeGreaterThanOrEqual(40);
-  });
+  for (const family of [4, 6] as const) {
+    test(`IPv${family} hosts only (the members are their own cover, one length): 80 edits equal a cold build; the index stays the cover until a duplicate, a touching host or a covering prefix, then keys; the element list is the cover's own words`, () => {
+      const loaded = loadConfig([{ path: "c.yaml", text: CONFIG }], { node: NODE });
+      const rnd = prng(20261208 + family);
+      const at = (x: number, p = family === 4 ? 32 : 128) => (family === 4 ? makeCidr(4, p, 0x0b000000 + x) : makeCidr(6, p, 0x20010db8, 0, 9, x));
+      const host = () => at(Math.floor(rnd() * 0x100000) * 2); // even addresses: no two touch, nothing merges
+      let a: Cidr[] = Array.from({ length: 6000 }, host);
+      a = [...new Map(a.map((c) => [formatCidr(c), c])).values()];
+      const lists = (): Lists => ({ a, b: [at(0x200001)], c: [at(0x200003)], hep: [] });
+      clearSetMemo();
+      const stats0 = coverIndexStats();
+      let prev = build(modelWith(loaded.model, lists()));
+      let records = 0;
+      for (let step = 0; step < 80; step++) {
+        const index = Math.floor(rnd() * a.length);
+        // Mostly distinct hosts in and out; at 40 a duplicate, at 50 a host touching another (a /31 forms), at 60 a prefix over many (each undone next step).
+        const special = step === 40 ? [a[7]!] : step === 50 ? [at(a[9]!.family === 4 ? a[9]!.a0 - 0x0b000000 + 1 : a[9]!.a3 + 1)] : step === 60 ? [at(0, family === 4 ? 16 : 112)] : undefined;
+        if (special) a = spliced(a, 0, 0, special);
+        else if ([41, 51, 61].includes(step)) a = spliced(a, 0, 1, []);
+        else a = spliced(a, index, step % 3 === 0 ? 1 : 0, step % 3 === 1 ? [] : [host(), host()]);
+        const warm = build(modelWith(loaded.model, lists()));
+        const cold = withColdSets(() => build(modelWith(loaded.model, { ...lists(), a: [...a] })));
+        same(`hosts step ${step}`, warm.ir, cold.ir);
+        records += checkRecords(prev.ir, warm.ir, `hosts step ${step}`);
+        const set = [...warm.plan.sets.values()].find((s) => s.key.includes("deny"))!;
+        const members = family === 4 ? set.v4 : set.v6;
+        const elements = warm.ir.tables.flatMap((t) => t.sets).find((s) => s.comment === set.key && s.elements instanceof AddressList && s.elements.length > 1000)?.elements as AddressList | undefined;
+        // One length (no prefix in): the element list lends the cover's words.
+        if (step < 50 || step > 61) expect({ step, lent: members instanceof CidrColumn && (elements as unknown as { words: Uint32Array }).words === members.words && elements!.length === members.length }).toEqual({ step, lent: true });
+        prev = warm;
+      }
+      const stats = coverIndexStats();
+      expect(records).toBeGreaterThanOrEqual(60);
+      expect(stats.covers - stats0.covers).toBeGreaterThanOrEqual(30);
+      expect(stats.written - stats0.written).toBeGreaterThanOrEqual(1);
+    });
+  }
 
   test("small sets are built as before and leave no memo", () => {
     clearSetMemo();
