@@ -14,7 +14,7 @@
  */
 import { cidrContains, compareCidr, maskWord, type Cidr, type Family } from "./cidr.ts";
 import { positionsAt, type Positions } from "./sorted-patch.ts";
-import { expectArray, newTyped } from "../spares.ts";
+import { newTyped } from "../spares.ts";
 
 /** A list of CIDRs: an array, or a column (big network sets and covers). */
 export type CidrList = readonly Cidr[] | CidrColumn;
@@ -295,8 +295,7 @@ export class CidrColumnWriter {
   finish(): CidrColumn {
     if (this.n > this.capacity) throw new Error("internal error: a CIDR column overran its capacity");
     const family = this.family ?? 4;
-    expectArray(this.n * this.width, Uint32Array); // an edit makes the next one
-    expectArray(this.n, Uint8Array);
+    // No expectArray: newTyped asked the pool for the arrays, and that asking is the demand an edit's spares are made for.
     return new CidrColumn(family, this.words, this.prefixes, this.families, this.n);
   }
 }

@@ -13,7 +13,7 @@
 import { formatAddress, writeAddress, type Cidr, type Family } from "../model/cidr.ts";
 import { CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import type { Positions } from "../model/sorted-patch.ts";
-import { expectArray, newTyped } from "../spares.ts";
+import { newTyped } from "../spares.ts";
 
 /**
  * A set's elements (ir.ts NftSet): canonical text in an array, or, for a big per-prefix-length
@@ -50,7 +50,6 @@ export class AddressList implements Iterable<string> {
         if (members.prefixAt(i) !== prefix) continue;
         for (let w = 0; w < width; w++) words[k++] = members.words[i * width + w]!;
       }
-      expectArray(k, Uint32Array); // an edit patches it
       return new AddressList(family, words, n);
     }
     const taken = prefix === undefined ? members : members.filter((c) => c.prefix === prefix);
@@ -65,7 +64,7 @@ export class AddressList implements Iterable<string> {
         words[k++] = c.a3;
       }
     }
-    expectArray(k, Uint32Array); // an edit patches it
+    // newTyped asked the pool for the words: that is the demand the next edit's spare is made for.
     return new AddressList(family, words, taken.length);
   }
 
