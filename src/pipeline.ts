@@ -19,7 +19,7 @@ import type { NftRuleset } from "./nft/ir.ts";
 import { renderScript, type RenderedScript } from "./nft/render.ts";
 import { resolvePlan, type Plan } from "./resolve/resolve.ts";
 import { lintConfig } from "./lint/lint.ts";
-import { clearParseCache, hollowOutCached } from "./config/parse-cache.ts";
+import { clearParseCache, forgetTexts, hollowOutCached } from "./config/parse-cache.ts";
 import { clearSetMemo } from "./resolve/sets.ts";
 import { droppedValueCount } from "./config/list-splice.ts";
 import { forgetDerivations } from "./derive.ts";
@@ -119,11 +119,13 @@ export function forgetIncrementalState(): void {
  * each list was made from, which this run's stages have read (derive.ts: the earlier
  * generation of every big list goes with them), and the values of the big network set lists
  * the parse cache holds, whose validated reads are kept (list-splice.ts hollowOut: ~40 MB of
- * strings at a million entries; an edit splices the read, a full read takes them from the file).
- * Returns how many lists it emptied.
+ * strings at a million entries; an edit splices the read, a full read takes them from the file),
+ * and the decoded text of each kept file whose text is kept as bytes or pieces (~19 MB at a
+ * million entries: parse-cache.ts forgetTexts). Returns how many lists it emptied.
  */
 export function releaseAfterApply(): number {
   forgetDerivations();
+  forgetTexts();
   return hollowOutCached(readKept);
 }
 

@@ -177,12 +177,13 @@ function parseText(file: SourceFile, ascii: boolean, cut: Cut | undefined): Pars
     locate: locator(file, item.doc, item.prefix, i, shared, block),
     plainSource: plainSource(file, item.doc, item.prefix, item.value, i, shared),
   }));
-  const text = file.text;
   if (only && block) {
     // No spare is announced for it: the agent drops its values once validated, and the splice of a list without values copies nothing (list-splice.ts hollowList).
     readableAgain((only.value as NetworkSetValue).spec.nets, file, block);
   }
-  return { resources, diagnostics, edited: only && block && splicer([{ s: text, from: 0, to: text.length }], ascii, block, only.value as NetworkSetValue, only.doc, only.prefix) };
+  if (!only || !block) return { resources, diagnostics };
+  const whole = wholeText(file, ascii);
+  return { resources, diagnostics, edited: splicer(whole.pieces, ascii, block, only.value as NetworkSetValue, only.doc, only.prefix), holdsBytes: whole.holdsBytes };
 }
 
 /** The key scan of a cut text as the scan of the file: offsets shifted back, the cut list's YAML 1.1 candidates in their place. */
@@ -280,23 +281,45 @@ function netsBlock(text: string, value: unknown, doc: number, prefix: FieldPath)
   return first === undefined ? undefined : findItemBlock(text, first, nets);
 }
 
-/** A version's text as runs of earlier versions' texts and the lines edits inserted (an edit read from bytes never decodes the whole file). */
+/**
+ * A version's text as runs of earlier versions' texts and the lines edits inserted (an edit read
+ * from bytes never decodes the whole file). For an ASCII file read as bytes the runs are bytes:
+ * the buffer the file was first read into (the parse cache never recycles one a text holds:
+ * Parsed.holdsBytes) and each edit's own copy of its lines, so the text is never also held as
+ * a decoded string (~19 MB at a million entries); a text read otherwise is strings.
+ */
 interface Piece {
-  readonly s: string;
+  readonly s: string | Uint8Array;
   readonly from: number;
   readonly to: number;
 }
 
-/** Pieces beyond this are joined into one string (~60-100 ms at 19 MB, once every few dozen edits). */
+type BytePiece = Piece & { readonly s: Uint8Array };
+
+/** Pieces beyond this are one run again: the file's own bytes (bytes), or the text joined (~60-100 ms at 19 MB, once every few dozen edits). */
 const MAX_PIECES = 64;
+
+const pieceText = (q: Piece): string => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : Buffer.from(q.s.buffer, q.s.byteOffset + q.from, q.to - q.from).toString("latin1"));
 
 const textOf = (pieces: readonly Piece[]): string => {
   const p = pieces[0]!;
-  return pieces.length === 1 && p.from === 0 && p.to === p.s.length ? p.s : pieces.map((q) => q.s.substring(q.from, q.to)).join("");
+  return pieces.length === 1 && typeof p.s === "string" && p.from === 0 && p.to === p.s.length ? p.s : pieces.map(pieceText).join("");
 };
 
+const allBytes = (pieces: readonly Piece[]): pieces is readonly BytePiece[] => pieces.every((q) => typeof q.s !== "string");
+
+/**
+ * The one piece of a whole text: the file's bytes when it was read as bytes and is ASCII (the
+ * text then holds them: an ASCII text decoded from bytes has one byte per character), else its text.
+ */
+function wholeText(file: SourceFile, ascii: boolean): { pieces: Piece[]; holdsBytes: boolean } {
+  const b = file.bytes;
+  if (ascii && b) return { pieces: [{ s: b, from: 0, to: b.length }], holdsBytes: true };
+  return { pieces: [{ s: file.text, from: 0, to: file.text.length }], holdsBytes: false };
+}
+
 /** `pieces` with the text from `at` to `end` replaced by `lines`. */
-function replacePieces(pieces: readonly Piece[], at: number, end: number, lines: string): Piece[] {
+function replacePieces(pieces: readonly Piece[], at: number, end: number, lines: string | Uint8Array): Piece[] {
   const head: Piece[] = [];
   const tail: Piece[] = [];
   let a = 0;
@@ -306,42 +329,41 @@ function replacePieces(pieces: readonly Piece[], at: number, end: number, lines:
     if (b > end) tail.push(a >= end ? p : { s: p.s, from: p.from + end - a, to: p.to });
     a = b;
   }
-  const out = lines ? [...head, { s: lines, from: 0, to: lines.length }, ...tail] : [...head, ...tail];
-  if (out.length <= MAX_PIECES) return out;
-  const joined = textOf(out);
-  return [{ s: joined, from: 0, to: joined.length }];
+  return lines.length > 0 ? [...head, { s: lines, from: 0, to: lines.length }, ...tail] : [...head, ...tail];
 }
 
 /**
  * The edited version as the full parse would read it: the same value with `spec.nets` spliced
  * (a copy of the resource and its spec, everything else shared), no diagnostics (the old text
- * had none and the new lines are plain items), positions read from the new text. With the
- * cache's bytes of this version (`before`) and an ASCII text, the edit is read from the new
- * bytes (editBytes) and the new text is left to be assembled from pieces if anything asks.
+ * had none and the new lines are plain items), positions read from the new text. With this
+ * version's text as bytes (an ASCII file read as bytes), the edit is read from the new bytes
+ * against those (editBytes) and the new text is left to be assembled from pieces if anything asks.
  */
 function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, value: NetworkSetValue, doc: number, prefix: FieldPath): NonNullable<Parsed["edited"]> {
-  const length = pieces.reduce((n, p) => n + p.to - p.from, 0);
-  return (file, before) => {
-    const after = before && ascii && before.length === length ? file.bytes : undefined;
+  return (file) => {
+    const after = ascii && allBytes(pieces) ? file.bytes : undefined;
     let edit: ItemEdit | undefined;
-    let old: string | Uint8Array | undefined;
-    let next: readonly Piece[];
+    let old: string | readonly BytePiece[];
+    let next: Piece[];
     let nextAscii: boolean;
+    let holdsBytes = false;
     // A file shrunk below the limit is parsed by the positioned parser: let it.
     if (after && after.length < FAST_PATH_BYTES) return undefined;
-    const e = after && editBytes(before!, after, block);
+    const e = after && editBytes(pieces as readonly BytePiece[], after, block);
     if (e) {
       edit = e;
-      old = before;
-      next = replacePieces(pieces, e.ls, e.oldEnd, e.lines);
+      old = pieces as readonly BytePiece[];
+      // The new lines as bytes of their own (a copy: the file's buffer goes back to the reader; Buffer#slice would be a view).
+      next = replacePieces(pieces, e.ls, e.oldEnd, new Uint8Array(after.subarray(e.ls, e.newEnd)));
+      if (next.length > MAX_PIECES) ({ pieces: next, holdsBytes } = wholeText(file, true));
       nextAscii = true;
     } else {
       // No bytes, or an edit editBytes does not read (non-ASCII lines among them): from the text.
       if (file.text.length < FAST_PATH_BYTES) return undefined;
       old = textOf(pieces);
       edit = editItems(old, file.text, block);
-      next = [{ s: file.text, from: 0, to: file.text.length }];
       nextAscii = Buffer.byteLength(file.text, "utf8") === file.text.length;
+      ({ pieces: next, holdsBytes } = wholeText(file, nextAscii));
     }
     if (!edit) return undefined;
     const from = value.spec.nets;
@@ -350,13 +372,13 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
     markSplice(nets, { from, index: edit.index, removed: edit.removed, inserted: edit.inserted });
     readableAgain(nets, file, edit.block);
     // What the edit removed, read from the old version (few lines): the list it came from may hold no values.
-    const gone = old !== undefined ? itemsIn(old, block, edit.index, edit.removed) : undefined;
+    const gone = itemsIn(old, block, edit.index, edit.removed);
     if (gone) recordRemoved(nets, gone);
     const value2 = { ...value, spec: { ...value.spec, nets } };
     const shared: Shared = { pos: linePositions(textOfFile(file)) };
     const resource: RawResource = { value: value2, file: file.path, locate: locator(file, doc, prefix, 0, shared, edit.block), plainSource: plainSource(file, doc, prefix, value2, 0, shared) };
-    const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix) };
-    return e ? { ...parsed, source: sourceOf(next) } : parsed;
+    const parsed: Parsed = { resources: [resource], diagnostics: [], edited: splicer(next, nextAscii, edit.block, value2, doc, prefix), holdsBytes };
+    return e && !holdsBytes ? { ...parsed, source: sourceOf(next) } : parsed;
   };
 }
 
@@ -364,7 +386,7 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
 // (the earlier version's value and pieces), which such a closure, kept by the new version's
 // resource, would keep alive, and through it every version before (a chain).
 const textOfFile = (file: SourceFile) => () => file.text;
-const sourceOf = (next: readonly Piece[]) => () => (next.length === 1 ? [textOf(next)] : next.map((q) => q.s.substring(q.from, q.to)));
+const sourceOf = (next: readonly Piece[]) => () => next.map((q) => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : q.s.subarray(q.from, q.to)));
 
 /** Offset → 1-based line and column; the index of line starts is built on the first call. */
 function linePositions(textOf: () => string): (offset: number) => { line: number; column: number } {

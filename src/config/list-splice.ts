@@ -245,11 +245,11 @@ export function hollowList(n: number): unknown[] {
  * The values of the `count` items from item `index` of a block, read from that version's text
  * or (ASCII) bytes: an edit's removed entries, which a list without values no longer holds.
  */
-export function itemsIn(old: string | Uint8Array, block: ItemBlock, index: number, count: number): string[] | undefined {
+export function itemsIn(old: string | readonly ByteRun[], block: ItemBlock, index: number, count: number): string[] | undefined {
   if (count === 0) return [];
   const from = block.starts.at(index);
   const to = index + count < block.starts.length ? block.starts.at(index + count) : block.end;
-  const text = typeof old === "string" ? old.slice(from, to) : Buffer.from(old.buffer, old.byteOffset + from, to - from).toString("latin1");
+  const text = typeof old === "string" ? old.slice(from, to) : runsText(old, from, to);
   // Own strings: kept with the list, not pieces of the old text.
   return tokensFrom(text, 0, block.indent, count, (a, b) => ownString(text, a, b));
 }
@@ -402,26 +402,50 @@ export interface BytesEdit extends ItemEdit {
   readonly lines: string;
 }
 
+/** A run of an ASCII text's bytes: `s[from..to)` (fast-yaml.ts keeps a version's text as such runs of earlier versions' bytes). */
+export interface ByteRun {
+  readonly s: Uint8Array;
+  readonly from: number;
+  readonly to: number;
+}
+
 /**
  * editItems on the bytes of two versions of an ASCII file (byte offsets are character
  * offsets there), decoding only the changed lines: the common prefix and suffix are compared
- * natively (a memcmp, ~2 ms for 19 MB). Undefined also when the changed lines are not ASCII:
+ * natively (a memcmp, ~2 ms for 19 MB). The old version is given as runs of bytes (its text
+ * as fast-yaml.ts keeps it: pieces of earlier versions' buffers and inserted lines), compared
+ * run by run. Undefined also when the changed lines are not ASCII:
  * then the new version's text is not known from its bytes piecewise, and the caller decodes
  * it all. (The lines before and after the change are the old version's, known ASCII, and an
  * ASCII byte always ends what a UTF-8 decoder was reading, so the new text is the old text's
  * prefix, these lines and its suffix, exactly.)
  */
-export function editBytes(before: Uint8Array, after: Uint8Array, block: ItemBlock): BytesEdit | undefined {
-  const p = commonPrefixBytes(before, after);
-  if (p === before.length && p === after.length) return undefined;
-  const s = commonSuffixBytes(before, after, Math.min(before.length, after.length) - p);
-  const ls = p === 0 ? 0 : before.lastIndexOf(LF, p - 1) + 1;
-  let oldEnd = before.length - s;
+export function editBytes(before: readonly ByteRun[], after: Uint8Array, block: ItemBlock): BytesEdit | undefined {
+  const runs = before.map((r) => r.s.subarray(r.from, r.to));
+  const total = runs.reduce((n, r) => n + r.length, 0);
+  let p = 0;
+  for (const r of runs) {
+    const k = commonPrefixBytes(r, after.subarray(p, p + r.length));
+    p += k;
+    if (k < r.length) break;
+  }
+  if (p === total && p === after.length) return undefined;
+  const limit = Math.min(total, after.length) - p;
+  let s = 0;
+  for (let j = runs.length - 1; j >= 0 && s < limit; j--) {
+    const r = runs[j]!;
+    const want = Math.min(r.length, limit - s);
+    const k = commonSuffixBytes(r.subarray(r.length - want), after.subarray(0, after.length - s), want);
+    s += k;
+    if (k < want) break;
+  }
+  const ls = p === 0 ? 0 : lastLineFeed(runs, p - 1) + 1;
+  let oldEnd = total - s;
   let newEnd = after.length - s;
-  const atLineStart = (t: Uint8Array, i: number) => i === 0 || i === t.length || t[i - 1] === LF;
-  if (!(atLineStart(before, oldEnd) && atLineStart(after, newEnd))) {
-    const lf = before.indexOf(LF, oldEnd);
-    const d = (lf < 0 ? before.length : lf + 1) - oldEnd;
+  const oldLineStart = oldEnd === 0 || oldEnd === total || byteAt(runs, oldEnd - 1) === LF;
+  if (!(oldLineStart && (newEnd === 0 || newEnd === after.length || after[newEnd - 1] === LF))) {
+    const lf = nextLineFeed(runs, oldEnd);
+    const d = (lf < 0 ? total : lf + 1) - oldEnd;
     oldEnd += d;
     newEnd += d;
   }
@@ -431,6 +455,56 @@ export function editBytes(before: Uint8Array, after: Uint8Array, block: ItemBloc
   const lines = Buffer.from(changed.buffer, changed.byteOffset, changed.length).toString("latin1");
   const edit = spliceLines(lines, ls, ls, oldEnd, newEnd, block);
   return edit && { ...edit, ls, oldEnd, newEnd, lines };
+}
+
+/** The byte at offset `at` of the runs' concatenation. */
+function byteAt(runs: readonly Uint8Array[], at: number): number | undefined {
+  for (const r of runs) {
+    if (at < r.length) return r[at];
+    at -= r.length;
+  }
+  return undefined;
+}
+
+/** The offset of the last line feed at or before `at` in the runs' concatenation, or -1. */
+function lastLineFeed(runs: readonly Uint8Array[], at: number): number {
+  let base = runs.reduce((n, r) => n + r.length, 0);
+  for (let j = runs.length - 1; j >= 0; j--) {
+    const r = runs[j]!;
+    base -= r.length;
+    if (at < base) continue;
+    const i = r.lastIndexOf(LF, at - base);
+    if (i >= 0) return base + i;
+    at = base - 1;
+  }
+  return -1;
+}
+
+/** The offset of the first line feed at or after `at` in the runs' concatenation, or -1. */
+function nextLineFeed(runs: readonly Uint8Array[], at: number): number {
+  let base = 0;
+  for (const r of runs) {
+    if (at < base + r.length) {
+      const i = r.indexOf(LF, Math.max(0, at - base));
+      if (i >= 0) return base + i;
+    }
+    base += r.length;
+  }
+  return -1;
+}
+
+/** The text of the runs' concatenation from `from` to `to` (ASCII: latin1), read run by run. */
+export function runsText(runs: readonly ByteRun[], from: number, to: number): string {
+  const out: string[] = [];
+  let base = 0;
+  for (const r of runs) {
+    const n = r.to - r.from;
+    const a = Math.max(from, base);
+    const b = Math.min(to, base + n);
+    if (a < b) out.push(Buffer.from(r.s.buffer, r.s.byteOffset + r.from + a - base, b - a).toString("latin1"));
+    base += n;
+  }
+  return out.join("");
 }
 
 /** Changed lines read from bytes at most: beyond, decoding them costs about what a full parse's decode does. */

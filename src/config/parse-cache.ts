@@ -20,7 +20,7 @@
  * treated as read-only, which every stage after the parser already does.
  */
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { BytesFile, recycleBytes, type SourceFile, type TextSource } from "../source/source-file.ts";
+import { BytesFile, joinPieces, recycleBytes, type SourceFile, type TextPiece, type TextSource } from "../source/source-file.ts";
 import { hollowOut } from "./list-splice.ts";
 import type { RawResource } from "./resource.ts";
 
@@ -29,13 +29,15 @@ export interface Parsed {
   diagnostics: Diagnostic[];
   /**
    * Reads a later version of the same file from this parse, exactly as a full parse would read
-   * it, when the edit between the two is one it can follow; undefined: parse it all. `before`:
-   * this version's bytes, when the cache keeps them (then the edit may be read from the new
-   * version's bytes without decoding them).
+   * it, when the edit between the two is one it can follow; undefined: parse it all. (An ASCII
+   * version read as bytes keeps its text as bytes: the edit is then read from the new
+   * version's bytes without decoding them.)
    */
-  edited?: (file: SourceFile, before?: Uint8Array) => Parsed | undefined;
-  /** An edit's text, when read from bytes: pieces of the earlier text, joined on demand (the file's bytes then go to the cache). */
+  edited?: (file: SourceFile) => Parsed | undefined;
+  /** An edit's text, when read from bytes: pieces of earlier versions' texts (bytes or strings), joined on demand. */
   source?: TextSource;
+  /** The parse's text holds the file's own buffer (fast-yaml.ts): it is never given back to the reader. */
+  holdsBytes?: boolean;
 }
 
 /** A 1M-entry network set is ~20 MB of text; a few of those fit. */
@@ -43,17 +45,17 @@ export const MAX_CACHED_BYTES = 128 * 1024 * 1024;
 export const MAX_CACHED_FILES = 10_000;
 
 /**
- * One path's latest version: its text, or for a big file read as bytes (BytesFile) the bytes
- * themselves, owned by the cache alone (handed over by the file; no one else holds them), and
- * compared natively with the next version's (equal bytes ⇔ equal text: one decoder).
+ * One path's latest version: its text in pieces (strings, or an ASCII file's bytes: fast-yaml.ts
+ * keeps the text of a big file read as bytes as runs of buffers that text alone holds, never
+ * recycled), compared with the next version's bytes run by run (natively) or with its text.
  */
 interface Entry {
-  text?: string;
-  bytes?: Uint8Array;
-  /** The text in pieces (decoded, or assembled on demand when only the bytes are kept). */
+  /** The text in pieces. */
   source: TextSource;
   size: number;
   parsed: Parsed;
+  /** The file read as bytes whose text this is, to drop its decoded copy once loaded (forgetTexts). */
+  file?: BytesFile;
 }
 
 const entries = new Map<string, Entry>();
@@ -63,66 +65,79 @@ const stats = { hits: 0, misses: 0, spliced: 0 };
 /** `parse(file)`, or the result it gave for the same path and text before (or its edit of it). */
 export function parseCached(file: SourceFile, parse: (file: SourceFile) => Parsed): Parsed {
   const old = entries.get(file.path);
-  const bytes = file instanceof BytesFile ? file.bytes : undefined;
+  const bytesFile = file instanceof BytesFile ? file : undefined;
   let parsed: Parsed;
-  if (old && sameContent(old, file, bytes)) {
+  if (old && sameContent(old, file)) {
     stats.hits++;
     parsed = old.parsed;
     entries.delete(file.path); // re-inserted below: most recently used last
-    if (bytes && old.bytes) {
-      // The file's text is the kept version's; its buffer goes back to the reader.
-      recycleBytes((file as BytesFile).handOver(old.source));
-      entries.set(file.path, old);
-    } else {
-      // Kept as text until now (its bytes were decoded before the cache saw them): keep the bytes from now on.
-      const kept = bytes && (file as BytesFile).handOver(old.source);
-      entries.set(file.path, kept ? { bytes: kept, source: old.source, size: kept.length, parsed } : old);
-      if (kept) cachedBytes += kept.length - old.size;
-    }
+    // The file's text is the kept version's; its buffer goes back to the reader.
+    if (bytesFile) recycleBytes(bytesFile.handOver(old.source));
+    entries.set(file.path, bytesFile ? { ...old, file: bytesFile } : old);
   } else {
     const edited = readEdit(old, file);
     if (edited) stats.spliced++;
     else stats.misses++;
     parsed = edited ?? parse(file);
-    // A file read as bytes gives them to the cache (for the next version's comparison), its
-    // text the one the edit assembles, or the one decoded (for the full parse, or by whoever asked).
-    const kept = bytes && (file as BytesFile).handOver(edited?.source);
-    const entry: Entry = kept ? { bytes: kept, source: edited?.source ?? (() => [file.text]), size: kept.length, parsed } : textEntry(file, parsed);
+    // A file read as bytes: its text is the one the edit assembled, or its own bytes where the
+    // parse's text holds them (never given back to the reader then), or the one decoded.
+    const own = parsed.holdsBytes ? file.bytes : undefined;
+    const source = edited?.source ?? (own && bytesSource(own));
+    if (bytesFile) {
+      const bytes = bytesFile.handOver(source);
+      if (!own) recycleBytes(bytes);
+    }
+    const entry: Entry = source ? { source, size: sizeOf(source()), parsed, file: bytesFile } : textEntry(file, parsed);
     if (old) drop(file.path, old);
     if (entry.size <= MAX_CACHED_BYTES) {
       entries.set(file.path, entry);
       cachedBytes += entry.size;
       evict();
-    } else if (entry.bytes) recycleBytes(entry.bytes);
+    }
   }
   return { resources: [...parsed.resources], diagnostics: parsed.diagnostics.map((d) => ({ ...d })) };
 }
 
+/** A text that is `bytes` (ASCII): no closure over anything else. */
+const bytesSource = (bytes: Uint8Array): TextSource => () => [bytes];
+
+const sizeOf = (pieces: readonly TextPiece[]) => pieces.reduce((n, p) => n + p.length, 0);
+
 function textEntry(file: SourceFile, parsed: Parsed): Entry {
   const text = file.text;
-  return { text, source: () => [text], size: text.length, parsed };
+  return { source: () => [text], size: text.length, parsed };
 }
 
-/** Equal bytes when both are kept as bytes, else equal text (decoding only then). */
-function sameContent(old: Entry, file: SourceFile, bytes: Uint8Array | undefined): boolean {
-  if (bytes && old.bytes) return bytes.length === old.bytes.length && Buffer.compare(bytes, old.bytes) === 0;
-  return (old.text ?? old.source().join("")) === file.text;
+/** Equal content: a file read as bytes against a text kept as bytes run by run (natively), else as text (decoding only then). */
+function sameContent(old: Entry, file: SourceFile): boolean {
+  const pieces = old.source();
+  const bytes = file instanceof BytesFile ? file.bytes : undefined;
+  if (bytes && pieces.every((p) => typeof p !== "string")) {
+    if (sizeOf(pieces) !== bytes.length) return false;
+    const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    let at = 0;
+    for (const p of pieces as readonly Uint8Array[]) {
+      if (whole.compare(p, 0, p.length, at, at + p.length) !== 0) return false;
+      at += p.length;
+    }
+    return true;
+  }
+  return joinPieces(pieces) === file.text;
 }
 
 /** The cheaper reading of an edited file its last parse offers, if any; a failure of it only costs the full parse. */
 function readEdit(old: Entry | undefined, file: SourceFile): Parsed | undefined {
   try {
-    return old?.parsed.edited?.(file, old.bytes);
+    return old?.parsed.edited?.(file);
   } catch {
     return undefined;
   }
 }
 
-/** Removes an entry; its bytes, which only the cache held, go back to the reader. */
+/** Removes an entry (a text's buffers are never given back: an earlier version's file may still read its text from them). */
 function drop(path: string, e: Entry): void {
   entries.delete(path);
   cachedBytes -= e.size;
-  if (e.bytes) recycleBytes(e.bytes);
 }
 
 function evict(): void {
@@ -154,9 +169,21 @@ export function parseCacheStats(): { hits: number; misses: number; spliced: numb
   return { ...stats, files: entries.size, bytes: cachedBytes };
 }
 
-/** The bytes the cache keeps (tests: never a buffer someone else holds). */
+/** The buffers the kept texts are made of (tests: never a spare the reader may write into). */
 export function keptBytes(): Uint8Array[] {
-  return [...entries.values()].flatMap((e) => (e.bytes ? [e.bytes] : []));
+  const buffers = new Map<ArrayBufferLike, Uint8Array>();
+  for (const e of entries.values()) for (const p of e.source()) if (typeof p !== "string") buffers.set(p.buffer, p);
+  return [...buffers.values()];
+}
+
+/**
+ * Drops the decoded copy of each kept file's text where the text is kept otherwise (as bytes,
+ * or pieces): a big file's load decodes it once (~19 MB at a million entries), and the file
+ * object stays alive as long as the model it was loaded into. Asked again, the text is made
+ * from its pieces. The agent calls it once an attempt has applied.
+ */
+export function forgetTexts(): void {
+  for (const e of entries.values()) e.file?.forgetText();
 }
 
 /** Drops one path's entry (tests: a load that must not be a splice of an earlier one). */

@@ -44,18 +44,20 @@ export class BytesFile implements SourceFile {
   }
 
   get text(): string {
-    if (this.#text === undefined) {
-      // Same decoder as everywhere (invalid UTF-8 → U+FFFD), so equal bytes mean equal text.
-      // The bytes stay the file's (they may still be handed over: the cache keeps them).
-      this.#text = this.#source ? this.#source().join("") : decode(this.#bytes!);
-      this.#source = undefined;
-    }
+    // Same decoder as everywhere (invalid UTF-8 → U+FFFD), so equal bytes mean equal text.
+    // The bytes stay the file's until handed over.
+    this.#text ??= this.#source ? joinPieces(this.#source()) : decode(this.#bytes!);
     return this.#text;
   }
 
   /** The text in pieces, without joining them into one string when it was assembled (config-digest.ts hashes them). */
-  chunks(): readonly string[] {
+  chunks(): readonly TextPiece[] {
     return this.#text === undefined && this.#source ? this.#source() : [this.text];
+  }
+
+  /** Drops the decoded text when it can be made again from its pieces (parse-cache.ts forgetTexts); the next ask makes it. */
+  forgetText(): void {
+    if (this.#source) this.#text = undefined;
   }
 
   /** A 64-bit hash of the content as hex: Bun.hash of the bytes, which equals Bun.hash of the text for valid UTF-8. */
@@ -74,20 +76,27 @@ export class BytesFile implements SourceFile {
     const bytes = this.#bytes;
     if (!bytes) return undefined;
     this.contentHash();
-    if (this.#text === undefined) {
-      if (source) this.#source = source;
-      else this.#text = decode(bytes);
-    }
+    if (source) this.#source = source;
+    else this.#text ??= decode(bytes);
     this.#bytes = undefined;
     return bytes;
   }
 }
 
-/** A text as pieces whose concatenation it is (an edit's text, assembled from earlier ones). */
-export type TextSource = () => readonly string[];
+/** A piece of a text: a string, or ASCII bytes (one character each). */
+export type TextPiece = string | Uint8Array;
+
+/** A text as pieces whose concatenation it is (an edit's text, assembled from earlier ones; a big ASCII file's bytes). */
+export type TextSource = () => readonly TextPiece[];
+
+/** The text the pieces spell, as one string. */
+export function joinPieces(pieces: readonly TextPiece[]): string {
+  const text = (p: TextPiece) => (typeof p === "string" ? p : Buffer.from(p.buffer, p.byteOffset, p.length).toString("latin1"));
+  return pieces.length === 1 ? text(pieces[0]!) : pieces.map(text).join("");
+}
 
 /** A file's text in pieces (one, unless it was assembled from an earlier version's and never joined). */
-export function textChunks(file: SourceFile): readonly string[] {
+export function textChunks(file: SourceFile): readonly TextPiece[] {
   return file instanceof BytesFile ? file.chunks() : [file.text];
 }
 

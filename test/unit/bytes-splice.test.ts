@@ -7,7 +7,7 @@
  * the next read overwrites must not be the bytes the cache compares with, nor a file's text).
  */
 import { beforeEach, describe, expect, test } from "bun:test";
-import { clearParseCache, forgetParse, keptBytes, parseCacheStats } from "../../src/config/parse-cache.ts";
+import { clearParseCache, forgetParse, forgetTexts, keptBytes, parseCacheStats } from "../../src/config/parse-cache.ts";
 import { FAST_PATH_BYTES } from "../../src/config/fast-yaml.ts";
 import { commonPrefixBytes, commonSuffixBytes } from "../../src/config/list-splice.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
@@ -150,8 +150,8 @@ describe("a big file read as bytes, edited item by item", () => {
       scribble();
       expect({ name, b: warm }).toEqual({ name, b: cold(b, []) });
       if (name.includes("host bits")) expect(warm.diagnostics.map((d) => [d.code, d.line, d.column])).toEqual([["NET_HOST_BITS", 8 + at, 7]]);
-      // A splice either way; read from bytes (which the cache then keeps) only when all is ASCII.
-      expect({ name, spliced: parseCacheStats().spliced - s0.spliced, kept: keptBytes().length, decoded: decodedByLoad }).toEqual({ name, spliced: 1, kept: 1, decoded: !fromBytes });
+      // A splice either way; read from bytes (the kept text then is bytes) only when all is ASCII.
+      expect({ name, spliced: parseCacheStats().spliced - s0.spliced, bytes: keptBytes().length > 0, decoded: decodedByLoad }).toEqual({ name, spliced: 1, bytes: fromBytes, decoded: !fromBytes });
       expect({ name, text: fb.text === decode(b), old: fa.text === decode(a) }).toEqual({ name, text: true, old: true });
       expectNoAliases([fa, fb]);
     }
@@ -178,10 +178,32 @@ describe("a big file read as bytes, edited item by item", () => {
       forgetParse("/x/b.yaml");
       expect({ step, spliced: parseCacheStats().spliced - s0.spliced }).toEqual({ step, spliced: step === 0 ? 0 : 2 });
       expect(warm.model.networkSets.map((s) => [s.meta.name, s.nets.map(formatCidr)])).toEqual(coldLoad.model.networkSets.map((s) => [s.meta.name, s.nets.map(formatCidr)]));
-      expect([fa.text === ta, fb.text === tb]).toEqual([true, true]);
+      expect({ step, same: [fa.text === ta, fb.text === tb] }).toEqual({ step, same: [true, true] });
       expectNoAliases();
     }
   }, 60_000);
+
+  test("forgetTexts: a loaded file's decoded text goes (its bytes are its text), asked again it is made from them, and no later read or edit changes it", () => {
+    const list = lines(30_000, 8);
+    const text = HEAD + list.join("");
+    const first = readAs(PATH, Buffer.from(text));
+    observe(first, []);
+    expect(first.decoded).toBe(true); // the cold parse decoded it
+    forgetTexts();
+    expect(first.decoded).toBe(false);
+    expectNoAliases();
+    for (let step = 0; step < 5; step++) {
+      list.splice(100 + step, 1, `    - 203.0.113.${step}\n`);
+      const next = readAs(PATH, Buffer.from(HEAD + list.join("")));
+      observe(next, []);
+      forgetTexts();
+      scribble();
+      expect({ step, decoded: next.decoded, same: next.text === HEAD + list.join("") }).toEqual({ step, decoded: false, same: true });
+      next.forgetText();
+    }
+    scribble();
+    expect(first.text === text).toBe(true);
+  });
 
   test("the same bytes again: a hit, the new file's text is the kept version's and its buffer goes back", () => {
     const text = HEAD + lines(30_000, 6).join("");

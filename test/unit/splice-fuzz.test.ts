@@ -45,7 +45,7 @@ import type { FieldPath, RawResource } from "../../src/config/resource.ts";
 import { hasErrors, type Diagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { formatCidr } from "../../src/model/cidr.ts";
 import { releaseAfterApply } from "../../src/pipeline.ts";
-import { BytesFile, spareBuffers, takeBuffer, textChunks, type SourceFile } from "../../src/source/source-file.ts";
+import { BytesFile, joinPieces, spareBuffers, takeBuffer, textChunks, type SourceFile } from "../../src/source/source-file.ts";
 import { loadConfig, type LoadResult } from "../../src/validate/load.ts";
 import { MAX_HOST_BITS_WARNINGS } from "../../src/validate/nets-read.ts";
 import { mulberry32Unit } from "../support/prng.ts";
@@ -825,7 +825,7 @@ function runChain(seed: number, versions: Version[], mode: Mode, full: boolean):
     if (read instanceof BytesFile) {
       const chunks = textChunks(read);
       out.chunks.push(chunks.length);
-      if (chunks.join("") !== v.text || read.text !== v.text) {
+      if (joinPieces(chunks) !== v.text || read.text !== v.text) {
         out.problem = `version ${k} (edits: ${v.edits.join("; ")}): the file's text after the cache read it is not its bytes' (${chunks.length} chunks)`;
         return out;
       }
