@@ -11,7 +11,8 @@
  * be a number, or a simply quoted one), the edit is a splice of the list and nothing else in
  * the file changed. Anything else answers undefined and the caller parses the whole file: the
  * result must be exactly what the full parse gives, so this refuses whatever it cannot prove.
- * `editBytes` does the same on the bytes of an ASCII file, decoding only the changed lines.
+ * `editBytes` does the same on the bytes of an ASCII file (the old version as runs of bytes,
+ * the new one's buffer), decoding only the changed lines.
  */
 import { maybeYaml11 } from "./key-scan-cursor.ts";
 import { isAscii } from "node:buffer";

@@ -7,10 +7,13 @@
  * Keyed by path (one entry per path, the latest text: an edited file replaces its entry, so an
  * old version of a big file is never held beside the new one) and checked by comparing the
  * content itself with the one kept: no hash, so no collision can apply a stale config. A big
- * file read as bytes (source-file.ts BytesFile) is compared as bytes with the bytes the cache
- * keeps of its last version (a memcmp, ~2 ms at 19 MB; one decoder, so equal bytes ⇔ equal
- * text), and its text is never decoded unless something asks: the file hands its buffer over
- * to the cache, and the cache gives the previous version's back to the reader. An edited file is parsed again, unless its last parse
+ * ASCII file read as bytes (source-file.ts BytesFile) keeps its text as bytes (fast-yaml.ts: the
+ * buffer it was first read into and each edit's lines), and the next version's bytes are
+ * compared with them run by run (a memcmp, ~2 ms at 19 MB; one decoder, so equal bytes ⇔ equal
+ * text); its text is never decoded unless something asks. A file's buffer goes back to the
+ * reader once loaded, unless its text is that buffer (Parsed.holdsBytes: then never, since an
+ * earlier version's file may still read its text from it), so a million-entry file is held
+ * once as its text and once as the reader's spare. An edited file is parsed again, unless its last parse
  * offered a cheaper reader of the next version (`edited`: a one-line edit of a million-entry
  * network set is a splice of its list, list-splice.ts), which the cache tries first.
  * Bounded: entries are evicted least recently used first once they hold more than

@@ -15,11 +15,12 @@ export interface SourceFile {
  * A big file's content as read, decoded only when something asks for its text (issue #13: a
  * one-line edit of a 19 MB network set must not cost a 19 MB string, ~60-150 ms of fresh
  * memory and a collection, when the parse cache can read the edit from the bytes). The bytes
- * are the file's own buffer until `handOver` gives them to whoever keeps the previous version
- * (parse-cache.ts, through list-splice.ts), after which the text comes from `source`, the same
- * characters assembled another way (pieces of earlier versions' texts: textChunks gives them
- * unjoined, for a hash). Buffers are never shared: `bytes` is the only reference
- * the file gives out, and after handOver the file never touches it again.
+ * are the file's own buffer until `handOver` gives them away (parse-cache.ts: back to the
+ * reader, or to the text that holds them), after which the text comes from `source`, the same
+ * characters assembled another way (pieces of earlier versions' texts, strings or ASCII bytes:
+ * textChunks gives them unjoined, for a hash). A decoded text can be dropped again
+ * (forgetText) once it can be made from its source. Buffers are never shared: `bytes` is the
+ * only reference the file gives out, and after handOver the file never touches it again.
  */
 export class BytesFile implements SourceFile {
   #bytes: Uint8Array | undefined;
@@ -113,12 +114,13 @@ export function decode(bytes: Uint8Array): string {
 /**
  * Buffers big files are read into, kept between reads: fresh memory costs ~12 µs per 4 KiB
  * page on a VM (a 19 MB file: ~60 ms), every time the config dir is read. A buffer is owned by
- * one party at a time: taken by a read, owned by the BytesFile read into it, handed over to
- * the parse cache as the previous version, given back when the cache lets that version go.
+ * one party at a time: taken by a read, owned by the BytesFile read into it, handed over by
+ * the parse cache once the file is loaded: given back here, or kept for good by the text made
+ * of it (a big ASCII file's text is its bytes: fast-yaml.ts), which then never gives it back.
  * Only buffers made here come back (a WeakSet of them), each once; at most MAX_SPARES wait.
  * A read that found no spare leaves its size for prepareSpareBuffer, which the agent calls
  * while idle: the next version of that file is then read into memory already mapped too (the
- * first edit after start, whose earlier version the parse cache still holds).
+ * first edit after start, whose first buffer the text keeps).
  */
 const spares: Uint8Array[] = [];
 const ours = new WeakSet<ArrayBufferLike>();
