@@ -310,15 +310,35 @@ class CoverIndex implements MemberIndex {
   }
 
   count(c: Cidr): number {
-    const i = firstNotBelow(this.cover.length, (j) => this.cover.compareAt(j, c) < 0, 0);
-    return i < this.cover.length && this.cover.compareAt(i, c) === 0 ? 1 : 0;
+    const col = this.cover;
+    if (col.family === 4 && c.family === 4) {
+      // The words and prefixes as they are (a 10k + 10k edit asks ~60k times).
+      const { words, prefixes } = col;
+      let lo = 0;
+      let hi = col.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const w = words[mid]!;
+        if (w < c.a0 || (w === c.a0 && prefixes[mid]! < c.prefix)) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < col.length && words[lo] === c.a0 && prefixes[lo] === c.prefix ? 1 : 0;
+    }
+    const i = firstNotBelow(col.length, (j) => col.compareAt(j, c) < 0, 0);
+    return i < col.length && col.compareAt(i, c) === 0 ? 1 : 0;
   }
 
   between(start: bigint, last: bigint): Cidr[] {
     const col = this.cover;
-    const startAt = (i: number) => (col.family === 4 ? BigInt(col.wordAt(i, 0)) : startOf(col.at(i)!));
     const out: Cidr[] = [];
-    for (let i = firstNotBelow(col.length, (j) => startAt(j) < start, 0); i < col.length && startAt(i) <= last; i++) out.push(col.at(i)!);
+    if (col.family === 4) {
+      // In numbers (exact below 2^53): no BigInt made per probe (a 10k + 10k edit asks for 20k regions).
+      const s = Number(start);
+      const l = Number(last);
+      for (let i = firstNotBelow(col.length, (j) => col.wordAt(j, 0) < s, 0); i < col.length && col.wordAt(i, 0) <= l; i++) out.push(col.at(i)!);
+      return out;
+    }
+    for (let i = firstNotBelow(col.length, (j) => startOf(col.at(j)!) < start, 0); i < col.length && startOf(col.at(i)!) <= last; i++) out.push(col.at(i)!);
     return out;
   }
 
@@ -346,13 +366,23 @@ export class PendingIndex implements MemberIndex {
   }
 
   count(c: Cidr): number {
-    const times = (list: readonly Cidr[]) => list.reduce((n, x) => n + (compareCidr(x, c) === 0 ? 1 : 0), 0);
+    // The changes are sorted: a search each (a 10k + 10k edit asks ~100k times).
+    const times = (list: readonly Cidr[]) => {
+      const lo = firstNotBelow(list.length, (i) => compareCidr(list[i]!, c) < 0, 0);
+      let hi = lo;
+      while (hi < list.length && compareCidr(list[hi]!, c) === 0) hi++;
+      return hi - lo;
+    };
     return this.base.count(c) - times(this.removed) + times(this.added);
   }
 
   between(start: bigint, last: bigint): Cidr[] {
-    const inside = (c: Cidr) => startOf(c) >= start && startOf(c) <= last;
-    const gone = this.removed.filter(inside);
+    // Sorted by compareCidr, one family: those starting in [start, last] are one run of each list.
+    const v4 = this.base.cover.family === 4;
+    const [s, l] = v4 ? [Number(start), Number(last)] : [0, 0];
+    const below = (c: Cidr, bound: bigint, n: number, orEqual: boolean) => (v4 ? (orEqual ? c.a0 <= n : c.a0 < n) : orEqual ? startOf(c) <= bound : startOf(c) < bound);
+    const inside = (list: readonly Cidr[]) => list.slice(firstNotBelow(list.length, (i) => below(list[i]!, start, s, false), 0), firstNotBelow(list.length, (i) => below(list[i]!, last, l, true), 0));
+    const gone = inside(this.removed);
     const out: Cidr[] = [];
     let g = 0;
     for (const c of this.base.between(start, last)) {
@@ -360,7 +390,7 @@ export class PendingIndex implements MemberIndex {
       if (g < gone.length && compareCidr(gone[g]!, c) === 0) g++;
       else out.push(c);
     }
-    return [...out, ...this.added.filter(inside)].sort(compareCidr);
+    return [...out, ...inside(this.added)].sort(compareCidr);
   }
 
   patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
