@@ -296,7 +296,11 @@ interface Piece {
 
 type BytePiece = Piece & { readonly s: Uint8Array };
 
-/** Pieces beyond this are one run again: the file's own bytes (bytes), or the text joined (~60-100 ms at 19 MB, once every few dozen edits). */
+/**
+ * Byte pieces beyond this are one run again: the new version's own buffer, which its text then
+ * holds (the reader makes another spare while idle, once every few dozen edits). A text read
+ * from its string is always one piece, that string.
+ */
 const MAX_PIECES = 64;
 
 const pieceText = (q: Piece): string => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : Buffer.from(q.s.buffer, q.s.byteOffset + q.from, q.to - q.from).toString("latin1"));

@@ -6,10 +6,10 @@
  * one) and one prefix byte: ~5 MB for a million IPv4 entries.
  *
  * It reads as a readonly Cidr array does where the model's consumers read one (`length`,
- * iteration, `at`, `slice`, `map`, `filter`, `some`), making a Cidr per read, so a network set's nets and a big selector set's
- * cover are either (CidrList); what must not make a million objects (the normaliser's keys,
- * the member index, the per-length element lists) asks `instanceof CidrColumn` and reads the
- * words. Columns are immutable: an edit makes a new one by a splice or a sorted patch, into a
+ * iteration, `at`, `slice`, `map`, `filter`, `some`), making a Cidr per read, so a network
+ * set's nets and a big selector set's cover are either (CidrList); what must not make a
+ * million objects (the normaliser's keys, the member index, the per-length element lists,
+ * explain's containment scan) asks `instanceof CidrColumn` and reads the words. Columns are immutable: an edit makes a new one by a splice or a sorted patch, into a
  * spare (spares.ts) when one is ready, as derive.ts applySplice does for arrays.
  */
 import { cidrContains, compareCidr, maskWord, type Cidr, type Family } from "./cidr.ts";
@@ -307,7 +307,7 @@ export function columnOf(list: Iterable<Cidr>, n: number, family?: Family): Cidr
   return out.finish();
 }
 
-/** Whether two lists hold equal CIDRs in the same order (tests, and a splice's cheap checks). */
+/** Whether two lists hold equal CIDRs in the same order (tests). */
 export function sameCidrs(a: CidrList, b: CidrList): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (compareCidr(cidrAt(a, i)!, cidrAt(b, i)!) !== 0) return false;

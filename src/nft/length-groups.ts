@@ -96,7 +96,13 @@ class Groups implements LengthGroups {
     const arrays = new Map<number, CidrList>();
     byLength.forEach((n, p) => void (n > 0 && counts.set(p, n)));
     if (counts.size === 1) arrays.set(source.prefixAt(0), source);
-    else for (const [p, n] of counts) if (n <= SMALL_GROUP) arrays.set(p, source.filter((c) => c.prefix === p));
+    else {
+      // One pass, an object made only for a member of a small length.
+      const small = new Map<number, Cidr[]>();
+      for (const [p, n] of counts) if (n <= SMALL_GROUP) small.set(p, []);
+      for (let i = 0; small.size > 0 && i < source.length; i++) small.get(source.prefixAt(i))?.push(source.at(i)!);
+      for (const [p, g] of small) arrays.set(p, g);
+    }
     return new Groups(source, counts, arrays, new Map());
   }
 

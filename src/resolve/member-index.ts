@@ -88,7 +88,10 @@ export function buildIndexV6(lists: readonly CidrList[], n: number): { index: Me
     j = run;
   }
   let own = norm.length === n;
-  for (let i = 0; own && i < n; i++) own = sortedPrefixes[i] === norm.prefixAt(i) && [0, 1, 2, 3].every((w) => sortedWords[i * 4 + w] === norm.wordAt(i, w));
+  for (let i = 0; own && i < n; i++) {
+    own = sortedPrefixes[i] === norm.prefixAt(i);
+    for (let w = 0; own && w < 4; w++) own = sortedWords[i * 4 + w] === norm.wordAt(i, w);
+  }
   if (own) return { index: new CoverIndex(norm, lengths), norm };
   expectArray(n * 4, Uint32Array);
   expectArray(n, Uint8Array);
