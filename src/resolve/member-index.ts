@@ -331,17 +331,21 @@ class CoverIndex implements MemberIndex {
     return i < col.length && col.compareAt(i, c) === 0 ? 1 : 0;
   }
 
+  /** Where the last `between` began: set-memo.ts asks for its regions in order, so each search gallops on from there. */
+  private hint = 0;
+
   between(start: bigint, last: bigint): Cidr[] {
     const col = this.cover;
     const out: Cidr[] = [];
+    let i: number;
     if (col.family === 4) {
       // In numbers (exact below 2^53): no BigInt made per probe (a 10k + 10k edit asks for 20k regions).
       const s = Number(start);
       const l = Number(last);
-      for (let i = firstNotBelow(col.length, (j) => col.wordAt(j, 0) < s, 0); i < col.length && col.wordAt(i, 0) <= l; i++) out.push(col.at(i)!);
+      for (i = this.hint = firstNotBelow(col.length, (j) => col.wordAt(j, 0) < s, this.hint); i < col.length && col.wordAt(i, 0) <= l; i++) out.push(col.at(i)!);
       return out;
     }
-    for (let i = firstNotBelow(col.length, (j) => startOf(col.at(j)!) < start, 0); i < col.length && startOf(col.at(i)!) <= last; i++) out.push(col.at(i)!);
+    for (i = this.hint = firstNotBelow(col.length, (j) => startOf(col.at(j)!) < start, this.hint); i < col.length && startOf(col.at(i)!) <= last; i++) out.push(col.at(i)!);
     return out;
   }
 
@@ -379,21 +383,34 @@ export class PendingIndex implements MemberIndex {
     return this.base.count(c) - times(this.removed) + times(this.added);
   }
 
+  /** Where the last `between` found its runs of the changes (regions come in order: searches gallop on from there). */
+  private hints = [0, 0];
+
   between(start: bigint, last: bigint): Cidr[] {
-    // Sorted by compareCidr, one family: those starting in [start, last] are one run of each list.
+    const base = this.base.between(start, last);
+    // Sorted by compareCidr, one family: the changes starting in [start, last] are one run of each list.
     const v4 = this.base.cover.family === 4;
-    const [s, l] = v4 ? [Number(start), Number(last)] : [0, 0];
-    const below = (c: Cidr, bound: bigint, n: number, orEqual: boolean) => (v4 ? (orEqual ? c.a0 <= n : c.a0 < n) : orEqual ? startOf(c) <= bound : startOf(c) < bound);
-    const inside = (list: readonly Cidr[]) => list.slice(firstNotBelow(list.length, (i) => below(list[i]!, start, s, false), 0), firstNotBelow(list.length, (i) => below(list[i]!, last, l, true), 0));
-    const gone = inside(this.removed);
+    const s = v4 ? Number(start) : 0;
+    const l = v4 ? Number(last) : 0;
+    const run = (list: readonly Cidr[], k: number): [number, number] => {
+      const from = firstNotBelow(list.length, (i) => (v4 ? list[i]!.a0 < s : startOf(list[i]!) < start), this.hints[k]!);
+      this.hints[k] = from;
+      let to = from;
+      while (to < list.length && (v4 ? list[to]!.a0 <= l : startOf(list[to]!) <= last)) to++;
+      return [from, to];
+    };
+    const [r0, r1] = run(this.removed, 0);
+    const [a0, a1] = run(this.added, 1);
+    if (r0 === r1 && a0 === a1) return base;
     const out: Cidr[] = [];
-    let g = 0;
-    for (const c of this.base.between(start, last)) {
-      while (g < gone.length && compareCidr(gone[g]!, c) < 0) g++;
-      if (g < gone.length && compareCidr(gone[g]!, c) === 0) g++;
+    let g = r0;
+    for (const c of base) {
+      while (g < r1 && compareCidr(this.removed[g]!, c) < 0) g++;
+      if (g < r1 && compareCidr(this.removed[g]!, c) === 0) g++;
       else out.push(c);
     }
-    return [...out, ...inside(this.added)].sort(compareCidr);
+    for (let j = a0; j < a1; j++) out.push(this.added[j]!);
+    return a1 > a0 ? out.sort(compareCidr) : out;
   }
 
   patched(removed: readonly Cidr[], added: readonly Cidr[]): MemberIndex | undefined {
