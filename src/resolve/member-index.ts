@@ -428,39 +428,20 @@ export class PendingIndex implements MemberIndex {
     return new CoverIndex(norm, this.lengths);
   }
 
-  /** The members written out as a V4Index or V6Index: the cover's entries merged with the changes (sorted, duplicates kept). */
+  /** The members written out as a V4Index or V6Index: the cover's entries as keys, patched with the changes as any index is (duplicates kept). */
   written(): MemberIndex {
     const col = this.base.cover;
-    const n = this.size;
-    const v4 = col.family === 4;
-    const keys = v4 ? new Float64Array(n) : undefined;
-    const words = v4 ? undefined : new Uint32Array(n * 4);
-    const prefixes = v4 ? undefined : new Uint8Array(n);
-    let k = 0;
-    const put = (p: number, a0: number, a1: number, a2: number, a3: number) => {
-      if (keys) keys[k++] = a0 * 64 + p;
-      else {
-        words!.set([a0, a1, a2, a3], k * 4);
-        prefixes![k++] = p;
-      }
-    };
-    let r = 0;
-    let a = 0;
-    for (let i = 0; i <= col.length; i++) {
-      while (a < this.added.length && (i === col.length || col.compareAt(i, this.added[a]!) > 0)) {
-        const c = this.added[a++]!;
-        put(c.prefix, c.a0, c.a1, c.a2, c.a3);
-      }
-      if (i === col.length) break;
-      if (r < this.removed.length && col.compareAt(i, this.removed[r]!) === 0) {
-        r++;
-        continue;
-      }
-      put(col.prefixAt(i), col.wordAt(i, 0), col.wordAt(i, 1), col.wordAt(i, 2), col.wordAt(i, 3));
-    }
-    if (k !== n) throw new Error("internal error: a member index written from its cover lost members");
+    const n = col.length;
+    let keyed: MemberIndex;
+    if (col.family === 4) {
+      const keys = new Float64Array(n);
+      for (let i = 0; i < n; i++) keys[i] = col.words[i]! * 64 + col.prefixes[i]!;
+      keyed = new V4Index(keys, n, this.base.lengths);
+    } else keyed = new V6Index(col.words.slice(0, n * 4), col.prefixes.slice(0, n), n, this.base.lengths);
+    const out = keyed.patched(this.removed, this.added);
+    if (!out) throw new Error("internal error: a member index written from its cover lost members");
     stats.written++;
-    return keys ? new V4Index(keys, n, this.lengths) : new V6Index(words!, prefixes!, n, this.lengths);
+    return out;
   }
 }
 
