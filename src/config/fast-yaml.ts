@@ -24,7 +24,7 @@ import { findPath, scanKeys } from "./key-scan.ts";
 import { editBytes, editItems, findItemBlock, hollowList, isHollow, itemBlockOf, itemsIn, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import { joinPieces, type SourceFile, type TextPiece } from "../source/source-file.ts";
 import type { FieldPath, RawResource } from "./resource.ts";
 import { duplicateKeyMessage } from "./yaml-errors.ts";
 import { plainYaml11Note } from "./yaml11.ts";
@@ -303,12 +303,10 @@ type BytePiece = Piece & { readonly s: Uint8Array };
  */
 const MAX_PIECES = 64;
 
-const pieceText = (q: Piece): string => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : Buffer.from(q.s.buffer, q.s.byteOffset + q.from, q.to - q.from).toString("latin1"));
+/** Each piece's run: a substring, or a view of the bytes (source-file.ts TextPiece). */
+const runsOf = (pieces: readonly Piece[]): TextPiece[] => pieces.map((q) => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : q.s.subarray(q.from, q.to)));
 
-const textOf = (pieces: readonly Piece[]): string => {
-  const p = pieces[0]!;
-  return pieces.length === 1 && typeof p.s === "string" && p.from === 0 && p.to === p.s.length ? p.s : pieces.map(pieceText).join("");
-};
+const textOf = (pieces: readonly Piece[]): string => joinPieces(runsOf(pieces));
 
 const allBytes = (pieces: readonly Piece[]): pieces is readonly BytePiece[] => pieces.every((q) => typeof q.s !== "string");
 
@@ -390,7 +388,7 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
 // (the earlier version's value and pieces), which such a closure, kept by the new version's
 // resource, would keep alive, and through it every version before (a chain).
 const textOfFile = (file: SourceFile) => () => file.text;
-const sourceOf = (next: readonly Piece[]) => () => next.map((q) => (typeof q.s === "string" ? q.s.substring(q.from, q.to) : q.s.subarray(q.from, q.to)));
+const sourceOf = (next: readonly Piece[]) => () => runsOf(next);
 
 /** Offset → 1-based line and column; the index of line starts is built on the first call. */
 function linePositions(textOf: () => string): (offset: number) => { line: number; column: number } {
