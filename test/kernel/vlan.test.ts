@@ -128,6 +128,9 @@ const SCENARIOS = {
 } satisfies Record<string, { action: "Deny" | "Allow"; profile: boolean; normal: string; expected: Record<Tagging, Seen> }>;
 type ScenarioName = keyof typeof SCENARIOS;
 
+/** The observation counter of every IP packet on eth0 that is not a probe datagram. */
+const STRAY = "inet hwobs pre stray";
+
 /** An address as a raw payload value, e.g. 0xc0000242. */
 const raw = (addr: string) => `0x${Buffer.from(ipBytes(addr)).toString("hex")}`;
 
@@ -160,6 +163,8 @@ table inet hwobs {
   chain pre {
     type filter hook prerouting priority -450; policy accept;
 ${FAMILIES.map((f) => `    ${l3(f)} counter comment "ip/${f}"`).join("\n")}
+    iifname "eth0" meta l4proto != udp counter comment "stray"
+    iifname "eth0" udp dport != ${PORT} counter comment "stray"
   }
 }
 `;
@@ -263,17 +268,24 @@ describe.skipIf(!enabled)("VLAN-tagged frames at a HostEndpoint's untracked stag
           normal: `inet hostwall normal-in-eth0 ${SCENARIOS[name].normal}`,
           stacked: "netdev hostwall ingress-eth0 stacked priority tags: the IP inside would bypass this hook",
         };
-        const before = await counters(lab.host);
-        for (const k of Object.values(keys)) if (!before.has(k)) throw new Error(`no counter ${k}; counters: ${[...before.keys()].join(", ")}`);
-        const delta = (now: Map<string, number>, k: string) => now.get(k)! - before.get(k)!;
-        await sendFrames(lab.attacker, "eth0", [frame("attacker", family, TAGGINGS[tagging], `${name}/${tagging}/${family}`)]);
-        await waitFor(`${tagging}/${family} at the ingress hook`, async () => {
+        // A packet of the namespace's own (ICMPv6, a retransmission) that reaches IP while the
+        // frame is measured may be counted by the normal stage's last rule too: the reading is
+        // taken again, frame and all, when the stray counter moved (at most three tries).
+        for (let attempt = 1; ; attempt++) {
+          const before = await counters(lab.host);
+          for (const k of [...Object.values(keys), STRAY]) if (!before.has(k)) throw new Error(`no counter ${k}; counters: ${[...before.keys()].join(", ")}`);
+          const delta = (now: Map<string, number>, k: string) => now.get(k)! - before.get(k)!;
+          await sendFrames(lab.attacker, "eth0", [frame("attacker", family, TAGGINGS[tagging], `${name}/${tagging}/${family}`)]);
+          await waitFor(`${tagging}/${family} at the ingress hook`, async () => {
+            const now = await counters(lab.host);
+            return delta(now, keys.hostwall) + delta(now, keys.pastNetdev) + delta(now, keys.stacked) >= 1;
+          }, 3000).catch(() => {}); // the assertion reports what was seen
           const now = await counters(lab.host);
-          return delta(now, keys.hostwall) + delta(now, keys.pastNetdev) + delta(now, keys.stacked) >= 1;
-        }, 3000).catch(() => {}); // the assertion reports what was seen
-        const now = await counters(lab.host);
-        const [hostwall, pastNetdev, ip, normal, stacked] = [keys.hostwall, keys.pastNetdev, keys.ip, keys.normal, keys.stacked].map((k) => delta(now, k)) as [number, number, number, number, number];
-        result[`${tagging}/${family}`] = { hostwall, pastNetdev, ip, normal, socket: false, stacked };
+          if (delta(now, STRAY) > 0 && attempt < 3) continue;
+          const [hostwall, pastNetdev, ip, normal, stacked] = [keys.hostwall, keys.pastNetdev, keys.ip, keys.normal, keys.stacked].map((k) => delta(now, k)) as [number, number, number, number, number];
+          result[`${tagging}/${family}`] = { hostwall, pastNetdev, ip, normal, socket: false, stacked };
+          break;
+        }
       }
     }
     const sentinel = `${name}/sentinel`;
