@@ -18,8 +18,8 @@
  * can edit the kernel's set by those alone.
  */
 import { markSetChange, setChangeOf } from "../derive.ts";
-import { compareCidr, formatCidr, type Cidr } from "../model/cidr.ts";
-import { cidrArray, CidrColumn, type CidrList } from "../model/cidr-column.ts";
+import { compareCidr, formatCidr, makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
+import { cidrArray, cidrAt, CidrColumn, type CidrList } from "../model/cidr-column.ts";
 import { patchSorted, positionsAt } from "../model/sorted-patch.ts";
 import { AddressList } from "./address-list.ts";
 
@@ -180,4 +180,65 @@ class Groups implements LengthGroups {
     this.lists.set(length, elements);
     return elements;
   }
+}
+
+const prefilterKnown = new WeakMap<CidrList, AddressList>();
+
+/**
+ * The elements of a big IPv6 set's prefilter (names.ts PREFILTER): the /`length` networks
+ * (`length` ≤ 32: only the first word is masked) its members of that length or longer fall in,
+ * distinct and ascending. Patched from the last build's when the members were, and marked as a
+ * set change of it: a network goes when its last member does, which a search of the new
+ * members tells (they are sorted and none covers another).
+ */
+export function prefilterElements(members: CidrList, length: number): AddressList {
+  const hit = prefilterKnown.get(members);
+  if (hit) return hit;
+  const change = setChangeOf<Cidr, CidrList>(members);
+  const prev = change && prefilterKnown.get(change.from);
+  const elements = (prev && change && patchedPrefilter(prev, members, change.removed, change.added, length)) ?? freshPrefilter(members, length);
+  prefilterKnown.set(members, elements);
+  return elements;
+}
+
+const networkOf = (c: Cidr, length: number): Cidr => makeCidr(6, 128, maskWord(c.a0, length));
+
+function freshPrefilter(members: CidrList, length: number): AddressList {
+  const networks: Cidr[] = [];
+  let last = -1;
+  for (let i = 0; i < members.length; i++) {
+    const c = cidrAt(members, i)!;
+    if (c.prefix < length) continue;
+    const w = maskWord(c.a0, length);
+    if (w === last) continue; // sorted: a network's members are adjacent
+    networks.push(makeCidr(6, 128, w));
+    last = w;
+  }
+  return AddressList.of(6, networks);
+}
+
+function patchedPrefilter(prev: AddressList, members: CidrList, removed: readonly Cidr[], added: readonly Cidr[], length: number): AddressList | undefined {
+  const has = (list: AddressList, c: Cidr) => list.indexOf(c) >= 0;
+  const dedupe = (cs: Cidr[]) => cs.sort(compareCidr).filter((c, i) => i === 0 || c.a0 !== cs[i - 1]!.a0);
+  const gained = dedupe(added.filter((c) => c.prefix >= length).map((c) => networkOf(c, length)).filter((n) => !has(prev, n)));
+  const lost = dedupe(removed.filter((c) => c.prefix >= length).map((c) => networkOf(c, length)).filter((n) => has(prev, n) && !anyWithin(members, n.a0, length)));
+  const at = positionsAt(prev.length, lost, gained, (j, c: Cidr) => prev.compare(j, c));
+  if (!at) return undefined;
+  const next = prev.patched(at, gained);
+  markSetChange(next, { from: prev, removed: lost.map(formatCidr), added: gained.map(formatCidr) });
+  return next;
+}
+
+/** Whether sorted, normalised `members` hold one of `length` or longer inside the /`length` network whose first word is `w`. */
+function anyWithin(members: CidrList, w: number, length: number): boolean {
+  const start: Cidr = { family: 6, prefix: 0, a0: w, a1: 0, a2: 0, a3: 0 }; // not makeCidr: it would clear w
+  let lo = 0;
+  let hi = members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareCidr(cidrAt(members, mid)!, start) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  const first = cidrAt(members, lo);
+  return first !== undefined && first.prefix >= length && maskWord(first.a0, length) === w;
 }

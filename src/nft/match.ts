@@ -20,8 +20,8 @@ import { canonicalSelector } from "../model/selector-canonical.ts";
 import type { Action, EntityRule, FelixSettings, Port, Protocol, Rule } from "../model/types.ts";
 import { namedPortKey, namedPortProtocol, sideSelectors, type AddressSet, type NamedPortSet, type PortTuple } from "../resolve/resolve.ts";
 import type { Elements, Field, NftRule, RuleOrigin, Statement, Value } from "./ir.ts";
-import { groupedByLength } from "./length-groups.ts";
-import { MARK_ACCEPT, MARK_PASS, namedPortSet, selectorLengthSet, selectorSet, type PerLengthLayout } from "./names.ts";
+import { groupedByLength, prefilterElements } from "./length-groups.ts";
+import { MARK_ACCEPT, MARK_PASS, namedPortSet, PREFILTER, selectorLengthSet, selectorSet, type PerLengthLayout } from "./names.ts";
 import { MAX_LOG_PREFIX_BYTES } from "./render.ts";
 import { addr, concat, counter, limit, log, markOr, match, meta, namedSet, num, oneOrSet, payload, prefixOf, range, set, sym, value, values, verdict } from "./statements.ts";
 
@@ -36,7 +36,7 @@ export interface MatchContext {
   /** Which selector sets are split by prefix length, and where rare lengths go. */
   perLength: PerLengthLayout;
   /** Called for every per-length set a rule references; `elements` gives its nft elements (called once per table). */
-  useLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => Elements, selectorKey: string): void;
+  useLengthSet(name: string, family: 4 | 6, length: number | "rare" | "prefilter", elements: () => Elements, selectorKey: string): void;
   /** Named-port sets by {@link namedPortKey}. */
   namedPorts: ReadonlyMap<string, NamedPortSet>;
   /** Called for every named-port set a rule references. */
@@ -230,14 +230,36 @@ interface Lookup {
   name: string;
   /** One of a big set's per-length sets. */
   perLength: boolean;
+  /** The coarse lookup a Deny rule may put in front of this one (table-builder.ts prefiltered). */
+  prefilter?: Prefilter;
+}
+
+/**
+ * The coarse lookup in front of a big IPv6 set's per-length lookups (docs/nft-layout.md "Big
+ * selector sets"): the set of the /PREFILTER.length networks its members of that length or
+ * longer fall in. An address outside all of them is in none of those per-length sets, so one
+ * lookup answers a miss that took one per length.
+ */
+export interface Prefilter {
+  name: string;
+  /** The address masked to PREFILTER.length. */
+  field: Field;
+  /** Declares the set in the rule's table; called by the rule that uses it. */
+  declare(): void;
 }
 
 /** The match statements of per-length lookups, which cheapFirst moves behind the other matches of a rule. */
 const perLengthLookups = new WeakSet<Statement>();
+/** The per-length lookups a prefilter may stand in front of, with it. */
+const prefilters = new WeakMap<Statement, Prefilter>();
+
+/** The prefilter that may stand in front of this (positive, per-length) lookup. */
+export const prefilterOf = (st: Statement): Prefilter | undefined => prefilters.get(st);
 
 function lookupMatch(l: Lookup, op: "==" | "!="): Statement {
   const st = match(l.field, op, namedSet(l.name));
   if (l.perLength) perLengthLookups.add(st);
+  if (l.prefilter && op === "==") prefilters.set(st, l.prefilter);
   return st;
 }
 
@@ -276,6 +298,7 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
   // Groups and their elements are kept per member list and patched with it (length-groups.ts).
   const groups = groupedByLength(members);
   const rare: Cidr[] = [];
+  const behindPrefilter: Lookup[] = [];
   for (const length of [...groups.counts.keys()].sort((a, b) => b - a)) {
     if (groups.counts.get(length)! < ctx.perLength.rare) {
       rare.push(...groups.members(length));
@@ -283,7 +306,18 @@ function setLookups(key: string, family: 4 | 6, address: Field, ctx: MatchContex
     }
     const name = selectorLengthSet(key, family, length);
     ctx.useLengthSet(name, family, length, () => groups.elements(length), key);
-    lookups.push({ field: length === hostBits ? address : prefixOf(address, length), name, perLength: true });
+    const lookup: Lookup = { field: length === hostBits ? address : prefixOf(address, length), name, perLength: true };
+    lookups.push(lookup);
+    if (family === 6 && length >= PREFILTER.length) behindPrefilter.push(lookup);
+  }
+  if (behindPrefilter.length >= PREFILTER.minLookups) {
+    const name = selectorLengthSet(key, family, "prefilter");
+    const prefilter: Prefilter = {
+      name,
+      field: prefixOf(address, PREFILTER.length),
+      declare: () => ctx.useLengthSet(name, family, "prefilter", () => prefilterElements(members, PREFILTER.length), key),
+    };
+    for (const l of behindPrefilter) l.prefilter = prefilter;
   }
   if (rare.length > 0) {
     const name = selectorLengthSet(key, family, "rare");

@@ -72,7 +72,8 @@ export const selectorSet = (key: string, family: 4 | 6, hosts: boolean) => `sel-
  * set of the network addresses of its /24 members, and `sel-<hash>-4r`, one interval set of
  * the members whose length has fewer than PerLengthLayout.rare members. Never equal to `-4h`/`-4p`.
  */
-export const selectorLengthSet = (key: string, family: 4 | 6, length: number | "rare") => `sel-${shortHash(key)}-${family}${length === "rare" ? "r" : `l${length}`}`;
+export const selectorLengthSet = (key: string, family: 4 | 6, length: number | "rare" | "prefilter") =>
+  `sel-${shortHash(key)}-${family}${length === "rare" ? "r" : length === "prefilter" ? `f${PREFILTER.length}` : `l${length}`}`;
 /**
  * When a selector set is split by prefix length (CompileOptions.perLength): a set of one
  * family with at least `threshold` members is; a length with fewer than `rare` members goes
@@ -83,6 +84,15 @@ export interface PerLengthLayout {
   rare: number;
 }
 export const PER_LENGTH_DEFAULTS: PerLengthLayout = { threshold: 4096, rare: 64 };
+
+/**
+ * The prefilter of a big IPv6 selector set (`sel-<hash>-6f32`, docs/nft-layout.md): a hash set
+ * of the /32 networks its members of /32 or longer fall in, looked up before their per-length
+ * sets by a Deny rule with at least `minLookups` of them. bench/RESULTS.md "prefilter" has the
+ * numbers (an IPv4 /24 one was measured too: at a million entries nearly every /24 of a random
+ * list is taken, and the extra lookup cost more than it saved).
+ */
+export const PREFILTER = { length: 32, minLookups: 3 } as const;
 
 /** Drop-summary set of one Deny rule (by its origin id): `drops-<hash>-4`, dynamic, with per-address counters. */
 export const dropSet = (origin: string, family: 4 | 6) => `drops-${shortHash(origin)}-${family}`;

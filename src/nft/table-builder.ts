@@ -8,9 +8,9 @@ import { formatCidr } from "../model/cidr.ts";
 import type { Direction, GlobalNetworkPolicy, Rule } from "../model/types.ts";
 import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { Elements, Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
-import { compileRule, logStatements, type MatchContext, type RuleOwner } from "./match.ts";
+import { compileRule, logStatements, prefilterOf, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
-import { counter, goto, jump, match, meta, payload, setUpdate, sym, value, verdict } from "./statements.ts";
+import { counter, goto, jump, match, meta, namedSet, payload, setUpdate, sym, value, verdict } from "./statements.ts";
 
 /** How a direction is spelt in chain names. */
 export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
@@ -123,7 +123,7 @@ export class TableBuilder {
   }
 
   /** A per-prefix-length set: network addresses in a hash set, or the rare lengths' CIDRs in an interval set. */
-  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare", elements: () => Elements, key: string): void {
+  private declareLengthSet(name: string, family: 4 | 6, length: number | "rare" | "prefilter", elements: () => Elements, key: string): void {
     if (this.sameSet(name, `selector ${family} l${length} ${key}`)) return;
     this.sets.set(name, { name, type: family === 4 ? "ipv4_addr" : "ipv6_addr", interval: length === "rare", elements: elements(), comment: key });
   }
@@ -144,7 +144,7 @@ export class TableBuilder {
 export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owner: RuleOwner, ctx: MatchContext): NftRule[] {
   return rules.flatMap((r, i) => {
     const alternatives = compileRule(r, i, owner, ctx);
-    if (r.action === "Deny" && t.dropSummaries && alternatives.length > 0) return summarisedDeny(t, `${chain}-r${i}-drop`, alternatives, owner, ctx);
+    if (r.action === "Deny") return prefiltered(t, `${chain}-r${i}-v6`, t.dropSummaries && alternatives.length > 0 ? summarisedDeny(t, `${chain}-r${i}-drop`, alternatives, owner, ctx) : alternatives);
     if (r.action === "Log" && t.dropSummaries && alternatives.length > 0) return summarisedLog(t, `${chain}-r${i}`, alternatives, owner, ctx);
     if (r.action !== "Log" || alternatives.length < 2) return alternatives;
     const log = logStatements(owner, ctx);
@@ -154,6 +154,28 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
     t.chain(logChain, [rule(log.filter((st) => st.kind !== "counter"))]);
     return [rule([jump(matchChain)])];
   });
+}
+
+/**
+ * A Deny rule's alternatives with a big IPv6 set's per-length lookups behind its prefilter
+ * (match.ts Prefilter): those alternatives move, as they are, into `<chain>-r<i>-v6`, and in
+ * their place one rule jumps there when the address is in the prefilter (with the matches all
+ * of them share first, so a port that does not match skips the lookup too). A miss then costs
+ * one lookup, not one per length. Only for Deny, whose alternatives end in a verdict: an Allow's
+ * `return` would return from that chain, not from the policy's.
+ */
+function prefiltered(t: TableBuilder, chain: string, alternatives: NftRule[]): NftRule[] {
+  const prefilterIn = (a: NftRule) => a.statements.map(prefilterOf).find((p) => p !== undefined);
+  const prefilter = alternatives.map(prefilterIn).find((p) => p !== undefined);
+  if (!prefilter) return alternatives;
+  const behind = alternatives.filter((a) => prefilterIn(a) === prefilter);
+  const key = (st: Statement) => JSON.stringify(st);
+  const shared = behind[0]!.statements.filter((st) => st.kind === "match" && !prefilterOf(st) && behind.every((a) => a.statements.some((o) => key(o) === key(st))));
+  prefilter.declare();
+  if (!t.hasChain(chain)) t.chain(chain, behind);
+  const jumpRule: NftRule = { statements: [...shared, match(prefilter.field, "==", namedSet(prefilter.name)), jump(chain)], comment: behind[0]!.comment, origin: behind[0]!.origin };
+  const first = alternatives.indexOf(behind[0]!);
+  return alternatives.flatMap((a, k) => (k === first ? [jumpRule] : prefilterIn(a) === prefilter ? [] : [a]));
 }
 
 /**

@@ -89,14 +89,44 @@ describe("per-prefix-length selector sets", () => {
   });
 
   test("IPv6: masks are IPv6 netmasks, /128 is a plain lookup", () => {
-    const r = compile(["2001:db8::1", "2001:db8:1::/48", "2001:db8:2:3::/64"], { threshold: 0, rare: 0 }, "{action: Deny, source: {selector: list == 'x'}}");
-    expect(suffixes(r)).toEqual(["6l128", "6l48", "6l64"]);
+    const r = compile(["2001:db8::1", "2001:db8:2:3::/64"], { threshold: 0, rare: 0 }, "{action: Deny, source: {selector: list == 'x'}}");
+    expect(suffixes(r)).toEqual(["6l128", "6l64"]);
     expect(policyRules(r)).toEqual([
       "ip6 saddr @S-6l128 counter drop comment \"gnp/p/ingress/0\"",
       "ip6 saddr & ffff:ffff:ffff:ffff:: == @S-6l64 counter drop comment \"gnp/p/ingress/0\"",
-      "ip6 saddr & ffff:ffff:ffff:: == @S-6l48 counter drop comment \"gnp/p/ingress/0\"",
     ]);
-    expect([...selectorSets(r).find((s) => s.name.endsWith("-6l48"))!.elements]).toEqual(["2001:db8:1::"]);
+  });
+
+  const V6 = ["2001:db8::1", "2001:db8:1::/48", "2001:db8:2:3::/64", "3fff:100::/64", "2001:db8:4400::/40", "2a00::/24"];
+  const deny = "{action: Deny, protocol: TCP, source: {selector: list == 'x'}, destination: {ports: [22]}}";
+  const subChain = (r: NftRuleset, name: string) => r.tables[1]!.chains.find((c) => c.name === name);
+
+  test("IPv6, a Deny with three lengths of /32 or longer: they go behind one /32 prefilter lookup, shorter lengths stay in front", () => {
+    const r = compile(V6, { threshold: 0, rare: 0 }, deny);
+    expect(suffixes(r)).toEqual(["6f32", "6l128", "6l24", "6l40", "6l48", "6l64"]);
+    expect(policyRules(r)).toEqual([
+      // The chain of the moved rules (rendered before the policy chain that jumps to it): as they were.
+      "meta l4proto tcp th dport 22 ip6 saddr @S-6l128 counter drop comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip6 saddr & ffff:ffff:ffff:ffff:: == @S-6l64 counter drop comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip6 saddr & ffff:ffff:ffff:: == @S-6l48 counter drop comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip6 saddr & ffff:ffff:ff00:: == @S-6l40 counter drop comment \"gnp/p/ingress/0\"",
+      // The policy chain: the jump, behind the matches every moved rule shares, where the first was; the /24 as before.
+      "meta l4proto tcp th dport 22 ip6 saddr & ffff:ffff:: == @S-6f32 jump gnp-p-in-r0-v6 comment \"gnp/p/ingress/0\"",
+      "meta l4proto tcp th dport 22 ip6 saddr & ffff:ff00:: == @S-6l24 counter drop comment \"gnp/p/ingress/0\"",
+    ]);
+    expect(subChain(r, "gnp-p-in-r0-v6")?.rules).toHaveLength(4);
+    // The /32 networks of the members of /32 or longer, once each, ascending; not the /24's.
+    expect([...selectorSets(r).find((s) => s.name.endsWith("-6f32"))!.elements]).toEqual(["2001:db8::", "3fff:100::"]);
+  });
+
+  test("no prefilter for two such lengths, for an Allow (its return would leave the wrong chain), or for IPv4", () => {
+    const two = compile(["2001:db8::1", "2001:db8:2:3::/64", "2a00::/24"], { threshold: 0, rare: 0 }, deny);
+    expect(suffixes(two)).toEqual(["6l128", "6l24", "6l64"]);
+    const allow = compile(V6, { threshold: 0, rare: 0 }, "{action: Allow, source: {selector: list == 'x'}}");
+    expect(suffixes(allow).filter((x) => x.startsWith("6f"))).toEqual([]);
+    expect(policyRules(allow).filter((l) => l.includes("jump"))).toEqual([]);
+    const v4 = compile(NETS, { threshold: 0, rare: 0 }, deny);
+    expect(suffixes(v4)).toEqual(["4l16", "4l20", "4l24", "4l32"]);
   });
 
   test("the default threshold is 4096 and the rare bound 64; the environment overrides them with digits only", () => {
