@@ -19,7 +19,7 @@
  * is not in the full set (the attack case: a new source every packet lands here).
  *
  * Usage: bun bench/drops.bench.ts [--rounds=R] [--ms=MS] [--smoke]   (root; namespaces hw-h8d-*)
- * Inside a sender (used by the bench): bun bench/drops.bench.ts --many <first-ip> <count> <dst> <ms-each>
+ * Inside a sender (used by the bench): bun bench/drops.bench.ts --many <dst> <ms-each> <src>...
  */
 import { $ } from "bun";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -35,17 +35,17 @@ const blastMs = flag("ms", smoke ? 100 : 400);
 const SIZE = 256;
 const EXTRA_SOURCES = 300;
 
-/** `10.1.0.1` + i, as text. */
-const nth = (first: string, i: number) => {
-  const n = (first.split(".").reduce((v, p) => v * 256 + Number(p), 0) + i) >>> 0;
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
-};
+/**
+ * The bound's extra sources: test addresses only, none a round's source (.1), a new source
+ * (.129) or a receiver's (.2): .10-.109 of each test /24.
+ */
+const EXTRA: string[] = ["192.0.2", "198.51.100", "203.0.113"].flatMap((net) => Array.from({ length: EXTRA_SOURCES / 3 }, (_, i) => `${net}.${10 + i}`));
 
 if (process.argv[2] === "--many") {
-  // In a sender's namespace: one short blast from each of `count` addresses.
-  const [first, count, dst, ms] = process.argv.slice(3);
+  // In a sender's namespace: one short blast from each address.
+  const [dst, ms, ...sources] = process.argv.slice(3);
   let sent = 0;
-  for (let i = 0; i < Number(count); i++) sent += blast(nth(first!, i), dst!, Number(ms)).sent;
+  for (const src of sources) sent += blast(src, dst!, Number(ms)).sent;
   console.log(sent);
   process.exit(0);
 }
@@ -86,8 +86,8 @@ const LAYOUTS: Layout[] = [
 ];
 /** After the sets are full: a source that is not in them. */
 const FULL: Layout[] = [
-  { name: "nd-sum, set full, new source", sender: 1, src: "10.0.4.1" },
-  { name: "in-sum, set full, new source", sender: 3, src: "10.0.4.1" },
+  { name: "nd-sum, set full, new source", sender: 1, src: "192.0.2.129" },
+  { name: "in-sum, set full, new source", sender: 3, src: "203.0.113.129" },
 ];
 
 async function roundsOf(lab: Lab, layouts: Layout[]): Promise<Map<string, { cpu: number[]; wall: number[] }>> {
@@ -141,7 +141,7 @@ const lab = await makeLab("hw-h8d", 4);
 try {
   // Local addresses for the input layouts (the netdev ones drop before the IP stack).
   for (const a of ["198.51.100.2/24"]) await $`ip -n ${lab.dut} addr add ${a} dev d2`.quiet();
-  for (const a of ["203.0.113.2/24", "10.0.4.2/24"]) await $`ip -n ${lab.dut} addr add ${a} dev d3`.quiet();
+  for (const a of ["203.0.113.2/24"]) await $`ip -n ${lab.dut} addr add ${a} dev d3`.quiet();
   const f = join(dir, "ruleset.nft");
   writeFileSync(f, RULESET + "\n");
   await $`ip netns exec ${lab.dut} nft -f ${f}`;
@@ -152,16 +152,15 @@ try {
   report("per dropped packet, one source (the summary refreshes its element)", one, { "nd-sum": "nd-plain", "in-sum": "in-plain" });
 
   // The bound: EXTRA_SOURCES new addresses on senders 1 and 3, each flooding briefly.
-  const first = "10.1.0.1";
   for (const s of [1, 3]) {
-    const batch = Array.from({ length: EXTRA_SOURCES }, (_, i) => `addr add ${nth(first, i)}/32 dev s0`).join("\n");
+    const batch = EXTRA.map((a) => `addr add ${a}/32 dev s0`).join("\n");
     writeFileSync(join(dir, `addrs${s}`), batch + "\n");
     await $`ip -n ${lab.senders[s]!} -batch ${join(dir, `addrs${s}`)}`.quiet();
   }
   const noPorts0 = await udpNoPorts(lab);
   const t0 = performance.now();
-  const sentNd = Number((await $`timeout 120 ip netns exec ${lab.senders[1]!} taskset -c 1 ${process.execPath} ${import.meta.path} --many ${first} ${EXTRA_SOURCES} 10.0.4.2 3`.text()).trim());
-  const sentIn = Number((await $`timeout 120 ip netns exec ${lab.senders[3]!} taskset -c 1 ${process.execPath} ${import.meta.path} --many ${first} ${EXTRA_SOURCES} 203.0.113.2 3`.text()).trim());
+  const sentNd = Number((await $`timeout 120 ip netns exec ${lab.senders[1]!} taskset -c 1 ${process.execPath} ${import.meta.path} --many 192.0.2.2 3 ${EXTRA}`.text()).trim());
+  const sentIn = Number((await $`timeout 120 ip netns exec ${lab.senders[3]!} taskset -c 1 ${process.execPath} ${import.meta.path} --many 203.0.113.2 3 ${EXTRA}`.text()).trim());
   const floodMs = performance.now() - t0;
   console.log(`\nbound: ${EXTRA_SOURCES} more sources per summary layout (${sentNd} + ${sentIn} datagrams in ${(floodMs / 1000).toFixed(1)} s)`);
   let ok = true;

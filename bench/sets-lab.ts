@@ -18,7 +18,7 @@ const V6_LENGTHS = [32, 40, 48, 48, 56, 64, 64, 64, 128, 128, 128, 128];
 
 /** Addresses the bench sends from or edits with: never inside a generated entry. */
 const V4_RESERVED = [0xc0000200 /* 192.0.2 */, 0xc6336400 /* 198.51.100 */, 0xcb007100 /* 203.0.113 */];
-export const EDIT_V4_NET = 0x0a000000; // 10.0.0.0/8: the 10k edits and the one-element edit
+export const EDIT_V4_NET = 0x0a000000; // 10.0.0.0/8: the 10k edits (set elements only, never sent from)
 
 function v4Free(c: Cidr): boolean {
   const first = c.a0 >>> 24;
@@ -126,14 +126,15 @@ export async function makeLab(prefix: string, n: number): Promise<Lab> {
     for (const [i, s] of senders.entries()) {
       await $`ip netns add ${s}`.quiet();
       await $`ip -n ${s} link add s0 type veth peer name d${i} netns ${dut}`.quiet();
-      for (const a of ["192.0.2.1/24", "198.51.100.1/24", "203.0.113.1/24", "10.0.4.1/24"]) await $`ip -n ${s} addr add ${a} dev s0`.quiet();
+      // Test addresses only (.1 the rounds' sources, .129 the edit probe's and a new source's).
+      for (const a of ["192.0.2.1/24", "198.51.100.1/24", "203.0.113.1/24", "192.0.2.129/24", "198.51.100.129/24", "203.0.113.129/24"]) await $`ip -n ${s} addr add ${a} dev s0`.quiet();
       await $`ip -n ${s} addr add 2001:db8::1/64 dev s0 nodad`.quiet();
       await $`ip -n ${s} link set s0 up`.quiet();
       await $`ip -n ${s} link set lo up`.quiet();
       await $`ip -n ${dut} link set d${i} up`.quiet();
       const mac = JSON.parse(await $`ip -n ${dut} -j link show d${i}`.text())[0].address as string;
       // Static neighbours: the receiver has no addresses, nothing answers ARP or ND.
-      for (const dst of ["192.0.2.2", "198.51.100.2", "203.0.113.2", "10.0.4.2"]) await $`ip -n ${s} neigh add ${dst} lladdr ${mac} dev s0`.quiet();
+      for (const dst of ["192.0.2.2", "198.51.100.2", "203.0.113.2"]) await $`ip -n ${s} neigh add ${dst} lladdr ${mac} dev s0`.quiet();
       await $`ip -n ${s} neigh add 2001:db8::2 lladdr ${mac} dev s0`.quiet();
     }
   } catch (e) {
@@ -149,7 +150,7 @@ const BLAST = join(import.meta.dir, "blast.ts");
 /** µs per packet of one blast from `src` in sender `i`'s namespace, pinned to CPU 1. */
 /** One blast from `src` in sender `i`'s namespace, pinned to CPU 1: wall µs per packet and CPU µs per packet. */
 export async function blastOnce(lab: Lab, i: number, src: string, ms: number): Promise<{ usPerPacket: number; cpuUsPerPacket: number; sent: number }> {
-  const dst = src.includes(":") ? "2001:db8::2" : src.replace(/\.1$/, ".2");
+  const dst = src.includes(":") ? "2001:db8::2" : src.replace(/\.\d+$/, ".2");
   const out = await $`timeout ${Math.ceil(ms / 1000) + 20} ip netns exec ${lab.senders[i]!} taskset -c 1 ${BUN} ${BLAST} ${src} ${dst} ${ms}`.text();
   const [sent, cpuUs] = out.trim().split(" ").map(Number) as [number, number];
   if (!(sent > 0)) throw new Error(`blast from ${src} sent nothing: ${out}`);

@@ -11,9 +11,10 @@
  * (bench/netlink-setelem.ts: NEWSETELEM batches, no nft). Edits at full size: one /24 added
  * and removed, and 10k removed + 10k added in one transaction, each through nft (hash sets:
  * nft fetches nothing) or netlink (interval sets: nft would download the whole set first,
- * shown on a set of count/10 entries). Each edit is then proven by packets from 10.0.4.1.
+ * shown on a set of count/10 entries). Each edit is then proven by packets from 198.51.100.129.
  * Per-packet drop cost in a netdev ingress hook: a 1-entry hash set (d0), iv (d1), plen (d2),
- * plen split (d3: plen's lookups in one chain per family behind `meta protocol vmap`),
+ * plen pre (d3, what the agent writes: plen with the IPv6 lengths of /32 or longer behind one
+ * lookup of the /32s they fall in, nft/names.ts PREFILTER, jumping to their chain on a hit),
  * blasted in interleaved rounds (bench/blast.ts), for a /32 hit, a /24 hit, an IPv4 and an
  * IPv6 miss (every set rule passed, then a plain compare drops).
  *
@@ -29,7 +30,8 @@ import { join } from "node:path";
 import { formatCidr, makeCidr, splitHosts, type Cidr } from "../src/model/cidr.ts";
 import { normalizeCidrs } from "../src/model/cidr-normalize.ts";
 import { encodeOps } from "./netlink-setelem.ts";
-import { addrText, blastOnce, chainBlock, cidrBytes, editEntries, generate, makeLab, median, MISS_RULES, plenMatch, plenSet, setBlock, type Lab } from "./sets-lab.ts";
+import { PREFILTER } from "../src/nft/names.ts";
+import { addrText, blastOnce, chainBlock, cidrBytes, editEntries, generate, makeLab, maskText, median, MISS_RULES, plenMatch, plenSet, setBlock, type Lab } from "./sets-lab.ts";
 
 const flag = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
 const smoke = process.argv.includes("--smoke");
@@ -39,6 +41,8 @@ const count = flag("count", smoke ? 2000 : 1_000_000);
 const rounds = flag("rounds", smoke ? 1 : 7);
 const blastMs = flag("ms", smoke ? 100 : 400);
 const editCount = Math.min(10_000, Math.floor(count / 10));
+/** The edits' probe source: in the /26 they add and remove, a test address of every sender (sets-lab.ts). */
+const PROBE = "198.51.100.129";
 const BUN = process.execPath;
 const NETLINK = join(import.meta.dir, "netlink-setelem.ts");
 const dir = mkdtempSync(join(tmpdir(), "hw-sets-bench-"));
@@ -76,10 +80,10 @@ async function passed(lab: Lab): Promise<{ v4: number; v6: number }> {
   const ip = snmp.split("\n").filter((l) => l.startsWith("Ip:"));
   return { v4: Number(ip[1]!.split(" ")[ip[0]!.split(" ").indexOf("InReceives")]), v6: Number(snmp.match(/^Ip6InReceives\s+(\d+)/m)![1]) };
 }
-/** True when packets from 10.0.4.1 on veth `dev` are all dropped in the ingress hook. */
+/** True when packets from 198.51.100.129 (in the edits' /26) on veth `dev` are all dropped in the ingress hook. */
 async function enforced(lab: Lab, dev: number): Promise<boolean> {
   const before = (await passed(lab)).v4;
-  const { sent } = await blastOnce(lab, dev, "10.0.4.1", 30);
+  const { sent } = await blastOnce(lab, dev, PROBE, 30);
   const through = (await passed(lab)).v4 - before;
   if (through > 0 && through < sent) throw new Error(`${through} of ${sent} packets got through: neither enforced nor not`);
   return through === 0;
@@ -110,10 +114,13 @@ try {
   const plenRules = lens.map((l) => `${plenMatch(l.family, l.prefix)} counter drop\n`).join("") + MISS_RULES;
   const plenText = (name: string, dev: string | undefined, withElements: boolean) =>
     `table netdev ${name} {\n${lens.map((l) => setBlock(plenSet(l.family, l.prefix), l.family, false, withElements ? l.items : [])).join("")}${chainBlock(dev, plenRules)}}\n`;
-  // plen with the families apart: one dispatch on the protocol, so a packet passes only its own family's lookups.
-  const familyRules = (f: 4 | 6) => lens.filter((l) => l.family === f).map((l) => `${plenMatch(l.family, l.prefix)} counter drop\n`).join("");
-  const splitText = (name: string, dev: string) =>
-    `table netdev ${name} {\n${lens.map((l) => setBlock(plenSet(l.family, l.prefix), l.family, false, l.items)).join("")}chain v4 {\n${familyRules(4)}}\nchain v6 {\n${familyRules(6)}}\n${chainBlock(dev, `meta protocol vmap { ip : jump v4, ip6 : jump v6 }\n${MISS_RULES}`)}}\n`;
+  // plen as the agent writes it: the IPv6 lengths of /32 or longer (three or more) behind one lookup of the /32s they fall in.
+  const behind = lens.filter((l) => l.family === 6 && l.prefix >= PREFILTER.length);
+  if (behind.length < PREFILTER.minLookups) throw new Error(`the list has ${behind.length} IPv6 lengths of /${PREFILTER.length} or longer: no prefilter to measure`);
+  const pre6 = [...new Set(entries.filter((c) => c.family === 6 && c.prefix >= PREFILTER.length).map((c) => addrText(makeCidr(6, PREFILTER.length, c.a0))))];
+  const preRules = lens.filter((l) => !behind.includes(l)).map((l) => `${plenMatch(l.family, l.prefix)} counter drop\n`).join("");
+  const preText = (name: string, dev: string) =>
+    `table netdev ${name} {\n${lens.map((l) => setBlock(plenSet(l.family, l.prefix), l.family, false, l.items)).join("")}${setBlock("pre6", 6, false, pre6)}chain v6 {\n${behind.map((l) => `${plenMatch(6, l.prefix)} counter drop\n`).join("")}}\n${chainBlock(dev, `${preRules}ip6 saddr & ${maskText(6, PREFILTER.length)} @pre6 jump v6\n${MISS_RULES}`)}}\n`;
   const amText = `table netdev am {\n${setBlock("a4", 4, true, entries.filter((c) => c.family === 4).map(formatCidr), " auto-merge;")}${setBlock("a6", 6, true, entries.filter((c) => c.family === 6).map(formatCidr), " auto-merge;")}${chainBlock(undefined, "ip saddr @a4 drop\nip6 saddr @a6 drop\n")}}\n`;
   const baseText = `table netdev base {\n${setBlock("b4", 4, false, ["192.0.2.1", "203.0.113.1"])}${setBlock("b6", 6, false, ["2001:db8:ffff::1"])}${chainBlock("d0", `ip saddr @b4 counter drop\nip6 saddr @b6 counter drop\n${MISS_RULES}`)}}\n`;
   await nftFile(lab, baseText);
@@ -126,7 +133,7 @@ try {
   line("iv   nft -f hash + interval (today)", fmt(ivLoad.ms), `${(ivLoad.ms / am.ms).toFixed(2)} x am, peak ${ivLoad.rssMB.toFixed(0)} MB`);
   const plLoad = await nftFile(lab, plenText("plen", "d2", true));
   line("plen nft -f per-length hash sets", fmt(plLoad.ms), `${(plLoad.ms / am.ms).toFixed(2)} x am, peak ${plLoad.rssMB.toFixed(0)} MB`);
-  await nftFile(lab, splitText("split", "d3"));
+  await nftFile(lab, preText("pre", "d3"));
   const sk1 = await nftFile(lab, ivText("ivnl", undefined, false));
   const ivNl = await netlink(lab, "ivnl", ["h4", "p4", "h6", "p6"], norm.map((c) => ({ del: false, set: (c.family === 4 ? 0 : 2) + (c.prefix === (c.family === 4 ? 32 : 128) ? 0 : 1), interval: c.prefix !== (c.family === 4 ? 32 : 128), prefix: c.prefix, addr: cidrBytes(c) })));
   line("iv   netlink (skeleton + elements)", fmt(sk1.ms + ivNl.ms), `${((sk1.ms + ivNl.ms) / am.ms).toFixed(2)} x am, kernel ${fmt(ivNl.child.kernelMs)}, ${ivNl.child.messages} msgs, child peak ${ivNl.rssMB.toFixed(0)} MB`);
@@ -137,26 +144,26 @@ try {
   line("plen netlink (skeleton + elements)", fmt(sk2.ms + plNl.ms), `${((sk2.ms + plNl.ms) / am.ms).toFixed(2)} x am, kernel ${fmt(plNl.child.kernelMs)}, ${plNl.child.messages} msgs`);
   await $`ip netns exec ${lab.dut} nft delete table netdev plnl`.quiet();
 
-  // Edits at full size, each proven by packets from 10.0.4.1 (in 10.0.4.0/24).
+  // Edits at full size, each proven by packets from PROBE (in 198.51.100.128/26).
   console.log(`\nedits of the ${entries.length}-entry sets (spawned nft ≈ 16 ms of it is the process; netlink: child wall / kernel part)`);
-  const one = makeCidr(4, 24, 0x0a000400);
+  const one = makeCidr(4, 26, 0xc6336480);
   const ivOp = (c: Cidr, del: boolean) => ({ del, set: c.prefix === 32 ? 0 : 1, interval: c.prefix !== 32, prefix: c.prefix, addr: cidrBytes(c) });
   const report = async (label: string, ms: number, dev: number, _table: string, want: boolean, extra = "") => line(label, fmt(ms), `${extra}${(await enforced(lab, dev)) === want ? "" : "  NOT ENFORCED"}`);
   let r: { ms: number; rssMB: number };
   if (!quick) {
-    r = await nftFile(lab, `add element netdev plen ${plenSet(4, 24)} { 10.0.4.0 }\n`);
-    await report("plen nft -f add one /24", r.ms, 2, "plen", true, `peak ${r.rssMB.toFixed(0)} MB`);
-    r = await nftFile(lab, `delete element netdev plen ${plenSet(4, 24)} { 10.0.4.0 }\n`);
+    r = await nftFile(lab, `add element netdev plen ${plenSet(4, 26)} { 198.51.100.128 }\n`);
+    await report("plen nft -f add one /26", r.ms, 2, "plen", true, `peak ${r.rssMB.toFixed(0)} MB`);
+    r = await nftFile(lab, `delete element netdev plen ${plenSet(4, 26)} { 198.51.100.128 }\n`);
     await report("plen nft -f delete it", r.ms, 2, "plen", false);
   }
   const p4sets = [24, 26, 28, 30, 32, 22].map((p) => plenSet(4, p));
   const plOp = (c: Cidr, del: boolean) => ({ del, set: p4sets.indexOf(plenSet(4, c.prefix)), interval: false, prefix: c.prefix, addr: cidrBytes(c) });
   let n = await netlink(lab, "plen", p4sets, [plOp(one, false)]);
-  await report("plen netlink add one /24", n.ms, 2, "plen", true, `kernel ${fmt(n.child.kernelMs)}`);
+  await report("plen netlink add one /26", n.ms, 2, "plen", true, `kernel ${fmt(n.child.kernelMs)}`);
   n = await netlink(lab, "plen", p4sets, [plOp(one, true)]);
   await report("plen netlink delete it", n.ms, 2, "plen", false, `kernel ${fmt(n.child.kernelMs)}`);
   n = await netlink(lab, "iv", ["h4", "p4"], [ivOp(one, false)]);
-  await report("iv   netlink add one /24", n.ms, 1, "iv", true, `kernel ${fmt(n.child.kernelMs)}`);
+  await report("iv   netlink add one /26", n.ms, 1, "iv", true, `kernel ${fmt(n.child.kernelMs)}`);
   n = await netlink(lab, "iv", ["h4", "p4"], [ivOp(one, true)]);
   await report("iv   netlink delete it", n.ms, 1, "iv", false, `kernel ${fmt(n.child.kernelMs)}`);
 
@@ -201,7 +208,7 @@ try {
     ["IPv4 miss", "198.51.100.1"],
     ["IPv6 miss", "2001:db8::1"],
   ] as const;
-  const layouts = [["1-entry hash", 0], ["iv", 1], ["plen", 2], ["plen split", 3]] as const;
+  const layouts = [["1-entry hash", 0], ["iv", 1], ["plen", 2], ["plen pre", 3]] as const;
   const cost = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
   const before = await passed(lab);
