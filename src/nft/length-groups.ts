@@ -206,10 +206,21 @@ const networkOf = (c: Cidr, length: number): Cidr => makeCidr(6, 128, maskWord(c
 function freshPrefilter(members: CidrList, length: number): AddressList {
   const networks: Cidr[] = [];
   let last = -1;
+  // A column's words and prefix bytes are read in place (no Cidr made per member).
+  const column = members instanceof CidrColumn && members.family === 6 ? members : undefined;
   for (let i = 0; i < members.length; i++) {
-    const c = cidrAt(members, i)!;
-    if (c.prefix < length) continue;
-    const w = maskWord(c.a0, length);
+    let prefix: number;
+    let a0: number;
+    if (column) {
+      prefix = column.prefixAt(i);
+      a0 = column.words[i * 4]!;
+    } else {
+      const c = cidrAt(members, i)!;
+      prefix = c.prefix;
+      a0 = c.a0;
+    }
+    if (prefix < length) continue;
+    const w = maskWord(a0, length);
     if (w === last) continue; // sorted: a network's members are adjacent
     networks.push(makeCidr(6, 128, w));
     last = w;
