@@ -21,7 +21,7 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { applySplice, markSplice } from "../derive.ts";
 import { findPath, scanKeys } from "./key-scan.ts";
-import { editBytes, editItems, findItemBlock, hollowList, isHollow, itemBlockOf, itemsIn, readableAgain, recordRemoved, scanItemLines, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
+import { editBytes, editItems, findItemBlock, hollowList, isHollow, itemBlockOf, itemsIn, readableAgain, recordRemoved, scanItemLines, type ByteRun, type ItemBlock, type ItemEdit, type ScannedItems } from "./list-splice.ts";
 import { parseFile } from "./parse.ts";
 import type { Parsed } from "./parse-cache.ts";
 import { joinPieces, type SourceFile, type TextPiece } from "../source/source-file.ts";
@@ -294,8 +294,6 @@ interface Piece {
   readonly to: number;
 }
 
-type BytePiece = Piece & { readonly s: Uint8Array };
-
 /**
  * Byte pieces beyond this are one run again: the new version's own buffer, which its text then
  * holds (the reader makes another spare while idle, once every few dozen edits). A text read
@@ -308,7 +306,7 @@ const runsOf = (pieces: readonly Piece[]): TextPiece[] => pieces.map((q) => (typ
 
 const textOf = (pieces: readonly Piece[]): string => joinPieces(runsOf(pieces));
 
-const allBytes = (pieces: readonly Piece[]): pieces is readonly BytePiece[] => pieces.every((q) => typeof q.s !== "string");
+const allBytes = (pieces: readonly Piece[]): pieces is readonly ByteRun[] => pieces.every((q) => typeof q.s !== "string");
 
 /**
  * The one piece of a whole text: the file's bytes when it was read as bytes and is ASCII (the
@@ -345,16 +343,16 @@ function splicer(pieces: readonly Piece[], ascii: boolean, block: ItemBlock, val
   return (file) => {
     const after = ascii && allBytes(pieces) ? file.bytes : undefined;
     let edit: ItemEdit | undefined;
-    let old: string | readonly BytePiece[];
+    let old: string | readonly ByteRun[];
     let next: Piece[];
     let nextAscii: boolean;
     let holdsBytes = false;
     // A file shrunk below the limit is parsed by the positioned parser: let it.
     if (after && after.length < FAST_PATH_BYTES) return undefined;
-    const e = after && editBytes(pieces as readonly BytePiece[], after, block);
+    const e = after && editBytes(pieces as readonly ByteRun[], after, block);
     if (e) {
       edit = e;
-      old = pieces as readonly BytePiece[];
+      old = pieces as readonly ByteRun[];
       // The new lines as bytes of their own (a copy: the file's buffer goes back to the reader; Buffer#slice would be a view).
       next = replacePieces(pieces, e.ls, e.oldEnd, new Uint8Array(after.subarray(e.ls, e.newEnd)));
       if (next.length > MAX_PIECES) ({ pieces: next, holdsBytes } = wholeText(file, true));

@@ -16,6 +16,7 @@
  */
 import { maybeYaml11 } from "./key-scan-cursor.ts";
 import { isAscii } from "node:buffer";
+import { joinPieces } from "../source/source-file.ts";
 import { LineStarts } from "./line-starts.ts";
 import { plainYaml11Note } from "./yaml11.ts";
 
@@ -496,16 +497,16 @@ function nextLineFeed(runs: readonly Uint8Array[], at: number): number {
 
 /** The text of the runs' concatenation from `from` to `to` (ASCII: latin1), read run by run. */
 export function runsText(runs: readonly ByteRun[], from: number, to: number): string {
-  const out: string[] = [];
+  const out: Uint8Array[] = [];
   let base = 0;
   for (const r of runs) {
     const n = r.to - r.from;
     const a = Math.max(from, base);
     const b = Math.min(to, base + n);
-    if (a < b) out.push(Buffer.from(r.s.buffer, r.s.byteOffset + r.from + a - base, b - a).toString("latin1"));
+    if (a < b) out.push(r.s.subarray(r.from + a - base, r.from + b - base));
     base += n;
   }
-  return out.join("");
+  return joinPieces(out);
 }
 
 /** Changed lines read from bytes at most: beyond, decoding them costs about what a full parse's decode does. */

@@ -12,7 +12,7 @@
  * explain's containment scan) asks `instanceof CidrColumn` and reads the words. Columns are immutable: an edit makes a new one by a splice or a sorted patch, into a
  * spare (spares.ts) when one is ready, as derive.ts applySplice does for arrays.
  */
-import { cidrContains, compareCidr, maskWord, type Cidr, type Family } from "./cidr.ts";
+import { cidrContains, maskWord, type Cidr, type Family } from "./cidr.ts";
 import { positionsAt, type Positions } from "./sorted-patch.ts";
 import { newTyped } from "../spares.ts";
 
@@ -307,9 +307,3 @@ export function columnOf(list: Iterable<Cidr>, n: number, family?: Family): Cidr
   return out.finish();
 }
 
-/** Whether two lists hold equal CIDRs in the same order (tests). */
-export function sameCidrs(a: CidrList, b: CidrList): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (compareCidr(cidrAt(a, i)!, cidrAt(b, i)!) !== 0) return false;
-  return true;
-}

@@ -5,11 +5,18 @@
  */
 import { describe, expect, test } from "bun:test";
 import { cidrContains, compareCidr, formatCidr, makeCidr, type Cidr, type Family } from "../../src/model/cidr.ts";
-import { anyContains, cidrArray, cidrAt, CidrColumn, CidrColumnWriter, columnOf, countFamily, sameCidrs } from "../../src/model/cidr-column.ts";
+import { anyContains, cidrArray, cidrAt, CidrColumn, CidrColumnWriter, columnOf, countFamily, type CidrList } from "../../src/model/cidr-column.ts";
 import { applySplice } from "../../src/derive.ts";
 import { patchSorted } from "../../src/model/sorted-patch.ts";
 import { AddressList } from "../../src/nft/address-list.ts";
 import { mulberry32 } from "../support/prng.ts";
+
+/** Whether two lists hold equal CIDRs in the same order. */
+function sameCidrs(a: CidrList, b: CidrList): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (compareCidr(cidrAt(a, i)!, cidrAt(b, i)!) !== 0) return false;
+  return true;
+}
 
 /** A random CIDR of `family` (host bits cleared), prefixes spread over every length. */
 function randomCidr(next: () => number, family: Family): Cidr {
