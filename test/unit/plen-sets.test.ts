@@ -8,7 +8,9 @@
 import { describe, expect, test } from "bun:test";
 import { compileRuleset, perLengthLayout } from "../../src/nft/compile.ts";
 import type { NftRuleset, NftSet } from "../../src/nft/ir.ts";
+import { interpret } from "../../src/nft/interpret.ts";
 import { renderScript } from "../../src/nft/render.ts";
+import { Evaluator } from "../../src/explain/evaluate.ts";
 import { buildRuleset } from "../../src/pipeline.ts";
 
 const NODE = "n1";
@@ -117,6 +119,25 @@ describe("per-prefix-length selector sets", () => {
     expect(subChain(r, "gnp-p-in-r0-v6")?.rules).toHaveLength(4);
     // The /32 networks of the members of /32 or longer, once each, ascending; not the /24's.
     expect([...selectorSets(r).find((s) => s.name.endsWith("-6f32"))!.elements]).toEqual(["2001:db8::", "3fff:100::"]);
+  });
+
+  test("the interpreter walks the prefilter as the evaluator decides: members denied through the jump, non-members inside and outside the /32s go on to the next rule", () => {
+    // Port 8022: 22 is a failsafe port, accepted before any policy. Policy q (after p: no order, by name) allows the rest.
+    const yaml = config(V6, deny.replace("ports: [22]", "ports: [8022]")) + "\n---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: q}\nspec: {selector: role == 'host', types: [Ingress], ingress: [{action: Allow}]}\n";
+    const built = buildRuleset({ files: [{ path: "c.yaml", text: yaml }], node: NODE });
+    const ruleset = compileRuleset(built.plan!, { perLength: { threshold: 0, rare: 0 }, dropSummaries: true });
+    expect(ruleset.tables[1]!.chains.some((c) => c.name === "gnp-p-in-r0-v6")).toBe(true);
+    const evaluator = new Evaluator(built.model, NODE);
+    const sources = ["2001:db8::1", "2001:db8::2", "2001:db8:1:5::9", "2001:db8:2:3::77", "2001:db8:2:4::1", "2001:db8:4400:ff::1", "2001:db8:4500::1", "3fff:100::5", "3fff:101::5", "2a00:12::1", "2a01::1", "2001:db9::1"];
+    const verdicts = sources.flatMap((src) =>
+      [8022, 8023].map((dstPort) => {
+        const packet = { direction: "ingress", inInterface: "eth0", family: 6, src, dst: "2001:db8:ffff::10", protocol: 6, srcPort: 40000, dstPort, conntrack: "new" } as const;
+        return { src, dstPort, evaluator: evaluator.evaluate(packet).verdict === "deny" ? "drop" : "accept", interpreter: interpret(ruleset, packet).verdict };
+      }),
+    );
+    expect(verdicts.filter((v) => v.evaluator !== v.interpreter)).toEqual([]);
+    // Both ways: the members (and the /24's) on port 8022 are dropped, the rest accepted.
+    expect(verdicts.filter((v) => v.interpreter === "drop").map((v) => v.src)).toEqual(["2001:db8::1", "2001:db8:1:5::9", "2001:db8:2:3::77", "2001:db8:4400:ff::1", "3fff:100::5", "2a00:12::1"]);
   });
 
   test("no prefilter for two such lengths, for an Allow (its return would leave the wrong chain), or for IPv4", () => {
