@@ -230,7 +230,7 @@ interface Lookup {
   name: string;
   /** One of a big set's per-length sets. */
   perLength: boolean;
-  /** The coarse lookup a Deny rule may put in front of this one (table-builder.ts prefiltered). */
+  /** The coarse lookup a Deny or Allow rule may put in front of this one (table-builder.ts prefiltered). */
   prefilter?: Prefilter;
 }
 

@@ -88,7 +88,7 @@ export const PER_LENGTH_DEFAULTS: PerLengthLayout = { threshold: 4096, rare: 64 
 /**
  * The prefilter of a big IPv6 selector set (`sel-<hash>-6f32`, docs/nft-layout.md): a hash set
  * of the /32 networks its members of /32 or longer fall in, looked up before their per-length
- * sets by a Deny rule with at least `minLookups` of them. bench/RESULTS.md "Session 10" has the
+ * sets by a Deny or Allow rule with at least `minLookups` of them. bench/RESULTS.md "Session 10" has the
  * numbers (an IPv4 /24 one was measured too: at a million entries nearly every /24 of a random
  * list is taken, and the extra lookup cost more than it saved).
  */

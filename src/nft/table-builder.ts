@@ -10,7 +10,7 @@ import type { AddressSet, Plan, StagedPlacement } from "../resolve/resolve.ts";
 import type { Elements, Field, NftChain, NftRule, NftSet, NftTable, Statement } from "./ir.ts";
 import { compileRule, logStatements, prefilterOf, type MatchContext, type RuleOwner } from "./match.ts";
 import * as N from "./names.ts";
-import { counter, goto, jump, match, meta, namedSet, payload, setUpdate, sym, value, verdict } from "./statements.ts";
+import { counter, goto, jump, masked, match, meta, namedSet, num, payload, setUpdate, sym, value, verdict } from "./statements.ts";
 
 /** How a direction is spelt in chain names. */
 export const DIR: Record<Direction, "in" | "out"> = { ingress: "in", egress: "out" };
@@ -145,6 +145,7 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
   return rules.flatMap((r, i) => {
     const alternatives = compileRule(r, i, owner, ctx);
     if (r.action === "Deny") return prefiltered(t, `${chain}-r${i}-v6`, t.dropSummaries && alternatives.length > 0 ? summarisedDeny(t, `${chain}-r${i}-drop`, alternatives, owner, ctx) : alternatives);
+    if (r.action === "Allow") return prefiltered(t, `${chain}-r${i}-v6`, alternatives, true);
     if (r.action === "Log" && t.dropSummaries && alternatives.length > 0) return summarisedLog(t, `${chain}-r${i}`, alternatives, owner, ctx);
     if (r.action !== "Log" || alternatives.length < 2) return alternatives;
     const log = logStatements(owner, ctx);
@@ -157,14 +158,17 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
 }
 
 /**
- * A Deny rule's alternatives with a big IPv6 set's per-length lookups behind its prefilter
- * (match.ts Prefilter): those alternatives move, as they are, into `<chain>-r<i>-v6`, and in
- * their place one rule jumps there when the address is in the prefilter (with the matches all
- * of them share first, so a port that does not match skips the lookup too). A miss then costs
- * one lookup, not one per length. Only for Deny, whose alternatives end in a verdict: an Allow's
- * `return` would return from that chain, not from the policy's.
+ * A Deny or Allow rule's alternatives with a big IPv6 set's per-length lookups behind its
+ * prefilter (match.ts Prefilter): those alternatives move, as they are, into `<chain>-r<i>-v6`,
+ * and in their place one rule jumps there when the address is in the prefilter (with the
+ * matches all of them share first, so a port that does not match skips the lookup too). A miss
+ * then costs one lookup, not one per length. A Deny's alternatives end in a verdict. An Allow's
+ * set ACCEPT and `return`, which returns from that chain only: `returnOnAccept` adds the rule
+ * after the jump that returns from the policy's chain too. ACCEPT is clear whenever a policy or
+ * profile chain runs (sequences.ts returns or accepts as soon as it is set), so that rule fires
+ * only for this rule's Allow. Not for Pass: PASS can still be set when the profiles run.
  */
-function prefiltered(t: TableBuilder, chain: string, alternatives: NftRule[]): NftRule[] {
+function prefiltered(t: TableBuilder, chain: string, alternatives: NftRule[], returnOnAccept = false): NftRule[] {
   const prefilterIn = (a: NftRule) => a.statements.map(prefilterOf).find((p) => p !== undefined);
   const prefilter = alternatives.map(prefilterIn).find((p) => p !== undefined);
   if (!prefilter) return alternatives;
@@ -174,8 +178,9 @@ function prefiltered(t: TableBuilder, chain: string, alternatives: NftRule[]): N
   prefilter.declare();
   if (!t.hasChain(chain)) t.chain(chain, behind);
   const jumpRule: NftRule = { statements: [...shared, match(prefilter.field, "==", namedSet(prefilter.name)), jump(chain)], comment: behind[0]!.comment, origin: behind[0]!.origin };
+  const afterJump: NftRule[] = returnOnAccept ? [{ statements: [match(masked(meta("mark"), N.MARK_ACCEPT), "==", value(num(N.MARK_ACCEPT))), verdict("return")], comment: jumpRule.comment, origin: jumpRule.origin }] : [];
   const first = alternatives.indexOf(behind[0]!);
-  return alternatives.flatMap((a, k) => (k === first ? [jumpRule] : prefilterIn(a) === prefilter ? [] : [a]));
+  return alternatives.flatMap((a, k) => (k === first ? [jumpRule, ...afterJump] : prefilterIn(a) === prefilter ? [] : [a]));
 }
 
 /**

@@ -192,6 +192,25 @@ describe.skipIf(!enabled)("per-prefix-length selector sets in the kernel", () =>
     expect([...(await deliveries())].sort()).toEqual([...want].sort());
   }, 60_000);
 
+  test("an Allow behind the IPv6 prefilter: bad's members allowed through the jump (and no later rule sees them), every other IPv6 source denied by the next rule", async () => {
+    const first = `    - {action: Deny, protocol: UDP, source: {selector: list == 'bad'}, destination: {ports: [${DENY_PORT}]}}\n`;
+    expect(YAML).toContain(first);
+    const allowed = YAML.replace(
+      first,
+      `    - {action: Allow, protocol: UDP, source: {selector: list == 'bad'}, destination: {ports: [${DENY_PORT}]}}\n    - {action: Deny, protocol: UDP, ipVersion: 6, destination: {ports: [${DENY_PORT}]}}\n`,
+    );
+    const { ruleset, evaluator } = build(allowed, { threshold: 0, rare: 0 });
+    const script = renderScript(ruleset).text;
+    expect(script).toContain("meta mark & 0x00010000 == 0x00010000 return");
+    expect(script).toMatch(/-6f32 jump gnp-plen-in-r0-v6/);
+    await loadNft(lab.host, script);
+    const want = expected(evaluator);
+    // Both ways on the deny port in IPv6: some sources allowed (bad's members), some denied.
+    const v6 = SOURCES[6].map((src) => want.has(`${DENY_PORT} ${src}`));
+    expect([v6.filter(Boolean).length > 3, v6.filter((x) => !x).length > 3]).toEqual([true, true]);
+    expect([...(await deliveries())].sort()).toEqual([...want].sort());
+  }, 60_000);
+
   test("the listing parser reads the per-length layout back (every golden, and this config)", async () => {
     const golden = join(import.meta.dir, "../golden");
     const cases = readdirSync(golden, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();

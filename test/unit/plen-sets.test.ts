@@ -121,33 +121,48 @@ describe("per-prefix-length selector sets", () => {
     expect([...selectorSets(r).find((s) => s.name.endsWith("-6f32"))!.elements]).toEqual(["2001:db8::", "3fff:100::"]);
   });
 
-  test("the interpreter walks the prefilter as the evaluator decides: members denied through the jump, non-members inside and outside the /32s go on to the next rule", () => {
-    // Port 8022: 22 is a failsafe port, accepted before any policy. Policy q (after p: no order, by name) allows the rest.
-    const yaml = config(V6, deny.replace("ports: [22]", "ports: [8022]")) + "\n---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: q}\nspec: {selector: role == 'host', types: [Ingress], ingress: [{action: Allow}]}\n";
-    const built = buildRuleset({ files: [{ path: "c.yaml", text: yaml }], node: NODE });
-    const ruleset = compileRuleset(built.plan!, { perLength: { threshold: 0, rare: 0 }, dropSummaries: true });
-    expect(ruleset.tables[1]!.chains.some((c) => c.name === "gnp-p-in-r0-v6")).toBe(true);
-    const evaluator = new Evaluator(built.model, NODE);
-    const sources = ["2001:db8::1", "2001:db8::2", "2001:db8:1:5::9", "2001:db8:2:3::77", "2001:db8:2:4::1", "2001:db8:4400:ff::1", "2001:db8:4500::1", "3fff:100::5", "3fff:101::5", "2a00:12::1", "2a01::1", "2001:db9::1"];
-    const verdicts = sources.flatMap((src) =>
-      [8022, 8023].map((dstPort) => {
-        const packet = { direction: "ingress", inInterface: "eth0", family: 6, src, dst: "2001:db8:ffff::10", protocol: 6, srcPort: 40000, dstPort, conntrack: "new" } as const;
-        return { src, dstPort, evaluator: evaluator.evaluate(packet).verdict === "deny" ? "drop" : "accept", interpreter: interpret(ruleset, packet).verdict };
-      }),
-    );
-    expect(verdicts.filter((v) => v.evaluator !== v.interpreter)).toEqual([]);
-    // Both ways: the members (and the /24's) on port 8022 are dropped, the rest accepted.
-    expect(verdicts.filter((v) => v.interpreter === "drop").map((v) => v.src)).toEqual(["2001:db8::1", "2001:db8:1:5::9", "2001:db8:2:3::77", "2001:db8:4400:ff::1", "3fff:100::5", "2a00:12::1"]);
-  });
+  const MEMBERS = ["2001:db8::1", "2001:db8:1:5::9", "2001:db8:2:3::77", "2001:db8:4400:ff::1", "3fff:100::5", "2a00:12::1"];
+  const OTHERS = ["2001:db8::2", "2001:db8:2:4::1", "2001:db8:4500::1", "3fff:101::5", "2a01::1", "2001:db9::1"];
 
-  test("no prefilter for two such lengths, for an Allow (its return would leave the wrong chain), or for IPv4", () => {
+  for (const [action, then] of [["Deny", "Allow"], ["Allow", "Deny"]] as const) {
+    test(`the interpreter walks the prefilter as the evaluator decides: a ${action} rule's members decided through the jump, non-members inside and outside the /32s go on to the next rule (${then})`, () => {
+      // Port 8022: 22 is a failsafe port, accepted before any policy. The policy's next rule decides the rest
+      // (an Allow's members must not reach it: the return after the jump).
+      const rule = deny.replace("ports: [22]", "ports: [8022]").replace("action: Deny", `action: ${action}`);
+      const yaml = config(V6, `${rule}, {action: ${then}}`);
+      const built = buildRuleset({ files: [{ path: "c.yaml", text: yaml }], node: NODE });
+      const ruleset = compileRuleset(built.plan!, { perLength: { threshold: 0, rare: 0 }, dropSummaries: true });
+      expect(ruleset.tables[1]!.chains.some((c) => c.name === "gnp-p-in-r0-v6")).toBe(true);
+      const evaluator = new Evaluator(built.model, NODE);
+      const verdicts = [...MEMBERS, ...OTHERS].flatMap((src) =>
+        [8022, 8023].map((dstPort) => {
+          const packet = { direction: "ingress", inInterface: "eth0", family: 6, src, dst: "2001:db8:ffff::10", protocol: 6, srcPort: 40000, dstPort, conntrack: "new" } as const;
+          return { src, dstPort, evaluator: evaluator.evaluate(packet).verdict === "deny" ? "drop" : "accept", interpreter: interpret(ruleset, packet).verdict };
+        }),
+      );
+      expect(verdicts.filter((v) => v.evaluator !== v.interpreter)).toEqual([]);
+      // Both ways: the members (and the /24's) on port 8022 get the rule's verdict, the rest q's.
+      const ruled = verdicts.filter((v) => v.interpreter === (action === "Deny" ? "drop" : "accept"));
+      expect(ruled.map((v) => `${v.src} ${v.dstPort}`)).toEqual(MEMBERS.map((m) => `${m} 8022`));
+    });
+  }
+
+  test("no prefilter for two such lengths, for a Pass (PASS may be set when a profile's chain runs), or for IPv4", () => {
     const two = compile(["2001:db8::1", "2001:db8:2:3::/64", "2a00::/24"], { threshold: 0, rare: 0 }, deny);
     expect(suffixes(two)).toEqual(["6l128", "6l24", "6l64"]);
-    const allow = compile(V6, { threshold: 0, rare: 0 }, "{action: Allow, source: {selector: list == 'x'}}");
-    expect(suffixes(allow).filter((x) => x.startsWith("6f"))).toEqual([]);
-    expect(policyRules(allow).filter((l) => l.includes("jump"))).toEqual([]);
+    const pass = compile(V6, { threshold: 0, rare: 0 }, "{action: Pass, source: {selector: list == 'x'}}");
+    expect(suffixes(pass).filter((x) => x.startsWith("6f"))).toEqual([]);
+    expect(policyRules(pass).filter((l) => l.includes("jump"))).toEqual([]);
     const v4 = compile(NETS, { threshold: 0, rare: 0 }, deny);
     expect(suffixes(v4)).toEqual(["4l16", "4l20", "4l24", "4l32"]);
+  });
+
+  test("an Allow behind the prefilter: the jump, then a return from the policy's chain when the moved rules set ACCEPT", () => {
+    const r = compile(V6, { threshold: 0, rare: 0 }, "{action: Allow, source: {selector: list == 'x'}}");
+    expect(policyRules(r).filter((l) => !l.includes("@S-6l"))).toEqual([
+      "ip6 saddr & ffff:ffff:: == @S-6f32 jump gnp-p-in-r0-v6 comment \"gnp/p/ingress/0\"",
+      "meta mark & 0x00010000 == 0x00010000 return comment \"gnp/p/ingress/0\"",
+    ]);
   });
 
   test("the default threshold is 4096 and the rare bound 64; the environment overrides them with digits only", () => {
