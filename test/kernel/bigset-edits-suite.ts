@@ -96,6 +96,9 @@ const replace = (x: string, y: string) => (e: string[]) => e.map((v) => (v === x
 const base = baseEntries();
 // 100 out (98 of the list: IPv4 hosts and /24s; two probed hosts) and 100 in (98 hosts of 198.51.100.0/24, two probed hosts).
 const out100 = [...base.slice(1000, 1049), ...base.slice(41_000, 41_049), "203.0.113.60", "2001:db8:5::60"];
+// 64 /40s of 2001:db8:1000::/36-2001:db8:4f00::/40: no member, probe or lab address falls in them.
+const forties = Array.from({ length: 64 }, (_, i) => `2001:db8:${(0x10 + i).toString(16)}00::/40`);
+const base48 = base.filter((e) => e.endsWith("::/48"));
 const in100 = [...Array.from({ length: 98 }, (_, i) => `198.51.100.${i + 1}`), "203.0.113.70", "2001:db8:5::70"];
 
 const STEPS: Step[] = [
@@ -115,6 +118,12 @@ const STEPS: Step[] = [
   { what: "the IPv6 host and prefix removed", edit: without("2001:db8:5::5", "2001:db8:6::/48"), dropped: ["2001:db8:5::60"], passed: ["2001:db8:5::5", "2001:db8:6::1"] },
   { what: "prefixes of lengths the list has not (/25, /40: its interval sets) added", edit: plus("203.0.113.128/25", "2001:db8:7700::/40"), dropped: ["203.0.113.200", "2001:db8:77ff::1"], passed: ["203.0.113.100", "2001:db8:7800::1"] },
   { what: "the rare-length prefixes removed", edit: without("203.0.113.128/25", "2001:db8:7700::/40"), dropped: [], passed: ["203.0.113.200", "2001:db8:77ff::1"] },
+  // The IPv6 prefilter (docs/nft-layout.md): the base has three IPv6 hash lengths (/128 /64 /48) behind it.
+  { what: "64 IPv6 /40s added: a fourth length behind the IPv6 prefilter (its chain rewritten, a new set)", edit: plus(...forties), dropped: ["2001:db8:1000::1", "2001:db8:4fff:ffff::9"], passed: ["2001:db8:5000::1"] },
+  { what: "every /48 removed: three lengths still behind the prefilter, one set gone", edit: without(...base48), dropped: ["2001:db8:1000::1", "2001:db8:5::60"], passed: ["2001:db8:5000::1"] },
+  { what: "the /40s removed too: two IPv6 lengths, the prefilter, its chain and the jump gone", edit: without(...forties), dropped: ["2001:db8:5::60"], passed: ["2001:db8:1000::1"] },
+  { what: "the /48s and /40s back: the prefilter made again, filled in the same transaction", edit: plus(...base48, ...forties), dropped: ["2001:db8:1000::1", "2001:db8:5::60"], passed: ["2001:db8:5000::1"] },
+  { what: "the /40s removed again: the base's three lengths", edit: without(...forties), dropped: ["2001:db8:5::60"], passed: ["2001:db8:1000::1"] },
   { what: "100 out and 100 in, one edit", edit: (e) => plus(...in100)(without(...out100)(e)), dropped: ["203.0.113.70", "2001:db8:5::70", "198.51.100.50"], passed: ["203.0.113.60", "2001:db8:5::60"] },
   { what: "the 100 + 100 undone", edit: (e) => plus(...out100)(without(...in100)(e)), dropped: ["203.0.113.60", "2001:db8:5::60"], passed: ["203.0.113.70", "2001:db8:5::70", "198.51.100.50"] },
 ];
@@ -183,6 +192,7 @@ export function bigsetEditsSuite(backend: "libnftables" | "spawn"): void {
       expect(sets.filter((n) => /^sel-[a-z2-7]+-4l32$/.test(n))).toHaveLength(1);
       expect(sets.filter((n) => /^sel-[a-z2-7]+-6l128$/.test(n))).toHaveLength(1);
       expect(sets.filter((n) => /^sel-[a-z2-7]+-[46]r$/.test(n))).toHaveLength(2);
+      expect(sets.filter((n) => /^sel-[a-z2-7]+-6f32$/.test(n))).toHaveLength(1); // /128 /64 /48 behind the IPv6 prefilter
       expect((await agent.status()).nft).toMatchObject({ backend, fullApplies: 1, deltasRejected: 0 });
       // The first load: with netlink (libnftables; `--nft PATH` names the binary to use, so the
       // spawn run sends the whole script) the 40,000-host set goes in staged (agent/apply.ts
