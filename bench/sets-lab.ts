@@ -147,7 +147,6 @@ export async function makeLab(prefix: string, n: number): Promise<Lab> {
 const BUN = process.execPath;
 const BLAST = join(import.meta.dir, "blast.ts");
 
-/** µs per packet of one blast from `src` in sender `i`'s namespace, pinned to CPU 1. */
 /** One blast from `src` in sender `i`'s namespace, pinned to CPU 1: wall µs per packet and CPU µs per packet. */
 export async function blastOnce(lab: Lab, i: number, src: string, ms: number): Promise<{ usPerPacket: number; cpuUsPerPacket: number; sent: number }> {
   const dst = src.includes(":") ? "2001:db8::2" : src.replace(/\.\d+$/, ".2");

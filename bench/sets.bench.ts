@@ -8,7 +8,7 @@
  *   am    the goal's baseline: one auto-merge interval set per family of the raw entries
  *
  * Loads: nft -f of each (spawned), and the iv/plen elements sent over netlink directly
- * (bench/netlink-setelem.ts: NEWSETELEM batches, no nft). Edits at full size: one /24 added
+ * (bench/netlink-setelem.ts: NEWSETELEM batches, no nft). Edits at full size: one /26 added
  * and removed, and 10k removed + 10k added in one transaction, each through nft (hash sets:
  * nft fetches nothing) or netlink (interval sets: nft would download the whole set first,
  * shown on a set of count/10 entries). Each edit is then proven by packets from 198.51.100.129.
