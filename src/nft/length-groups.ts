@@ -20,7 +20,7 @@
 import { markSetChange, setChangeOf } from "../derive.ts";
 import { compareCidr, formatCidr, makeCidr, maskWord, type Cidr } from "../model/cidr.ts";
 import { cidrArray, cidrAt, CidrColumn, type CidrList } from "../model/cidr-column.ts";
-import { patchSorted, positionsAt } from "../model/sorted-patch.ts";
+import { firstNotBelow, patchSorted, positionsAt } from "../model/sorted-patch.ts";
 import { AddressList } from "./address-list.ts";
 
 /** Lengths with at most this many members keep their members as an array (the rare set takes them). */
@@ -243,13 +243,7 @@ function patchedPrefilter(prev: AddressList, members: CidrList, removed: readonl
 /** Whether sorted, normalised `members` hold one of `length` or longer inside the /`length` network whose first word is `w`. */
 function anyWithin(members: CidrList, w: number, length: number): boolean {
   const start: Cidr = { family: 6, prefix: 0, a0: w, a1: 0, a2: 0, a3: 0 }; // not makeCidr: it would clear w
-  let lo = 0;
-  let hi = members.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareCidr(cidrAt(members, mid)!, start) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  const first = cidrAt(members, lo);
+  const below = members instanceof CidrColumn ? (i: number) => members.compareAt(i, start) < 0 : (i: number) => compareCidr(members[i]!, start) < 0;
+  const first = cidrAt(members, firstNotBelow(members.length, below, 0));
   return first !== undefined && first.prefix >= length && maskWord(first.a0, length) === w;
 }

@@ -123,10 +123,9 @@ export function engineSuite(backend: "libnftables" | "spawn"): void {
       await runOk(["ip", "netns", "exec", refNs, "nft", "-f", "-"], { stdin: `flush ruleset\n${script}` });
       return listing(refNs);
     };
-    /** Applies the config dir as the agent's next attempt and checks it went as a delta equal to a full replace. */
     /** A counter of /metrics (0 when absent). */
     const metric = async (name: string) => parseMetrics((await apiGet(lab.host, 9099, "/metrics"))!.body).get(name) ?? 0;
-
+    /** Applies the config dir as the agent's next attempt and checks it went as a delta equal to a full replace. */
     const applyDelta = async (what: string, edit: () => void) => {
       // Read before the edit: the watcher may apply it before POST /reload does.
       const before = (await status()).nft;
