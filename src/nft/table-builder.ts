@@ -170,17 +170,18 @@ export function compileRules(t: TableBuilder, chain: string, rules: Rule[], owne
  */
 function prefiltered(t: TableBuilder, chain: string, alternatives: NftRule[], returnOnAccept = false): NftRule[] {
   const prefilterIn = (a: NftRule) => a.statements.map(prefilterOf).find((p) => p !== undefined);
-  const prefilter = alternatives.map(prefilterIn).find((p) => p !== undefined);
+  const prefilters = alternatives.map(prefilterIn);
+  const prefilter = prefilters.find((p) => p !== undefined);
   if (!prefilter) return alternatives;
-  const behind = alternatives.filter((a) => prefilterIn(a) === prefilter);
+  const behind = alternatives.filter((_, k) => prefilters[k] === prefilter);
   const key = (st: Statement) => JSON.stringify(st);
   const shared = behind[0]!.statements.filter((st) => st.kind === "match" && !prefilterOf(st) && behind.every((a) => a.statements.some((o) => key(o) === key(st))));
   prefilter.declare();
   if (!t.hasChain(chain)) t.chain(chain, behind);
   const jumpRule: NftRule = { statements: [...shared, match(prefilter.field, "==", namedSet(prefilter.name)), jump(chain)], comment: behind[0]!.comment, origin: behind[0]!.origin };
   const afterJump: NftRule[] = returnOnAccept ? [{ statements: [match(masked(meta("mark"), N.MARK_ACCEPT), "==", value(num(N.MARK_ACCEPT))), verdict("return")], comment: jumpRule.comment, origin: jumpRule.origin }] : [];
-  const first = alternatives.indexOf(behind[0]!);
-  return alternatives.flatMap((a, k) => (k === first ? [jumpRule, ...afterJump] : prefilterIn(a) === prefilter ? [] : [a]));
+  const first = prefilters.indexOf(prefilter);
+  return alternatives.flatMap((a, k) => (k === first ? [jumpRule, ...afterJump] : prefilters[k] === prefilter ? [] : [a]));
 }
 
 /**
